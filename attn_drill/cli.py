@@ -1,0 +1,366 @@
+"""The `attn-drill` command line: parse arguments, call the library, render. Nothing else.
+
+Heavy imports (numpy, torch, pydantic, yaml) happen inside the commands that need them, so
+`attn-drill --help` stays fast. `_guarded` is the one place that turns errors into exit codes.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar
+
+import typer
+
+from attn_drill import __version__
+from attn_drill.errors import AttnDrillError, ExitCode
+
+app = typer.Typer(
+    name="attn-drill",
+    help="Practise attention mechanisms and get graded: problems, a strict grader with "
+    "misconception feedback, a guided practice loop and spaced-repetition quizzes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+LangOpt = typer.Option(None, "--lang", help="Content language: en or zh.")
+TrackOpt = typer.Option(None, "--track", help="Track: numpy, torch or text.")
+JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout, nothing else.")
+DirOpt = typer.Option(None, "--dir", help="Workspace directory (default ./attn-drill-work).")
+
+
+def _guarded(func: F) -> F:
+    """Map domain errors to their exit code and any other exception to exit 3."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except AttnDrillError as exc:
+            from attn_drill.render import error
+
+            error(exc.message)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug of ours: short message, never a traceback
+            from attn_drill.render import error
+
+            error(
+                f"internal error in attn-drill ({type(exc).__name__}: {exc}). This is a bug; "
+                "please report it with the command you ran."
+            )
+            raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"attn-drill {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """attn-drill: practise and get graded on attention mechanisms."""
+
+
+# -- problems ----------------------------------------------------------------------------
+
+
+@app.command("list")
+@_guarded
+def list_cmd(
+    track: Optional[str] = typer.Option(None, "--track", help="Only problems with this track."),
+    topic: Optional[str] = typer.Option(None, "--topic", help="Only problems on this topic."),
+    difficulty: Optional[str] = typer.Option(None, "--difficulty", help="easy, medium or hard."),
+    status: Optional[str] = typer.Option(None, "--status", help="todo, attempted or passed."),
+    lang: Optional[str] = LangOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """List the problems with your progress."""
+    from attn_drill.catalog import problem_rows
+    from attn_drill.settings import resolve_lang
+
+    language = resolve_lang(lang)
+    rows = problem_rows(
+        track=track, topic=topic, difficulty=difficulty, status=status, lang=language
+    )
+    if as_json:
+        from attn_drill.render import print_json
+
+        print_json(rows)
+        return
+    from attn_drill.render.problem import problem_table
+
+    problem_table(rows, language)
+
+
+@app.command("show")
+@_guarded
+def show_cmd(
+    problem_id: str = typer.Argument(..., metavar="ID", help="Problem id (see `list`)."),
+    track: Optional[str] = TrackOpt,
+    lang: Optional[str] = LangOpt,
+) -> None:
+    """Show a problem: task, formula, signature and shapes, a worked example, constraints."""
+    from attn_drill.problems import get_problem
+    from attn_drill.render.problem import problem_statement
+    from attn_drill.settings import resolve_lang
+
+    language = resolve_lang(lang)
+    problem = get_problem(problem_id)
+    track_name, _ = problem.track(track)
+    problem_statement(problem, track_name, language)
+
+
+@app.command("start")
+@_guarded
+def start_cmd(
+    problem_id: str = typer.Argument(..., metavar="ID", help="Problem id (see `list`)."),
+    track: Optional[str] = TrackOpt,
+    directory: Optional[Path] = DirOpt,
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    lang: Optional[str] = LangOpt,
+) -> None:
+    """Write a starter file for a problem (never overwrites without --force)."""
+    from attn_drill.errors import require_torch
+    from attn_drill.problems import get_problem
+    from attn_drill.render import info
+    from attn_drill.render.problem import next_step
+    from attn_drill.settings import resolve_lang
+    from attn_drill.workspace import write_starter
+
+    language = resolve_lang(lang)
+    problem = get_problem(problem_id)
+    track_name, _ = problem.track(track)
+    if track_name == "torch":
+        require_torch()
+    path = write_starter(problem, track_name, directory, force=force, lang=language)
+    info(("Wrote " if language == "en" else "已写入 ") + str(path))
+    next_step(f"attn-drill grade {path}", language)
+
+
+# -- grading -----------------------------------------------------------------------------
+
+
+@app.command("grade")
+@_guarded
+def grade_cmd(
+    file: Path = typer.Argument(..., help="Your solution (.py, or .md/.txt for text problems)."),
+    problem_id: Optional[str] = typer.Option(None, "--problem", help="Problem id."),
+    track: Optional[str] = TrackOpt,
+    seed: int = typer.Option(0, "--seed", help="Seed of the random cases."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed in your code."),
+    lang: Optional[str] = LangOpt,
+    no_record: bool = typer.Option(False, "--no-record", help="Leave progress untouched."),
+    save_cases: Optional[Path] = typer.Option(
+        None, "--save-cases", help="Write each failing case (.npy + a snippet) here."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Grade a solution against the reference and explain what went wrong."""
+    from attn_drill.grading.grade import grade_file
+    from attn_drill.settings import resolve_lang
+
+    language = resolve_lang(lang)
+    report = grade_file(
+        file, problem_id=problem_id, track=track, seed=seed, timeout=timeout, lang=language
+    )
+    if not no_record:
+        from attn_drill.progress import record_grade
+
+        record_grade(report)
+    if save_cases is not None:
+        from attn_drill.grading.savecases import save_failing_cases
+
+        save_failing_cases(report, save_cases)
+    if as_json:
+        from attn_drill.render import print_json
+
+        print_json(report.to_dict())
+    else:
+        from attn_drill.render.report import grade_report
+
+        grade_report(report, language)
+    raise typer.Exit(int(ExitCode.OK if report.passed else ExitCode.FAILED))
+
+
+@app.command("validate")
+@_guarded
+def validate_cmd(
+    path: Optional[Path] = typer.Argument(None, help="A problem pack directory (default: built-in)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Check a problem pack: schema, references pass, every mutant fails as itself."""
+    from attn_drill.grading.validate import validate_pack
+
+    result = validate_pack(path)
+    if as_json:
+        from attn_drill.render import print_json
+
+        print_json(result.to_dict())
+    else:
+        from attn_drill.render.report import validation_report
+
+        validation_report(result)
+    raise typer.Exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
+
+
+# -- the learner's loop ------------------------------------------------------------------
+
+
+@app.command("practice")
+@_guarded
+def practice_cmd(
+    problem_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Problem to practise."),
+    track: Optional[str] = TrackOpt,
+    directory: Optional[Path] = DirOpt,
+    lang: Optional[str] = LangOpt,
+) -> None:
+    """Guided loop: next problem, scaffold a file, re-grade on save, hints, reveal after a pass."""
+    from attn_drill.practice import run_practice
+    from attn_drill.settings import resolve_lang
+
+    code = run_practice(problem_id, track=track, directory=directory, lang=resolve_lang(lang))
+    raise typer.Exit(int(code))
+
+
+@app.command("hint")
+@_guarded
+def hint_cmd(
+    problem_id: str = typer.Argument(..., metavar="ID", help="Problem id."),
+    lang: Optional[str] = LangOpt,
+) -> None:
+    """Show the next hint for a problem (one more level each time)."""
+    from attn_drill.practice import next_hint
+    from attn_drill.problems import get_problem
+    from attn_drill.render.practice import hint_panel
+    from attn_drill.settings import resolve_lang
+
+    language = resolve_lang(lang)
+    problem = get_problem(problem_id)
+    hint_panel(next_hint(problem), problem, language)
+
+
+@app.command("solution")
+@_guarded
+def solution_cmd(
+    problem_id: str = typer.Argument(..., metavar="ID", help="Problem id."),
+    track: Optional[str] = TrackOpt,
+    yes: bool = typer.Option(False, "--yes", help="Reveal without asking."),
+    plain: bool = typer.Option(False, "--plain", help="Print only the source code."),
+    lang: Optional[str] = LangOpt,
+) -> None:
+    """Show the reference solution (after a pass, or after you confirm)."""
+    from attn_drill.practice import reveal_solution
+    from attn_drill.settings import resolve_lang
+
+    code = reveal_solution(problem_id, track=track, yes=yes, plain=plain, lang=resolve_lang(lang))
+    raise typer.Exit(int(code))
+
+
+@app.command("reset")
+@_guarded
+def reset_cmd(
+    problem_id: str = typer.Argument(..., metavar="ID", help="Problem id."),
+    track: Optional[str] = TrackOpt,
+    directory: Optional[Path] = DirOpt,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    lang: Optional[str] = LangOpt,
+) -> None:
+    """Restore the starter file, keeping a backup of yours."""
+    from attn_drill.practice import reset_problem
+    from attn_drill.settings import resolve_lang
+
+    code = reset_problem(
+        problem_id, track=track, directory=directory, yes=yes, lang=resolve_lang(lang)
+    )
+    raise typer.Exit(int(code))
+
+
+# -- self-study ----------------------------------------------------------------------------
+
+
+@app.command("quiz")
+@_guarded
+def quiz_cmd(
+    topic: Optional[str] = typer.Option(None, "--topic", help="Only questions on this topic."),
+    count: int = typer.Option(10, "-n", help="Number of questions."),
+    lang: Optional[str] = LangOpt,
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for order and generated items."),
+    list_bank: bool = typer.Option(False, "--list", help="List the question bank."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Spaced-repetition quiz on attention concepts (reads answers from stdin when piped)."""
+    from attn_drill.quiz.session import run_quiz_command
+    from attn_drill.settings import resolve_lang
+
+    code = run_quiz_command(
+        topic=topic, count=count, lang=resolve_lang(lang), seed=seed, list_bank=list_bank,
+        as_json=as_json,
+    )
+    raise typer.Exit(int(code))
+
+
+@app.command("progress")
+@_guarded
+def progress_cmd(
+    lang: Optional[str] = LangOpt,
+    as_json: bool = JsonOpt,
+    reset_corrupt: bool = typer.Option(
+        False, "--reset-corrupt", help="If the progress database is corrupt, keep a copy of it "
+        "and start a fresh one."
+    ),
+) -> None:
+    """Your progress: solved problems per topic and track, streak, weak spots, cards due."""
+    from attn_drill.progress import progress_summary
+    from attn_drill.settings import resolve_lang
+
+    language = resolve_lang(lang)
+    summary = progress_summary(reset_corrupt=reset_corrupt)
+    if as_json:
+        from attn_drill.render import print_json
+
+        print_json(summary.to_contract_json())
+        return
+    from attn_drill.render.progress import progress_view
+
+    progress_view(summary, language)
+
+
+@app.command("config")
+@_guarded
+def config_cmd(
+    key: str = typer.Argument(..., help="Setting name, e.g. lang."),
+    value: Optional[str] = typer.Argument(None, help="New value; omit to read."),
+) -> None:
+    """Read or set a setting (e.g. `attn-drill config lang zh`)."""
+    from attn_drill.settings import get_setting, set_setting
+
+    if value is None:
+        current = get_setting(key)
+        typer.echo(current if current is not None else "")
+        return
+    set_setting(key, value)
+    typer.echo(f"{key} = {value}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Grading: build cases, run a submission in isolation, check, diagnose, report."""

@@ -1,0 +1,190 @@
+"""Call a solution (learner's, reference or mutant) on a concrete case, uniformly.
+
+The same code runs in the isolated child (learner code) and in the trusted grader (references
+and mutants), so every implementation is exercised in exactly the same way. The harness never
+converts a wrong return type into a right one: it reports what came back (`Returned.types`) and
+the checks decide.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from attn_drill.grading.cases import ConcreteCase
+    from attn_drill.problems import TrackSpec
+
+MODULE_PARAMS = ("W_q", "W_k", "W_v", "W_o")
+
+
+@dataclass
+class Returned:
+    """What one call produced, as plain NumPy data the grader can compare."""
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)  # "ndarray", "tensor", "list", ...
+    structure_error: str | None = None  # e.g. "returned 1 value, expected 2 (output, weights)"
+    inputs_after: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def load_module_from_path(path: Path, module_name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_object(path: Path, name: str, module_name: str | None = None) -> Any:
+    module = load_module_from_path(path, module_name or f"_attn_drill_{path.stem}")
+    return getattr(module, name)
+
+
+def _describe(value: Any) -> str:
+    module = type(value).__module__
+    if isinstance(value, np.ndarray):
+        return "ndarray"
+    if module.startswith("torch") and type(value).__name__ in ("Tensor", "Parameter"):
+        return "tensor"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, tuple):
+        return "tuple"
+    if isinstance(value, (int, float, np.floating, np.integer)):
+        return "scalar"
+    return f"other:{type(value).__name__}"
+
+
+def to_numpy(value: Any) -> np.ndarray | None:
+    """Best-effort conversion used only to *show* and compare; the type is judged separately."""
+    kind = _describe(value)
+    try:
+        if kind == "tensor":
+            return value.detach().cpu().numpy()
+        if kind in ("ndarray", "list", "tuple", "scalar"):
+            array = np.asarray(value)
+            return array if array.dtype != object else None
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return None
+
+
+def _collect(result: Any, outputs: list[str]) -> Returned:
+    returned = Returned()
+    if len(outputs) == 1:
+        values = [result]
+    else:
+        if not isinstance(result, tuple):
+            returned.structure_error = (
+                f"returned a single {_describe(result)}, expected a tuple of {len(outputs)} "
+                f"values ({', '.join(outputs)})"
+            )
+            values = [result]
+        elif len(result) != len(outputs):
+            returned.structure_error = (
+                f"returned {len(result)} values, expected {len(outputs)} ({', '.join(outputs)})"
+            )
+            values = list(result)[: len(outputs)]
+        else:
+            values = list(result)
+    for name, value in zip(outputs, values):
+        returned.types[name] = _describe(value)
+        array = to_numpy(value)
+        if array is not None:
+            returned.arrays[name] = array
+    return returned
+
+
+def _as_torch(array: np.ndarray, float_dtype: Any) -> Any:
+    import torch
+
+    if array.dtype == bool:
+        return torch.from_numpy(array.copy())
+    return torch.from_numpy(array.copy()).to(float_dtype)
+
+
+def call_function(
+    target: Any, spec: TrackSpec, case: ConcreteCase, track: str, reference: bool = False
+) -> Returned:
+    """Call a function solution. Torch track gets float32 tensors (float64 for references)."""
+    if track == "torch":
+        import torch
+
+        dtype = torch.float64 if reference else torch.float32
+        inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
+    else:
+        inputs = {k: v.copy() for k, v in case.inputs.items()}
+    result = target(*inputs.values(), **case.args)
+    returned = _collect(result, spec.outputs)
+    returned.inputs_after = {k: to_numpy(v) for k, v in inputs.items()}  # type: ignore[misc]
+    return returned
+
+
+def call_module(
+    target: Any, spec: TrackSpec, case: ConcreteCase, track: str, reference: bool = False
+) -> Returned:
+    """Instantiate an nn.Module solution, load the case's parameters, run forward + backward.
+
+    Outputs: `output` (train mode), `output@eval` (eval mode), and `grad:<name>` for the input
+    `x` and every loaded parameter, from backward of sum(output * grad_output).
+    """
+    import torch
+
+    dtype = torch.float64 if reference else torch.float32
+    module = target(**case.init)
+    module = module.to(dtype)
+    with torch.no_grad():
+        for name, value in case.params.items():
+            owner_name, _, attr = name.rpartition(".")
+            owner = module.get_submodule(owner_name) if owner_name else module
+            tensor = getattr(owner, attr)
+            tensor.copy_(torch.from_numpy(value).to(dtype).reshape(tensor.shape))
+    inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
+    x_name = next(iter(inputs))
+    inputs[x_name].requires_grad_(True)
+    module.train()
+    result = module(*inputs.values(), **case.args)
+    returned = _collect(result, spec.outputs)
+    output = result if not isinstance(result, tuple) else result[0]
+    named_params = dict(module.named_parameters())
+    if isinstance(output, torch.Tensor) and output.requires_grad and case.grad_output is not None:
+        module.zero_grad(set_to_none=True)
+        grad_out = torch.from_numpy(case.grad_output).to(dtype)
+        try:
+            (output * grad_out.reshape(output.shape)).sum().backward()
+        except RuntimeError:
+            pass  # shape mismatch: the output check reports it; grads stay missing
+        grads = {"grad:" + x_name: inputs[x_name].grad}
+        for name in case.params:
+            param = named_params.get(name)
+            grads["grad:" + name] = None if param is None else param.grad
+        for key, grad in grads.items():
+            if grad is not None:
+                returned.arrays[key] = grad.detach().cpu().numpy()
+                returned.types[key] = "tensor"
+    module.eval()
+    with torch.no_grad():
+        eval_result = module(*inputs.values(), **case.args)
+    eval_output = eval_result[0] if isinstance(eval_result, tuple) else eval_result
+    array = to_numpy(eval_output)
+    if array is not None:
+        returned.arrays["output@eval"] = array
+        returned.types["output@eval"] = _describe(eval_output)
+    returned.inputs_after = {k: v.detach().cpu().numpy() for k, v in inputs.items()}
+    return returned
+
+
+def call(
+    target: Any, spec: TrackSpec, case: ConcreteCase, track: str, reference: bool = False
+) -> Returned:
+    if spec.call == "module":
+        return call_module(target, spec, case, track, reference)
+    return call_function(target, spec, case, track, reference)

@@ -1,0 +1,27 @@
+"""Known-wrong softmax variants; each is named in softmax.yaml with its misconception."""
+
+import numpy as np
+
+
+def naive(x, axis=-1):
+    with np.errstate(over="ignore", invalid="ignore"):
+        exps = np.exp(x)
+        return exps / np.sum(exps, axis=axis, keepdims=True)
+
+
+def fixed_axis_zero(x, axis=-1):
+    shifted = x - np.max(x, axis=0, keepdims=True)
+    exps = np.exp(shifted)
+    return exps / np.sum(exps, axis=0, keepdims=True)
+
+
+def global_sum(x, axis=-1):
+    exps = np.exp(x - np.max(x))
+    return exps / exps.sum()
+
+
+def in_place(x, axis=-1):
+    x -= np.max(x, axis=axis, keepdims=True)
+    np.exp(x, out=x)
+    x /= np.sum(x, axis=axis, keepdims=True)
+    return x

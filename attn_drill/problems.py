@@ -1,0 +1,348 @@
+"""The problem model (pydantic) and loading of problem packs.
+
+A *pack* is a directory with `problems/*.yaml` (one problem per file), `solutions/*.py`
+(reference implementations, one file per problem and track) and `mutants/*.py` (known-wrong
+variants, each tagged in the YAML with the misconception it embodies). The built-in pack ships
+inside the package (`attn_drill/pack`), so a plain `pip install .` carries everything.
+
+Loading errors never surface as pydantic tracebacks: `PackError` names the file and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from attn_drill.errors import PackError, UnknownProblemError, UnknownTrackError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+BUILTIN_PACK = Path(__file__).parent / "pack"
+TRACKS = ("numpy", "torch", "text")
+Track = Literal["numpy", "torch", "text"]
+KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class L10n(Model):
+    """A piece of learner-facing text in English and Chinese."""
+
+    en: str
+    zh: str
+
+    def get(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+class Misconception(Model):
+    id: str = Field(pattern=KEBAB)
+    title: L10n
+    explanation: L10n
+    hint: int | None = Field(default=None, ge=1, description="1-based hint that addresses it")
+
+
+class Example(Model):
+    inputs: str = Field(description="Python-literal inputs, small enough to check by hand")
+    output: str
+    explanation: L10n
+
+
+class InputSpec(Model):
+    """How the grader generates one random input.
+
+    `shape` uses names resolved against the case's `dims` (or literal ints). Masks are boolean
+    with True meaning "may attend"; every generated mask row keeps at least one key.
+    """
+
+    shape: list[int | str] = Field(default_factory=list)
+    kind: Literal[
+        "normal", "uniform", "padding-mask", "causal-mask", "random-mask"
+    ] = "normal"
+    scale: float = 1.0
+
+
+class Case(Model):
+    """A graded case: either literal `inputs` (fixed) or generated from `random` specs."""
+
+    name: str
+    tags: list[str] = Field(default_factory=list)
+    dims: dict[str, int] = Field(default_factory=dict)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    random: dict[str, InputSpec] = Field(default_factory=dict)
+    args: dict[str, Any] = Field(default_factory=dict, description="extra keyword arguments")
+    init: dict[str, Any] = Field(default_factory=dict, description="module constructor args")
+    params: dict[str, InputSpec] = Field(
+        default_factory=dict, description="module parameters the grader loads (name -> spec)"
+    )
+    expected: dict[str, Any] = Field(
+        default_factory=dict, description="published values the reference must reproduce"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Case:
+        if not self.inputs and not self.random:
+            raise ValueError(f"case {self.name!r} needs literal 'inputs' or 'random' specs")
+        overlap = set(self.inputs) & set(self.random)
+        if overlap:
+            raise ValueError(f"case {self.name!r} defines {sorted(overlap)} twice")
+        return self
+
+    @property
+    def is_random(self) -> bool:
+        return bool(self.random or self.params)
+
+
+class Tolerance(Model):
+    rtol: float = Field(gt=0)
+    atol: float = Field(ge=0)
+
+
+class Tolerances(Model):
+    float64: Tolerance = Tolerance(rtol=1e-7, atol=1e-9)
+    float32: Tolerance = Tolerance(rtol=1.3e-5, atol=1e-5)
+
+    def for_dtype(self, dtype_name: str) -> Tolerance:
+        return self.float64 if dtype_name == "float64" else self.float32
+
+
+class MutantSpec(Model):
+    name: str = Field(description="function or class in the track's mutants file")
+    misconception: str = Field(pattern=KEBAB)
+
+
+class TrackSpec(Model):
+    signature: str = ""
+    entry: str = Field(default="", description="name the submission must define")
+    call: Literal["function", "module", "text"] = "function"
+    outputs: list[str] = Field(default_factory=lambda: ["output"])
+    output_dims: dict[str, list[str]] = Field(
+        default_factory=dict, description="symbolic shape per output, e.g. [batch, n, d_v]"
+    )
+    starter: str
+    properties: list[str] = Field(default_factory=list)
+    cases: list[Case] = Field(default_factory=list)
+    mutants: list[MutantSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _callable_tracks_need_entry(self) -> TrackSpec:
+        if self.call != "text" and not (self.entry and self.signature and self.cases):
+            raise ValueError("code tracks need 'entry', 'signature' and at least one case")
+        return self
+
+
+class RubricPoint(Model):
+    """One idea a good answer contains.
+
+    `concepts` is a list of groups; the point is met when every group is matched, and a group
+    is matched when any of its phrases (English or Chinese, case-insensitive) appears.
+    """
+
+    id: str = Field(pattern=KEBAB)
+    label: L10n
+    advice: L10n
+    concepts: list[list[str]] = Field(min_length=1)
+    weight: float = 1.0
+    required: bool = False
+
+
+class Rubric(Model):
+    points: list[RubricPoint] = Field(min_length=1)
+    threshold: float = Field(gt=0, description="total weight needed to pass")
+    min_chars: int = 40
+
+
+class Problem(Model):
+    id: str = Field(pattern=KEBAB)
+    title: L10n
+    topic: str = Field(pattern=KEBAB)
+    difficulty: Literal["easy", "medium", "hard"]
+    order: int = Field(description="position in the curriculum (lower comes first)")
+    statement: L10n
+    formula: str
+    shapes: L10n
+    constraints: L10n
+    examples: list[Example] = Field(min_length=1)
+    hints: list[L10n] = Field(min_length=3)
+    misconceptions: list[Misconception] = Field(default_factory=list)
+    tracks: dict[Track, TrackSpec]
+    tolerances: Tolerances = Tolerances()
+    rubric: Rubric | None = None
+    going_further: L10n | None = None
+    source_path: Path | None = Field(default=None, exclude=True)
+    pack_dir: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("tracks")
+    @classmethod
+    def _some_track(cls, tracks: dict[str, TrackSpec]) -> dict[str, TrackSpec]:
+        if not tracks:
+            raise ValueError("a problem needs at least one track")
+        return tracks
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Problem:
+        known = {m.id for m in self.misconceptions}
+        for track_name, track in self.tracks.items():
+            for mutant in track.mutants:
+                if mutant.misconception not in known:
+                    raise ValueError(
+                        f"tracks.{track_name}: mutant {mutant.name!r} names misconception "
+                        f"{mutant.misconception!r}, which is not in 'misconceptions'"
+                    )
+        if "text" in self.tracks and self.rubric is None:
+            raise ValueError("a text track needs a 'rubric'")
+        for m in self.misconceptions:
+            if m.hint is not None and m.hint > len(self.hints):
+                raise ValueError(f"misconception {m.id!r} points at hint {m.hint}, which is missing")
+        return self
+
+    # -- derived -----------------------------------------------------------------------
+    @property
+    def module_stem(self) -> str:
+        return self.id.replace("-", "_")
+
+    def track(self, name: str | None) -> tuple[str, TrackSpec]:
+        """The named track, or the only one; raises UnknownTrackError otherwise."""
+        if name is None:
+            if len(self.tracks) == 1:
+                only = next(iter(self.tracks))
+                return only, self.tracks[only]
+            name = "numpy" if "numpy" in self.tracks else next(iter(self.tracks))
+        if name not in self.tracks:
+            raise UnknownTrackError(
+                f"Problem {self.id!r} has no {name!r} track; "
+                f"its tracks are: {', '.join(self.tracks)}."
+            )
+        return name, self.tracks[name]
+
+    def reference_path(self, track: str) -> Path:
+        assert self.pack_dir is not None
+        return self.pack_dir / "solutions" / f"{self.module_stem}_{track}.py"
+
+    def mutants_path(self, track: str) -> Path:
+        assert self.pack_dir is not None
+        return self.pack_dir / "mutants" / f"{self.module_stem}_{track}.py"
+
+    def misconception(self, misconception_id: str) -> Misconception | None:
+        return next((m for m in self.misconceptions if m.id == misconception_id), None)
+
+    @property
+    def version(self) -> str:
+        """A short hash of the problem's YAML: attempts record it so edits are noticed."""
+        if self.source_path is None:
+            return "unknown"
+        return hashlib.sha256(self.source_path.read_bytes()).hexdigest()[:12]
+
+
+# -- loading -----------------------------------------------------------------------------
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    lines = [f"Invalid problem file {path}:"]
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        lines.append(f"  - {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file, turning every failure into a PackError naming the file."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PackError(f"Cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise PackError(f"Cannot read {path}: it is not UTF-8 text") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PackError(f"Invalid YAML in {path}{where}: {problem}") from None
+
+
+def load_problem_file(path: Path, pack_dir: Path) -> Problem:
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise PackError(f"Invalid problem file {path}: expected a mapping at the top level")
+    try:
+        problem = Problem.model_validate({**data, "source_path": path, "pack_dir": pack_dir})
+    except ValidationError as exc:
+        raise PackError(_format_validation_error(path, exc)) from None
+    if path.stem != problem.id:
+        raise PackError(
+            f"Invalid problem file {path}: id {problem.id!r} must match the file name "
+            f"({path.stem!r})"
+        )
+    return problem
+
+
+def load_pack(pack_dir: Path) -> dict[str, Problem]:
+    """All problems of a pack, keyed by id, in curriculum order."""
+    problems_dir = pack_dir / "problems"
+    if not problems_dir.is_dir():
+        raise PackError(f"{pack_dir} is not a problem pack: it has no problems/ directory")
+    problems: dict[str, Problem] = {}
+    for path in sorted(problems_dir.glob("*.yaml")):
+        problem = load_problem_file(path, pack_dir)
+        if problem.id in problems:
+            raise PackError(f"Duplicate problem id {problem.id!r} in {path}")
+        problems[problem.id] = problem
+    return dict(sorted(problems.items(), key=lambda item: (item[1].order, item[0])))
+
+
+@cache
+def builtin_problems() -> dict[str, Problem]:
+    return load_pack(BUILTIN_PACK)
+
+
+def get_problem(problem_id: str, problems: dict[str, Problem] | None = None) -> Problem:
+    bank = builtin_problems() if problems is None else problems
+    try:
+        return bank[problem_id]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(problem_id, list(bank), n=3)
+        suggestion = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownProblemError(
+            f"Unknown problem {problem_id!r}.{suggestion} Run `attn-drill list` to see them all."
+        ) from None
+
+
+def filter_problems(
+    problems: Iterable[Problem],
+    *,
+    track: str | None = None,
+    topic: str | None = None,
+    difficulty: str | None = None,
+) -> list[Problem]:
+    return [
+        p
+        for p in problems
+        if (track is None or track in p.tracks)
+        and (topic is None or p.topic == topic)
+        and (difficulty is None or p.difficulty == difficulty)
+    ]
+
+
+HEADER = re.compile(r"^#\s*attn-drill:\s*(?P<id>[a-z0-9-]+)(?:\s+track=(?P<track>[a-z]+))?\s*$")
+
+
+def parse_header(first_line: str) -> tuple[str | None, str | None]:
+    """`# attn-drill: <id> [track=<track>]` -> (id, track)."""
+    match = HEADER.match(first_line.strip())
+    if not match:
+        return None, None
+    return match.group("id"), match.group("track")

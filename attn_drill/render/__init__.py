@@ -1,0 +1,46 @@
+"""Rendering: the only part of attn-drill that imports rich.
+
+Library modules return data (reports, problems, progress); these functions draw them. Colour
+follows the terminal and NO_COLOR (rich honours it), and everything fits 80 columns.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+_stdout: Console | None = None
+_stderr: Console | None = None
+
+
+def console() -> Console:
+    global _stdout
+    if _stdout is None or _stdout.file is not sys.stdout:
+        _stdout = Console(file=sys.stdout, highlight=False)
+    return _stdout
+
+
+def err_console() -> Console:
+    global _stderr
+    if _stderr is None or _stderr.file is not sys.stderr:
+        _stderr = Console(file=sys.stderr, highlight=False)
+    return _stderr
+
+
+def print_json(document: Any) -> None:
+    """Exactly one JSON document on stdout, nothing else (CONTRACT: --json)."""
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def error(message: str) -> None:
+    from rich.markup import escape
+
+    err_console().print(f"[bold red]error:[/] {escape(message)}")
+
+
+def info(message: str) -> None:
+    console().print(message)

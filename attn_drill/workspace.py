@@ -1,0 +1,82 @@
+"""Starter files in the learner's workspace: write, restore, back up."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from attn_drill.errors import RefusedError, UsageError
+
+if TYPE_CHECKING:
+    from attn_drill.problems import Problem
+
+DEFAULT_DIR = Path("attn-drill-work")
+
+
+def starter_filename(problem: Problem, track: str) -> str:
+    stem = problem.module_stem
+    if track == "text":
+        return f"{stem}.md"
+    # Two code tracks of one problem need distinct files in one directory.
+    return f"{stem}.py" if len(problem.tracks) == 1 or track == "numpy" else f"{stem}_{track}.py"
+
+
+def starter_text(problem: Problem, track: str, lang: str = "en") -> str:
+    spec = problem.tracks[track]
+    header = f"# attn-drill: {problem.id}" + (f" track={track}" if len(problem.tracks) > 1 else "")
+    if track == "text":
+        return f"{header}\n\n{spec.starter.rstrip()}\n"
+    task = problem.title.get(lang)
+    body = spec.starter.rstrip()
+    return f'{header}\n"""{task}\n\nRun: attn-drill grade <this file>\n"""\n\n{body}\n'
+
+
+def starter_path(problem: Problem, track: str, directory: Path | None) -> Path:
+    return (directory or DEFAULT_DIR) / starter_filename(problem, track)
+
+
+def write_starter(
+    problem: Problem, track: str, directory: Path | None, *, force: bool = False, lang: str = "en"
+) -> Path:
+    """Write the starter file; refuse (exit 1) to overwrite unless `force`."""
+    path = starter_path(problem, track, directory)
+    if path.exists() and not force:
+        raise RefusedError(f"{path} already exists; use --force to overwrite it.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, starter_text(problem, track, lang))
+    except OSError as exc:
+        raise UsageError(f"Cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def backup_path(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = path.with_name(f"{path.name}.{stamp}.bak")
+    counter = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.{stamp}-{counter}.bak")
+        counter += 1
+    return candidate
+
+
+def reset_starter(problem: Problem, track: str, directory: Path | None, lang: str = "en"
+                  ) -> tuple[Path, Path | None]:
+    """Restore the starter file, keeping a copy of the learner's file. Returns (path, backup)."""
+    path = starter_path(problem, track, directory)
+    backup = None
+    if path.exists():
+        backup = backup_path(path)
+        shutil.copy2(path, backup)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, starter_text(problem, track, lang))
+    return path, backup
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
