@@ -1,0 +1,116 @@
+"""Loading the quiz bank: `pack/quiz/*.yaml`, one topic per file.
+
+Errors are `PackError`s naming the file and the field, formatted like problem-file errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from attn_drill.errors import PackError, UsageError
+from attn_drill.problems import BUILTIN_PACK, read_yaml
+
+if TYPE_CHECKING:
+    from attn_drill.quiz.model import Question, QuizFile
+
+QUIZ_DIR = BUILTIN_PACK / "quiz"
+
+
+@dataclass(frozen=True)
+class BankEntry:
+    """A question with the topic it belongs to."""
+
+    topic: str
+    question: Question
+
+
+@dataclass(frozen=True)
+class Bank:
+    topics: dict[str, QuizFile]  # topic -> file model, sorted by topic
+
+    @property
+    def entries(self) -> list[BankEntry]:
+        return [BankEntry(t, q) for t, f in self.topics.items() for q in f.questions]
+
+    def by_id(self) -> dict[str, BankEntry]:
+        return {e.question.id: e for e in self.entries}
+
+    def for_topic(self, topic: str | None) -> list[BankEntry]:
+        if topic is None:
+            return self.entries
+        if topic not in self.topics:
+            known = ", ".join(self.topics) or "(none)"
+            raise UsageError(f"Unknown quiz topic {topic!r}. Topics: {known}")
+        return [BankEntry(topic, q) for q in self.topics[topic].questions]
+
+
+def _format(path: Path, exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return f"Invalid quiz file {path}: {exc}"
+    lines = [f"Invalid quiz file {path}:"]
+    for item in exc.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        lines.append(f"  - {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_quiz_file(path: Path) -> QuizFile:
+    from pydantic import ValidationError
+
+    from attn_drill.quiz.model import QuizFile
+
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise PackError(f"Invalid quiz file {path}: expected a mapping at the top level")
+    try:
+        quiz = QuizFile.model_validate(data)
+    except ValidationError as exc:
+        raise PackError(_format(path, exc)) from None
+    if quiz.topic != path.stem:
+        raise PackError(
+            f"Invalid quiz file {path}: topic: {quiz.topic!r} must match the file name "
+            f"({path.stem!r})"
+        )
+    return quiz
+
+
+def load_bank(quiz_dir: Path = QUIZ_DIR, problem_ids: set[str] | None = None) -> Bank:
+    """Every quiz file in `quiz_dir`, checked across files.
+
+    `problem_ids` are the coding problems a question's `problem` may name; None means the
+    built-in pack's problems.
+    """
+    if problem_ids is None:
+        from attn_drill.problems import builtin_problems
+
+        problem_ids = set(builtin_problems())
+    topics: dict[str, QuizFile] = {}
+    seen: dict[str, Path] = {}
+    paths = sorted(quiz_dir.glob("*.yaml")) if quiz_dir.is_dir() else []
+    for path in paths:
+        quiz = load_quiz_file(path)
+        for index, question in enumerate(quiz.questions):
+            where = f"questions.{index}"
+            if question.id in seen:
+                raise PackError(
+                    f"Invalid quiz file {path}:\n  - {where}.id: {question.id!r} is already "
+                    f"used in {seen[question.id]}"
+                )
+            seen[question.id] = path
+            if question.problem is not None and question.problem not in problem_ids:
+                raise PackError(
+                    f"Invalid quiz file {path}:\n  - {where}.problem: unknown problem "
+                    f"{question.problem!r}"
+                )
+        topics[quiz.topic] = quiz
+    return Bank(dict(sorted(topics.items())))
+
+
+@cache
+def builtin_bank() -> Bank:
+    return load_bank()
