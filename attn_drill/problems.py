@@ -128,6 +128,10 @@ class TrackSpec(Model):
         default_factory=dict, description="symbolic shape per output, e.g. [batch, n, d_v]"
     )
     starter: str
+    keyword_inputs: list[str] = Field(
+        default_factory=list,
+        description="inputs passed by keyword instead of position (e.g. `mask` after `num_heads`)",
+    )
     properties: list[str] = Field(default_factory=list)
     cases: list[Case] = Field(default_factory=list)
     mutants: list[MutantSpec] = Field(default_factory=list)

@@ -111,6 +111,14 @@ def _as_torch(array: np.ndarray, float_dtype: Any) -> Any:
     return torch.from_numpy(array.copy()).to(float_dtype)
 
 
+def split_inputs(inputs: dict[str, Any], spec: TrackSpec) -> tuple[list[Any], dict[str, Any]]:
+    """Inputs in signature order, except those the track passes by keyword (`keyword_inputs`)."""
+    keyword_names = set(spec.keyword_inputs)
+    positional = [v for k, v in inputs.items() if k not in keyword_names]
+    keywords = {k: v for k, v in inputs.items() if k in keyword_names}
+    return positional, keywords
+
+
 def call_function(
     target: Any, spec: TrackSpec, case: ConcreteCase, track: str, reference: bool = False
 ) -> Returned:
@@ -122,7 +130,8 @@ def call_function(
         inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
     else:
         inputs = {k: v.copy() for k, v in case.inputs.items()}
-    result = target(*inputs.values(), **case.args)
+    positional, keywords = split_inputs(inputs, spec)
+    result = target(*positional, **keywords, **case.args)
     returned = _collect(result, spec.outputs)
     returned.inputs_after = {k: to_numpy(v) for k, v in inputs.items()}  # type: ignore[misc]
     return returned
@@ -151,7 +160,8 @@ def call_module(
     x_name = next(iter(inputs))
     inputs[x_name].requires_grad_(True)
     module.train()
-    result = module(*inputs.values(), **case.args)
+    positional, keywords = split_inputs(inputs, spec)
+    result = module(*positional, **keywords, **case.args)
     returned = _collect(result, spec.outputs)
     output = result if not isinstance(result, tuple) else result[0]
     named_params = dict(module.named_parameters())
@@ -172,7 +182,7 @@ def call_module(
                 returned.types[key] = "tensor"
     module.eval()
     with torch.no_grad():
-        eval_result = module(*inputs.values(), **case.args)
+        eval_result = module(*positional, **keywords, **case.args)
     eval_output = eval_result[0] if isinstance(eval_result, tuple) else eval_result
     array = to_numpy(eval_output)
     if array is not None:
