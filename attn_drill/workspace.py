@@ -53,6 +53,28 @@ def write_starter(
     return path
 
 
+def ensure_starter(
+    problem: Problem, track: str, directory: Path | None, *, lang: str = "en"
+) -> tuple[Path, bool]:
+    """The problem's file in the workspace, written only if missing: the learner's existing
+    work is never overwritten. Returns (path, created)."""
+    path = starter_path(problem, track, directory)
+    if path.exists():
+        return path, False
+    return write_starter(problem, track, directory, lang=lang), True
+
+
+def is_untouched(path: Path, problem: Problem, track: str) -> bool:
+    """True when the file still holds a starter text (in either language) or is missing."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return True
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(text == starter_text(problem, track, lang) for lang in ("en", "zh"))
+
+
 def backup_path(path: Path) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     candidate = path.with_name(f"{path.name}.{stamp}.bak")
@@ -68,11 +90,14 @@ def reset_starter(problem: Problem, track: str, directory: Path | None, lang: st
     """Restore the starter file, keeping a copy of the learner's file. Returns (path, backup)."""
     path = starter_path(problem, track, directory)
     backup = None
-    if path.exists():
-        backup = backup_path(path)
-        shutil.copy2(path, backup)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, starter_text(problem, track, lang))
+    try:
+        if path.exists():
+            backup = backup_path(path)
+            shutil.copy2(path, backup)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, starter_text(problem, track, lang))
+    except OSError as exc:
+        raise UsageError(f"Cannot reset {path}: {exc.strerror or exc}") from None
     return path, backup
 
 

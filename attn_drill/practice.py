@@ -1,0 +1,484 @@
+"""The guided practice loop (`attn-drill practice`) and `hint`, `solution`, `reset`.
+
+The loop is a small state machine fed by one queue of events (single key presses and saves
+of the learner's file, see `attn_drill.watch`). Everything it talks to is injectable, so
+tests drive it with a fake grader and a recording screen; `run_practice` wires the real
+ones: `grade_file` with a warm worker process (no torch import per save), the progress
+store, the terminal in single-key mode and a directory watcher.
+
+Rules kept here:
+- the learner's file is never overwritten: an existing file is reused as it is;
+- progress is saved after every grade, before the report is drawn;
+- the reference solution appears after a pass; before one, only on explicit confirmation,
+  and that reveal is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from attn_drill.errors import AttnDrillError, RefusedError, UnknownTrackError, UsageError
+
+if TYPE_CHECKING:
+    from attn_drill.curriculum import Recommendation
+    from attn_drill.problems import Problem
+    from attn_drill.render.practice import PracticeScreen
+    from attn_drill.watch import Event
+
+NOT_A_TERMINAL = {
+    "en": "attn-drill practice needs an interactive terminal (stdin is not a TTY). "
+    "To grade a file without one, run: attn-drill grade FILE",
+    "zh": "attn-drill practice 需要一个交互式终端（标准输入不是 TTY）。"
+    "如果只想评测文件，请运行：attn-drill grade FILE",
+}
+NEEDS_YES = {
+    "solution": {
+        "en": "You have not passed {id} yet, and there is no terminal to confirm revealing its "
+        "solution. Pass --yes to reveal it anyway.",
+        "zh": "你还没有通过 {id}，而且没有终端可以确认是否显示答案。如果仍要查看，请加上 --yes。",
+    },
+    "reset": {
+        "en": "Resetting {path} needs confirmation and there is no terminal to ask. "
+        "Pass --yes to reset it (a backup of your file is kept).",
+        "zh": "重置 {path} 需要确认，但没有终端可以询问。"
+        "请加上 --yes 来重置（会保留你的文件备份）。",
+    },
+}
+QUIT_KEYS = {"q", "Q", "\x03", "\x04"}
+
+
+def _interactive() -> bool:
+    """Whether we can ask the learner something (stdin is a terminal). Patched in tests."""
+    from attn_drill.watch import stdin_is_terminal
+
+    return stdin_is_terminal()
+
+
+# -- hints -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HintStep:
+    """The result of asking for a hint.
+
+    `level` is the 1-based hint now shown (the highest unlocked); `exhausted` means every hint
+    had already been shown before this request, so there is nothing new to unlock.
+    """
+
+    problem_id: str
+    level: int
+    total: int
+    exhausted: bool
+
+
+def next_hint(problem: Problem) -> HintStep:
+    """Unlock the next hint of `problem` and remember it in the progress store."""
+    from attn_drill import progress
+
+    total = len(problem.hints)
+    seen = min(max(progress.hint_level(problem.id), 0), total)
+    if seen >= total:
+        return HintStep(problem.id, total, total, exhausted=True)
+    level = seen + 1
+    progress.record_hint(problem.id, level)
+    return HintStep(problem.id, level, total, exhausted=False)
+
+
+# -- solutions ---------------------------------------------------------------------------
+
+
+def reference_source(problem: Problem, track: str) -> tuple[Path, str]:
+    """The reference solution's path and text (a model answer for the text track)."""
+    from attn_drill.errors import PackError
+
+    primary = problem.reference_path(track)
+    for candidate in (primary, primary.with_suffix(".md"), primary.with_suffix(".txt")):
+        try:
+            return candidate, candidate.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PackError(f"Cannot read the reference {candidate}: {exc}") from None
+    raise PackError(f"Problem {problem.id!r} has no reference solution for track {track!r} "
+                    f"(expected {primary}).")
+
+
+def reveal_solution(problem_id: str, *, track: str | None, yes: bool, plain: bool,
+                    lang: str) -> int:
+    """`attn-drill solution`: free after a pass; before one, only once confirmed (recorded)."""
+    import typer
+
+    from attn_drill import progress
+    from attn_drill.problems import get_problem
+    from attn_drill.render.practice import message, plain_source, solution_view, text
+
+    problem = get_problem(problem_id)
+    track_name, _ = problem.track(track)
+    ref_path, source = reference_source(problem, track_name)
+    passed = progress.has_passed(problem.id, track_name)
+    if not passed and not yes:
+        if not _interactive():
+            raise RefusedError(NEEDS_YES["solution"][_lang(lang)].format(id=problem.id))
+        if not typer.confirm(text(lang, "not_passed_confirm", id=problem.id), default=False):
+            message(text(lang, "not_revealed", id=problem.id))
+            return 1
+    if not passed:
+        progress.record_reveal(problem.id, track_name)
+    if plain:
+        plain_source(source)
+    else:
+        solution_view(problem, track_name, source, ref_path, lang)
+    return 0
+
+
+# -- reset -------------------------------------------------------------------------------
+
+
+def reset_problem(problem_id: str, *, track: str | None, directory: Path | None, yes: bool,
+                  lang: str) -> int:
+    """`attn-drill reset`: restore the starter file after confirmation, keeping a backup."""
+    import typer
+
+    from attn_drill.problems import get_problem
+    from attn_drill.render.practice import message, text
+    from attn_drill.workspace import is_untouched, reset_starter, starter_path, write_starter
+
+    problem = get_problem(problem_id)
+    track_name, _ = problem.track(track)
+    path = starter_path(problem, track_name, directory)
+    if not path.exists():
+        write_starter(problem, track_name, directory, lang=lang)
+        message(text(lang, "reset_wrote", path=path))
+        return 0
+    if is_untouched(path, problem, track_name):
+        message(text(lang, "reset_untouched", path=path))
+        return 0
+    if not yes:
+        if not _interactive():
+            raise RefusedError(NEEDS_YES["reset"][_lang(lang)].format(path=path))
+        if not typer.confirm(text(lang, "reset_confirm", path=path), default=False):
+            message(text(lang, "reset_kept", path=path))
+            return 1
+    restored, backup = reset_starter(problem, track_name, directory, lang=lang)
+    message(text(lang, "reset_done", path=restored))
+    if backup is not None:
+        message(text(lang, "reset_backup", backup=backup))
+    return 0
+
+
+# -- the loop ----------------------------------------------------------------------------
+
+Grader = Callable[[Path, "Problem", str], Any]  # (file, problem, track) -> GradeReport
+
+
+@dataclass
+class LoopState:
+    problem: Problem
+    track: str
+    path: Path
+    passed: bool = False  # the last grade in this session passed
+    graded_digest: str | None = None  # content of the last graded save, to skip duplicates
+    review_concepts: tuple[str, ...] = ()
+
+
+@dataclass
+class PracticeLoop:
+    """The practice state machine. `handle` processes one event; `run` drains the queue.
+
+    Injected: `grade` (file, problem, track) -> report; `record` saves a report to progress;
+    `recommend(exclude)` picks the next problem; `on_enter(path, track)` lets the caller
+    point the file watcher at a new file and warm the right worker.
+    """
+
+    first: Recommendation
+    directory: Path
+    lang: str
+    screen: PracticeScreen
+    grade: Grader
+    record: Callable[[Any], None]
+    recommend: Callable[[Collection[str]], Recommendation | None]
+    on_enter: Callable[[Path, str], None] = lambda _path, _track: None
+    list_rows: Callable[[], list[dict[str, object]]] = list
+    session_done: set[str] = field(default_factory=set)
+    state: LoopState | None = None
+    grades: int = 0
+
+    # -- moving between problems ---------------------------------------------------------
+    def enter(self, recommendation: Recommendation) -> None:
+        from attn_drill.workspace import ensure_starter, is_untouched
+
+        problem, track = recommendation.problem, recommendation.track
+        path, created = ensure_starter(problem, track, self.directory, lang=self.lang)
+        self.state = LoopState(problem, track, path, review_concepts=recommendation.concepts)
+        self.screen.statement(
+            problem, track, path, created=created,
+            has_work=not created and not is_untouched(path, problem, track),
+            review_concepts=recommendation.concepts,
+        )
+        self.on_enter(path, track)  # after drawing: warming a worker may take a moment
+
+    def next_problem(self) -> None:
+        state = self._state
+        self.session_done.add(state.problem.id)
+        upcoming = self.recommend(self.session_done)
+        if upcoming is None:
+            self.screen.note("all_done", passed=state.passed, style="green")
+            return
+        self.enter(upcoming)
+
+    @property
+    def _state(self) -> LoopState:
+        assert self.state is not None, "enter() a problem first"
+        return self.state
+
+    # -- grading -------------------------------------------------------------------------
+    def grade_now(self, *, only_if_changed: bool = False) -> None:
+        state = self._state
+        try:
+            content = state.path.read_bytes()
+        except FileNotFoundError:
+            # Some editors delete and recreate the file; the next event brings it back.
+            if not only_if_changed:
+                self.screen.note("missing_file", passed=state.passed, path=state.path)
+            return
+        except OSError as exc:
+            self.screen.grade_error(str(exc), state.path)
+            return
+        digest = hashlib.sha256(content).hexdigest()
+        if only_if_changed and digest == state.graded_digest:
+            return  # a second event for the same save, or a save without changes
+        self.screen.grading(state.path)
+        try:
+            report = self.grade(state.path, state.problem, state.track)
+        except AttnDrillError as exc:
+            state.graded_digest = digest
+            self.screen.grade_error(exc.message, state.path)
+            return
+        except Exception as exc:  # a bug of ours: say so, keep the learner's session alive
+            self.screen.grade_error(f"{type(exc).__name__}: {exc}", state.path, internal=True)
+            return
+        state.graded_digest = digest
+        self.grades += 1
+        store_problem = None
+        try:
+            self.record(report)  # saved before anything is drawn
+        except AttnDrillError as exc:
+            store_problem = exc.message
+        state.passed = bool(report.passed)
+        if state.passed:
+            self.session_done.add(state.problem.id)
+            self.screen.passed(report, state.problem, state.track, state.path,
+                               self._reference(state))
+        else:
+            self.screen.report(report, state.problem, state.path, self._hint_level(state))
+        if store_problem is not None:
+            self.screen.note("store_error", passed=state.passed, style="red",
+                             error=store_problem)
+
+    def _reference(self, state: LoopState) -> tuple[Path, str] | None:
+        try:
+            return reference_source(state.problem, state.track)
+        except AttnDrillError:
+            return None
+
+    def _hint_level(self, state: LoopState) -> int:
+        from attn_drill import progress
+
+        try:
+            return int(progress.hint_level(state.problem.id))
+        except AttnDrillError:
+            return 0
+
+    # -- events --------------------------------------------------------------------------
+    def handle(self, event: Event) -> bool:
+        """Process one event; False means quit."""
+        from attn_drill.watch import FileEvent, KeyEvent
+
+        state = self._state
+        if isinstance(event, FileEvent):
+            if event.path.name == state.path.name:
+                self.grade_now(only_if_changed=True)
+            return True
+        if not isinstance(event, KeyEvent):
+            return True
+        key = event.key
+        if key in QUIT_KEYS:
+            return False
+        if key in ("h", "H"):
+            try:
+                step = next_hint(state.problem)
+            except AttnDrillError as exc:
+                self.screen.note("store_error", passed=state.passed, style="red",
+                                 error=exc.message)
+            else:
+                self.screen.hint(step, state.problem, passed=state.passed)
+        elif key in ("g", "G"):
+            self.grade_now()
+        elif key in ("s", "S"):
+            from attn_drill.workspace import is_untouched
+
+            self.screen.statement(
+                state.problem, state.track, state.path, created=False,
+                has_work=not is_untouched(state.path, state.problem, state.track),
+                review_concepts=state.review_concepts,
+            )
+        elif key in ("n", "N") or (key == "\n" and state.passed):
+            self.next_problem()
+        elif key in ("l", "L"):
+            self.screen.problem_list(self.list_rows(), state.problem.id, passed=state.passed)
+        return True
+
+    def run(self, events: queue.Queue[Event], *, poll_s: float = 0.25,
+            should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Enter the first problem, then process events until the learner quits."""
+        self.enter(self.first)
+        while not should_stop():
+            try:
+                event = events.get(timeout=poll_s)
+            except queue.Empty:
+                continue
+            if not self.handle(event):
+                break
+        self.screen.goodbye()
+        return 0
+
+
+# -- wiring ------------------------------------------------------------------------------
+
+
+class WorkerPool:
+    """One warm grading process per track, started on first use and closed at the end.
+
+    If a warm worker cannot be started, grading falls back to a fresh process per grade
+    (slower, same verdicts), so practice never breaks because of it.
+    """
+
+    def __init__(self) -> None:
+        self._workers: dict[str, Any] = {}
+        self._failed: set[str] = set()
+
+    def runner(self, track: str) -> Callable[..., Any] | None:
+        if track == "text" or track in self._failed:
+            return None
+        worker = self._workers.get(track)
+        if worker is None:
+            try:
+                from attn_drill.grading.worker import WarmWorker
+
+                worker = WarmWorker(track)
+            except Exception:  # missing module or a start-up failure: grade cold instead
+                self._failed.add(track)
+                return None
+            self._workers[track] = worker
+        return worker.run  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        for worker in self._workers.values():
+            try:
+                worker.close()
+            except Exception:  # closing is best effort; the worker dies with us anyway
+                pass
+        self._workers.clear()
+
+
+def _lang(lang: str) -> str:
+    return "zh" if lang == "zh" else "en"
+
+
+def _first_recommendation(problem_id: str | None, track: str | None) -> Recommendation | None:
+    from attn_drill.curriculum import Recommendation, recommend_next
+    from attn_drill.problems import TRACKS, get_problem
+
+    if track is not None and track not in TRACKS:
+        raise UnknownTrackError(f"Unknown track {track!r}: use one of {', '.join(TRACKS)}.")
+    if problem_id is None:
+        return recommend_next(track)
+    problem = get_problem(problem_id)
+    track_name, _ = problem.track(track)
+    return Recommendation(problem, track_name, "chosen")
+
+
+def run_practice(problem_id: str | None, *, track: str | None, directory: Path | None,
+                 lang: str) -> int:
+    """`attn-drill practice`: the interactive loop in this terminal. Returns the exit code."""
+    import signal
+    import sys
+
+    from attn_drill import progress
+    from attn_drill.curriculum import recommend_next
+    from attn_drill.errors import require_torch
+    from attn_drill.render.practice import PracticeScreen, message, text
+    from attn_drill.watch import FileWatcher, KeyReader, raw_terminal
+    from attn_drill.workspace import DEFAULT_DIR
+
+    if not _interactive():
+        raise UsageError(NOT_A_TERMINAL[_lang(lang)])
+    first = _first_recommendation(problem_id, track)
+    if first is None:
+        message(text(lang, "all_done"), "green")
+        return 0
+    if first.track == "torch":
+        require_torch()
+    workspace = (directory or DEFAULT_DIR).expanduser()
+    try:
+        workspace.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"Cannot create the workspace {workspace}: {exc.strerror or exc}"
+                         ) from None
+
+    events: queue.Queue[Event] = queue.Queue()
+    watcher = FileWatcher(workspace, events)
+    workers = WorkerPool()
+
+    def grade(path: Path, problem: Problem, track_name: str) -> Any:
+        from attn_drill.grading.grade import grade_file
+
+        return grade_file(path, problem_id=problem.id, track=track_name, lang=lang,
+                          runner=workers.runner(track_name))
+
+    def on_enter(path: Path, track_name: str) -> None:
+        watcher.set_target(path)
+        if watcher.error:
+            screen.note("watch_error", error=watcher.error)
+        # Start the grading process while the learner reads the statement.
+        workers.runner(track_name)
+
+    def list_rows() -> list[dict[str, object]]:
+        from attn_drill.catalog import problem_rows
+
+        return problem_rows(track=track, lang=lang)
+
+    screen = PracticeScreen(lang)
+    loop = PracticeLoop(
+        first=first, directory=workspace, lang=lang, screen=screen, grade=grade,
+        record=progress.record_grade,
+        recommend=lambda exclude: recommend_next(track, exclude=exclude),
+        on_enter=on_enter, list_rows=list_rows,
+    )
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)  # unwinds through the finally blocks: terminal restored
+
+    previous = {sig: signal.signal(sig, terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    fd = sys.stdin.fileno()
+    keys = KeyReader(fd, events)
+    try:
+        with raw_terminal(fd):
+            watcher.start()
+            keys.start()
+            try:
+                return loop.run(events)
+            except KeyboardInterrupt:  # e.g. SIGINT sent by another program
+                screen.goodbye()
+                return 0
+    finally:
+        keys.stop()
+        watcher.stop()
+        workers.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

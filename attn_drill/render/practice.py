@@ -1,0 +1,311 @@
+"""Drawing the practice loop and the `hint` / `solution` / `reset` commands.
+
+Every screen of the loop ends with the key legend, so the keys are visible whatever scrolled
+past. A new grade clears the terminal first, so each report replaces the previous one
+instead of piling up. Text fits 80 columns and reads without colour (NO_COLOR).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+
+from attn_drill.render import console
+
+if TYPE_CHECKING:
+    from attn_drill.practice import HintStep
+    from attn_drill.problems import Problem
+
+TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "hint": "Hint {level}/{total}",
+        "no_more_hints": "No more hints: you have seen all {total}. Here they are together:",
+        "hint_more": "Next time: hint {next} of {total} (`attn-drill hint {id}`).",
+        "keys": "keys: h hint · g grade now · s statement · n next problem · l list · q quit",
+        "keys_passed": "keys: n / Enter next problem · h hint · g grade · s statement · "
+        "l list · q quit",
+        "file": "Your file: {path}",
+        "file_created": "Created your file: {path}",
+        "file_reused": "Continuing with your file: {path}",
+        "file_has_work": "It already contains your work: press g to grade it now.",
+        "edit_and_save": "Edit it in your editor and save: every save is graded here.",
+        "review": "Back for review: you were recently caught on {concepts}.",
+        "grading": "Grading {name} …",
+        "passed": "Passed! Well done: every required check is green.",
+        "reference": "Reference solution",
+        "going_further": "Going further",
+        "next_prompt": "Press n or Enter for the next problem, q to quit.",
+        "diagnosed_hint": "{title}: hint {hint} of {total} is about this (press h).",
+        "diagnosed_hint_seen": "{title}: see hint {hint}: {text}",
+        "press_h": "Stuck? Press h for a hint.",
+        "grade_error": "Could not grade your file:",
+        "missing_file": "{path} does not exist (yet). Save it from your editor, or press n.",
+        "all_done": "No more problems to practise here: every problem is solved "
+        "and nothing is due for review. Press q to quit, or l to list them.",
+        "internal": "Grading failed because of a bug in attn-drill ({error}). "
+        "Please report it. You can keep working; press g to try again.",
+        "store_error": "Could not save your progress: {error}",
+        "watch_error": "Saves cannot be detected here ({error}); press g to grade.",
+        "list_current": "You are practising: {id}",
+        "bye": "Progress saved. Resume any time with: attn-drill practice",
+        "solution_title": "Reference solution · {id} · {track}",
+        "not_passed_confirm": "You have not passed {id} yet. Reveal the reference solution "
+        "anyway?",
+        "not_revealed": "Not revealed. Keep going: `attn-drill hint {id}` gives the next hint.",
+        "reset_done": "Restored the starter file {path}",
+        "reset_backup": "Your previous file was kept as {backup}",
+        "reset_wrote": "There was no file yet; wrote the starter {path}",
+        "reset_untouched": "{path} is already the starter file; nothing to reset.",
+        "reset_confirm": "Replace {path} with the starter file? (a backup of yours is kept)",
+        "reset_kept": "Left {path} unchanged.",
+    },
+    "zh": {
+        "hint": "提示 {level}/{total}",
+        "no_more_hints": "没有更多提示了：{total} 条提示你都看过了。下面把它们放在一起：",
+        "hint_more": "下次：第 {next}/{total} 条提示（`attn-drill hint {id}`）。",
+        "keys": "按键：h 提示 · g 立即评测 · s 题目 · n 下一题 · l 列表 · q 退出",
+        "keys_passed": "按键：n / 回车 下一题 · h 提示 · g 评测 · s 题目 · l 列表 · q 退出",
+        "file": "你的文件：{path}",
+        "file_created": "已为你创建文件：{path}",
+        "file_reused": "继续使用你的文件：{path}",
+        "file_has_work": "文件里已经有你写的代码：按 g 立即评测。",
+        "edit_and_save": "在编辑器里修改并保存：每次保存都会在这里自动评测。",
+        "review": "复习回顾：你最近在 {concepts} 上出过错。",
+        "grading": "正在评测 {name} …",
+        "passed": "通过了！干得好：所有必需的检查都已通过。",
+        "reference": "参考答案",
+        "going_further": "延伸阅读",
+        "next_prompt": "按 n 或回车进入下一题，按 q 退出。",
+        "diagnosed_hint": "{title}：第 {hint}/{total} 条提示讲的就是这个（按 h）。",
+        "diagnosed_hint_seen": "{title}：参见第 {hint} 条提示：{text}",
+        "press_h": "卡住了？按 h 查看提示。",
+        "grade_error": "无法评测你的文件：",
+        "missing_file": "{path} 还不存在。请在编辑器中保存它，或按 n 换一题。",
+        "all_done": "这里没有可以练习的题目了：所有题目都已通过，也没有需要复习的内容。"
+        "按 q 退出，或按 l 查看列表。",
+        "internal": "由于 attn-drill 自身的缺陷，评测失败（{error}）。请报告这个问题。"
+        "你可以继续练习，按 g 重试。",
+        "store_error": "无法保存你的进度：{error}",
+        "watch_error": "这里无法检测文件保存（{error}）；请按 g 评测。",
+        "list_current": "你正在练习：{id}",
+        "bye": "进度已保存。随时可以用 attn-drill practice 继续。",
+        "solution_title": "参考答案 · {id} · {track}",
+        "not_passed_confirm": "你还没有通过 {id}。仍然要查看参考答案吗？",
+        "not_revealed": "没有显示答案。继续加油：`attn-drill hint {id}` 会给出下一条提示。",
+        "reset_done": "已恢复初始文件 {path}",
+        "reset_backup": "你原来的文件已备份为 {backup}",
+        "reset_wrote": "之前还没有文件；已写入初始文件 {path}",
+        "reset_untouched": "{path} 已经是初始文件，无需重置。",
+        "reset_confirm": "用初始文件替换 {path} 吗？（会保留你的文件备份）",
+        "reset_kept": "{path} 保持不变。",
+    },
+}
+
+
+def text(lang: str, key: str, **values: Any) -> str:
+    """A learner-facing message in `lang` (English when the language is unknown)."""
+    table = TEXT.get(lang, TEXT["en"])
+    return table[key].format(**values)
+
+
+# -- hints -------------------------------------------------------------------------------
+
+
+def hint_panel(step: HintStep, problem: Problem, lang: str) -> None:
+    """The hint just unlocked, or every hint once they are all used up."""
+    out = console()
+    total = len(problem.hints)
+    if step.exhausted:
+        out.print(escape(text(lang, "no_more_hints", total=total)))
+        for number, hint in enumerate(problem.hints, start=1):
+            out.print(_hint_box(hint.get(lang), text(lang, "hint", level=number, total=total)))
+        return
+    hint = problem.hints[step.level - 1]
+    out.print(_hint_box(hint.get(lang), text(lang, "hint", level=step.level, total=total)))
+
+
+def _hint_box(body: str, title: str) -> Panel:
+    return Panel(Markdown(body), title=escape(title), title_align="left", border_style="cyan")
+
+
+# -- solutions ---------------------------------------------------------------------------
+
+
+def _code(source: str, path: Path | None) -> Syntax:
+    lexer = "markdown" if path is not None and path.suffix in (".md", ".txt") else "python"
+    return Syntax(
+        source.rstrip("\n"), lexer, theme="ansi_dark", background_color="default",
+        word_wrap=True,
+    )
+
+
+def solution_view(problem: Problem, track: str, source: str, source_path: Path | None,
+                  lang: str) -> None:
+    """The reference solution, highlighted, then the problem's "going further" note."""
+    out = console()
+    out.print(
+        Panel(
+            _code(source, source_path),
+            title=escape(text(lang, "solution_title", id=problem.id, track=track)),
+            title_align="left",
+            border_style="green",
+        )
+    )
+    _going_further(problem, lang)
+
+
+def plain_source(source: str) -> None:
+    """Only the code: `solution --plain` output can be redirected straight into a file."""
+    sys.stdout.write(source if source.endswith("\n") else source + "\n")
+    sys.stdout.flush()
+
+
+def _going_further(problem: Problem, lang: str) -> None:
+    if problem.going_further is None:
+        return
+    console().print(
+        Panel(
+            Markdown(problem.going_further.get(lang)),
+            title=escape(text(lang, "going_further")),
+            title_align="left",
+            border_style="magenta",
+        )
+    )
+
+
+def message(body: str, style: str = "") -> None:
+    console().print(f"[{style}]{escape(body)}[/]" if style else escape(body))
+
+
+# -- the practice loop's screens ---------------------------------------------------------
+
+
+class PracticeScreen:
+    """What the practice loop draws, one method per moment of the loop."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def _t(self, key: str, **values: Any) -> str:
+        return text(self.lang, key, **values)
+
+    def clear(self) -> None:
+        console().clear()
+
+    def legend(self, passed: bool = False) -> None:
+        console().print()
+        console().print(f"[dim]{escape(self._t('keys_passed' if passed else 'keys'))}[/]")
+
+    def statement(self, problem: Problem, track: str, path: Path, *, created: bool,
+                  has_work: bool, review_concepts: tuple[str, ...] = ()) -> None:
+        from attn_drill.render.problem import problem_statement
+
+        self.clear()
+        problem_statement(problem, track, self.lang)
+        out = console()
+        out.print()
+        if review_concepts:
+            titles = [_concept_title(problem, c, self.lang) for c in review_concepts]
+            message(self._t("review", concepts=", ".join(titles)), "yellow")
+        out.print(
+            f"[bold]{escape(self._t('file_created' if created else 'file_reused', path=path))}[/]"
+        )
+        if has_work:
+            message(self._t("file_has_work"))
+        message(self._t("edit_and_save"))
+        self.legend()
+
+    def grading(self, path: Path) -> None:
+        console().print(f"[dim]{escape(self._t('grading', name=path.name))}[/]")
+
+    def report(self, report: Any, problem: Problem, path: Path, hint_level: int) -> None:
+        """A failed grade: the full report, then which hint addresses each diagnosis."""
+        from attn_drill.render.report import grade_report
+
+        self.clear()
+        message(self._t("file", path=path), "dim")
+        grade_report(report, self.lang)
+        console().print()
+        pointed = False
+        for diagnosis in getattr(report, "diagnosis", []) or []:
+            misconception = problem.misconception(diagnosis.id)
+            if misconception is None or misconception.hint is None:
+                continue
+            pointed = True
+            title = misconception.title.get(self.lang)
+            if misconception.hint <= hint_level:
+                hint = problem.hints[misconception.hint - 1].get(self.lang)
+                message(self._t("diagnosed_hint_seen", title=title, hint=misconception.hint,
+                                text=hint), "cyan")
+            else:
+                message(self._t("diagnosed_hint", title=title, hint=misconception.hint,
+                                total=len(problem.hints)), "cyan")
+        if not pointed:
+            message(self._t("press_h"), "cyan")
+        self.legend()
+
+    def passed(self, report: Any, problem: Problem, track: str, path: Path,
+               reference: tuple[Path, str] | None) -> None:
+        """A pass: the report, congratulations, the reference, one note to go further."""
+        from attn_drill.render.report import grade_report
+
+        self.clear()
+        message(self._t("file", path=path), "dim")
+        grade_report(report, self.lang)
+        out = console()
+        out.print()
+        out.print(Panel(f"[bold green]{escape(self._t('passed'))}[/]", border_style="green"))
+        if reference is not None:
+            ref_path, source = reference
+            out.print(
+                Panel(_code(source, ref_path), title=escape(self._t("reference")),
+                      title_align="left", border_style="green")
+            )
+        _going_further(problem, self.lang)
+        out.print(f"[bold]{escape(self._t('next_prompt'))}[/]")
+        self.legend(passed=True)
+
+    def grade_error(self, error: str, path: Path, *, internal: bool = False) -> None:
+        self.clear()
+        message(self._t("file", path=path), "dim")
+        if internal:
+            message(self._t("internal", error=error), "bold red")
+        else:
+            message(self._t("grade_error"), "bold red")
+            message(error)
+        self.legend()
+
+    def hint(self, step: HintStep, problem: Problem, passed: bool = False) -> None:
+        console().print()
+        hint_panel(step, problem, self.lang)
+        self.legend(passed)
+
+    def problem_list(self, rows: list[dict[str, object]], current_id: str,
+                     passed: bool = False) -> None:
+        from attn_drill.render.problem import problem_table
+
+        self.clear()
+        problem_table(rows, self.lang)
+        message(self._t("list_current", id=current_id), "bold")
+        self.legend(passed)
+
+    def note(self, key: str, passed: bool = False, style: str = "yellow", **values: Any
+             ) -> None:
+        console().print()
+        message(self._t(key, **values), style)
+        self.legend(passed)
+
+    def goodbye(self) -> None:
+        console().print()
+        message(self._t("bye"))
+
+
+def _concept_title(problem: Problem, concept: str, lang: str) -> str:
+    misconception = problem.misconception(concept)
+    return misconception.title.get(lang) if misconception is not None else concept
