@@ -1,0 +1,413 @@
+"""One quiz session: plan the questions, ask them, check answers, schedule the cards.
+
+In a terminal the questions are asked with rich prompts; when stdin is not a terminal the
+quiz reads one line per answer (CONTRACT: "Quiz without a terminal"): an unreadable answer
+counts as wrong and end of input ends the quiz cleanly (exit 0) with what was answered
+recorded. In both modes `?` shows the hint (that line is not an answer) and `q` stops the
+quiz, keeping what was answered.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from attn_drill.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from attn_drill.problems import Rubric
+    from attn_drill.quiz.bank import Bank
+    from attn_drill.quiz.handcalc import HandcalcItem
+    from attn_drill.quiz.scheduler import PlannedQuestion, ReviewStore, Upcoming
+
+LETTERS = "abcdef"
+STOP_WORDS = {"q", "quit", "exit", "退出"}
+HINT_MARKS = {"?", "？"}
+HINT_WORDS = {"hint", "提示"}  # also accepted, except as a free-text answer
+
+
+# -- answers -----------------------------------------------------------------------------
+
+
+def parse_choice(raw: str, n_options: int) -> int | None:
+    """`a`, `A`, `(b)`, `c)`, `2`, `2.` -> 0-based option index; None when unreadable."""
+    text = raw.strip().lower()
+    match = re.fullmatch(r"\(?([a-z]|\d+)\s*[).:：、]?(\s.*)?", text)
+    if not match:
+        return None
+    token = match.group(1)
+    index = int(token) - 1 if token.isdigit() else ord(token) - ord("a")
+    return index if 0 <= index < n_options else None
+
+
+def parse_number(raw: str) -> float | None:
+    """`0.25`, `-1.5`, `.5`, `0,25`, `1/4`, `25%` -> float; None when unreadable."""
+    text = raw.strip().replace("−", "-").replace("，", ",").replace(" ", "")
+    if not text:
+        return None
+    percent = text.endswith("%")
+    if percent:
+        text = text[:-1]
+    if "," in text and "." not in text:
+        text = text.replace(",", ".")
+    try:
+        if "/" in text:
+            top, bottom = text.split("/", 1)
+            value = float(top) / float(bottom)
+        else:
+            value = float(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    if not math.isfinite(value):
+        return None
+    return value / 100 if percent else value
+
+
+def grade_text_answer(text: str, rubric: Rubric, lang: str) -> Any:
+    """The rubric grader shared with the text track (returns a grading.rubric.RubricResult)."""
+    from attn_drill.grading.rubric import grade_answer
+
+    return grade_answer(text, rubric, lang)
+
+
+@dataclass(frozen=True)
+class PreparedQuestion:
+    """A planned question made concrete: language chosen, options shuffled, item generated."""
+
+    planned: PlannedQuestion
+    prompt: str
+    options: list[str] = field(default_factory=list)
+    correct_option: int | None = None  # index into the shuffled options
+    item: HandcalcItem | None = None
+
+    @property
+    def id(self) -> str:
+        return self.planned.entry.question.id
+
+    @property
+    def kind(self) -> str:
+        return self.planned.entry.question.kind
+
+    @property
+    def topic(self) -> str:
+        return self.planned.entry.topic
+
+
+def prepare(planned: PlannedQuestion, lang: str, rng: random.Random) -> PreparedQuestion:
+    """Shuffle a choice question's options (tracking the right one), generate a hand calc."""
+    question = planned.entry.question
+    prompt = question.prompt.get(lang)
+    if question.kind == "choice":
+        assert question.options is not None and isinstance(question.answer, int)
+        order = list(range(len(question.options)))
+        rng.shuffle(order)
+        options = [question.options[i].get(lang) for i in order]
+        return PreparedQuestion(planned, prompt, options, order.index(question.answer))
+    if question.kind == "handcalc":
+        from attn_drill.quiz.handcalc import generate_item, item_prompt
+
+        assert question.handcalc is not None
+        item = generate_item(question.handcalc, rng)
+        return PreparedQuestion(planned, f"{prompt}\n\n{item_prompt(item, lang)}", item=item)
+    return PreparedQuestion(planned, prompt)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    readable: bool
+    correct: bool
+    expected: str  # the right answer, as shown to the learner
+    rubric: Any = None  # the RubricResult of a text answer
+    worked: list[str] = field(default_factory=list)  # hand-calculation steps
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def check_answer(prepared: PreparedQuestion, raw: str, lang: str) -> Verdict:
+    question = prepared.planned.entry.question
+    if question.kind == "choice":
+        assert prepared.correct_option is not None
+        right = prepared.correct_option
+        expected = f"{LETTERS[right]}) {prepared.options[right]}"
+        picked = parse_choice(raw, len(prepared.options))
+        return Verdict(picked is not None, picked == right, expected)
+    if question.kind == "numeric":
+        assert question.answer is not None and question.tolerance is not None
+        target = float(question.answer)
+        expected = _fmt(target)
+        value = parse_number(raw)
+        ok = value is not None and abs(value - target) <= question.tolerance + 1e-12
+        return Verdict(value is not None, ok, expected)
+    if question.kind == "handcalc":
+        from attn_drill.quiz.handcalc import worked_solution
+
+        item = prepared.item
+        assert item is not None
+        expected = f"{item.answer():.{item.decimals}f}"
+        value = parse_number(raw)
+        ok = value is not None and item.is_correct(value)
+        return Verdict(value is not None, ok, expected, worked=worked_solution(item, lang))
+    assert question.rubric is not None
+    text = raw.strip()
+    if not text:
+        return Verdict(False, False, "")
+    result = grade_text_answer(text, question.rubric, lang)
+    return Verdict(True, bool(result.passed), "", rubric=result)
+
+
+def is_readable(prepared: PreparedQuestion, raw: str) -> bool:
+    """Whether a line can be judged at all (a terminal asks again when it cannot)."""
+    kind = prepared.kind
+    if kind == "choice":
+        return parse_choice(raw, len(prepared.options)) is not None
+    if kind in ("numeric", "handcalc"):
+        return parse_number(raw) is not None
+    return bool(raw.strip())
+
+
+# -- input -------------------------------------------------------------------------------
+
+
+class AnswerInput(Protocol):
+    interactive: bool
+
+    def read(self, prompt: str) -> str | None:
+        """One answer line, or None at end of input."""
+        ...
+
+
+class PipedInput:
+    """One line per answer from stdin (no terminal)."""
+
+    interactive = False
+
+    def read(self, prompt: str) -> str | None:
+        from attn_drill.render.quiz import echo_piped_answer, show_prompt_marker
+
+        show_prompt_marker(prompt)
+        try:
+            line: str | None = sys.stdin.readline()
+        except (OSError, ValueError, UnicodeDecodeError):
+            line = "\n"  # an unreadable line is an unreadable answer
+        answer = None if line == "" else (line or "").rstrip("\r\n")
+        echo_piped_answer(answer)
+        return answer
+
+
+class TerminalInput:
+    """rich prompts in a terminal; Ctrl-D ends like end of input, Ctrl-C like `q`."""
+
+    interactive = True
+
+    def read(self, prompt: str) -> str | None:
+        from attn_drill.render.quiz import ask
+
+        try:
+            return ask(prompt)
+        except EOFError:
+            return None
+        except KeyboardInterrupt:
+            return "q"
+
+
+def stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+# -- the session -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    question_id: str
+    topic: str
+    kind: str
+    correct: bool
+    readable: bool
+    used_hint: bool
+    rating: int
+    duration_s: float
+    due: datetime
+
+
+@dataclass
+class QuizOutcome:
+    planned: int
+    answers: list[AnswerRecord] = field(default_factory=list)
+    stopped: bool = False  # the learner typed q
+    ended: bool = False  # end of input
+    upcoming: list[Upcoming] = field(default_factory=list)
+    new_left: int = 0
+
+    def by_topic(self) -> dict[str, tuple[int, int]]:
+        """topic -> (correct, answered)."""
+        scores: dict[str, tuple[int, int]] = {}
+        for a in self.answers:
+            right, total = scores.get(a.topic, (0, 0))
+            scores[a.topic] = (right + int(a.correct), total + 1)
+        return scores
+
+
+@dataclass
+class QuizSession:
+    bank: Bank
+    store: ReviewStore
+    lang: str
+    rng: random.Random
+    input: AnswerInput
+    clock: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = field(default=lambda: _utc_now())
+
+    def run(self, *, topic: str | None, count: int) -> QuizOutcome:
+        from attn_drill.quiz.scheduler import plan_session, upcoming_reviews
+        from attn_drill.render import quiz as view
+
+        entries = self.bank.for_topic(topic)
+        plan = plan_session(entries, self.store, count=count, now=self.now(), rng=self.rng)
+        outcome = QuizOutcome(planned=len(plan))
+        view.quiz_intro(len(plan), self.input.interactive, self.lang)
+        for number, planned in enumerate(plan, start=1):
+            prepared = prepare(planned, self.lang, self.rng)
+            title = self.bank.topics[planned.entry.topic].title.get(self.lang)
+            view.question(prepared, number, len(plan), title, self.lang)
+            status = self._ask(prepared, outcome)
+            if status != "answered":
+                break
+        outcome.upcoming, outcome.new_left = upcoming_reviews(self.bank.entries, self.store)
+        view.summary(outcome, self.bank, self.now(), self.lang)
+        return outcome
+
+    def _ask(self, prepared: PreparedQuestion, outcome: QuizOutcome) -> str:
+        from attn_drill.quiz.scheduler import rating_for, review
+        from attn_drill.render import quiz as view
+
+        question = prepared.planned.entry.question
+        used_hint = False
+        started = self.clock()
+        while True:
+            label = view.answer_label(prepared.kind, len(prepared.options), self.lang)
+            raw = self.input.read(label)
+            if raw is None:
+                outcome.ended = True
+                view.ended(self.lang)
+                return "ended"
+            word = raw.strip().lower()
+            if word in STOP_WORDS:
+                outcome.stopped = True
+                view.stopped(self.lang)
+                return "stopped"
+            if word in HINT_MARKS or (word in HINT_WORDS and prepared.kind != "text"):
+                used_hint = True
+                view.hint(question.hint.get(self.lang) if question.hint else None, self.lang)
+                continue
+            if self.input.interactive and not is_readable(prepared, raw):
+                view.unreadable(prepared.kind, len(prepared.options), self.lang)
+                continue
+            break
+        duration = max(0.0, self.clock() - started)
+        verdict = check_answer(prepared, raw, self.lang)
+        rating = rating_for(prepared.kind, verdict.correct, duration, used_hint=used_hint)
+        now = self.now()
+        result = review(prepared.id, self.store.load_card(prepared.id), rating, now, duration)
+        self.store.record_review(
+            prepared.id, prepared.topic, result.card_json, rating, verdict.correct, duration,
+            result.due_iso,
+        )
+        if verdict.correct:
+            flagged = self.store.flagged_concepts()
+            for concept in question.concepts:
+                if concept in flagged:
+                    self.store.clear_flag(concept)
+        outcome.answers.append(
+            AnswerRecord(
+                prepared.id, prepared.topic, prepared.kind, verdict.correct, verdict.readable,
+                used_hint, rating, duration, result.due,
+            )
+        )
+        view.feedback(prepared, verdict, result.due, now, self.lang)
+        return "answered"
+
+
+def _utc_now() -> datetime:
+    from attn_drill.quiz.scheduler import utc_now
+
+    return utc_now()
+
+
+# -- the command -------------------------------------------------------------------------
+
+
+def bank_rows(bank: Bank, topic: str | None = None) -> list[dict[str, Any]]:
+    """`quiz --list --json`: one entry per question with id, topic, kind, langs."""
+    return [
+        {
+            "id": e.question.id,
+            "topic": e.topic,
+            "kind": e.question.kind,
+            "langs": e.question.langs,
+        }
+        for e in bank.for_topic(topic)
+    ]
+
+
+def run_quiz_command(
+    *,
+    topic: str | None,
+    count: int,
+    lang: str,
+    seed: int | None,
+    list_bank: bool,
+    as_json: bool,
+    bank: Bank | None = None,
+    store: ReviewStore | None = None,
+    answer_input: AnswerInput | None = None,
+) -> int:
+    """`attn-drill quiz`; returns the exit code (0 when the quiz ran, whatever the score)."""
+    from attn_drill.quiz.bank import builtin_bank
+
+    bank = builtin_bank() if bank is None else bank
+    if list_bank:
+        rows = bank_rows(bank, topic)
+        if as_json:
+            from attn_drill.render import print_json
+
+            print_json(rows)
+        else:
+            from attn_drill.render.quiz import bank_table
+
+            bank_table(rows, bank, lang)
+        return int(ExitCode.OK)
+    if as_json:
+        raise UsageError("--json goes with --list (the quiz itself is interactive).")
+    if count < 1:
+        raise UsageError(f"-n must be at least 1 (got {count}).")
+    if not bank.entries:
+        raise UsageError("The question bank is empty: there is nothing to quiz on.")
+    bank.for_topic(topic)  # an unknown topic is a usage error before anything is asked
+    if store is None:
+        from attn_drill.quiz.scheduler import ProgressStore
+
+        store = ProgressStore()
+    if answer_input is None:
+        answer_input = TerminalInput() if stdin_is_terminal() else PipedInput()
+    session = QuizSession(
+        bank=bank,
+        store=store,
+        lang=lang,
+        rng=random.Random(seed),
+        input=answer_input,
+    )
+    session.run(topic=topic, count=count)
+    return int(ExitCode.OK)
