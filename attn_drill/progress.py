@@ -1,14 +1,887 @@
-"""Progress store (placeholder until the SQLite store lands): every problem reads as todo."""
+"""The learner's progress: one SQLite file in the data home (see settings.data_home()).
+
+What is kept: every grade (problem, track, passed, score, diagnosis ids, duration, time, the
+problem's YAML version), hint levels used, solutions revealed, quiz reviews, the quiz's card
+states (fsrs Card JSON + due time) and flagged concepts (misconceptions a failed grade showed,
+until a quiz answer on them is right).
+
+How it stays safe:
+- WAL journal, `busy_timeout` and `BEGIN IMMEDIATE`: two attn-drill processes writing at once
+  wait for each other instead of failing, and readers never block writers.
+- Every write is one short transaction, so a process killed mid-write leaves either the whole
+  record or none of it.
+- A `schema_version` table and forward migrations (`MIGRATIONS`): an older file is upgraded in
+  place inside one transaction; a file from a newer attn-drill is left untouched.
+- A damaged file (not SQLite, truncated, someone else's schema) is never changed or deleted
+  without consent: the error names the file and `attn-drill progress --reset-corrupt`, which
+  moves it aside as `<name>.corrupt-<time>` and starts a fresh one.
+
+Only the stdlib is imported at module level, so `attn-drill list` stays fast. Times are stored
+as fixed-width UTC ISO-8601 text, so text order is time order.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import os
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from attn_drill.errors import StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from attn_drill.problems import Problem
+
+DATABASE_NAME = "progress.sqlite3"
+BUSY_TIMEOUT_S = 15.0
+RECENT_FAILURES = 50  # how many recent failed grades "weakest concepts" looks at
+WEAK_CONCEPTS_SHOWN = 6
+STATUSES = ("todo", "attempted", "passed")
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+class CorruptStoreError(StoreError):
+    """The file is not a usable attn-drill database; `--reset-corrupt` may move it aside."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"The progress database {path} is damaged or is not an attn-drill database "
+            f"({reason}). Nothing was changed. To keep a copy of it and start a fresh one, "
+            "run: attn-drill progress --reset-corrupt"
+        )
+        self.path = path
+        self.reason = reason
+
+
+class NewerStoreError(StoreError):
+    """The file was written by a newer attn-drill: we must not touch it."""
+
+    def __init__(self, path: Path, found: int) -> None:
+        super().__init__(
+            f"The progress database {path} was written by a newer attn-drill (schema version "
+            f"{found}; this version understands up to {SCHEMA_VERSION}). Nothing was changed. "
+            "Upgrade attn-drill (pip install -U attn-drill) to use it."
+        )
+        self.path = path
+        self.found = found
+
+
+class BusyStoreError(StoreError):
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"The progress database {path} is busy: another attn-drill process kept it locked "
+            f"for more than {BUSY_TIMEOUT_S:g} s. Nothing was recorded; try again."
+        )
+        self.path = path
+
+
+# -- time --------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    """The current time (tests replace this to travel through days)."""
+    return datetime.now(timezone.utc)
+
+
+def _utc_text(moment: datetime | str) -> str:
+    """Fixed-width UTC text (microseconds always present) so SQL text order is time order."""
+    if isinstance(moment, str):
+        text = moment.strip()
+        if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat does not read "Z"
+            text = text[:-1] + "+00:00"
+        moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:  # naive times are UTC by convention (fsrs uses UTC)
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _local_date(stored: str) -> date:
+    return datetime.fromisoformat(stored).astimezone().date()
+
+
+# -- schema and migrations ----------------------------------------------------------------
+
+
+def _execute_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one: `executescript` would COMMIT the migration's transaction
+    first, and a migration must be all-or-nothing."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {statement.strip()[:60]}")
+
+
+def _migration_1(conn: sqlite3.Connection) -> None:
+    """The initial schema (attn-drill 0.1 before the diagnosis table)."""
+    _execute_script(
+        conn,
+        """
+        CREATE TABLE schema_version (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version INTEGER NOT NULL
+        );
+        INSERT INTO schema_version (id, version) VALUES (1, 0);
+        CREATE TABLE grades (
+            id INTEGER PRIMARY KEY,
+            problem TEXT NOT NULL,
+            track TEXT NOT NULL,
+            passed INTEGER NOT NULL,
+            score REAL NOT NULL,
+            diagnosis TEXT NOT NULL DEFAULT '[]',  -- JSON list of misconception ids
+            duration_s REAL NOT NULL,
+            graded_at TEXT NOT NULL,
+            problem_version TEXT NOT NULL
+        );
+        CREATE TABLE hints (
+            id INTEGER PRIMARY KEY,
+            problem TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            used_at TEXT NOT NULL
+        );
+        CREATE TABLE reveals (
+            id INTEGER PRIMARY KEY,
+            problem TEXT NOT NULL,
+            track TEXT NOT NULL,
+            revealed_at TEXT NOT NULL
+        );
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY,
+            question_id TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            rating INTEGER NOT NULL,
+            correct INTEGER NOT NULL,
+            duration_s REAL NOT NULL,
+            reviewed_at TEXT NOT NULL
+        );
+        CREATE TABLE cards (
+            question_id TEXT PRIMARY KEY,
+            card_json TEXT NOT NULL,
+            due TEXT NOT NULL
+        );
+        CREATE TABLE flags (
+            concept TEXT PRIMARY KEY,
+            why TEXT NOT NULL,
+            problem TEXT,
+            flagged_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+def _migration_2(conn: sqlite3.Connection) -> None:
+    """Diagnosis ids move from a JSON column to their own indexed table.
+
+    "Weakest concepts" counts ids over recent failures; a table makes that one SQL query and
+    keeps ids queryable without JSON parsing. Existing grades keep their ids and row ids.
+    SQLite cannot drop a column everywhere we run, so `grades` is rebuilt the portable way.
+    """
+    _execute_script(
+        conn,
+        """
+        CREATE TABLE grade_diagnoses (
+            grade_id INTEGER NOT NULL,
+            concept TEXT NOT NULL,
+            PRIMARY KEY (grade_id, concept)
+        );
+        CREATE INDEX grade_diagnoses_by_concept ON grade_diagnoses (concept);
+        """
+    )
+    rows = conn.execute("SELECT id, diagnosis FROM grades").fetchall()
+    pairs: list[tuple[int, str]] = []
+    for grade_id, diagnosis in rows:
+        try:
+            ids = json.loads(diagnosis or "[]")
+        except ValueError:
+            ids = []
+        if isinstance(ids, list):
+            pairs.extend((grade_id, str(concept)) for concept in ids if concept)
+    conn.executemany(
+        "INSERT OR IGNORE INTO grade_diagnoses (grade_id, concept) VALUES (?, ?)", pairs
+    )
+    _execute_script(
+        conn,
+        """
+        CREATE TABLE grades_new (
+            id INTEGER PRIMARY KEY,
+            problem TEXT NOT NULL,
+            track TEXT NOT NULL,
+            passed INTEGER NOT NULL,
+            score REAL NOT NULL,
+            duration_s REAL NOT NULL,
+            graded_at TEXT NOT NULL,
+            problem_version TEXT NOT NULL
+        );
+        INSERT INTO grades_new (id, problem, track, passed, score, duration_s, graded_at,
+                                problem_version)
+            SELECT id, problem, track, passed, score, duration_s, graded_at, problem_version
+            FROM grades;
+        DROP TABLE grades;
+        ALTER TABLE grades_new RENAME TO grades;
+        CREATE INDEX grades_by_problem ON grades (problem, track);
+        CREATE INDEX cards_by_due ON cards (due);
+        """
+    )
+
+
+# Forward migrations, in order: MIGRATIONS[n - 1] turns schema n - 1 into schema n. Never edit
+# a released one (old files were made by it); add a new one instead.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# What the current schema must contain (checked on every open, so a foreign or damaged
+# schema is reported instead of failing later with "no such column").
+EXPECTED_COLUMNS: dict[str, set[str]] = {
+    "schema_version": {"id", "version"},
+    "grades": {"id", "problem", "track", "passed", "score", "duration_s", "graded_at",
+               "problem_version"},
+    "grade_diagnoses": {"grade_id", "concept"},
+    "hints": {"id", "problem", "level", "used_at"},
+    "reveals": {"id", "problem", "track", "revealed_at"},
+    "reviews": {"id", "question_id", "topic", "rating", "correct", "duration_s", "reviewed_at"},
+    "cards": {"question_id", "card_json", "due"},
+    "flags": {"concept", "why", "problem", "flagged_at"},
+}
+
+
+def _stored_version(conn: sqlite3.Connection) -> int | None:
+    """The schema version in the file; None for an empty file; raises for a foreign one."""
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "schema_version" not in names:
+        if names:
+            raise _Damaged("it has no schema_version table")
+        return None
+    row = conn.execute("SELECT version FROM schema_version WHERE id = 1").fetchone()
+    if row is None or not isinstance(row[0], int) or row[0] < 0:
+        raise _Damaged("its schema_version table has no valid version")
+    return int(row[0])
+
+
+def apply_migrations(conn: sqlite3.Connection, *, target: int = SCHEMA_VERSION) -> int:
+    """Bring the file up to `target` inside one write transaction; returns the version before.
+
+    The caller holds no transaction. Re-reading the version under the write lock makes two
+    processes opening a fresh or old file at once migrate it exactly once.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        before = _stored_version(conn) or 0
+        for number in range(before + 1, target + 1):
+            MIGRATIONS[number - 1](conn)
+            conn.execute("UPDATE schema_version SET version = ? WHERE id = 1", (number,))
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    return before
+
+
+def _check_schema(conn: sqlite3.Connection) -> None:
+    found: dict[str, set[str]] = {}
+    for table, column in conn.execute(
+        "SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p "
+        "WHERE m.type = 'table'"
+    ):
+        found.setdefault(table, set()).add(column)
+    for table, columns in EXPECTED_COLUMNS.items():
+        missing = columns - found.get(table, set())
+        if missing:
+            what = f"table {table}" if table not in found else f"{table}.{sorted(missing)[0]}"
+            raise _Damaged(f"{what} is missing")
+
+
+# -- connections -------------------------------------------------------------------------
+
+
+class _Damaged(Exception):
+    """Internal: the open file is not a usable attn-drill database (reason in args[0])."""
+
+
+def database_path() -> Path:
+    """Where the progress database lives (inside ATTN_DRILL_HOME when that is set)."""
+    from attn_drill.settings import data_home
+
+    return data_home() / DATABASE_NAME
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # the original error is the one worth reporting
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """A connection to an up-to-date, schema-checked database (created if missing)."""
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, so every transaction is explicit.
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        version = _stored_version(conn)
+        if version is not None and version > SCHEMA_VERSION:
+            raise NewerStoreError(path, version)
+        if version != SCHEMA_VERSION:
+            # WAL is a property of the file: set it once, when creating or upgrading, and
+            # never on a file we are not going to change.
+            conn.execute("PRAGMA journal_mode = WAL")
+            apply_migrations(conn)
+            version = _stored_version(conn)
+            if version is not None and version > SCHEMA_VERSION:  # a newer process won
+                raise NewerStoreError(path, version)
+        _check_schema(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _classify(path: Path, exc: sqlite3.Error) -> StoreError:
+    text = str(exc)
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return BusyStoreError(path)
+    return CorruptStoreError(path, text)
+
+
+@contextmanager
+def _transaction(*, write: bool) -> Iterator[sqlite3.Connection]:
+    """One short transaction on the store: BEGIN IMMEDIATE for writes (take the write lock
+    up front, so concurrent writers queue on busy_timeout), a snapshot for reads."""
+    try:
+        path = database_path()
+    except OSError as exc:
+        raise StoreError(f"Cannot create the attn-drill data directory: {exc}") from None
+    try:
+        conn = _open(path)
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            conn.close()
+    except _Damaged as exc:
+        raise CorruptStoreError(path, str(exc)) from None
+    except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+        raise  # misuse of sqlite3 by attn-drill itself: a bug, not a damaged file
+    except sqlite3.Error as exc:
+        raise _classify(path, exc) from None
+
+
+# -- recording ---------------------------------------------------------------------------
+
+
+class _DiagnosisLike(Protocol):
+    id: str
+
+
+class GradeLike(Protocol):
+    """What record_grade reads from a grading.report.GradeReport."""
+
+    problem: str
+    track: str
+    passed: bool
+    score: float
+    duration_s: float
+    problem_version: str
+
+    @property
+    def diagnosis(self) -> Sequence[_DiagnosisLike]: ...
+
+
+def record_grade(report: GradeLike) -> None:
+    """Store one grade; a failed grade flags the misconceptions it diagnosed."""
+    at = _now()
+    stamp = _utc_text(at)
+    concepts = list(dict.fromkeys(d.id for d in report.diagnosis if d.id))
+    with _transaction(write=True) as conn:
+        cursor = conn.execute(
+            "INSERT INTO grades (problem, track, passed, score, duration_s, graded_at, "
+            "problem_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (report.problem, report.track, int(bool(report.passed)), float(report.score),
+             float(report.duration_s), stamp, report.problem_version),
+        )
+        conn.executemany(
+            "INSERT INTO grade_diagnoses (grade_id, concept) VALUES (?, ?)",
+            [(cursor.lastrowid, concept) for concept in concepts],
+        )
+        if not report.passed:
+            day = at.astimezone().date().isoformat()
+            conn.executemany(
+                "INSERT INTO flags (concept, why, problem, flagged_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (concept) DO UPDATE SET why = excluded.why, "
+                "problem = excluded.problem, flagged_at = excluded.flagged_at",
+                [(concept, f"grade of {report.problem} on {day} showed {concept}",
+                  report.problem, stamp) for concept in concepts],
+            )
+
+
+def record_hint(problem_id: str, level: int) -> None:
+    """Remember that the learner saw hint `level` (1-based) of a problem."""
+    with _transaction(write=True) as conn:
+        conn.execute(
+            "INSERT INTO hints (problem, level, used_at) VALUES (?, ?, ?)",
+            (problem_id, int(level), _utc_text(_now())),
+        )
+
+
+def hint_level(problem_id: str) -> int:
+    """The highest hint level the learner has seen for a problem (0 when none)."""
+    with _transaction(write=False) as conn:
+        row = conn.execute(
+            "SELECT COALESCE(MAX(level), 0) FROM hints WHERE problem = ?", (problem_id,)
+        ).fetchone()
+    return int(row[0])
+
+
+def record_reveal(problem_id: str, track: str) -> None:
+    """Remember that the reference solution of a problem's track was shown."""
+    with _transaction(write=True) as conn:
+        conn.execute(
+            "INSERT INTO reveals (problem, track, revealed_at) VALUES (?, ?, ?)",
+            (problem_id, track, _utc_text(_now())),
+        )
+
+
+def has_passed(problem_id: str, track: str | None = None) -> bool:
+    """Whether any recorded grade of the problem (on `track`, or any track) passed."""
+    query = "SELECT 1 FROM grades WHERE problem = ? AND passed = 1"
+    params: tuple[str, ...] = (problem_id,)
+    if track is not None:
+        query += " AND track = ?"
+        params += (track,)
+    with _transaction(write=False) as conn:
+        return conn.execute(query + " LIMIT 1", params).fetchone() is not None
+
+
+# -- the quiz's cards, reviews and flags ---------------------------------------------------
+
+
+def load_card(question_id: str) -> str | None:
+    """The stored fsrs Card of a question as JSON, or None if it was never reviewed."""
+    with _transaction(write=False) as conn:
+        row = conn.execute(
+            "SELECT card_json FROM cards WHERE question_id = ?", (question_id,)
+        ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def record_review(
+    question_id: str,
+    topic: str,
+    card_json: str,
+    rating: int,
+    correct: bool,
+    duration_s: float,
+    due_iso: str,
+) -> None:
+    """Store one answered quiz question and the card's new state, in one transaction."""
+    due = _utc_text(due_iso)
+    with _transaction(write=True) as conn:
+        conn.execute(
+            "INSERT INTO reviews (question_id, topic, rating, correct, duration_s, reviewed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (question_id, topic, int(rating), int(bool(correct)), float(duration_s),
+             _utc_text(_now())),
+        )
+        conn.execute(
+            "INSERT INTO cards (question_id, card_json, due) VALUES (?, ?, ?) "
+            "ON CONFLICT (question_id) DO UPDATE SET card_json = excluded.card_json, "
+            "due = excluded.due",
+            (question_id, card_json, due),
+        )
+
+
+def due_question_ids(now_iso: str) -> list[str]:
+    """Questions whose card is due at `now_iso` (ISO-8601), the most overdue first."""
+    with _transaction(write=False) as conn:
+        rows = conn.execute(
+            "SELECT question_id FROM cards WHERE due <= ? ORDER BY due, question_id",
+            (_utc_text(now_iso),),
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def flagged_concepts() -> dict[str, str]:
+    """Flagged misconception ids -> why they were flagged, the most recent first."""
+    with _transaction(write=False) as conn:
+        rows = conn.execute("SELECT concept, why FROM flags ORDER BY flagged_at DESC").fetchall()
+    return {concept: why for concept, why in rows}
+
+
+def clear_flag(concept: str) -> None:
+    """Unflag a concept (the quiz calls this after a right answer on it)."""
+    with _transaction(write=True) as conn:
+        conn.execute("DELETE FROM flags WHERE concept = ?", (concept,))
+
+
+# -- per-problem status --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrackProgress:
+    """One problem on one track."""
+
+    problem_id: str
+    track: str
+    status: str  # todo | attempted | passed
+    attempts: int = 0
+    best_score: float | None = None
+    changed_since_pass: bool = False  # passed, but only on an older version of the YAML
+    last_attempt: str | None = None  # UTC ISO time
+    revealed: bool = False
+
+
+@dataclass(frozen=True)
+class ProblemProgress:
+    """A problem over all its tracks (what `list` shows)."""
+
+    problem_id: str
+    status: str  # todo | attempted | passed (passed on any track)
+    attempts: int
+    best_score: float | None
+    changed_since_pass: bool  # a passed track was passed only before the YAML changed
+    tracks: dict[str, TrackProgress] = field(default_factory=dict)
+
+
+def _track_progress(
+    conn: sqlite3.Connection, versions: dict[str, str]
+) -> dict[tuple[str, str], TrackProgress]:
+    """Every (problem, track) with a recorded grade or reveal. `versions` maps problem ids to
+    their current Problem.version, to tell whether a pass predates an edit of the YAML."""
+    passed_versions: dict[tuple[str, str], set[str]] = {}
+    for problem, track, version in conn.execute(
+        "SELECT DISTINCT problem, track, problem_version FROM grades WHERE passed = 1"
+    ):
+        passed_versions.setdefault((problem, track), set()).add(version)
+    revealed = {
+        (problem, track) for problem, track in conn.execute("SELECT problem, track FROM reveals")
+    }
+    result: dict[tuple[str, str], TrackProgress] = {}
+    for problem, track, attempts, best, any_pass, last in conn.execute(
+        "SELECT problem, track, COUNT(*), MAX(score), MAX(passed), MAX(graded_at) "
+        "FROM grades GROUP BY problem, track"
+    ):
+        current = versions.get(problem, "unknown")
+        passes = passed_versions.get((problem, track), set())
+        changed = bool(any_pass) and current != "unknown" and current not in passes
+        result[(problem, track)] = TrackProgress(
+            problem_id=problem,
+            track=track,
+            status="passed" if any_pass else "attempted",
+            attempts=int(attempts),
+            best_score=float(best),
+            changed_since_pass=changed,
+            last_attempt=last,
+            revealed=(problem, track) in revealed,
+        )
+    for key in revealed - set(result):
+        result[key] = TrackProgress(problem_id=key[0], track=key[1], status="todo", revealed=True)
+    return result
+
+
+def problem_progress(problems: Iterable[Problem]) -> dict[str, ProblemProgress]:
+    """Per problem: status over all tracks, attempts, best score, and whether a pass predates
+    the current version of its YAML (then status stays "passed" and changed_since_pass is
+    True, so filters keep working and views can say "passed before the problem changed")."""
+    selected = list(problems)
+    versions = {p.id: p.version for p in selected}
+    with _transaction(write=False) as conn:
+        by_track = _track_progress(conn, versions)
+    result: dict[str, ProblemProgress] = {}
+    for problem in selected:
+        tracks = {
+            t: by_track[(problem.id, t)] for t in problem.tracks if (problem.id, t) in by_track
+        }
+        result[problem.id] = _combine(problem.id, tracks)
+    return result
+
+
+def _combine(problem_id: str, tracks: dict[str, TrackProgress]) -> ProblemProgress:
+    statuses = {t.status for t in tracks.values()}
+    attempts = sum(t.attempts for t in tracks.values())
+    scores = [t.best_score for t in tracks.values() if t.best_score is not None]
+    if "passed" in statuses:
+        status = "passed"
+    elif attempts:
+        status = "attempted"
+    else:
+        status = "todo"
+    return ProblemProgress(
+        problem_id=problem_id,
+        status=status,
+        attempts=attempts,
+        best_score=max(scores) if scores else None,
+        changed_since_pass=any(t.changed_since_pass for t in tracks.values()),
+        tracks=tracks,
+    )
 
 
 def problem_statuses(problems: Iterable[Problem]) -> dict[str, str]:
-    return {p.id: "todo" for p in problems}
+    """Problem id -> "todo" | "attempted" | "passed" (the values of `list --status`).
+
+    "passed" means some track passed, even if the YAML changed since: filtering keeps it.
+    Whether the pass predates the change is `problem_progress(...)[id].changed_since_pass`.
+    """
+    return {pid: info.status for pid, info in problem_progress(problems).items()}
+
+
+# -- the summary behind `attn-drill progress` -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class TopicProgress:
+    topic: str
+    track: str
+    total: int  # problems of this topic with this track
+    attempted: int  # of those, attempted or passed
+    solved: int
+
+
+@dataclass(frozen=True)
+class WeakConcept:
+    concept: str
+    recent_failures: int  # failed grades among the recent ones that showed it
+    flagged_why: str | None = None
+    flagged_problem: str | None = None
+    flagged_at: str | None = None  # UTC ISO time
+    title: dict[str, str] = field(default_factory=dict)  # lang -> title, when a problem names it
+
+
+@dataclass(frozen=True)
+class QuizProgress:
+    reviews: int  # every answered question
+    correct: int
+    cards: int  # questions with a stored card
+    due: int  # cards due now
+
+
+@dataclass(frozen=True)
+class ProblemRow:
+    """A TrackProgress with what a view needs from the problem itself."""
+
+    progress: TrackProgress
+    topic: str | None
+    title: dict[str, str]  # lang -> title; empty for a problem no longer in the pack
+    hint_level: int
+
+
+@dataclass(frozen=True)
+class ProgressSummary:
+    database: Path
+    problems: list[ProblemRow]
+    topics: list[TopicProgress]
+    streak_days: int  # consecutive days with a grade, hint or quiz answer, up to today
+    active_today: bool
+    last_active: date | None
+    weak_concepts: list[WeakConcept]
+    quiz: QuizProgress
+    backup: Path | None = None  # where a corrupt file was moved by --reset-corrupt
+
+    @property
+    def solved(self) -> int:
+        return sum(1 for row in self.problems if row.progress.status == "passed")
+
+    @property
+    def is_empty(self) -> bool:
+        return (
+            not any(row.progress.attempts or row.progress.revealed for row in self.problems)
+            and self.quiz.reviews == 0
+            and self.last_active is None
+        )
+
+    def to_contract_json(self) -> dict[str, Any]:
+        """CONTRACT.md's `progress --json` document (extra keys only inside its parts)."""
+        return {
+            "problems": [
+                {
+                    "id": row.progress.problem_id,
+                    "track": row.progress.track,
+                    "status": row.progress.status,
+                    "attempts": row.progress.attempts,
+                    "best_score": row.progress.best_score,
+                    "changed_since_pass": row.progress.changed_since_pass,
+                    "topic": row.topic,
+                    "hint_level": row.hint_level,
+                    "revealed": row.progress.revealed,
+                    "last_attempt": row.progress.last_attempt,
+                }
+                for row in self.problems
+            ],
+            "quiz": {
+                "reviews": self.quiz.reviews,
+                "due": self.quiz.due,
+                "correct": self.quiz.correct,
+                "cards": self.quiz.cards,
+                "streak_days": self.streak_days,
+                "flagged": [c.concept for c in self.weak_concepts if c.flagged_why],
+            },
+        }
+
+
+def _streak(days: set[date], today: date) -> int:
+    """Consecutive active days ending today, or yesterday when today has no activity yet."""
+    day = today if today in days else today - timedelta(days=1)
+    count = 0
+    while day in days:
+        count += 1
+        day -= timedelta(days=1)
+    return count
+
+
+def _summarise(conn: sqlite3.Connection, path: Path) -> ProgressSummary:
+    from attn_drill.problems import builtin_problems
+
+    # quick_check reads every page: a truncated file shows up here, not halfway through.
+    problems_found = [row[0] for row in conn.execute("PRAGMA quick_check")]
+    if problems_found != ["ok"]:
+        raise _Damaged(f"integrity check: {problems_found[0]}")
+
+    pack = builtin_problems()
+    by_track = _track_progress(conn, {p.id: p.version for p in pack.values()})
+    hints = dict(conn.execute("SELECT problem, MAX(level) FROM hints GROUP BY problem").fetchall())
+
+    rows: list[ProblemRow] = []
+    topic_counts: dict[tuple[str, str], list[int]] = {}
+    for problem in pack.values():
+        for track in problem.tracks:
+            untouched = TrackProgress(problem_id=problem.id, track=track, status="todo")
+            progress = by_track.pop((problem.id, track), untouched)
+            rows.append(
+                ProblemRow(
+                    progress=progress,
+                    topic=problem.topic,
+                    title={"en": problem.title.en, "zh": problem.title.zh},
+                    hint_level=int(hints.get(problem.id, 0)),
+                )
+            )
+            counts = topic_counts.setdefault((problem.topic, track), [0, 0, 0])
+            counts[0] += 1
+            counts[1] += progress.status != "todo"
+            counts[2] += progress.status == "passed"
+    # Grades of problems no longer in the pack (renamed, or from another pack) still count.
+    for (problem_id, _track), progress in sorted(by_track.items()):
+        rows.append(
+            ProblemRow(progress=progress, topic=None, title={},
+                       hint_level=int(hints.get(problem_id, 0)))
+        )
+    topics = [
+        TopicProgress(topic=topic, track=track, total=c[0], attempted=c[1], solved=c[2])
+        for (topic, track), c in topic_counts.items()
+    ]
+
+    recent = Counter(
+        concept
+        for (concept,) in conn.execute(
+            "SELECT d.concept FROM grade_diagnoses AS d JOIN "
+            "(SELECT id FROM grades WHERE passed = 0 ORDER BY graded_at DESC, id DESC LIMIT ?) "
+            "AS g ON d.grade_id = g.id",
+            (RECENT_FAILURES,),
+        )
+    )
+    flags = {
+        concept: (why, problem, at)
+        for concept, why, problem, at in conn.execute(
+            "SELECT concept, why, problem, flagged_at FROM flags"
+        )
+    }
+    titles: dict[str, dict[str, str]] = {}
+    for problem in pack.values():
+        for m in problem.misconceptions:
+            titles.setdefault(m.id, {"en": m.title.en, "zh": m.title.zh})
+    weak = [
+        WeakConcept(
+            concept=concept,
+            recent_failures=recent.get(concept, 0),
+            flagged_why=flags[concept][0] if concept in flags else None,
+            flagged_problem=flags[concept][1] if concept in flags else None,
+            flagged_at=flags[concept][2] if concept in flags else None,
+            title=titles.get(concept, {}),
+        )
+        for concept in set(recent) | set(flags)
+    ]
+    weak.sort(key=lambda w: (-w.recent_failures, w.flagged_why is None, w.concept))
+
+    now = _now()
+    reviews, correct = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(correct), 0) FROM reviews"
+    ).fetchone()
+    cards, due = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(due <= ?), 0) FROM cards", (_utc_text(now),)
+    ).fetchone()
+
+    days = {
+        _local_date(stamp)
+        for (stamp,) in conn.execute(
+            "SELECT graded_at FROM grades UNION SELECT reviewed_at FROM reviews "
+            "UNION SELECT used_at FROM hints"
+        )
+    }
+    today = now.astimezone().date()
+    return ProgressSummary(
+        database=path,
+        problems=rows,
+        topics=topics,
+        streak_days=_streak(days, today),
+        active_today=today in days,
+        last_active=max(days) if days else None,
+        weak_concepts=weak[:WEAK_CONCEPTS_SHOWN],
+        quiz=QuizProgress(reviews=int(reviews), correct=int(correct), cards=int(cards),
+                          due=int(due)),
+    )
+
+
+def _summary_once() -> ProgressSummary:
+    with _transaction(write=False) as conn:
+        return _summarise(conn, database_path())
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged database (and its -wal/-shm companions) to `<name>.corrupt-<time>`.
+
+    Renaming keeps every byte: the backup, with its WAL beside it under the matching name,
+    opens exactly as the damaged file did.
+    """
+    stamp = _now().astimezone().strftime("%Y%m%d-%H%M%S")
+    backup = path.with_name(f"{path.name}.corrupt-{stamp}")
+    counter = 1
+    while backup.exists():
+        counter += 1
+        backup = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+    for suffix in ("-wal", "-shm", ""):
+        companion = Path(f"{path}{suffix}")
+        if companion.exists():
+            os.replace(companion, Path(f"{backup}{suffix}"))
+    return backup
+
+
+def progress_summary(reset_corrupt: bool = False) -> ProgressSummary:
+    """Everything `attn-drill progress` shows. With `reset_corrupt`, a damaged database is
+    moved aside (see move_aside) and a fresh one started; the summary names the backup."""
+    try:
+        return _summary_once()
+    except CorruptStoreError as exc:
+        if not reset_corrupt:
+            raise
+        try:
+            backup = move_aside(exc.path)
+        except OSError as os_exc:
+            raise StoreError(
+                f"Could not move the damaged progress database {exc.path} aside: {os_exc}. "
+                "Nothing was deleted."
+            ) from None
+    return replace(_summary_once(), backup=backup)
