@@ -99,6 +99,21 @@ class PreparedQuestion:
     def topic(self) -> str:
         return self.planned.entry.topic
 
+    @property
+    def answer_line(self) -> str:
+        """A line that answers this question right ("" for free text: a rubric decides)."""
+        question = self.planned.entry.question
+        if self.kind == "choice":
+            assert self.correct_option is not None
+            return LETTERS[self.correct_option]
+        if self.kind == "handcalc":
+            assert self.item is not None
+            return f"{self.item.answer():.{self.item.decimals}f}"
+        if self.kind == "numeric":
+            assert question.answer is not None
+            return _fmt(float(question.answer))
+        return ""
+
 
 def prepare(planned: PlannedQuestion, lang: str, rng: random.Random) -> PreparedQuestion:
     """Shuffle a choice question's options (tracking the right one), generate a hand calc."""
@@ -270,18 +285,25 @@ class QuizSession:
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = field(default=lambda: _utc_now())
 
-    def run(self, *, topic: str | None, count: int) -> QuizOutcome:
-        from attn_drill.quiz.scheduler import plan_session, upcoming_reviews
-        from attn_drill.render import quiz as view
+    def prepare(self, *, topic: str | None, count: int) -> list[PreparedQuestion]:
+        """The session's questions, in order, made concrete (all random draws happen here)."""
+        from attn_drill.quiz.scheduler import plan_session
 
         entries = self.bank.for_topic(topic)
         plan = plan_session(entries, self.store, count=count, now=self.now(), rng=self.rng)
-        outcome = QuizOutcome(planned=len(plan))
-        view.quiz_intro(len(plan), self.input.interactive, self.lang)
-        for number, planned in enumerate(plan, start=1):
-            prepared = prepare(planned, self.lang, self.rng)
-            title = self.bank.topics[planned.entry.topic].title.get(self.lang)
-            view.question(prepared, number, len(plan), title, self.lang)
+        return [prepare(planned, self.lang, self.rng) for planned in plan]
+
+    def run(self, *, topic: str | None, count: int) -> QuizOutcome:
+        from attn_drill.quiz.scheduler import upcoming_reviews
+        from attn_drill.render import quiz as view
+
+        prepared_questions = self.prepare(topic=topic, count=count)
+        total = len(prepared_questions)
+        outcome = QuizOutcome(planned=total)
+        view.quiz_intro(total, self.input.interactive, self.lang)
+        for number, prepared in enumerate(prepared_questions, start=1):
+            title = self.bank.topics[prepared.topic].title.get(self.lang)
+            view.question(prepared, number, total, title, self.lang)
             status = self._ask(prepared, outcome)
             if status != "answered":
                 break
@@ -396,18 +418,38 @@ def run_quiz_command(
     if not bank.entries:
         raise UsageError("The question bank is empty: there is nothing to quiz on.")
     bank.for_topic(topic)  # an unknown topic is a usage error before anything is asked
+    if answer_input is None:
+        answer_input = TerminalInput() if stdin_is_terminal() else PipedInput()
+    session = _session(bank, store, lang, seed, answer_input)
+    session.run(topic=topic, count=count)
+    return int(ExitCode.OK)
+
+
+def _session(
+    bank: Bank, store: ReviewStore | None, lang: str, seed: int | None, answer_input: AnswerInput
+) -> QuizSession:
     if store is None:
         from attn_drill.quiz.scheduler import ProgressStore
 
         store = ProgressStore()
-    if answer_input is None:
-        answer_input = TerminalInput() if stdin_is_terminal() else PipedInput()
-    session = QuizSession(
-        bank=bank,
-        store=store,
-        lang=lang,
-        rng=random.Random(seed),
-        input=answer_input,
+    return QuizSession(
+        bank=bank, store=store, lang=lang, rng=random.Random(seed), input=answer_input
     )
-    session.run(topic=topic, count=count)
-    return int(ExitCode.OK)
+
+
+def preview_session(
+    *,
+    topic: str | None,
+    count: int,
+    lang: str,
+    seed: int,
+    bank: Bank | None = None,
+    store: ReviewStore | None = None,
+) -> list[PreparedQuestion]:
+    """The questions `quiz --seed SEED` would ask now, with their right answers (for
+    teachers preparing a class, and for tests that answer a seeded quiz)."""
+    from attn_drill.quiz.bank import builtin_bank
+
+    bank = builtin_bank() if bank is None else bank
+    session = _session(bank, store, lang, seed, PipedInput())
+    return session.prepare(topic=topic, count=count)
