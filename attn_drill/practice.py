@@ -192,7 +192,8 @@ class PracticeLoop:
 
     Injected: `grade` (file, problem, track) -> report; `record` saves a report to progress;
     `recommend(exclude)` picks the next problem; `on_enter(path, track)` lets the caller
-    point the file watcher at a new file and warm the right worker.
+    point the file watcher at a new file and warm the right worker; `clear_flag(concept)`
+    unflags the concepts of a review problem once it is passed again.
     """
 
     first: Recommendation
@@ -203,6 +204,7 @@ class PracticeLoop:
     record: Callable[[Any], None]
     recommend: Callable[[Collection[str]], Recommendation | None]
     on_enter: Callable[[Path, str], None] = lambda _path, _track: None
+    clear_flag: Callable[[str], None] = lambda _concept: None
     list_rows: Callable[[], list[dict[str, object]]] = list
     session_done: set[str] = field(default_factory=set)
     state: LoopState | None = None
@@ -272,6 +274,7 @@ class PracticeLoop:
         state.passed = bool(report.passed)
         if state.passed:
             self.session_done.add(state.problem.id)
+            self._clear_reviewed(state)
             self.screen.passed(report, state.problem, state.track, state.path,
                                self._reference(state))
         else:
@@ -279,6 +282,19 @@ class PracticeLoop:
         if store_problem is not None:
             self.screen.note("store_error", passed=state.passed, style="red",
                              error=store_problem)
+
+    def _clear_reviewed(self, state: LoopState) -> None:
+        """A review passed again: its flags are answered, so it stops coming back.
+
+        Without this a solved problem whose concept stays flagged would be recommended first
+        in every session until a quiz answer cleared the flag.
+        """
+        for concept in state.review_concepts:
+            try:
+                self.clear_flag(concept)
+            except AttnDrillError:
+                return
+        state.review_concepts = ()
 
     def _reference(self, state: LoopState) -> tuple[Path, str] | None:
         try:
@@ -458,7 +474,7 @@ def run_practice(problem_id: str | None, *, track: str | None, directory: Path |
         first=first, directory=workspace, lang=lang, screen=screen, grade=grade,
         record=progress.record_grade,
         recommend=lambda exclude: recommend_next(track, exclude=exclude),
-        on_enter=on_enter, list_rows=list_rows,
+        on_enter=on_enter, list_rows=list_rows, clear_flag=progress.clear_flag,
     )
 
     def terminate(_signum: int, _frame: object) -> None:

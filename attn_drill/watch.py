@@ -87,6 +87,16 @@ class KeyReader:
         ready, _, _ = select.select([self.fd], [], [], timeout)
         return bool(ready)
 
+    def _skip_escape_sequence(self) -> None:
+        if not self._readable(0.03):
+            return  # a lone Escape key
+        if os.read(self.fd, 1) not in (b"[", b"O"):
+            return  # Alt+key: dropped with its key
+        while self._readable(0.03):
+            final = os.read(self.fd, 1)
+            if not final or 0x40 <= final[0] <= 0x7E:  # the byte that ends a CSI sequence
+                return
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -100,13 +110,13 @@ class KeyReader:
                 return
             char = data.decode("latin-1")
             if char == ESCAPE:
-                # Arrow and function keys arrive as escape sequences: swallow the rest so
-                # their letters are not taken for commands.
-                while self._readable(0.03):
-                    try:
-                        os.read(self.fd, 16)
-                    except OSError:
-                        return
+                # Arrow and function keys arrive as escape sequences (ESC [ A, ESC O P):
+                # swallow the sequence so its letters are not taken for commands, but not
+                # the keys typed after it.
+                try:
+                    self._skip_escape_sequence()
+                except (OSError, ValueError):
+                    return
                 continue
             if char == "\r":
                 char = "\n"

@@ -1,0 +1,110 @@
+"""Which problem `practice` recommends: curriculum order, review of flagged concepts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from attn_drill.curriculum import practice_track, recommend
+from attn_drill.problems import get_problem
+
+if TYPE_CHECKING:
+    from attn_drill.problems import Problem
+
+
+def _variant(problem_id: str, order: int, tracks: tuple[str, ...] = ("numpy",),
+             misconceptions: tuple[str, ...] = ()) -> Problem:
+    """A copy of the softmax problem under another id, order, tracks and misconceptions."""
+    base = get_problem("softmax")
+    numpy_spec = base.tracks["numpy"]
+    kept = [m for m in base.misconceptions if m.id in misconceptions]
+    return base.model_copy(update={
+        "id": problem_id,
+        "order": order,
+        "tracks": {name: numpy_spec for name in tracks},
+        "misconceptions": kept,
+    })
+
+
+@pytest.fixture
+def bank() -> list[Problem]:
+    # Deliberately listed out of order: the curriculum order is `order`, not list position.
+    return [
+        _variant("multi-head", 50, ("numpy",), ("softmax-wrong-axis",)),
+        _variant("softmax", 10, ("numpy",), ("unstable-softmax", "mutates-input")),
+        _variant("module", 60, ("torch",)),
+        _variant("sdpa", 20, ("numpy", "torch"), ("softmax-wrong-axis",)),
+    ]
+
+
+def _passed(*ids: str):
+    solved = set(ids)
+    return lambda problem_id, _track: problem_id in solved
+
+
+def test_first_unsolved_in_curriculum_order(bank: list[Problem]) -> None:
+    first = recommend(bank, track=None, passed=_passed(), flagged={})
+    assert first is not None and (first.problem.id, first.reason) == ("softmax", "new")
+    after_softmax = recommend(bank, track=None, passed=_passed("softmax"), flagged={})
+    assert after_softmax is not None and after_softmax.problem.id == "sdpa"
+    assert after_softmax.track == "numpy"  # the default track of a two-track problem
+
+
+def test_everything_solved_gives_none(bank: list[Problem]) -> None:
+    solved = _passed("softmax", "sdpa", "multi-head", "module")
+    assert recommend(bank, track=None, passed=solved, flagged={}) is None
+
+
+def test_flagged_concept_brings_a_solved_problem_back(bank: list[Problem]) -> None:
+    solved = _passed("softmax", "sdpa")
+    flagged = {"unstable-softmax": "failed softmax: exp overflow"}
+    again = recommend(bank, track=None, passed=solved, flagged=flagged)
+    assert again is not None
+    assert (again.problem.id, again.reason, again.concepts) == (
+        "softmax", "review", ("unstable-softmax",))
+    # An unrelated flag does not bring softmax back: the next unsolved problem comes first.
+    other = recommend(bank, track=None, passed=solved, flagged={"missing-scale": "x"})
+    assert other is not None and other.problem.id == "multi-head"
+
+
+def test_review_keeps_curriculum_order_against_unsolved(bank: list[Problem]) -> None:
+    # sdpa (order 20) is flagged and solved; multi-head (50) is unsolved: sdpa comes first.
+    solved = _passed("softmax", "sdpa")
+    pick = recommend(bank, track=None, passed=solved, flagged={"softmax-wrong-axis": "x"})
+    assert pick is not None and (pick.problem.id, pick.reason) == ("sdpa", "review")
+
+
+def test_exclude_skips_problems_handled_this_session(bank: list[Problem]) -> None:
+    pick = recommend(bank, track=None, passed=_passed(), flagged={}, exclude={"softmax"})
+    assert pick is not None and pick.problem.id == "sdpa"
+    flagged = {"unstable-softmax": "x"}
+    pick = recommend(bank, track=None, passed=_passed("softmax"), flagged=flagged,
+                     exclude={"softmax"})
+    assert pick is not None and pick.problem.id == "sdpa"
+
+
+def test_track_filter_and_torch_availability(bank: list[Problem]) -> None:
+    torch_first = recommend(bank, track="torch", passed=_passed(), flagged={})
+    assert torch_first is not None
+    assert (torch_first.problem.id, torch_first.track) == ("sdpa", "torch")
+    solved = _passed("softmax", "sdpa", "multi-head")
+    assert recommend(bank, track=None, passed=solved, flagged={}, torch_available=False) is None
+    with_torch = recommend(bank, track=None, passed=solved, flagged={})
+    assert with_torch is not None and with_torch.problem.id == "module"
+
+
+def test_passed_is_asked_per_track(bank: list[Problem]) -> None:
+    def numpy_only(problem_id: str, track: str) -> bool:
+        return track == "numpy"
+
+    pick = recommend(bank, track="torch", passed=numpy_only, flagged={})
+    assert pick is not None and (pick.problem.id, pick.track) == ("sdpa", "torch")
+
+
+def test_practice_track_rules(bank: list[Problem]) -> None:
+    by_id = {p.id: p for p in bank}
+    assert practice_track(by_id["softmax"], "torch") is None
+    assert practice_track(by_id["sdpa"], None) == "numpy"
+    assert practice_track(by_id["module"], None, torch_available=False) is None
+    assert practice_track(by_id["module"], None) == "torch"

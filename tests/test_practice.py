@@ -1,0 +1,270 @@
+"""The practice loop driven by events, with a fake grader and a recording screen."""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attn_drill.curriculum import Recommendation
+from attn_drill.errors import UsageError
+from attn_drill.practice import PracticeLoop
+from attn_drill.problems import get_problem
+from attn_drill.watch import FileEvent, KeyEvent
+from attn_drill.workspace import starter_text
+
+CORRECT = "import numpy as np\n\ndef softmax(x, axis=-1):\n    e = np.exp(x - x.max(axis, keepdims=True))\n    return e / e.sum(axis, keepdims=True)\n"  # noqa: E501
+NAIVE = "import numpy as np\n\ndef softmax(x, axis=-1):\n    return np.exp(x) / np.exp(x).sum(axis, keepdims=True)\n"  # noqa: E501
+
+
+@dataclass
+class FakeDiagnosis:
+    id: str
+    message: str = ""
+
+
+@dataclass
+class FakeReport:
+    problem: str
+    passed: bool
+    diagnosis: list[FakeDiagnosis] = field(default_factory=list)
+    score: float = 0.0
+
+
+class RecordingScreen:
+    """Stands in for PracticeScreen: remembers what was drawn, in order."""
+
+    def __init__(self, log: list[tuple[str, Any]]) -> None:
+        self.log = log
+
+    def __getattr__(self, name: str) -> Any:
+        def record(*args: Any, **kwargs: Any) -> None:
+            self.log.append((name, (args, kwargs)))
+
+        return record
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.log]
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The progress store's hint functions; an in-memory stand-in until the store has them."""
+    from attn_drill import progress
+
+    if not hasattr(progress, "record_hint"):
+        levels: dict[str, int] = {}
+        monkeypatch.setattr(progress, "hint_level", lambda pid: levels.get(pid, 0),
+                            raising=False)
+        monkeypatch.setattr(progress, "record_hint",
+                            lambda pid, level: levels.__setitem__(pid, level), raising=False)
+    return progress
+
+
+def fake_grade_by_content(log: list[tuple[str, Any]]):
+    """Passes iff the file calls `.max(`: a stand-in for the real grader."""
+
+    def grade(path: Path, problem: Any, track: str) -> FakeReport:
+        source = path.read_text()
+        log.append(("grade", (path.name, track)))
+        if ".max(" in source:
+            return FakeReport(problem.id, True, score=1.0)
+        return FakeReport(problem.id, False, [FakeDiagnosis("unstable-softmax")], 0.5)
+
+    return grade
+
+
+@pytest.fixture
+def loop_parts(tmp_path: Path, store: Any) -> Any:
+    log: list[tuple[str, Any]] = []
+    screen = RecordingScreen(log)
+    recommended: list[set[str]] = []
+
+    def recommend(exclude: Any) -> Recommendation | None:
+        recommended.append(set(exclude))
+        return None
+
+    loop = PracticeLoop(
+        first=Recommendation(get_problem("softmax"), "numpy", "chosen"),
+        directory=tmp_path,
+        lang="en",
+        screen=screen,  # type: ignore[arg-type]
+        grade=fake_grade_by_content(log),
+        record=lambda report: log.append(("record", report.passed)),
+        recommend=recommend,
+        list_rows=lambda: [{"id": "softmax"}],
+    )
+
+    @dataclass
+    class Parts:
+        loop: PracticeLoop
+        log: list[tuple[str, Any]]
+        screen: RecordingScreen
+        recommended: list[set[str]]
+        path: Path
+
+    return Parts(loop, log, screen, recommended, tmp_path / "softmax.py")
+
+
+def _names(log: list[tuple[str, Any]]) -> list[str]:
+    return [name for name, _ in log if name not in ("grading", "legend")]
+
+
+def test_enter_scaffolds_the_file_and_shows_the_statement(loop_parts: Any) -> None:
+    loop_parts.loop.enter(loop_parts.loop.first)
+    assert loop_parts.path.read_text() == starter_text(get_problem("softmax"), "numpy", "en")
+    name, (_args, kwargs) = loop_parts.log[0]
+    assert name == "statement" and kwargs["created"] is True and kwargs["has_work"] is False
+
+
+def test_existing_work_is_reused_never_overwritten(loop_parts: Any) -> None:
+    loop_parts.path.write_text(NAIVE)
+    loop_parts.loop.enter(loop_parts.loop.first)
+    assert loop_parts.path.read_text() == NAIVE
+    _name, (_args, kwargs) = loop_parts.log[0]
+    assert kwargs["created"] is False and kwargs["has_work"] is True
+
+
+def test_save_regrades_records_before_drawing_and_skips_duplicates(loop_parts: Any) -> None:
+    loop = loop_parts.loop
+    loop.enter(loop.first)
+    loop_parts.path.write_text(NAIVE)
+    assert loop.handle(FileEvent(loop_parts.path))
+    assert _names(loop_parts.log)[1:] == ["grade", "record", "report"]
+    # A second event for the same content (editors often write twice) is not re-graded...
+    loop.handle(FileEvent(loop_parts.path))
+    assert _names(loop_parts.log).count("grade") == 1
+    # ...but `g` always grades.
+    loop.handle(KeyEvent("g"))
+    assert _names(loop_parts.log).count("grade") == 2
+    # Saves of other files in the workspace are ignored.
+    loop.handle(FileEvent(loop_parts.path.with_name("notes.py")))
+    assert _names(loop_parts.log).count("grade") == 2
+
+
+def test_failed_report_gets_the_hint_level(loop_parts: Any) -> None:
+    loop = loop_parts.loop
+    loop.enter(loop.first)
+    loop.handle(KeyEvent("h"))
+    loop_parts.path.write_text(NAIVE)
+    loop.handle(FileEvent(loop_parts.path))
+    _name, (args, _kwargs) = [entry for entry in loop_parts.log if entry[0] == "report"][-1]
+    report, problem, _path, hint_level = args
+    assert report.passed is False and problem.id == "softmax" and hint_level == 1
+
+
+def test_pass_shows_reference_then_enter_moves_on(loop_parts: Any) -> None:
+    loop = loop_parts.loop
+    loop.enter(loop.first)
+    loop.handle(KeyEvent("\n"))  # Enter before a pass does nothing
+    assert loop_parts.recommended == []
+    loop_parts.path.write_text(CORRECT)
+    loop.handle(FileEvent(loop_parts.path))
+    name, (args, _kwargs) = loop_parts.log[-1]
+    assert name == "passed"
+    reference = args[4]
+    assert reference is not None
+    ref_path, source = reference
+    assert ref_path.name == "softmax_numpy.py" and "def softmax" in source
+    loop.handle(KeyEvent("\n"))
+    assert loop_parts.recommended == [{"softmax"}]
+    assert loop_parts.log[-1][0] == "note"  # recommend() said nothing is left
+
+
+def test_next_skips_to_the_recommended_problem(loop_parts: Any, tmp_path: Path) -> None:
+    loop = loop_parts.loop
+    sdpa_like = get_problem("softmax").model_copy(update={"id": "other-problem"})
+    loop.recommend = lambda exclude: Recommendation(sdpa_like, "numpy", "new")
+    loop.enter(loop.first)
+    loop.handle(KeyEvent("n"))
+    assert loop.state is not None and loop.state.problem.id == "other-problem"
+    assert (tmp_path / "other_problem.py").exists()
+    assert "softmax" in loop.session_done
+
+
+def test_hints_are_progressive_and_remembered(loop_parts: Any) -> None:
+    loop = loop_parts.loop
+    loop.enter(loop.first)
+    for _ in range(4):
+        loop.handle(KeyEvent("h"))
+    steps = [args[0] for name, (args, _kw) in loop_parts.log if name == "hint"]
+    assert [(s.level, s.exhausted) for s in steps] == [(1, False), (2, False), (3, False),
+                                                       (3, True)]
+    from attn_drill import progress
+
+    assert progress.hint_level("softmax") == 3
+
+
+@pytest.mark.parametrize("key", ["q", "\x03", "\x04"])
+def test_quit_keys_end_the_run_with_exit_0(loop_parts: Any, key: str) -> None:
+    events: queue.Queue[Any] = queue.Queue()
+    events.put(KeyEvent("s"))
+    events.put(KeyEvent(key))
+    events.put(KeyEvent("g"))  # never reached
+    assert loop_parts.loop.run(events, poll_s=0.05) == 0
+    names = _names(loop_parts.log)
+    assert names == ["statement", "statement", "goodbye"]
+
+
+def test_run_processes_a_save_then_quits(loop_parts: Any) -> None:
+    loop_parts.path.parent.mkdir(parents=True, exist_ok=True)
+    events: queue.Queue[Any] = queue.Queue()
+    loop_parts.path.write_text(CORRECT)
+    events.put(FileEvent(loop_parts.path))
+    events.put(KeyEvent("l"))
+    events.put(KeyEvent("q"))
+    assert loop_parts.loop.run(events, poll_s=0.05) == 0
+    assert _names(loop_parts.log) == ["statement", "grade", "record", "passed", "problem_list",
+                                      "goodbye"]
+
+
+def test_grader_errors_keep_the_session_alive(loop_parts: Any) -> None:
+    loop = loop_parts.loop
+    loop.enter(loop.first)
+
+    def broken(path: Path, problem: Any, track: str) -> Any:
+        raise UsageError("cannot read your file")
+
+    loop.grade = broken
+    assert loop.handle(KeyEvent("g"))
+    name, (args, kwargs) = loop_parts.log[-1]
+    assert name == "grade_error" and args[0] == "cannot read your file"
+    assert not kwargs.get("internal")
+
+    def buggy(path: Path, problem: Any, track: str) -> Any:
+        raise RuntimeError("oops")
+
+    loop.grade = buggy
+    assert loop.handle(KeyEvent("g"))
+    name, (args, kwargs) = loop_parts.log[-1]
+    assert name == "grade_error" and kwargs["internal"] is True and "oops" in args[0]
+
+
+def test_missing_file_is_reported_on_g_and_ignored_on_save(loop_parts: Any) -> None:
+    loop = loop_parts.loop
+    loop.enter(loop.first)
+    loop_parts.path.unlink()
+    loop.handle(FileEvent(loop_parts.path))
+    assert "note" not in _names(loop_parts.log)
+    loop.handle(KeyEvent("g"))
+    name, (args, _kwargs) = loop_parts.log[-1]
+    assert name == "note" and args[0] == "missing_file"
+
+
+def test_passing_a_review_problem_clears_its_flags(loop_parts: Any) -> None:
+    loop = loop_parts.loop
+    cleared: list[str] = []
+    loop.clear_flag = cleared.append
+    loop.first = Recommendation(get_problem("softmax"), "numpy", "review", ("unstable-softmax",))
+    loop.enter(loop.first)
+    _name, (_args, kwargs) = loop_parts.log[0]
+    assert kwargs["review_concepts"] == ("unstable-softmax",)
+    loop_parts.path.write_text(NAIVE)
+    loop.handle(FileEvent(loop_parts.path))
+    assert cleared == []  # a failed attempt leaves the flag
+    loop_parts.path.write_text(CORRECT)
+    loop.handle(FileEvent(loop_parts.path))
+    assert cleared == ["unstable-softmax"]

@@ -1,0 +1,183 @@
+"""`hint`, `solution`, `reset` and `practice` through the CLI (CliRunner and a subprocess)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from attn_drill import progress
+from attn_drill.cli import app
+from attn_drill.problems import get_problem
+from attn_drill.workspace import starter_text
+from tests.conftest import run_cli
+
+runner = CliRunner()
+REFERENCE = get_problem("softmax").reference_path("numpy").read_text()
+
+
+@dataclass
+class PassedGrade:
+    """Just what the progress store reads from a report."""
+
+    problem: str
+    track: str = "numpy"
+    passed: bool = True
+    score: float = 1.0
+    duration_s: float = 0.1
+    problem_version: str = "test"
+    diagnosis: list[Any] = field(default_factory=list)
+
+
+def _reveals(problem_id: str) -> int:
+    with progress._transaction(write=False) as conn:
+        row = conn.execute("SELECT COUNT(*) FROM reveals WHERE problem = ?",
+                           (problem_id,)).fetchone()
+    return int(row[0])
+
+
+# -- hint --------------------------------------------------------------------------------
+
+
+def test_hint_unlocks_one_level_per_call_then_shows_all() -> None:
+    hints = get_problem("softmax").hints
+    outputs = []
+    for _ in range(len(hints) + 1):
+        result = runner.invoke(app, ["hint", "softmax"])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    assert "Hint 1/3" in outputs[0] and "Hint 2/3" not in outputs[0]
+    assert "keepdims=True" in outputs[0]
+    assert "Hint 2/3" in outputs[1] and "Hint 1/3" not in outputs[1]
+    assert "Hint 3/3" in outputs[2]
+    assert "No more hints" in outputs[3]
+    assert all(f"Hint {n}/3" in outputs[3] for n in (1, 2, 3))
+    assert progress.hint_level("softmax") == 3
+
+
+def test_hint_in_chinese_and_unknown_problem() -> None:
+    result = runner.invoke(app, ["hint", "softmax", "--lang", "zh"])
+    assert result.exit_code == 0
+    assert "提示 1/3" in result.output and "keepdims=True" in result.output
+    unknown = runner.invoke(app, ["hint", "no-such-problem"])
+    assert unknown.exit_code == 2 and "Traceback" not in unknown.output
+
+
+# -- solution ----------------------------------------------------------------------------
+
+
+def test_solution_before_a_pass_without_terminal_refuses() -> None:
+    result = runner.invoke(app, ["solution", "softmax"])
+    assert result.exit_code == 1
+    assert "--yes" in result.output
+    assert "np.max" not in result.output
+    assert _reveals("softmax") == 0
+
+
+def test_solution_with_yes_reveals_and_records() -> None:
+    result = runner.invoke(app, ["solution", "softmax", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "def softmax" in result.output and "Reference solution" in result.output
+    assert "log-softmax" in result.output.lower()  # the going-further note
+    assert _reveals("softmax") == 1
+
+
+def test_solution_plain_prints_only_the_source() -> None:
+    result = runner.invoke(app, ["solution", "softmax", "--yes", "--plain"])
+    assert result.exit_code == 0
+    assert result.stdout == REFERENCE
+
+
+def test_solution_after_a_pass_needs_no_confirmation_and_is_not_a_reveal() -> None:
+    progress.record_grade(PassedGrade("softmax"))
+    result = runner.invoke(app, ["solution", "softmax", "--plain"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == REFERENCE
+    assert _reveals("softmax") == 0
+
+
+def test_solution_pass_on_another_track_does_not_count() -> None:
+    progress.record_grade(PassedGrade("softmax", track="torch"))
+    result = runner.invoke(app, ["solution", "softmax"])
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize(("answer", "code", "shown"), [("n\n", 1, False), ("y\n", 0, True)])
+def test_solution_asks_in_a_terminal(monkeypatch: pytest.MonkeyPatch, answer: str, code: int,
+                                     shown: bool) -> None:
+    monkeypatch.setattr("attn_drill.practice._interactive", lambda: True)
+    result = runner.invoke(app, ["solution", "softmax"], input=answer)
+    assert result.exit_code == code, result.output
+    assert "not passed softmax yet" in result.output
+    assert ("def softmax" in result.output) is shown
+    assert _reveals("softmax") == (1 if shown else 0)
+
+
+# -- reset -------------------------------------------------------------------------------
+
+
+def test_reset_with_yes_keeps_a_backup(tmp_path: Path) -> None:
+    path = tmp_path / "softmax.py"
+    path.write_text("# my attempt\n")
+    result = runner.invoke(app, ["reset", "softmax", "--dir", str(tmp_path), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == starter_text(get_problem("softmax"), "numpy", "en")
+    backups = list(tmp_path.glob("softmax.py.*.bak"))
+    assert len(backups) == 1 and backups[0].read_text() == "# my attempt\n"
+    assert backups[0].name in result.output.replace("\n", "")
+    # A second reset of a different attempt keeps both backups.
+    path.write_text("# attempt two\n")
+    assert runner.invoke(app, ["reset", "softmax", "--dir", str(tmp_path), "--yes"]
+                         ).exit_code == 0
+    contents = sorted(p.read_text() for p in tmp_path.glob("softmax.py.*.bak"))
+    assert contents == ["# attempt two\n", "# my attempt\n"]
+
+
+def test_reset_without_terminal_refuses_and_keeps_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "softmax.py"
+    path.write_text("# my attempt\n")
+    result = runner.invoke(app, ["reset", "softmax", "--dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "--yes" in result.output
+    assert path.read_text() == "# my attempt\n"
+    assert not list(tmp_path.glob("*.bak"))
+
+
+def test_reset_asks_in_a_terminal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("attn_drill.practice._interactive", lambda: True)
+    path = tmp_path / "softmax.py"
+    path.write_text("# mine\n")
+    declined = runner.invoke(app, ["reset", "softmax", "--dir", str(tmp_path)], input="n\n")
+    assert declined.exit_code == 1 and path.read_text() == "# mine\n"
+    accepted = runner.invoke(app, ["reset", "softmax", "--dir", str(tmp_path)], input="y\n")
+    assert accepted.exit_code == 0 and "NotImplementedError" in path.read_text()
+    assert [p.read_text() for p in tmp_path.glob("*.bak")] == ["# mine\n"]
+
+
+def test_reset_of_a_missing_or_untouched_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["reset", "softmax", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "softmax.py").exists()
+    again = runner.invoke(app, ["reset", "softmax", "--dir", str(tmp_path)])
+    assert again.exit_code == 0 and "already the starter" in again.output
+    assert not list(tmp_path.glob("*.bak"))
+
+
+# -- practice without a terminal ----------------------------------------------------------
+
+
+def test_practice_without_a_terminal_points_to_grade(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["practice", "softmax", "--dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "terminal" in result.output and "attn-drill grade" in result.output
+    assert not (tmp_path / "softmax.py").exists()
+
+
+def test_practice_without_a_terminal_subprocess(tmp_path: Path) -> None:
+    result = run_cli("practice", "--dir", str(tmp_path), input="", timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "attn-drill grade" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
