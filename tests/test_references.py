@@ -104,3 +104,59 @@ def test_causal_matches_torch_is_causal(track: str) -> None:
         n = Q.shape[-2]
         future = ~np.tril(np.ones((n, n), dtype=bool))
         assert np.all(got.arrays["weights"][..., future] == 0.0), "weights on the future"
+
+
+# -- self-attention ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("X", "want"),
+    [
+        ([[1.0, 0.0], [0.0, 1.0]], [[1.660477, 2.660477], [2.339523, 3.339523]]),
+        ([[1.0, 1.0], [1.0, 0.0]], [[3.00928465, 4.6790462], [2.5, 4.0]]),
+    ],
+)
+def test_self_attention_reproduces_deep_ml_53(X: list[list[float]], want: list[list[float]]) -> None:
+    self_attention = reference("self-attention", "numpy")
+    identity = np.eye(2)
+    got = self_attention(np.array(X), identity, identity.copy(), np.array([[1.0, 2.0], [3.0, 4.0]]))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+@needs_torch
+def test_self_attention_matches_torch_on_random_cases() -> None:
+    cases = [c for c in graded_cases("self-attention", "numpy") if c.is_random]
+    assert cases
+    for case in cases:
+        X, W_q, W_k, W_v = (case.inputs[k] for k in ("X", "W_q", "W_k", "W_v"))
+        assert len({W_q.shape[1], X.shape[1], W_v.shape[1]}) == 3, "d_model, d_k, d_v must differ"
+        want, _ = torch_sdpa_oracle(X @ W_q, X @ W_k, X @ W_v, None)
+        got = run_reference("self-attention", "numpy", case)
+        assert_close(got.arrays["output"], want, case.name)
+
+
+# -- every track: published `expected` values ---------------------------------------------
+
+
+CODE_TRACKS = [
+    (p.id, track) for p in builtin_problems().values() for track in p.tracks if track != "text"
+]
+
+
+def _track_params(tracks: list[tuple[str, str]]) -> list[Any]:
+    return [
+        pytest.param(pid, track, id=f"{pid}-{track}", marks=[needs_torch] * (track == "torch"))
+        for pid, track in tracks
+    ]
+
+
+@pytest.mark.parametrize(("problem_id", "track"), _track_params(CODE_TRACKS))
+def test_fixed_expected_values_match_reference(problem_id: str, track: str) -> None:
+    spec = problem(problem_id).tracks[track]
+    for case in build_cases(spec, seed=0):
+        if not case.expected:
+            continue
+        got = run_reference(problem_id, track, case)
+        for name, want in case.expected.items():
+            # Published values are rounded to 6-8 decimals.
+            np.testing.assert_allclose(got.arrays[name], want, rtol=0, atol=1e-6, err_msg=name)
