@@ -17,7 +17,8 @@ def problem_rows(
     status: str | None = None,
     lang: str = "en",
 ) -> list[dict[str, object]]:
-    """Rows of `{id, title, topic, difficulty, tracks, status}` in curriculum order."""
+    """Rows of `{id, title, topic, difficulty, tracks, status, changed_since_pass}` in
+    curriculum order."""
     if track is not None and track not in TRACKS:
         raise UsageError(f"Unknown track {track!r}: use one of {', '.join(TRACKS)}.")
     if difficulty is not None and difficulty not in DIFFICULTIES:
@@ -29,12 +30,12 @@ def problem_rows(
         known = sorted({p.topic for p in problems.values()})
         raise UsageError(f"Unknown topic {topic!r}: topics are {', '.join(known)}.")
     selected = filter_problems(problems.values(), track=track, topic=topic, difficulty=difficulty)
-    from attn_drill.progress import problem_statuses
+    from attn_drill.progress import problem_progress
 
-    statuses = problem_statuses(selected)
+    progress = problem_progress(selected)
     rows: list[dict[str, object]] = []
     for problem in selected:
-        state = statuses.get(problem.id, "todo")
+        state = progress[problem.id].status
         if status is not None and state != status:
             continue
         rows.append(
@@ -45,6 +46,9 @@ def problem_rows(
                 "difficulty": problem.difficulty,
                 "tracks": list(problem.tracks),
                 "status": state,
+                # A pass from before the problem's YAML changed: still "passed" (filters keep
+                # it) but flagged, so views can ask for a re-grade.
+                "changed_since_pass": progress[problem.id].changed_since_pass,
             }
         )
     return rows

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from attn_drill.problems import Problem
 
 STATUS_STYLE = {"passed": "green", "attempted": "yellow", "todo": "dim", "changed": "magenta"}
+CHANGED_NOTE = {
+    "en": "* passed before the problem changed: grade it again to confirm the pass.",
+    "zh": "* 通过之后题目有改动：请重新评测一次，确认仍能通过。",
+}
 LABELS = {
     "en": {
         "formula": "Formula",
@@ -44,9 +48,13 @@ def problem_table(rows: list[dict[str, object]], lang: str) -> None:
     table = Table(title="attn-drill problems" if lang == "en" else "attn-drill 题目")
     for column in ("id", "title", "topic", "difficulty", "tracks", "status"):
         table.add_column(column, overflow="fold")
+    changed = False
     for row in rows:
         status = str(row["status"])
         style = STATUS_STYLE.get(status, "")
+        if row.get("changed_since_pass"):
+            status += "*"
+            changed = True
         table.add_row(
             str(row["id"]),
             escape(str(row["title"])),
@@ -56,6 +64,8 @@ def problem_table(rows: list[dict[str, object]], lang: str) -> None:
             f"[{style}]{status}[/]" if style else status,
         )
     console().print(table)
+    if changed:
+        console().print(f"[dim]{CHANGED_NOTE[lang]}[/]")
 
 
 def problem_statement(problem: Problem, track: str, lang: str) -> None:

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from attn_drill.render import console
-from attn_drill.render.problem import STATUS_STYLE
+from attn_drill.render.problem import CHANGED_NOTE, STATUS_STYLE
 
 if TYPE_CHECKING:
     from attn_drill.progress import ProgressSummary, WeakConcept
@@ -34,7 +34,6 @@ TEXT = {
         "best": "best",
         "hints": "hints",
         "revealed": " (solution seen)",
-        "changed_note": "* passed before the problem changed: grade it again to confirm the pass.",
         "weak": "Weak spots",
         "weak_seen": "in {n} of your recent failed grades",
         "weak_flagged": "flagged: {why}",
@@ -63,7 +62,6 @@ TEXT = {
         "best": "最高分",
         "hints": "提示",
         "revealed": "（看过答案）",
-        "changed_note": "* 通过之后题目有改动：请重新评测一次，确认仍能通过。",
         "weak": "薄弱环节",
         "weak_seen": "最近失败的评测中出现 {n} 次",
         "weak_flagged": "已标记：{why}",
@@ -95,11 +93,12 @@ def _day(stored: str) -> str:
 def _weak_text(concept: WeakConcept, lang: str) -> str:
     text = TEXT[lang]
     title = concept.title.get(lang)
-    if title:
-        left, right = ("(", ")") if lang == "en" else ("（", "）")
-        name = f"{escape(title)} {left}{concept.concept}{right}".replace(" （", "（")
-    else:
+    if not title:
         name = concept.concept
+    elif lang == "zh":
+        name = f"{escape(title)}（{concept.concept}）"
+    else:
+        name = f"{escape(title)} ({concept.concept})"
     parts: list[str] = []
     if concept.recent_failures:
         parts.append(text["weak_seen"].format(n=concept.recent_failures))
@@ -166,7 +165,7 @@ def progress_view(summary: ProgressSummary, lang: str) -> None:
         )
     out.print(problems)
     if changed:
-        out.print(f"[dim]{text['changed_note']}[/]")
+        out.print(f"[dim]{CHANGED_NOTE[lang]}[/]")
 
     if summary.weak_concepts:
         out.print(f"\n[bold]{text['weak']}[/]")
