@@ -245,8 +245,15 @@ def test_flagged_concept_comes_first_and_is_cleared(fixture_bank: Bank) -> None:
     answer = right_answers(seed=11, count=1)[0]
     result = quiz("--seed", "11", "-n", "1", input=answer + "\n")
     assert result.exit_code == 0, result.output
-    assert "asked because your work showed 'missing-scale'" in result.output
+    flat = " ".join(result.output.split())
+    assert "asked because a grade flagged 'missing-scale' (grade of softmax on" in flat
     assert "missing-scale" not in progress.flagged_concepts()
+    progress.record_grade(Report())
+    zh = quiz("--seed", "11", "-n", "1", "--lang", "zh", input="x\n")
+    flat_zh = "".join(zh.output.split())
+    assert "出这道题是因为评分发现了“missing-scale”的问题（" in flat_zh
+    assert "对softmax的评分" in flat_zh
+    assert "missing-scale" in progress.flagged_concepts()  # a wrong answer keeps the flag
 
 
 def test_unknown_topic_lists_topics(fixture_bank: Bank) -> None:

@@ -328,3 +328,71 @@ def test_plan_is_reproducible_with_a_seed(bank: Bank) -> None:
         for s in range(30)
     }
     assert len(orders) > 1
+
+
+# -- terminal sessions (scripted) -------------------------------------------------------------
+
+
+class ScriptedTerminal:
+    """Stands in for the rich prompt: answers from a list, like a learner at a terminal."""
+
+    interactive = True
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = list(lines)
+        self.prompts: list[str] = []
+
+    def read(self, prompt: str) -> str | None:
+        self.prompts.append(prompt)
+        return self.lines.pop(0) if self.lines else None
+
+
+def test_terminal_asks_again_instead_of_marking_unreadable_answers_wrong(
+    bank: Bank, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from attn_drill.quiz.session import preview_session, run_quiz_command
+
+    store = MemoryStore()
+    prepared = preview_session(topic=None, count=2, lang="en", seed=9, bank=bank, store=store)
+    lines = []
+    for p in prepared:
+        lines += ["what?", p.answer_line]  # first an unreadable line, then the right answer
+    lines.append("q")
+    terminal = ScriptedTerminal(lines)
+    code = run_quiz_command(topic=None, count=3, lang="en", seed=9, list_bank=False,
+                            as_json=False, bank=bank, store=store, answer_input=terminal)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert [r[2] for r in store.reviews] == [True, True]
+    assert "could not be read" not in out
+    assert "Answer with" in out  # the terminal explained what it expects
+    assert "Stopped" in out and "Score: 2/2" in out
+    assert len(terminal.prompts) == 5
+
+
+def test_terminal_input_maps_ctrl_d_and_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attn_drill.quiz.session import TerminalInput
+    from attn_drill.render import quiz as view
+
+    def raise_(exc: type[BaseException]):
+        def ask(label: str) -> str:
+            raise exc
+
+        return ask
+
+    monkeypatch.setattr(view, "ask", raise_(EOFError))
+    assert TerminalInput().read("x") is None
+    monkeypatch.setattr(view, "ask", raise_(KeyboardInterrupt))
+    assert TerminalInput().read("x") == "q"
+    monkeypatch.setattr(view, "ask", lambda label: " b ")
+    assert TerminalInput().read("x") == " b "
+
+
+def test_relative_time_reads_naturally() -> None:
+    from attn_drill.render.quiz import relative_time
+
+    assert relative_time(NOW + timedelta(seconds=40), NOW, "en") == "in 1 min"
+    assert relative_time(NOW, NOW, "en") == "now"
+    assert relative_time(NOW + timedelta(days=8), NOW, "en") == "in 8 day(s)"
+    assert relative_time(NOW + timedelta(hours=3), NOW, "zh") == "3 小时后"
+    assert relative_time(NOW - timedelta(days=2), NOW, "zh") == "2 天前"

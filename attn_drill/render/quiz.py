@@ -27,7 +27,7 @@ TEXT: dict[str, dict[str, str]] = {
         "due": "due for review (since {when})",
         "ahead": "reviewed ahead of schedule (due {when})",
         "new": "new",
-        "flagged": "asked because your work showed '{concept}': {why}",
+        "flagged": "asked because a grade flagged '{concept}' ({why})",
         "ask_choice": "Your answer (a-{last}, ? hint, q stop)",
         "ask_number": "Your answer (a number, ? hint, q stop)",
         "ask_text": "Your answer (one line, ? hint, q stop)",
@@ -74,7 +74,8 @@ TEXT: dict[str, dict[str, str]] = {
         "due": "到期复习（自 {when}）",
         "ahead": "提前复习（原定 {when}）",
         "new": "新题",
-        "flagged": "出这道题是因为你的作业暴露了“{concept}”的问题：{why}",
+        "flagged": "出这道题是因为评分发现了“{concept}”的问题（{why}）",
+        "flag_why": "{day} 对 {problem} 的评分",
         "ask_choice": "你的答案（a-{last}，? 提示，q 退出）",
         "ask_number": "你的答案（一个数，? 提示，q 退出）",
         "ask_text": "你的答案（一行，? 提示，q 退出）",
@@ -164,20 +165,29 @@ def _reason(prepared: PreparedQuestion, lang: str) -> str:
 
     planned = prepared.planned
     if planned.reason == "flagged":
-        return _t(lang, "flagged", concept=planned.concept, why=planned.why or "")
+        return _t(lang, "flagged", concept=planned.concept, why=_why(planned.why or "", lang))
     if planned.reason in ("due", "ahead") and planned.due is not None:
         return _t(lang, planned.reason, when=relative_time(planned.due, utc_now(), lang))
     return _t(lang, "new")
+
+
+def _why(why: str, lang: str) -> str:
+    """The progress store explains a flag in English ("grade of P on DAY showed C"): say it
+    in Chinese when that is the language, and keep any other wording as it is."""
+    import re
+
+    match = re.fullmatch(r"grade of (\S+) on (\S+) showed \S+", why.strip())
+    if lang != "zh" or match is None:
+        return why
+    return _t(lang, "flag_why", problem=match.group(1), day=match.group(2))
 
 
 def question(prepared: PreparedQuestion, number: int, total: int, title: str, lang: str) -> None:
     out = console()
     heading = _t(lang, "question", number=number, total=total)
     out.print()
-    out.print(
-        f"[bold]{escape(heading)}[/] · {escape(title)} · [dim]{prepared.id} · "
-        f"{escape(_reason(prepared, lang))}[/]"
-    )
+    out.print(f"[bold]{escape(heading)}[/] · {escape(title)} · [dim]{prepared.id}[/]")
+    out.print(f"[dim]({escape(_reason(prepared, lang))})[/]")
     out.print(escape(prepared.prompt))
     for letter, option in zip(LETTERS, prepared.options, strict=False):
         out.print(f"  {letter}) {escape(option)}")
