@@ -1,0 +1,420 @@
+"""Naming the misconception behind a failed grade.
+
+Three sources of evidence, all computed in the parent (trusted code only):
+1. mutants: the problem's known-wrong variants run on the *same inputs* the learner saw; a
+   mutant whose outputs the learner reproduces on every case names the misconception;
+2. failed properties: mutated inputs, batch dimensions, masks, the future, gradients, NaN;
+3. cheap patterns without mutants: output equals the weights, outputs swapped, rounded output,
+   a transposed output, an output off by a constant factor such as sqrt(d_k).
+
+Only ids listed in the problem's YAML `misconceptions` are reported (validate checks that each
+mutant's id is there); observations without an id go into the failing check's details.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from attn_drill.grading.checks import (
+    LOAD_ERRORS,
+    PROPERTY_TAGS,
+    Evaluation,
+    call_trusted,
+    ignored_rows,
+    learner_array,
+    load_trusted_module,
+    reference_array,
+    tolerance,
+    tr,
+)
+from attn_drill.grading.compare import allclose
+from attn_drill.grading.report import CheckResult, Diagnosis
+
+if TYPE_CHECKING:
+    from attn_drill.grading.cases import ConcreteCase
+    from attn_drill.grading.harness import Returned
+
+MUTANT_SLACK = 10.0  # a learner's version of a bug may round differently from ours
+
+
+@dataclass
+class Finding:
+    id: str
+    evidence: str = ""
+    source: str = ""  # "mutant:<name>", "property:<name>", "pattern:<name>"
+
+
+@dataclass
+class Findings:
+    items: list[Finding] = field(default_factory=list)
+
+    def add(self, misconception: str, evidence: str = "", source: str = "") -> None:
+        if all(f.id != misconception for f in self.items):
+            self.items.append(Finding(misconception, evidence, source))
+
+    @property
+    def ids(self) -> list[str]:
+        return [f.id for f in self.items]
+
+
+# -- mutants -------------------------------------------------------------------------------
+
+
+def _graded_keys(ev: Evaluation, *returned: Returned | None) -> list[str]:
+    keys = list(ev.compared_outputs())
+    for item in returned:
+        if item is not None:
+            keys += [k for k in item.arrays if k.startswith("grad:") and k not in keys]
+    return keys
+
+
+def same_outputs(ev: Evaluation, case: ConcreteCase, a: Returned, b: Returned,
+                 rtol: float | None = None, atol: float | None = None,
+                 slack: float = 1.0) -> bool:
+    """Every graded output of `a` matches `b` (missing in both counts as equal)."""
+    for key in _graded_keys(ev, a, b):
+        x, y = a.arrays.get(key), b.arrays.get(key)
+        if x is None and y is None:
+            continue
+        if x is None or y is None or x.shape != y.shape:
+            return False
+        r, t = tolerance(ev, x) if rtol is None or atol is None else (rtol, atol)
+        if not allclose(x, y, r * slack, t * slack, ignored_rows(case, y.shape)):
+            return False
+    return True
+
+
+def mutant_targets(ev: Evaluation) -> list[tuple[str, str, Any]]:
+    """(name, misconception, callable) for every mutant of the track that can be loaded."""
+    if not ev.spec.mutants:
+        return []
+    path = ev.problem.mutants_path(ev.track)
+    if not path.is_file():
+        return []
+    module = load_trusted_module(path, f"_attn_drill_mut_{ev.problem.module_stem}_{ev.track}")
+    found = []
+    for mutant in ev.spec.mutants:
+        target = getattr(module, mutant.name, None)
+        if target is not None:
+            found.append((mutant.name, mutant.misconception, target))
+    return found
+
+
+def mutant_outputs(ev: Evaluation, target: Any) -> dict[str, Returned | None]:
+    """The mutant's outputs on every graded case (None where it raised)."""
+    results: dict[str, Returned | None] = {}
+    for case in ev.base_cases:
+        try:
+            results[case.name] = call_trusted(target, ev.spec, case, ev.track)
+        except Exception:  # a mutant failing on a case is evidence, not an error of ours
+            results[case.name] = None
+    return results
+
+
+def learner_matches_mutant(ev: Evaluation, outputs: dict[str, Returned | None]) -> bool:
+    """The learner reproduces the mutant on every case, and the mutant is not just correct."""
+    differs_from_reference = False
+    learner_values = 0
+    for case in ev.base_cases:
+        mutant = outputs.get(case.name)
+        reference = ev.references.get(case.name)
+        if mutant is None or reference is None:
+            differs_from_reference = True
+        elif not same_outputs(ev, case, mutant, reference, rtol=1e-9, atol=1e-11):
+            differs_from_reference = True
+        outcome = ev.outcomes.get(case.name)
+        learner = outcome.returned if outcome is not None else None
+        if learner is None:
+            error_kind = getattr(getattr(outcome, "error", None), "kind", "")
+            if mutant is not None or error_kind != "exception":
+                return False
+            continue
+        if mutant is None:
+            return False
+        learner_values += 1
+        if not same_outputs(ev, case, learner, mutant, slack=MUTANT_SLACK):
+            return False
+    return learner_values > 0 and differs_from_reference
+
+
+def match_mutants(ev: Evaluation) -> list[tuple[str, str]]:
+    """(mutant name, misconception) of every mutant the learner's outputs reproduce."""
+    matched = []
+    for name, misconception, target in mutant_targets(ev):
+        if learner_matches_mutant(ev, mutant_outputs(ev, target)):
+            matched.append((name, misconception))
+    return matched
+
+
+# -- properties ----------------------------------------------------------------------------
+
+
+def _failed(checks: list[CheckResult], kind: str) -> CheckResult | None:
+    return next((c for c in checks if c.kind == kind and not c.passed), None)
+
+
+def _with_mask(case: ConcreteCase, make: Any) -> ConcreteCase | None:
+    import copy
+
+    for key, value in case.inputs.items():
+        if value.dtype == bool:
+            changed = copy.copy(case)
+            changed.inputs = {**case.inputs, key: make(value)}
+            return changed
+    return None
+
+
+def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang: str) -> None:
+    from attn_drill.grading.checks import reference_target
+
+    target = reference_target(ev.problem, ev.track)
+    ignores, inverted = True, True
+    rows_changed: list[str] = []
+    compared = 0
+    for name in check.failed_cases:
+        case = ev.case(name)
+        outcome = ev.outcomes.get(name)
+        if outcome is None or outcome.returned is None:
+            return
+        unmasked = _with_mask(case, lambda m: np.ones_like(m))
+        flipped = _with_mask(case, lambda m: ~m)
+        if unmasked is None or flipped is None:
+            return
+        compared += 1
+        free = call_trusted(target, ev.spec, unmasked, ev.track)
+        if not same_outputs(ev, case, outcome.returned, free, slack=MUTANT_SLACK):
+            ignores = False
+        with np.errstate(all="ignore"):
+            inverse = call_trusted(target, ev.spec, flipped, ev.track)
+        if not same_outputs(ev, flipped, outcome.returned, inverse, slack=MUTANT_SLACK):
+            inverted = False
+        output = ev.spec.outputs[0]
+        got = learner_array(ev, name, output)
+        expected = reference_array(ev, name, output)
+        if got is not None and expected is not None and got.shape == expected.shape \
+                and got.ndim >= 2 and len(rows_changed) < 6:
+            rtol, atol = tolerance(ev, got)
+            with np.errstate(invalid="ignore"):
+                diff = ~(np.abs(got - expected) <= atol + rtol * np.abs(expected))
+            bad_rows = np.argwhere(diff.any(axis=-1))[:6]
+            rows_changed += [f"{name} {tuple(int(i) for i in row)}" for row in bad_rows]
+    if not compared:
+        return
+    where = "; ".join(rows_changed[:6])
+    if ignores:
+        findings.add("ignores-mask", tr(
+            lang, f"your output equals attention without the mask; rows that should differ: "
+            f"{where}", f"你的输出与不加掩码时完全相同；本应不同的行：{where}"),
+            "property:mask")
+    elif inverted:
+        findings.add("inverted-mask", tr(
+            lang, "your output equals attention with the mask inverted (True must mean "
+            "\"may attend\")", "你的输出与把掩码取反后的结果相同（True 表示“可以关注”）"),
+            "property:mask")
+    elif "weights" in ev.spec.outputs:
+        _weight_mask_patterns(ev, check, findings, lang, where)
+
+
+def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings, lang: str,
+                          where: str) -> None:
+    leaked = zero_but_short = 0
+    for name in check.failed_cases:
+        case = ev.case(name)
+        weights = learner_array(ev, name, "weights")
+        mask = next((v for v in case.inputs.values() if v.dtype == bool), None)
+        if weights is None or mask is None:
+            continue
+        try:
+            blocked = np.broadcast_to(~mask, weights.shape)
+        except ValueError:
+            continue
+        if (np.abs(weights[blocked]) > 1e-6).any():
+            leaked += 1
+        else:
+            sums = weights.sum(axis=-1)
+            if (sums < 1 - 1e-4).any():
+                zero_but_short += 1
+    if leaked:
+        findings.add("mask-tiny-fill", tr(
+            lang, f"masked positions still get weight; rows: {where}",
+            f"被掩码的位置仍然得到了权重；涉及的行：{where}"), "property:mask")
+    elif zero_but_short:
+        findings.add("mask-after-softmax", tr(
+            lang, "masked weights are zero but the rows no longer sum to 1",
+            "被掩码的权重为 0，但每行之和不再为 1"), "property:mask")
+
+
+def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
+                      lang: str) -> None:
+    failed = _failed(checks, "property:no-mutation")
+    if failed:
+        findings.add("mutates-input", failed.message, "property:no-mutation")
+    failed = _failed(checks, "property:batch-dims")
+    if failed:
+        plain_ok = all(c.passed for c in checks if c.kind.startswith("match:"))
+        if plain_ok:
+            findings.add("no-batch-dims", failed.message + tr(
+                lang,
+                ". With a batch dimension `K.T` reverses every axis ((b, m, d) becomes "
+                "(d, m, b)); use np.swapaxes(K, -1, -2) or K.transpose(-2, -1), and count axes "
+                "from the end (axis=-1)",
+                "。有批量维度时 `K.T` 会把所有轴都倒过来（(b, m, d) 变成 (d, m, b)）；请用 "
+                "np.swapaxes(K, -1, -2) 或 K.transpose(-2, -1)，并从末尾数轴（axis=-1）"),
+                "property:batch-dims")
+    failed = _failed(checks, "property:gradients")
+    if failed and failed.mismatch is None:
+        findings.add("no-gradient", failed.message, "property:gradients")
+    failed = _failed(checks, "property:causal-future")
+    if failed:
+        findings.add("causal-future-leak", failed.message, "property:causal-future")
+    failed = _failed(checks, "property:stability")
+    if failed and failed.mismatch is not None and (failed.mismatch.nan_count
+                                                   or failed.mismatch.inf_count):
+        findings.add("unstable-softmax", failed.message, "property:stability")
+    failed = _failed(checks, "property:mask")
+    if failed:
+        _mask_findings(ev, failed, findings, lang)
+
+
+# -- cheap patterns ------------------------------------------------------------------------
+
+
+def _scale_dims(case: ConcreteCase) -> dict[str, float]:
+    factors: dict[str, float] = {}
+    for name in ("d_k", "d_head", "d"):
+        if name in case.dims:
+            d = float(case.dims[name])
+            factors.update({f"√{name}": math.sqrt(d), name: d,
+                            f"1/√{name}": 1 / math.sqrt(d), f"1/{name}": 1 / d})
+            break
+    return factors
+
+
+def pattern_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
+                     lang: str) -> None:
+    numeric = [c for c in checks if not c.passed and (c.kind.startswith("match:") or c.kind in
+               {f"property:{p}" for p in PROPERTY_TAGS})]
+    seen_cases = [name for c in numeric for name in c.failed_cases]
+    for name in seen_cases[:3]:
+        case = ev.case(name)
+        outcome = ev.outcomes.get(name)
+        if outcome is None or outcome.returned is None:
+            continue
+        got = outcome.returned.arrays
+        ref = ev.references[name].arrays
+        if {"output", "weights"} <= set(ev.spec.outputs):
+            out_is_w = _close(ev, got.get("output"), ref.get("weights"))
+            w_is_out = _close(ev, got.get("weights"), ref.get("output"))
+            if out_is_w and w_is_out:
+                findings.add("swapped-outputs", tr(
+                    lang, "your first value is the weights and your second is the output",
+                    "你返回的第一个值是权重，第二个才是输出"), "pattern:swapped")
+            elif out_is_w:
+                findings.add("returns-weights", tr(
+                    lang, "your `output` equals the attention weights (multiply them by V)",
+                    "你的 `output` 就是注意力权重（还需要乘以 V）"), "pattern:weights")
+        for output in ev.spec.outputs:
+            mine, theirs = got.get(output), ref.get(output)
+            if mine is None or theirs is None:
+                continue
+            _numeric_patterns(ev, case, output, mine, theirs, findings, numeric, lang)
+
+
+def _close(ev: Evaluation, got: np.ndarray | None, expected: np.ndarray | None) -> bool:
+    if got is None or expected is None or got.shape != expected.shape:
+        return False
+    rtol, atol = tolerance(ev, got)
+    return allclose(got, expected, rtol, atol)
+
+
+def _note(checks: list[CheckResult], case: str, text: str) -> None:
+    for check in checks:
+        if case in check.failed_cases and text not in check.details:
+            check.details.append(text)
+
+
+def _numeric_patterns(ev: Evaluation, case: ConcreteCase, output: str, mine: np.ndarray,
+                      theirs: np.ndarray, findings: Findings, numeric: list[CheckResult],
+                      lang: str) -> None:
+    rtol, atol = tolerance(ev, mine)
+    if mine.shape == theirs.shape and not allclose(mine, theirs, rtol, atol):
+        for digits in range(0, 7):
+            if allclose(mine, np.round(theirs, digits), 0.0, 1e-12 + atol):
+                findings.add("rounded-output", tr(
+                    lang, f"`{output}` equals the reference rounded to {digits} decimals",
+                    f"`{output}` 等于参考结果四舍五入到 {digits} 位小数"), "pattern:rounded")
+                return
+        finite = np.isfinite(theirs) & (np.abs(theirs) > 1e-6) & np.isfinite(mine)
+        if finite.sum() >= 2:
+            ratio = float(np.median(mine[finite] / theirs[finite]))
+            if ratio != 0 and allclose(mine, theirs * ratio, rtol * 10, atol * 10):
+                for label, value in _scale_dims(case).items():
+                    if abs(ratio - value) <= 1e-3 * abs(value):
+                        _note(numeric, case.name, tr(
+                            lang, f"`{output}` is the right answer times {label} "
+                            f"(= {value:.4g}): check where you scale",
+                            f"`{output}` 等于正确结果乘以 {label}（= {value:.4g}）：检查缩放的位置"))
+                        return
+                _note(numeric, case.name, tr(
+                    lang, f"`{output}` is the right answer times a constant {ratio:.4g}",
+                    f"`{output}` 等于正确结果乘以常数 {ratio:.4g}"))
+                return
+    if mine.ndim >= 2 and mine.shape == np.swapaxes(theirs, -1, -2).shape and allclose(
+            mine, np.swapaxes(theirs, -1, -2), rtol, atol):
+        _note(numeric, case.name, tr(
+            lang, f"`{output}` is the right answer with its last two axes swapped",
+            f"`{output}` 是正确结果交换了最后两个轴"))
+
+
+# -- the whole diagnosis --------------------------------------------------------------------
+
+
+def hint_pointer(problem_id: str, hint: int | None, lang: str) -> str:
+    if hint is None:
+        return ""
+    return tr(lang, f" Hint {hint} covers this (`attn-drill hint {problem_id}`).",
+              f" 第 {hint} 条提示讲的就是这个（`attn-drill hint {problem_id}`）。")
+
+
+def to_diagnoses(ev: Evaluation, findings: Findings, lang: str) -> list[Diagnosis]:
+    diagnoses = []
+    for finding in findings.items:
+        known = ev.problem.misconception(finding.id)
+        if known is None:
+            continue
+        message = known.explanation.get(lang).strip()
+        if finding.evidence:
+            message += tr(lang, f" Evidence: {finding.evidence}.", f" 依据：{finding.evidence}。")
+        message += hint_pointer(ev.problem.id, known.hint, lang)
+        diagnoses.append(Diagnosis(id=finding.id, message=message, title=known.title.get(lang),
+                                   hint=known.hint, evidence=finding.source))
+    return diagnoses
+
+
+def collect_findings(ev: Evaluation, checks: list[CheckResult], lang: str = "en") -> Findings:
+    findings = Findings()
+    if all(c.passed for c in checks if c.required):
+        return findings
+    if ev.fatal is not None and getattr(ev.fatal, "kind", "") in LOAD_ERRORS:
+        return findings
+    numeric_failed = any(
+        not c.passed and c.kind not in ("defines", "property:no-mutation") for c in checks
+    )
+    if numeric_failed:
+        for name, misconception in match_mutants(ev):
+            findings.add(misconception, tr(
+                lang, f"your outputs reproduce a known mistake on every case ({name})",
+                f"你的输出在每个用例上都与一个已知错误一致（{name}）"), f"mutant:{name}")
+    property_findings(ev, checks, findings, lang)
+    if numeric_failed:
+        pattern_findings(ev, checks, findings, lang)
+    return findings
+
+
+def diagnose(ev: Evaluation, checks: list[CheckResult], lang: str = "en") -> list[Diagnosis]:
+    """Likely misconceptions of a failed grade (empty when none is recognised)."""
+    return to_diagnoses(ev, collect_findings(ev, checks, lang), lang)

@@ -1,0 +1,347 @@
+"""`attn-drill grade FILE`: pick the problem and track, run the submission, check, diagnose.
+
+The submission runs in an isolated child (`grading.runner.run_submission`); everything that
+decides the verdict (references, comparisons, mutants) runs here in the parent. For torch
+problems the child is started first and the parent imports torch and computes the references
+while it runs (the machine has 2 cores).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from attn_drill import __version__
+from attn_drill.errors import MissingFileError, UnknownProblemError, UnknownTrackError
+
+if TYPE_CHECKING:
+    from attn_drill.grading.cases import ConcreteCase
+    from attn_drill.grading.report import GradeReport
+    from attn_drill.problems import Problem
+
+Runner = Callable[..., Any]
+TEXT_SUFFIXES = (".md", ".txt", ".markdown")
+
+
+# -- result types of a run (the runner's, or compatible stand-ins until it is installed) ----
+
+
+@dataclass
+class _LearnerError:
+    kind: str
+    message: str
+    traceback: str = ""
+
+
+@dataclass
+class _CaseRun:
+    name: str
+    returned: Any
+    error: Any
+    seconds: float
+
+
+@dataclass
+class _RunResult:
+    cases: list[Any]
+    fatal: Any
+    stdout: str = ""
+    stderr: str = ""
+    output_truncated: bool = False
+    learner_seconds: float = 0.0
+    protections: dict[str, bool] = field(default_factory=dict)
+
+
+def _run_types() -> tuple[Any, Any, Any]:
+    try:
+        from attn_drill.grading.runner import CaseRun, LearnerError, RunResult
+    except ImportError:
+        return _LearnerError, _CaseRun, _RunResult
+    return LearnerError, CaseRun, RunResult
+
+
+def run_object_in_process(target: Any, problem: Problem, track: str,
+                          cases: list[ConcreteCase]) -> Any:
+    """Run an already loaded callable on every case in this process (trusted code only:
+    references and mutants for `validate`, in-process fakes in tests)."""
+    import traceback
+
+    import numpy as np
+
+    from attn_drill.grading.harness import call
+
+    learner_error, case_run, run_result = _run_types()
+    spec = problem.tracks[track]
+    runs = []
+    started = time.perf_counter()
+    for case in cases:
+        begin = time.perf_counter()
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                returned = call(target, spec, case, track, reference=False)
+            runs.append(case_run(case.name, returned, None, time.perf_counter() - begin))
+        except Exception as exc:
+            error = learner_error("exception", f"{type(exc).__name__}: {exc}",
+                                  traceback.format_exc(limit=-3))
+            runs.append(case_run(case.name, None, error, time.perf_counter() - begin))
+    return run_result(cases=runs, fatal=None, stdout="", stderr="", output_truncated=False,
+                      learner_seconds=time.perf_counter() - started, protections={})
+
+
+def run_in_process(source: Path, problem: Problem, track: str, cases: list[ConcreteCase], *,
+                   timeout_s: float = 10.0) -> Any:
+    """`run_submission`'s interface without the child process (trusted files only)."""
+    from attn_drill.grading.harness import load_module_from_path
+
+    learner_error, _, run_result = _run_types()
+    spec = problem.tracks[track]
+    try:
+        module = load_module_from_path(source, f"_attn_drill_inproc_{source.stem}")
+    except SyntaxError as exc:
+        return run_result(cases=[], fatal=learner_error("syntax", f"{exc.msg} (line {exc.lineno})"))
+    except Exception as exc:
+        return run_result(cases=[], fatal=learner_error("import", f"{type(exc).__name__}: {exc}"))
+    target = getattr(module, spec.entry, None)
+    if target is None:
+        return run_result(cases=[], fatal=learner_error(
+            "missing-name", f"no `{spec.entry}` is defined at the top level"))
+    return run_object_in_process(target, problem, track, cases)
+
+
+def default_runner() -> Runner:
+    try:
+        from attn_drill.grading.runner import run_submission
+    except ImportError:  # the isolated runner is not installed in this build
+        return run_in_process
+    return run_submission
+
+
+# -- picking the problem and the track -------------------------------------------------------
+
+
+def read_submission(path: Path, *, text_answer: bool = False) -> str:
+    """The file's text; exit 2 (MissingFileError) when it is missing or unreadable."""
+    if not path.exists():
+        raise MissingFileError(f"No such file: {path}")
+    if path.is_dir():
+        raise MissingFileError(f"{path} is a directory; pass your solution file.")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MissingFileError(f"Cannot read {path}: {exc.strerror or exc}") from None
+    for encoding in ("utf-8-sig", "gb18030") if text_answer else ("utf-8-sig",):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise MissingFileError(f"Cannot read {path}: it is not UTF-8 text.")
+
+
+def resolve_problem(path: Path, source: str, problem_id: str | None,
+                    problems: dict[str, Problem] | None = None) -> tuple[Problem, str | None]:
+    """(problem, header track) from --problem, else the header, else the file name."""
+    from attn_drill.problems import builtin_problems, get_problem, parse_header
+
+    bank = builtin_problems() if problems is None else problems
+    first_line = source.splitlines()[0] if source else ""
+    header_id, header_track = parse_header(first_line)
+    if problem_id is not None:
+        return get_problem(problem_id, bank), header_track
+    if header_id is not None:
+        return get_problem(header_id, bank), header_track
+    stem = path.stem.replace("_", "-")
+    candidates = [stem]
+    for track in ("numpy", "torch", "text"):
+        if stem.endswith(f"-{track}"):
+            candidates.append(stem[: -len(track) - 1])
+    for candidate in candidates:
+        if candidate in bank:
+            return bank[candidate], header_track
+    raise UnknownProblemError(
+        f"Cannot tell which problem {path.name} solves: {stem!r} is not a problem id. Pass "
+        "--problem ID, or start the file with a line `# attn-drill: <id>`. Run `attn-drill "
+        "list` to see the ids."
+    )
+
+
+def resolve_track(problem: Problem, path: Path, source: str, explicit: str | None,
+                  header_track: str | None) -> str:
+    from attn_drill.grading.checks import imports_torch
+    from attn_drill.problems import TRACKS
+
+    for given in (explicit, header_track):
+        if given is not None:
+            if given not in TRACKS:
+                raise UnknownTrackError(
+                    f"Unknown track {given!r}: use one of {', '.join(TRACKS)}.")
+            return problem.track(given)[0]
+    if len(problem.tracks) == 1:
+        return next(iter(problem.tracks))
+    if path.suffix.lower() in TEXT_SUFFIXES and "text" in problem.tracks:
+        return "text"
+    wanted = "torch" if imports_torch(source) else "numpy"
+    return problem.track(wanted)[0]
+
+
+# -- grading ---------------------------------------------------------------------------------
+
+
+def grade_file(
+    path: Path,
+    *,
+    problem_id: str | None = None,
+    track: str | None = None,
+    seed: int = 0,
+    timeout: float = 10.0,
+    lang: str = "en",
+    runner: Runner | None = None,
+) -> GradeReport:
+    """Grade one submission file and return the full report (never raises for a bad
+    submission; raises errors.py exceptions for usage problems)."""
+    started = time.perf_counter()
+    path = Path(path)
+    is_text_file = path.suffix.lower() in TEXT_SUFFIXES
+    source = read_submission(path, text_answer=is_text_file)
+    problem, header_track = resolve_problem(path, source, problem_id)
+    track_name = resolve_track(problem, path, source, track, header_track)
+    if track_name == "text":
+        return grade_text(problem, path, source, seed=seed, lang=lang, started=started)
+    if track_name == "torch":
+        from attn_drill.errors import require_torch
+
+        require_torch()
+    return grade_code(problem, track_name, path, source, seed=seed, timeout=timeout, lang=lang,
+                      runner=runner or default_runner(), started=started)
+
+
+def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: int,
+               timeout: float, lang: str, runner: Runner, started: float) -> GradeReport:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from attn_drill.grading.cases import build_cases
+    from attn_drill.grading.checks import (
+        CaseOutcome,
+        Evaluation,
+        compute_references,
+        derive_cases,
+        run_checks,
+        signature_problem,
+    )
+    from attn_drill.grading.diagnosis import diagnose
+
+    spec = problem.tracks[track]
+    cases = build_cases(spec, seed)
+    extra, derived = derive_cases(spec, cases, seed)
+    all_cases = cases + extra
+    # The child starts first; the parent computes the references (and, for torch, pays the
+    # torch import) while the learner's code runs.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(runner, path.resolve(), problem, track, all_cases,
+                             timeout_s=timeout)
+        references = compute_references(problem, track, all_cases)
+        run = future.result()
+    outcomes = {
+        case_run.name: CaseOutcome(returned=case_run.returned, error=case_run.error)
+        for case_run in run.cases
+    }
+    ev = Evaluation(
+        problem=problem, track=track, spec=spec, seed=seed, cases=all_cases, derived=derived,
+        outcomes=outcomes, references=references, fatal=run.fatal,
+        signature_problem=signature_problem(source, spec, cases), timeout_s=timeout,
+    )
+    checks = run_checks(ev, lang)
+    diagnosis = diagnose(ev, checks, lang)
+    return build_report(ev, run, checks, diagnosis, path=path, lang=lang, started=started)
+
+
+def _first_error(ev: Any, run: Any) -> Any:
+    if run.fatal is not None:
+        return run.fatal
+    for case_run in run.cases:
+        if case_run.error is not None:
+            return case_run.error
+    return None
+
+
+def build_report(ev: Any, run: Any, checks: list[Any], diagnosis: list[Any], *, path: Path,
+                 lang: str, started: float) -> GradeReport:
+    from attn_drill.grading.report import GradeReport, score_of
+    from attn_drill.grading.savecases import failing_cases
+
+    passed, score = score_of(checks)
+    error = _first_error(ev, run)
+    protections = getattr(run, "protections", {}) or {}
+    report = GradeReport(
+        problem=ev.problem.id,
+        track=ev.track,
+        passed=passed,
+        score=score,
+        seed=ev.seed,
+        version=__version__,
+        duration_s=0.0,
+        checks=checks,
+        diagnosis=diagnosis,
+        problem_version=ev.problem.version,
+        file=str(path),
+        entry=ev.spec.entry,
+        call=ev.spec.call,
+        lang=lang,
+        title=ev.problem.title.get(lang),
+        learner_seconds=float(getattr(run, "learner_seconds", 0.0) or 0.0),
+        stdout=getattr(run, "stdout", "") or "",
+        stderr=getattr(run, "stderr", "") or "",
+        output_truncated=bool(getattr(run, "output_truncated", False)),
+        error_kind=getattr(error, "kind", "") if error is not None else "",
+        learner_traceback=getattr(error, "traceback", "") if error is not None else "",
+        protections_off=sorted(k for k, on in protections.items() if not on),
+    )
+    report.failing_cases = failing_cases(ev, checks)
+    report.duration_s = time.perf_counter() - started
+    return report
+
+
+def grade_text(problem: Problem, path: Path, source: str, *, seed: int, lang: str,
+               started: float) -> GradeReport:
+    """The text track: the answer is graded against the problem's rubric (no child process)."""
+    from attn_drill.grading.checks import tr
+    from attn_drill.grading.report import CheckResult, GradeReport, score_of
+    from attn_drill.grading.rubric import grade_answer
+    from attn_drill.problems import parse_header
+
+    lines = source.splitlines()
+    if lines and parse_header(lines[0])[0] is not None:
+        lines = lines[1:]
+    answer = "\n".join(lines).strip()
+    assert problem.rubric is not None  # the schema guarantees a rubric for text tracks
+    result = grade_answer(answer, problem.rubric, lang)
+    checks: list[CheckResult] = []
+    if result.too_short:
+        checks.append(CheckResult(
+            tr(lang, "answer is long enough to grade", "答案长度足以评分"), False,
+            tr(lang, f"write at least {problem.rubric.min_chars} characters explaining your "
+               "reasoning", f"请至少写 {problem.rubric.min_chars} 个字符来解释你的推理"),
+            kind="text:length"))
+    for point in result.points:
+        checks.append(CheckResult(
+            point.label, bool(point.met),
+            "" if point.met else tr(lang, f"missing: {point.advice}", f"缺少：{point.advice}"),
+            required=bool(point.required), kind=f"rubric:{point.id}"))
+    checks.append(CheckResult(
+        tr(lang, "covers enough of the key ideas", "覆盖了足够多的要点"), bool(result.passed),
+        tr(lang, f"score {result.score:.2f} of the {result.threshold:.2f} needed",
+           f"得分 {result.score:.2f}，需要 {result.threshold:.2f}"),
+        kind="text:threshold"))
+    passed, score = score_of(checks)
+    report = GradeReport(
+        problem=problem.id, track="text", passed=passed and bool(result.passed), score=score,
+        seed=seed, version=__version__, duration_s=0.0, checks=checks, diagnosis=[],
+        problem_version=problem.version, file=str(path), call="text", lang=lang,
+        title=problem.title.get(lang),
+    )
+    report.duration_s = time.perf_counter() - started
+    return report

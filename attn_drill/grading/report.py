@@ -1,0 +1,180 @@
+"""The result of one grade, as plain data.
+
+`GradeReport` is the single result of `grade_file`: the terminal view
+(`attn_drill.render.report.grade_report`) and the `--json` document (`GradeReport.to_dict`)
+are two renderings of it. Nothing here imports numpy at module level, so the report can be
+built and rendered without touching the numeric stack twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class MismatchRow:
+    """One of the worst elements of a failed comparison."""
+
+    index: tuple[int, ...]
+    got: float
+    expected: float
+
+
+@dataclass
+class MismatchTable:
+    """pytest.approx-style statistics of one output of one case that did not match."""
+
+    case: str
+    output: str
+    mismatched: int
+    total: int
+    max_abs: float
+    max_rel: float
+    rtol: float
+    atol: float
+    dtype: str
+    rows: list[MismatchRow] = field(default_factory=list)
+    nan_count: int = 0
+    inf_count: int = 0
+    ignored_rows: int = 0  # fully masked rows that were not graded
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.mismatched / self.total if self.total else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"Mismatched elements: {self.mismatched} / {self.total} ({self.percent:.1f}%); "
+            f"max abs diff {self.max_abs:.3g}, max rel diff {self.max_rel:.3g} "
+            f"(rtol={self.rtol:g}, atol={self.atol:g} for {self.dtype})"
+        )
+
+
+@dataclass
+class Heatmap:
+    """The learner's and the reference's attention weights of one small case, side by side."""
+
+    case: str
+    got: list[list[float]]
+    expected: list[list[float]]
+
+
+@dataclass
+class CheckResult:
+    """One named line of the report. Required checks decide `passed` and the score."""
+
+    name: str
+    passed: bool
+    message: str = ""
+    required: bool = True
+    kind: str = ""  # "defines", "runs", "type", "shape", "dtype", "match", "property:<name>", ...
+    details: list[str] = field(default_factory=list)
+    mismatch: MismatchTable | None = None
+    heatmap: Heatmap | None = None
+    failed_cases: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "message": self.message,
+            "required": self.required,
+            "kind": self.kind,
+            "failed_cases": list(self.failed_cases),
+        }
+
+
+@dataclass
+class Diagnosis:
+    """A recognised misconception: a stable id from the problem's YAML and an explanation."""
+
+    id: str
+    message: str
+    title: str = ""
+    hint: int | None = None
+    evidence: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "message": self.message}
+        if self.title:
+            data["title"] = self.title
+        if self.hint is not None:
+            data["hint"] = self.hint
+        if self.evidence:
+            data["evidence"] = self.evidence
+        return data
+
+
+@dataclass
+class FailingCase:
+    """Everything `--save-cases` needs to reproduce one failing case outside the grader."""
+
+    name: str
+    inputs: dict[str, Any]  # name -> np.ndarray, in call order
+    args: dict[str, Any]
+    expected: dict[str, Any]  # output name -> np.ndarray
+    got: dict[str, Any]
+    init: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass
+class GradeReport:
+    problem: str
+    track: str
+    passed: bool
+    score: float
+    seed: int
+    version: str
+    duration_s: float
+    checks: list[CheckResult] = field(default_factory=list)
+    diagnosis: list[Diagnosis] = field(default_factory=list)
+    problem_version: str = "unknown"
+    file: str = ""
+    entry: str = ""
+    call: str = "function"
+    lang: str = "en"
+    title: str = ""
+    learner_seconds: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    output_truncated: bool = False
+    error_kind: str = ""  # kind of the first learner error (exception, timeout, syntax, ...)
+    learner_traceback: str = ""
+    protections_off: list[str] = field(default_factory=list)
+    failing_cases: list[FailingCase] = field(default_factory=list)
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CONTRACT's `grade --json` document (plus a few extra fields)."""
+        return {
+            "problem": self.problem,
+            "track": self.track,
+            "passed": self.passed,
+            "score": round(self.score, 4),
+            "seed": self.seed,
+            "version": self.version,
+            "duration_s": round(self.duration_s, 3),
+            "checks": [c.to_dict() for c in self.checks],
+            "diagnosis": [d.to_dict() for d in self.diagnosis],
+            "problem_version": self.problem_version,
+            "file": self.file,
+            "learner_seconds": round(self.learner_seconds, 3),
+            "output_truncated": self.output_truncated,
+            "error_kind": self.error_kind or None,
+            "protections_off": list(self.protections_off),
+        }
+
+
+def score_of(checks: list[CheckResult]) -> tuple[bool, float]:
+    """(passed, score): every required check passed; fraction of required checks passed."""
+    required = [c for c in checks if c.required]
+    if not required:
+        return False, 0.0
+    passed = sum(1 for c in required if c.passed)
+    return passed == len(required), passed / len(required)

@@ -1,0 +1,188 @@
+"""Drawing a grade report and a pack validation result (fits 80 columns, works with NO_COLOR)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+from rich.text import Text
+
+from attn_drill.render import console
+
+if TYPE_CHECKING:
+    from attn_drill.grading.report import CheckResult, GradeReport, Heatmap, MismatchTable
+
+STDOUT_LINES = 20
+TRACEBACK_LINES = 15
+SHADES = " ░▒▓█"
+
+LABELS = {
+    "en": {
+        "passed": "PASSED", "failed": "FAILED", "score": "score", "time": "time",
+        "track": "track", "diagnosis": "Likely misconception", "stdout": "Your program printed",
+        "truncated": "(output truncated: only the first few KiB are kept)",
+        "traceback": "Your code raised", "protections": "Protections that are off here",
+        "index": "index", "got": "got", "expected": "expected", "yours": "yours",
+        "reference": "reference", "weights": "Attention weights", "next_pass":
+        "All checks passed. Next: attn-drill solution {id}  (compare with the reference)",
+        "next_fail": "Fix the first ✗ and grade again; stuck? attn-drill hint {id}",
+        "stderr": "Your program wrote to stderr",
+    },
+    "zh": {
+        "passed": "通过", "failed": "未通过", "score": "得分", "time": "用时",
+        "track": "赛道", "diagnosis": "可能的误区", "stdout": "你的程序输出",
+        "truncated": "（输出已截断：只保留前几 KiB）",
+        "traceback": "你的代码抛出了异常", "protections": "本机上未启用的保护措施",
+        "index": "索引", "got": "你的结果", "expected": "期望", "yours": "你的",
+        "reference": "参考", "weights": "注意力权重", "next_pass":
+        "全部检查通过。下一步：attn-drill solution {id}（与参考答案对比）",
+        "next_fail": "先修正第一个 ✗ 再重新评测；卡住了？attn-drill hint {id}",
+        "stderr": "你的程序写到 stderr 的内容",
+    },
+}
+
+
+def _labels(lang: str) -> dict[str, str]:
+    return LABELS["zh" if lang == "zh" else "en"]
+
+
+def _tail(text: str, limit: int) -> tuple[list[str], bool]:
+    lines = text.rstrip("\n").splitlines()
+    return (lines[:limit], len(lines) > limit)
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def mismatch_table(table: MismatchTable, lang: str) -> Table:
+    labels = _labels(lang)
+    grid = Table(box=None, padding=(0, 2), show_edge=False, pad_edge=False)
+    grid.add_column(labels["index"])
+    grid.add_column(labels["got"], justify="right")
+    grid.add_column(labels["expected"], justify="right")
+    for row in table.rows:
+        grid.add_row(str(row.index), _number(row.got), _number(row.expected))
+    return grid
+
+
+def _heat_cell(value: float) -> tuple[str, str]:
+    if value != value:  # NaN
+        return "??", "bold red"
+    level = min(max(value, 0.0), 1.0)
+    shade = SHADES[min(int(level * (len(SHADES) - 1) + 0.5), len(SHADES) - 1)]
+    return shade * 2, f"color({232 + int(level * 23)})"
+
+
+def heatmap_text(heat: Heatmap, lang: str) -> Text:
+    """Two grids side by side: the learner's weights and the reference's."""
+    labels = _labels(lang)
+    width = len(heat.expected[0]) * 2 if heat.expected else 0
+    text = Text()
+    text.append(f"  {labels['weights']} ({heat.case}, 0 ░▒▓█ 1)\n", style="bold")
+    text.append("  " + labels["yours"].ljust(width) + "   " + labels["reference"] + "\n")
+    for mine, theirs in zip(heat.got, heat.expected):
+        text.append("  ")
+        for value in mine:
+            cell, style = _heat_cell(value)
+            text.append(cell, style=style)
+        text.append("   ")
+        for value in theirs:
+            cell, style = _heat_cell(value)
+            text.append(cell, style=style)
+        text.append("\n")
+    return text
+
+
+def _check_line(check: CheckResult) -> Text:
+    line = Text("  ")
+    if check.passed:
+        line.append("✓ ", style="green")
+    else:
+        line.append("✗ ", style="bold red")
+    line.append(check.name, style="" if check.passed else "bold")
+    if not check.required:
+        line.append(" (info)", style="dim")
+    if check.message:
+        line.append(" — " + check.message, style="dim" if check.passed else "")
+    return line
+
+
+def grade_report(report: GradeReport, lang: str) -> None:
+    out = console()
+    labels = _labels(lang)
+    verdict = labels["passed"] if report.passed else labels["failed"]
+    header = Text()
+    header.append(f"{report.problem}", style="bold")
+    if report.title:
+        header.append(f"  {report.title}")
+    header.append(f"\n{labels['track']}: {report.track}   ")
+    header.append(verdict, style="bold green" if report.passed else "bold red")
+    header.append(f"   {labels['score']} {report.score:.0%}   "
+                  f"{labels['time']} {report.duration_s:.2f} s")
+    out.print(header)
+    out.print()
+    for check in report.checks:
+        out.print(_check_line(check))
+        for detail in check.details:
+            out.print(Text("      · " + detail))
+        if not check.passed and check.mismatch is not None and check.mismatch.rows:
+            grid = mismatch_table(check.mismatch, lang)
+            out.print(Text("      "), grid, sep="", end="")
+            out.print()
+        if not check.passed and check.heatmap is not None:
+            out.print(heatmap_text(check.heatmap, lang))
+    if report.diagnosis:
+        out.print()
+        for item in report.diagnosis:
+            title = f" — {item.title}" if item.title else ""
+            out.print(Text(f"{labels['diagnosis']}: ", style="bold yellow") +
+                      Text(f"{item.id}{title}", style="bold"))
+            out.print(Text("  " + item.message))
+    if report.learner_traceback.strip():
+        out.print()
+        out.print(Text(labels["traceback"] + ":", style="bold"))
+        lines, more = _tail(report.learner_traceback, TRACEBACK_LINES)
+        for line in lines:
+            out.print(Text("  " + line), overflow="fold")
+        if more:
+            out.print(Text("  …"))
+    if report.stdout.strip():
+        out.print()
+        out.print(Text(labels["stdout"] + ":", style="bold"))
+        lines, more = _tail(report.stdout, STDOUT_LINES)
+        for line in lines:
+            out.print(Text("  │ " + line), overflow="fold")
+        if more or report.output_truncated:
+            out.print(Text("  " + labels["truncated"], style="dim"))
+    elif report.output_truncated:
+        out.print(Text(labels["truncated"], style="dim"))
+    if report.protections_off:
+        out.print()
+        out.print(Text(f"{labels['protections']}: {', '.join(report.protections_off)}",
+                       style="dim"))
+    out.print()
+    key = "next_pass" if report.passed else "next_fail"
+    out.print(Text(labels[key].format(id=report.problem), style="dim"))
+
+
+def validation_report(result: Any) -> None:
+    """The `validate` view: one line per finding, then a summary."""
+    out = console()
+    out.print(Text(f"Validating {result.pack}", style="bold"))
+    for item in result.items:
+        mark = Text("  ✓ ", style="green") if item.ok else Text("  ✗ ", style="bold red")
+        where = f"{item.problem}" + (f" [{item.track}]" if item.track else "")
+        line = mark + Text(f"{where}: {item.subject}")
+        if item.message:
+            line.append(" — " + item.message, style="" if not item.ok else "dim")
+        out.print(line)
+    for note in getattr(result, "notes", []):
+        out.print(Text("  · " + note, style="dim"))
+    failures = [i for i in result.items if not i.ok]
+    out.print()
+    if failures:
+        out.print(Text(f"{len(failures)} problem(s) found in {len(result.items)} checks.",
+                       style="bold red"))
+    else:
+        out.print(Text(f"Pack OK: {len(result.items)} checks passed.", style="bold green"))
