@@ -255,7 +255,10 @@ def feedback(
         out.print(escape(_t(lang, "answer_is", answer=verdict.expected)))
     rubric = verdict.rubric
     if rubric is not None:
-        if getattr(rubric, "too_short", False):
+        message = getattr(rubric, "message", "")
+        if message and not verdict.correct:
+            out.print(f"[yellow]{escape(message)}[/]")
+        elif getattr(rubric, "too_short", False):
             out.print(f"[yellow]{escape(_t(lang, 'too_short'))}[/]")
         for point in getattr(rubric, "points", []):
             if point.met:
