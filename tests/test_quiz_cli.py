@@ -301,3 +301,20 @@ def test_free_text_is_graded_by_the_rubric(fixture_bank: Bank) -> None:
     assert zh.exit_code == 0, zh.output
     assert "✓ 已答到: 方差随 d_k 增大" in zh.output
     assert "得分：1/2" in zh.output
+
+
+def test_seed_reproduces_order_shuffling_and_items(
+    fixture_bank: Bank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def run_in_fresh_home(name: str, seed: str) -> list[str]:
+        monkeypatch.setenv("ATTN_DRILL_HOME", str(tmp_path / name))
+        result = quiz("--seed", seed, input="x\nx\nx\nx\n")
+        assert result.exit_code == 0, result.output
+        # everything but the clock-dependent "next review" lines
+        return [line for line in result.output.splitlines() if "review" not in line.lower()]
+
+    first = run_in_fresh_home("one", "21")
+    assert first == run_in_fresh_home("two", "21")
+    assert any(line.startswith("Q = ") for line in first)
+    others = [run_in_fresh_home(f"other-{s}", str(s)) for s in range(3)]
+    assert any(o != first for o in others)
