@@ -85,6 +85,7 @@ class Evaluation:
     fatal: Any = None  # LearnerError-like when the whole run failed
     signature_problem: str | None = None
     timeout_s: float = 10.0
+    mutant_cache: dict[str, Any] = field(default_factory=dict)  # validate reuses mutant runs
 
     @property
     def base_cases(self) -> list[ConcreteCase]:
@@ -155,8 +156,11 @@ def signature_problem(source: str, spec: TrackSpec, cases: list[ConcreteCase]) -
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return None  # the runner reports the syntax error with the learner's line numbers
-    positional = max((len(c.inputs) for c in cases), default=0)
-    keywords = sorted({k for c in cases for k in c.args})
+    by_keyword = set(spec.keyword_inputs)
+    positional = max((len([k for k in c.inputs if k not in by_keyword]) for c in cases),
+                     default=0)
+    keywords = sorted({k for c in cases for k in (*c.args, *c.inputs) if k in by_keyword
+                       or k in c.args})
     for node in tree.body:
         if spec.call == "module" and isinstance(node, ast.ClassDef) and node.name == spec.entry:
             for item in node.body:
@@ -323,11 +327,12 @@ def _fmt_shape(shape: tuple[int, ...]) -> str:
 
 
 def explain_shape(shape: tuple[int, ...], names: list[str]) -> str:
-    """`(2, 5, 24) = (batch, n, d_v)` with names aligned from the right."""
+    """`(2, 5, 24) = (batch, n, d_v)`: names aligned from the right, `...` read as batch."""
     usable = [n for n in names if not n.startswith("...")]
-    if not usable or len(usable) < len(shape):
+    open_ended = len(usable) < len(names)
+    if not usable or len(shape) < len(usable) or (len(shape) > len(usable) and not open_ended):
         return _fmt_shape(shape)
-    aligned = usable[len(usable) - len(shape):] if shape else []
+    aligned = ["batch"] * (len(shape) - len(usable)) + usable
     return f"{_fmt_shape(shape)} = ({', '.join(aligned)})"
 
 
@@ -760,6 +765,8 @@ def _sum_axis(ev: Evaluation, case: ConcreteCase) -> tuple[str, int] | None:
 
 def check_sums_to_one(ev: Evaluation, lang: str) -> CheckResult:
     name = property_name("sums-to-one", lang)
+    if "weights" not in ev.spec.outputs:
+        name = tr(lang, "each slice sums to 1 along `axis`", "沿 `axis` 的每个切片之和为 1")
     failed = []
     first = ""
     for case in ev.base_cases:

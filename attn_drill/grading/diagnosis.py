@@ -37,6 +37,7 @@ from attn_drill.grading.report import CheckResult, Diagnosis
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
     from attn_drill.grading.harness import Returned
+    from attn_drill.problems import Problem
 
 MUTANT_SLACK = 10.0  # a learner's version of a bug may round differently from ours
 
@@ -88,16 +89,17 @@ def same_outputs(ev: Evaluation, case: ConcreteCase, a: Returned, b: Returned,
     return True
 
 
-def mutant_targets(ev: Evaluation) -> list[tuple[str, str, Any]]:
+def mutant_targets(problem: Problem, track: str) -> list[tuple[str, str, Any]]:
     """(name, misconception, callable) for every mutant of the track that can be loaded."""
-    if not ev.spec.mutants:
+    spec = problem.tracks[track]
+    if not spec.mutants:
         return []
-    path = ev.problem.mutants_path(ev.track)
+    path = problem.mutants_path(track)
     if not path.is_file():
         return []
-    module = load_trusted_module(path, f"_attn_drill_mut_{ev.problem.module_stem}_{ev.track}")
+    module = load_trusted_module(path, f"_attn_drill_mut_{problem.module_stem}_{track}")
     found = []
-    for mutant in ev.spec.mutants:
+    for mutant in spec.mutants:
         target = getattr(module, mutant.name, None)
         if target is not None:
             found.append((mutant.name, mutant.misconception, target))
@@ -144,8 +146,10 @@ def learner_matches_mutant(ev: Evaluation, outputs: dict[str, Returned | None]) 
 def match_mutants(ev: Evaluation) -> list[tuple[str, str]]:
     """(mutant name, misconception) of every mutant the learner's outputs reproduce."""
     matched = []
-    for name, misconception, target in mutant_targets(ev):
-        if learner_matches_mutant(ev, mutant_outputs(ev, target)):
+    for name, misconception, target in mutant_targets(ev.problem, ev.track):
+        if name not in ev.mutant_cache:
+            ev.mutant_cache[name] = mutant_outputs(ev, target)
+        if learner_matches_mutant(ev, ev.mutant_cache[name]):
             matched.append((name, misconception))
     return matched
 
@@ -253,10 +257,16 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
     failed = _failed(checks, "property:no-mutation")
     if failed:
         findings.add("mutates-input", failed.message, "property:no-mutation")
+    plain_ok = all(c.passed for c in checks if c.kind.startswith("match:"))
     failed = _failed(checks, "property:batch-dims")
-    if failed:
-        plain_ok = all(c.passed for c in checks if c.kind.startswith("match:"))
-        if plain_ok:
+    if failed and plain_ok:
+        # Batched cases that also test a failing property (a batched mask case) are explained
+        # by that property; only a batched case that fails on its own means no-batch-dims.
+        other_failed = {PROPERTY_TAGS[p] for p in PROPERTY_TAGS if p != "batch-dims"
+                        and _failed(checks, f"property:{p}")}
+        own = [name for name in failed.failed_cases
+               if not other_failed & set(ev.case(name).tags)]
+        if own:
             findings.add("no-batch-dims", failed.message + tr(
                 lang,
                 ". With a batch dimension `K.T` reverses every axis ((b, m, d) becomes "
@@ -276,7 +286,7 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
                                                    or failed.mismatch.inf_count):
         findings.add("unstable-softmax", failed.message, "property:stability")
     failed = _failed(checks, "property:mask")
-    if failed:
+    if failed and plain_ok:
         _mask_findings(ev, failed, findings, lang)
 
 
@@ -407,8 +417,8 @@ def collect_findings(ev: Evaluation, checks: list[CheckResult], lang: str = "en"
     if numeric_failed:
         for name, misconception in match_mutants(ev):
             findings.add(misconception, tr(
-                lang, f"your outputs reproduce a known mistake on every case ({name})",
-                f"你的输出在每个用例上都与一个已知错误一致（{name}）"), f"mutant:{name}")
+                lang, "your outputs reproduce this mistake on every case",
+                "你的输出在每个用例上都与这个错误的结果一致"), f"mutant:{name}")
     property_findings(ev, checks, findings, lang)
     if numeric_failed:
         pattern_findings(ev, checks, findings, lang)

@@ -225,8 +225,6 @@ def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: i
 
     from attn_drill.grading.cases import build_cases
     from attn_drill.grading.checks import (
-        CaseOutcome,
-        Evaluation,
         compute_references,
         derive_cases,
         run_checks,
@@ -245,18 +243,28 @@ def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: i
                              timeout_s=timeout)
         references = compute_references(problem, track, all_cases)
         run = future.result()
+    ev = evaluation_from_run(problem, track, seed, all_cases, derived, references, run,
+                             signature_problem(source, spec, cases), timeout)
+    checks = run_checks(ev, lang)
+    diagnosis = diagnose(ev, checks, lang)
+    return build_report(ev, run, checks, diagnosis, path=path, lang=lang, started=started)
+
+
+def evaluation_from_run(problem: Problem, track: str, seed: int, cases: list[ConcreteCase],
+                        derived: dict[str, Any], references: dict[str, Any], run: Any,
+                        signature_issue: str | None, timeout: float) -> Any:
+    """The checks' view of one run (shared by grade and validate)."""
+    from attn_drill.grading.checks import CaseOutcome, Evaluation
+
     outcomes = {
         case_run.name: CaseOutcome(returned=case_run.returned, error=case_run.error)
         for case_run in run.cases
     }
-    ev = Evaluation(
-        problem=problem, track=track, spec=spec, seed=seed, cases=all_cases, derived=derived,
-        outcomes=outcomes, references=references, fatal=run.fatal,
-        signature_problem=signature_problem(source, spec, cases), timeout_s=timeout,
+    return Evaluation(
+        problem=problem, track=track, spec=problem.tracks[track], seed=seed, cases=cases,
+        derived=derived, outcomes=outcomes, references=references, fatal=run.fatal,
+        signature_problem=signature_issue, timeout_s=timeout,
     )
-    checks = run_checks(ev, lang)
-    diagnosis = diagnose(ev, checks, lang)
-    return build_report(ev, run, checks, diagnosis, path=path, lang=lang, started=started)
 
 
 def _first_error(ev: Any, run: Any) -> Any:
