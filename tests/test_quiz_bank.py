@@ -1,0 +1,418 @@
+"""The built-in quiz bank (attn_drill/pack/quiz/*.yaml): loads, is big and bilingual enough,
+links only to real problems, and every answer is right.
+
+Numeric answers are recomputed here from first principles (not copied from the YAML), and
+every free-text rubric is checked against reference answers written here in both languages
+(they must pass) and against empty, off-topic and half-right answers (they must fail).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attn_drill.grading.rubric import grade_answer
+from attn_drill.problems import L10n
+from attn_drill.quiz.bank import QUIZ_DIR, Bank, load_bank
+from attn_drill.quiz.model import Question
+
+# The coding problems of CONTRACT.md's table: the only ids a question may link to.
+CONTRACT_PROBLEMS = {
+    "softmax",
+    "scaled-dot-product-attention",
+    "causal-attention",
+    "cross-attention",
+    "additive-attention",
+    "self-attention",
+    "multi-head-attention",
+    "self-attention-module",
+    "explain-sqrt-dk",
+}
+
+# The brief's canonical misconception ids; the bank should let a learner practise each one.
+CANONICAL_MISCONCEPTIONS = {
+    "missing-scale", "scale-not-sqrt", "scale-by-d-model", "softmax-wrong-axis",
+    "unstable-softmax", "global-normalisation", "mask-after-softmax", "inverted-mask",
+    "mask-tiny-fill", "ignores-mask", "causal-future-leak", "heads-no-transpose",
+    "heads-interleaved", "missing-output-projection", "missing-bias", "returns-weights",
+    "swapped-outputs", "no-batch-dims", "mutates-input", "no-gradient", "cross-kv-from-decoder",
+    "additive-no-tanh", "rounded-output",
+}
+
+
+@pytest.fixture(scope="module")
+def bank() -> Bank:
+    return load_bank(QUIZ_DIR, problem_ids=CONTRACT_PROBLEMS)
+
+
+@pytest.fixture(scope="module")
+def questions(bank: Bank) -> dict[str, Question]:
+    return {entry.question.id: entry.question for entry in bank.entries}
+
+
+def _texts(question: Question) -> list[tuple[str, L10n]]:
+    """Every learner-facing bilingual text of a question, named for error messages."""
+    texts: list[tuple[str, L10n]] = [
+        ("prompt", question.prompt),
+        ("explanation", question.explanation),
+    ]
+    if question.hint is not None:
+        texts.append(("hint", question.hint))
+    for index, option in enumerate(question.options or []):
+        texts.append((f"options[{index}]", option))
+    if question.rubric is not None:
+        for point in question.rubric.points:
+            texts.append((f"rubric.{point.id}.label", point.label))
+            texts.append((f"rubric.{point.id}.advice", point.advice))
+    return texts
+
+
+def _same_code(en: str, zh: str) -> bool:
+    import unicodedata
+
+    def canon(s: str) -> str:
+        return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s).replace("。", "."))
+
+    return canon(en) == canon(zh)
+
+
+# -- structure ---------------------------------------------------------------------------
+
+
+def test_bank_loads_with_the_engine_loader_and_is_big_enough(bank: Bank) -> None:
+    assert len(bank.topics) >= 10
+    assert len(bank.entries) >= 60
+    for topic, quiz in bank.topics.items():
+        assert len(quiz.questions) >= 3, f"topic {topic} is thin"
+
+
+def test_the_builtin_loader_accepts_the_bank() -> None:
+    """The engine's own default loader (built-in problems as link targets) must accept it too,
+    once those problems exist; links to problems not yet in the pack are the only excuse."""
+    from attn_drill.errors import PackError
+    from attn_drill.problems import builtin_problems
+
+    try:
+        load_bank()
+    except PackError as exc:
+        missing = CONTRACT_PROBLEMS - set(builtin_problems())
+        assert "unknown problem" in str(exc) and any(m in str(exc) for m in missing), str(exc)
+
+
+def test_kinds_are_mixed(bank: Bank) -> None:
+    kinds = [entry.question.kind for entry in bank.entries]
+    assert kinds.count("numeric") >= 8
+    assert kinds.count("text") >= 5
+    assert kinds.count("handcalc") >= 4
+    assert kinds.count("choice") > len(kinds) / 2
+
+
+def test_every_text_is_bilingual_and_chinese_is_chinese(bank: Bank) -> None:
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    for entry in bank.entries:
+        q = entry.question
+        assert q.hint is not None, f"{q.id}: no hint"
+        for name, text in _texts(q):
+            assert text.en.strip() and text.zh.strip(), f"{q.id}.{name}: empty text"
+            # Options that are pure code or formulas read the same in both languages.
+            is_code = name.startswith("options") and _same_code(text.en, text.zh)
+            if not is_code:
+                assert cjk.search(text.zh), f"{q.id}.{name}: the zh text has no Chinese"
+                assert not cjk.search(text.en), f"{q.id}.{name}: the en text has Chinese"
+        assert len(q.explanation.en) >= 120, f"{q.id}: the explanation should teach, not just state"
+    for topic, quiz in bank.topics.items():
+        assert quiz.title.en.strip() and cjk.search(quiz.title.zh), topic
+
+
+def test_ids_are_unique_and_topic_prefixed(bank: Bank) -> None:
+    ids = [entry.question.id for entry in bank.entries]
+    assert len(ids) == len(set(ids))
+    for entry in bank.entries:
+        assert entry.question.concepts, f"{entry.question.id}: no concepts"
+
+
+def test_problem_links_exist_in_the_contract(bank: Bank) -> None:
+    linked = {e.question.problem for e in bank.entries if e.question.problem is not None}
+    assert linked <= CONTRACT_PROBLEMS
+    assert len(linked) >= 7, "most coding problems should have questions linked to them"
+
+
+def test_every_canonical_misconception_is_quizzed(bank: Bank) -> None:
+    concepts = {c for e in bank.entries for c in e.question.concepts}
+    assert CANONICAL_MISCONCEPTIONS - concepts == set()
+
+
+def test_choice_answers_in_range_and_options_distinct(bank: Bank) -> None:
+    positions: list[int] = []
+    for entry in bank.entries:
+        q = entry.question
+        if q.kind != "choice":
+            continue
+        assert q.options is not None and isinstance(q.answer, int)
+        assert 0 <= q.answer < len(q.options)
+        assert len(q.options) >= 3, f"{q.id}: give at least two plausible distractors"
+        for lang in ("en", "zh"):
+            texts = [o.get(lang).strip().casefold() for o in q.options]
+            assert len(set(texts)) == len(texts), f"{q.id}: duplicate {lang} options"
+        positions.append(q.answer)
+    # The engine shuffles options, but the files should not lean on one position either.
+    assert len(set(positions)) >= 3
+
+
+def test_explanations_do_not_point_at_option_positions(bank: Bank) -> None:
+    """Options are shuffled when asked, so 'the first option' would point at the wrong one."""
+    positional = re.compile(
+        r"\b(?:first|second|third|fourth|last|other three|above) (?:option|answer|choice|line)s?\b"
+        r"|\boption [a-d1-4]\b|第[一二三四]项|选项[a-dA-D1-4]|另外三项|以上",
+        re.I,
+    )
+    for entry in bank.entries:
+        q = entry.question
+        for name, text in _texts(q):
+            for lang in ("en", "zh"):
+                assert not positional.search(text.get(lang)), f"{q.id}.{name}.{lang}"
+
+
+# -- numeric answers, recomputed ----------------------------------------------------------
+
+
+def _softmax(x: list[float]) -> np.ndarray:
+    z = np.asarray(x, dtype=np.float64)
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def _pe(pos: int, dim: int, d_model: int) -> float:
+    """Sinusoidal positional encoding of 'Attention Is All You Need'."""
+    i = dim // 2
+    angle = pos / 10000 ** (2 * i / d_model)
+    return math.sin(angle) if dim % 2 == 0 else math.cos(angle)
+
+
+def _linear_params(d_in: int, d_out: int, bias: bool = True) -> int:
+    return d_in * d_out + (d_out if bias else 0)
+
+
+def _dot_variance(d_k: int, samples: int = 200_000) -> float:
+    """Monte-Carlo variance of q·k for unit-variance components (checks the d_k formula)."""
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((samples, d_k))
+    k = rng.standard_normal((samples, d_k))
+    return float(((q * k).sum(axis=1)).var())
+
+
+def _causal_allowed(n: int) -> int:
+    return int(np.tril(np.ones((n, n), dtype=bool)).sum())
+
+
+def _layer_norm(x: list[float]) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    return (a - a.mean()) / a.std()
+
+
+NUMERIC: dict[str, Callable[[], float]] = {
+    "scaling-dot-variance": lambda: round(_dot_variance(64)),  # Monte-Carlo, ±1 % of 64
+    "scaling-std-before-scaling": lambda: math.sqrt(round(_dot_variance(256) / 16) * 16),
+    "scaling-saturated-derivative": lambda: 0.99 * (1 - 0.99),
+    "scaling-effect-on-weight": lambda: float(_softmax([8 / math.sqrt(16), 0 / math.sqrt(16)])[0]),
+    "softmax-value": lambda: float(_softmax([2, 0, 0])[0]),
+    "self-cross-weight-count": lambda: float(np.ones((7, 10)).size),
+    "multi-head-dk": lambda: 768 / 12,
+    "multi-head-param-count": lambda: 4 * _linear_params(512, 512),
+    "additive-param-count": lambda: 256 * 128 + 256 * 128 + 128,
+    "variants-local-window": lambda: len(range(20 - 10, 20 + 10 + 1)),
+    "masking-causal-count": lambda: _causal_allowed(6),
+    "pe-value-sin": lambda: _pe(1, 0, 512),
+    "pe-value-dim2": lambda: _pe(2, 2, 4),
+    "pe-value-cos": lambda: _pe(3, 3, 4),
+}
+
+
+def test_every_numeric_question_is_recomputed(bank: Bank) -> None:
+    numeric_ids = {e.question.id for e in bank.entries if e.question.kind == "numeric"}
+    assert numeric_ids == set(NUMERIC), "add (or remove) the recomputation for these questions"
+
+
+@pytest.mark.parametrize("question_id", sorted(NUMERIC))
+def test_numeric_answer_is_right(questions: dict[str, Question], question_id: str) -> None:
+    q = questions[question_id]
+    assert q.kind == "numeric" and q.tolerance is not None
+    expected = NUMERIC[question_id]()
+    assert abs(q.numeric_answer() - expected) <= q.tolerance + 1e-12, (
+        f"{question_id}: the bank says {q.answer}, recomputed {expected}"
+    )
+    # The tolerance must not be so loose that a typical wrong answer would pass.
+    assert q.tolerance <= max(0.01 * abs(expected), 0.001)
+
+
+# -- free-text rubrics --------------------------------------------------------------------
+
+# Reference answers a good learner could write in one to three sentences.
+REFERENCE_ANSWERS: dict[str, dict[str, str]] = {
+    "scaling-explain": {
+        "en": "If the components of q and k have unit variance, the dot product q·k has variance "
+        "d_k, so for large d_k the scores are huge and the softmax saturates into a nearly one-hot "
+        "distribution whose gradients vanish. Dividing by √d_k brings the variance back to 1.",
+        "zh": "若 q 和 k 的分量方差为 1，点积 q·k 的方差就是 d_k，d_k 很大时分数过大，softmax "
+        "进入饱和区，梯度接近 0（梯度消失）。除以根号 d_k 后方差恢复为 1，训练更稳定。",
+    },
+    "formula-qkv-explain": {
+        "en": "The query represents what the current token is looking for, each key is compared "
+        "with the query by a dot product to score its relevance, and the values are the content "
+        "that the softmax weights average into the output.",
+        "zh": "Q（查询）表示当前位置想要找什么信息；K（键）与查询做点积比较，得到相关性分数；"
+        "V（值）是实际的内容，按权重加权求和后得到输出。",
+    },
+    "self-cross-explain": {
+        "en": "In cross-attention the queries come from the decoder, while the keys and values "
+        "come from the encoder output. This lets every target position focus on the relevant "
+        "source tokens while generating.",
+        "zh": "交叉注意力的查询来自解码器，键和值来自编码器的输出。这样解码器在生成每个词时都能"
+        "关注源句子中相关的部分。",
+    },
+    "multi-head-explain": {
+        "en": "Each head projects the input into its own subspace, so different heads can attend "
+        "to different kinds of relations, such as syntax or nearby words, in parallel. This is "
+        "more expressive than one head, which would average them together, at about the same cost.",
+        "zh": "每个头把输入投影到不同的子空间，不同的头可以关注不同的关系或位置，比如句法和相邻词；"
+        "单个头会把这些平均掉，多头的表达能力更强，计算量却差不多。",
+    },
+    "masking-explain": {
+        "en": "A causal mask stops position i from attending to future positions j > i. The "
+        "blocked scores are set to -inf before the softmax, so exp(-inf) = 0 gives them zero "
+        "weight and each row still sums to 1.",
+        "zh": "因果掩码让每个位置只能关注自己和之前的位置，看不到未来的 token。在 softmax 之前把"
+        "这些分数设为 −inf，exp(−inf) = 0，它们的权重为零，每行权重之和仍为 1。",
+    },
+    "pe-explain": {
+        "en": "Self-attention has no recurrence and is permutation-equivariant, so on its own it "
+        "has no notion of token order. The original Transformer adds sine and cosine functions of "
+        "the position, at different frequencies, to the token embeddings.",
+        "zh": "Transformer 没有循环结构，自注意力与顺序无关，打乱 token 的顺序输出只是跟着打乱。"
+        "原始 Transformer 把不同频率的正弦和余弦位置编码加到词嵌入上。",
+    },
+}
+
+# Answers that must not pass any rubric.
+OFF_TOPIC = {
+    "en": "Attention is a popular technique in modern deep learning, used in many products for "
+    "language, vision and speech, and it is worth studying carefully.",
+    "zh": "注意力机制是现代深度学习中很流行的技术，在语言、视觉和语音等产品中都有广泛应用，"
+    "值得认真学习。",
+}
+
+# On-topic but missing the point: must fail the named question's rubric.
+HALF_RIGHT: dict[str, dict[str, str]] = {
+    "scaling-explain": {
+        "en": "We divide by the square root of d_k to normalise the scores so that the model "
+        "works better.",
+        "zh": "除以根号 d_k 是为了对分数做归一化，让模型效果更好一些。",
+    },
+    "masking-explain": {
+        "en": "The mask is a matrix of ones and zeros that we multiply with the attention "
+        "weights after computing them.",
+        "zh": "掩码是一个由 0 和 1 组成的矩阵，我们把它和算好的注意力权重相乘。",
+    },
+    "pe-explain": {
+        "en": "Positional encoding is a vector that the model learns during training to make "
+        "it more accurate.",
+        "zh": "位置编码是模型在训练中学到的一个向量，能让模型更准确。",
+    },
+}
+
+
+def _text_questions(bank: Bank) -> list[Question]:
+    return [e.question for e in bank.entries if e.question.kind == "text"]
+
+
+def test_every_text_question_has_reference_answers(bank: Bank) -> None:
+    assert {q.id for q in _text_questions(bank)} == set(REFERENCE_ANSWERS)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_reference_answers_pass_their_rubric(questions: dict[str, Question], lang: str) -> None:
+    for question_id, answers in REFERENCE_ANSWERS.items():
+        q = questions[question_id]
+        assert q.rubric is not None
+        result = grade_answer(answers[lang], q.rubric, lang)
+        missing = [p.id for p in result.points if not p.met]
+        assert result.passed, f"{question_id} [{lang}] fails; missing {missing}: {result.message}"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_empty_and_off_topic_answers_fail(questions: dict[str, Question], lang: str) -> None:
+    for question_id in REFERENCE_ANSWERS:
+        q = questions[question_id]
+        assert q.rubric is not None
+        for answer in ("", "   ", OFF_TOPIC[lang], OFF_TOPIC["en" if lang == "zh" else "zh"]):
+            result = grade_answer(answer, q.rubric, lang)
+            assert not result.passed, f"{question_id} [{lang}] passes {answer!r}"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_half_right_answers_fail(questions: dict[str, Question], lang: str) -> None:
+    for question_id, answers in HALF_RIGHT.items():
+        q = questions[question_id]
+        assert q.rubric is not None
+        result = grade_answer(answers[lang], q.rubric, lang)
+        met = [p.id for p in result.points if p.met]
+        assert not result.passed, f"{question_id} [{lang}] passes a half answer (met {met})"
+
+
+def test_a_reference_answer_for_one_question_does_not_pass_an_unrelated_one(
+    questions: dict[str, Question],
+) -> None:
+    """Rubrics test their own idea, not generic attention vocabulary."""
+    pairs = [("pe-explain", "multi-head-explain"), ("masking-explain", "pe-explain"),
+             ("multi-head-explain", "scaling-explain"), ("scaling-explain", "masking-explain")]
+    for answer_id, rubric_id in pairs:
+        rubric = questions[rubric_id].rubric
+        assert rubric is not None
+        for lang in ("en", "zh"):
+            result = grade_answer(REFERENCE_ANSWERS[answer_id][lang], rubric, lang)
+            assert not result.passed, f"the {answer_id} answer passes {rubric_id} [{lang}]"
+
+
+# -- hand calculations ----------------------------------------------------------------------
+
+
+def test_handcalc_items_vary(bank: Bank) -> None:
+    specs = [e.question.handcalc for e in bank.entries if e.question.kind == "handcalc"]
+    assert {s.target for s in specs if s is not None} == {"weight", "output"}
+    assert len({(s.tokens, s.d_k) for s in specs if s is not None}) >= 3
+
+
+def test_handcalc_items_generate_and_match_numpy(bank: Bank) -> None:
+    import random
+
+    from attn_drill.quiz.handcalc import generate_item
+
+    for entry in bank.entries:
+        spec = entry.question.handcalc
+        if spec is None:
+            continue
+        for seed in range(5):
+            item = generate_item(spec, random.Random(seed))
+            q = np.array(item.q, dtype=float)
+            k = np.array(item.k, dtype=float)
+            assert spec.tokens[0] <= q.shape[0] <= spec.tokens[1]
+            assert spec.d_k[0] <= q.shape[1] <= spec.d_k[1]
+            weights = np.stack([_softmax(list(row)) for row in q @ k.T / math.sqrt(q.shape[1])])
+            if item.target == "weight":
+                expected = weights[item.row, item.col]
+            else:
+                expected = (weights @ np.array(item.v, dtype=float))[item.row, item.col]
+            assert item.is_correct(round(float(expected), spec.decimals))
+
+
+def test_quiz_files_are_utf8_yaml_named_for_their_topic() -> None:
+    paths = sorted(Path(QUIZ_DIR).glob("*.yaml"))
+    assert len(paths) >= 10
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert re.search(rf"^topic: {re.escape(path.stem)}$", text, re.M), path.name
