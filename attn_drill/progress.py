@@ -74,6 +74,19 @@ class NewerStoreError(StoreError):
         self.found = found
 
 
+class UnreadableStoreError(StoreError):
+    """The file cannot be opened or written at all (permissions, a folder in its place):
+    moving it aside would not help, so no reset is offered."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"Cannot use the progress database {path} ({reason}). Check that it is a file you "
+            "can read and write, in a folder you can write to (set ATTN_DRILL_HOME to use "
+            "another folder)."
+        )
+        self.path = path
+
+
 class BusyStoreError(StoreError):
     def __init__(self, path: Path) -> None:
         super().__init__(
@@ -352,6 +365,8 @@ def _classify(path: Path, exc: sqlite3.Error) -> StoreError:
     lowered = text.lower()
     if "locked" in lowered or "busy" in lowered:
         return BusyStoreError(path)
+    if "unable to open" in lowered or "readonly" in lowered or "read-only" in lowered:
+        return UnreadableStoreError(path, text)
     return CorruptStoreError(path, text)
 
 
@@ -362,7 +377,10 @@ def _transaction(*, write: bool) -> Iterator[sqlite3.Connection]:
     try:
         path = database_path()
     except OSError as exc:
-        raise StoreError(f"Cannot create the attn-drill data directory: {exc}") from None
+        raise StoreError(
+            f"Cannot create the attn-drill data folder ({exc}). Set ATTN_DRILL_HOME to a "
+            "folder you can write to."
+        ) from None
     try:
         conn = _open(path)
         try:

@@ -374,3 +374,24 @@ def test_a_writer_killed_mid_transaction_leaves_whole_records(tmp_path: Path) ->
         seen = grades
     progress.record_hint("softmax", 2)  # still writable afterwards
     assert progress.progress_summary().weak_concepts[0].recent_failures > 0
+
+
+def test_a_path_that_cannot_be_opened_is_not_called_corrupt() -> None:
+    path = progress.database_path()
+    path.mkdir()  # a folder where the file should be
+    result = runner.invoke(app, ["progress", "--reset-corrupt"])
+    assert result.exit_code == 2, result.output
+    assert "Cannot use the progress database" in result.output
+    assert "--reset-corrupt" not in result.output
+    assert path.is_dir() and backups(path) == []
+
+
+def test_a_data_home_that_is_a_file_gives_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("ATTN_DRILL_HOME", str(blocker))
+    with pytest.raises(StoreError, match="ATTN_DRILL_HOME"):
+        progress.record_hint("softmax", 1)
+    assert blocker.read_text() == "x"
