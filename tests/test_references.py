@@ -198,3 +198,44 @@ def test_cross_attention_matches_explicit_loops() -> None:
         args = [case.inputs[k] for k in ("X_dec", "X_enc", "W_q", "W_k", "W_v")]
         got = run_reference("cross-attention", "numpy", case)
         assert_close(got.arrays["output"], cross_attention_by_loops(*args), case.name)
+
+
+def additive_attention_by_loops(
+    query: np.ndarray,
+    keys: np.ndarray,
+    values: np.ndarray,
+    W_q: np.ndarray,
+    W_k: np.ndarray,
+    v: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bahdanau's score written out: one query, one key, one hidden unit at a time."""
+    batch_shape = query.shape[:-1]
+    m, d_h = keys.shape[-2], v.shape[0]
+    context = np.zeros((*batch_shape, values.shape[-1]))
+    weights = np.zeros((*batch_shape, m))
+    for index in np.ndindex(*batch_shape):
+        q = query[index]
+        scores = []
+        for j in range(m):
+            k = keys[index][j]
+            score = 0.0
+            for unit in range(d_h):
+                pre = sum(q[a] * W_q[a, unit] for a in range(q.shape[0]))
+                pre += sum(k[a] * W_k[a, unit] for a in range(k.shape[0]))
+                score += v[unit] * math.tanh(pre)
+            scores.append(score)
+        row = _loop_softmax(scores)
+        weights[index] = row
+        context[index] = sum(w * values[index][j] for j, w in enumerate(row))
+    return context, weights
+
+
+def test_additive_attention_matches_explicit_loops() -> None:
+    cases = graded_cases("additive-attention", "numpy")
+    assert any("batched" in c.tags for c in cases)
+    for case in cases:
+        args = [case.inputs[k] for k in ("query", "keys", "values", "W_q", "W_k", "v")]
+        want_context, want_weights = additive_attention_by_loops(*args)
+        got = run_reference("additive-attention", "numpy", case)
+        assert_close(got.arrays["context"], want_context, f"{case.name}: context")
+        assert_close(got.arrays["weights"], want_weights, f"{case.name}: weights")
