@@ -247,7 +247,9 @@ def test_parse_choice(raw: str, index: int | None) -> None:
 @pytest.mark.parametrize(
     ("raw", "value"),
     [("0.25", 0.25), ("-1.5", -1.5), (".5", 0.5), ("0,25", 0.25), ("1/4", 0.25), ("25%", 0.25),
-     ("−0.5", -0.5), ("abc", None), ("", None), ("nan", None), ("inf", None), ("1/0", None)],
+     ("−0.5", -0.5), ("1,050,624", 1050624), ("1050624", 1050624), ("-2,500.5", -2500.5),
+     ("0,250", 0.25), ("1,2,3", None), ("abc", None), ("", None), ("nan", None), ("inf", None),
+     ("1/0", None)],
 )
 def test_parse_number(raw: str, value: float | None) -> None:
     got = parse_number(raw)
@@ -260,6 +262,22 @@ def test_numeric_tolerance(bank: Bank) -> None:
     assert not check_answer(prepared, "0.27", "en").correct
     verdict = check_answer(prepared, "a quarter", "en")
     assert not verdict.correct and not verdict.readable
+
+
+def test_large_integer_answers_are_shown_and_accepted_exactly() -> None:
+    from attn_drill.quiz.scheduler import PlannedQuestion
+
+    question = Question.model_validate({
+        "id": "param-count", "kind": "numeric", "answer": 1050624, "tolerance": 0,
+        "prompt": {"en": "How many?", "zh": "多少个？"},
+        "explanation": {"en": "4(d² + d)", "zh": "4(d² + d)"},
+    })
+    prepared = prepare(PlannedQuestion(BankEntry("t", question), "new"), "en", random.Random(0))
+    assert prepared.answer_line == "1050624"
+    for line in ("1050624", "1,050,624", "1050624.0"):
+        assert check_answer(prepared, line, "en").correct
+    verdict = check_answer(prepared, "1050625", "en")
+    assert not verdict.correct and verdict.expected == "1050624"
 
 
 # -- ratings and scheduling ------------------------------------------------------------------

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from attn_drill.quiz.scheduler import PlannedQuestion, ReviewStore, Upcoming
 
 LETTERS = "abcdef"
+THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?")
 STOP_WORDS = {"q", "quit", "exit", "退出"}
 HINT_MARKS = {"?", "？"}
 HINT_WORDS = {"hint", "提示"}  # also accepted, except as a free-text answer
@@ -55,8 +56,10 @@ def parse_number(raw: str) -> float | None:
     percent = text.endswith("%")
     if percent:
         text = text[:-1]
-    if "," in text and "." not in text:
-        text = text.replace(",", ".")
+    if THOUSANDS.fullmatch(text):
+        text = text.replace(",", "")  # 1,050,624
+    elif text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")  # a decimal comma: 0,25
     try:
         if "/" in text:
             top, bottom = text.split("/", 1)
@@ -144,7 +147,8 @@ class Verdict:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.6g}"
+    """Enough digits to be the stored answer exactly (1050624, not 1.05062e+06)."""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.12g}"
 
 
 def check_answer(prepared: PreparedQuestion, raw: str, lang: str) -> Verdict:

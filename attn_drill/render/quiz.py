@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
-from rich.panel import Panel
 from rich.prompt import Prompt
 from rich.table import Table
 
@@ -160,6 +159,13 @@ def quiz_intro(n: int, interactive: bool, lang: str) -> None:
     console().print(_t(lang, "intro" if interactive else "intro_piped", n=n))
 
 
+def _soft_wrap(lang: str) -> bool:
+    """Chinese text has few spaces, and rich's word wrap breaks it only at the ones around
+    Latin words (leaving ragged short lines): let the terminal wrap it character by
+    character instead. English keeps rich's word wrap."""
+    return lang == "zh"
+
+
 def _reason(prepared: PreparedQuestion, lang: str) -> str:
     from attn_drill.quiz.scheduler import utc_now
 
@@ -187,10 +193,11 @@ def question(prepared: PreparedQuestion, number: int, total: int, title: str, la
     heading = _t(lang, "question", number=number, total=total)
     out.print()
     out.print(f"[bold]{escape(heading)}[/] · {escape(title)} · [dim]{prepared.id}[/]")
-    out.print(f"[dim]({escape(_reason(prepared, lang))})[/]")
-    out.print(escape(prepared.prompt))
+    wrap = _soft_wrap(lang)
+    out.print(f"[dim]{escape(_reason(prepared, lang))}[/]", soft_wrap=wrap)
+    out.print(escape(prepared.prompt), soft_wrap=wrap)
     for letter, option in zip(LETTERS, prepared.options, strict=False):
-        out.print(f"  {letter}) {escape(option)}")
+        out.print(f"  {letter}) {escape(option)}", soft_wrap=wrap)
 
 
 def answer_label(kind: str, n_options: int, lang: str) -> str:
@@ -273,10 +280,10 @@ def feedback(
         out.print(f"[bold]{escape(_t(lang, 'worked'))}[/]")
         for line in verdict.worked:
             out.print(escape(line))
-    body = question_model.explanation.get(lang)
+    out.print(f"[bold]{escape(_t(lang, 'explanation'))}[/]")
+    out.print(escape(question_model.explanation.get(lang)), soft_wrap=_soft_wrap(lang))
     if question_model.problem:
-        body += "\n" + _t(lang, "related", problem=question_model.problem)
-    out.print(Panel(escape(body), title=_t(lang, "explanation"), title_align="left", expand=False))
+        out.print(f"[dim]{escape(_t(lang, 'related', problem=question_model.problem))}[/]")
     out.print(f"[dim]{escape(_t(lang, 'next_review', when=relative_time(due, now, lang)))}[/]")
 
 
