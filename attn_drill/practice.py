@@ -173,6 +173,13 @@ def reset_problem(problem_id: str, *, track: str | None, directory: Path | None,
 
 # -- the loop ----------------------------------------------------------------------------
 
+
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
 Grader = Callable[[Path, "Problem", str], Any]  # (file, problem, track) -> GradeReport
 
 
@@ -182,7 +189,9 @@ class LoopState:
     track: str
     path: Path
     passed: bool = False  # the last grade in this session passed
-    graded_digest: str | None = None  # content of the last graded save, to skip duplicates
+    # The content last graded (or found on entering the problem): a file event with the same
+    # content is not a new save (a second event for one save, or our own scaffolding).
+    graded_digest: str | None = None
     review_concepts: tuple[str, ...] = ()
 
 
@@ -216,7 +225,8 @@ class PracticeLoop:
 
         problem, track = recommendation.problem, recommendation.track
         path, created = ensure_starter(problem, track, self.directory, lang=self.lang)
-        self.state = LoopState(problem, track, path, review_concepts=recommendation.concepts)
+        self.state = LoopState(problem, track, path, review_concepts=recommendation.concepts,
+                               graded_digest=_digest(path))
         self.screen.statement(
             problem, track, path, created=created,
             has_work=not created and not is_untouched(path, problem, track),

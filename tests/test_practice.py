@@ -120,6 +120,12 @@ def test_enter_scaffolds_the_file_and_shows_the_statement(loop_parts: Any) -> No
     assert name == "statement" and kwargs["created"] is True and kwargs["has_work"] is False
 
 
+def test_scaffolding_is_not_graded_as_a_save(loop_parts: Any) -> None:
+    loop_parts.loop.enter(loop_parts.loop.first)
+    loop_parts.loop.handle(FileEvent(loop_parts.path))
+    assert "grade" not in _names(loop_parts.log)
+
+
 def test_existing_work_is_reused_never_overwritten(loop_parts: Any) -> None:
     loop_parts.path.write_text(NAIVE)
     loop_parts.loop.enter(loop_parts.loop.first)
@@ -213,7 +219,10 @@ def test_run_processes_a_save_then_quits(loop_parts: Any) -> None:
     loop_parts.path.parent.mkdir(parents=True, exist_ok=True)
     events: queue.Queue[Any] = queue.Queue()
     loop_parts.path.write_text(CORRECT)
+    # An event for the file as it was when the problem was entered (e.g. our own scaffolding
+    # seen late by the watcher) is not a save; `g` grades it anyway.
     events.put(FileEvent(loop_parts.path))
+    events.put(KeyEvent("g"))
     events.put(KeyEvent("l"))
     events.put(KeyEvent("q"))
     assert loop_parts.loop.run(events, poll_s=0.05) == 0
