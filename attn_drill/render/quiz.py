@@ -251,6 +251,7 @@ def feedback(
     prepared: PreparedQuestion, verdict: Verdict, due: datetime, now: datetime, lang: str
 ) -> None:
     out = console()
+    wrap = _soft_wrap(lang)
     question_model = prepared.planned.entry.question
     if verdict.correct:
         out.print(f"[bold green]{escape(_t(lang, 'right'))}[/]")
@@ -259,29 +260,30 @@ def feedback(
     else:
         out.print(f"[bold red]{escape(_t(lang, 'wrong'))}[/]")
     if verdict.expected and not verdict.correct:
-        out.print(escape(_t(lang, "answer_is", answer=verdict.expected)))
+        out.print(escape(_t(lang, "answer_is", answer=verdict.expected)), soft_wrap=wrap)
     rubric = verdict.rubric
     if rubric is not None:
         message = getattr(rubric, "message", "")
         if message and not verdict.correct:
-            out.print(f"[yellow]{escape(message)}[/]")
+            out.print(f"[yellow]{escape(message)}[/]", soft_wrap=wrap)
         elif getattr(rubric, "too_short", False):
             out.print(f"[yellow]{escape(_t(lang, 'too_short'))}[/]")
         for point in getattr(rubric, "points", []):
             if point.met:
                 label = escape(_label(point.label, lang))
-                out.print(f"  [green]✓ {escape(_t(lang, 'met'))}:[/] {label}")
+                out.print(f"  [green]✓ {escape(_t(lang, 'met'))}:[/] {label}", soft_wrap=wrap)
             else:
                 out.print(
                     f"  [red]✗ {escape(_t(lang, 'missing'))}:[/] "
-                    f"{escape(_label(point.label, lang))} — {escape(_label(point.advice, lang))}"
+                    f"{escape(_label(point.label, lang))} — {escape(_label(point.advice, lang))}",
+                    soft_wrap=wrap,
                 )
     if verdict.worked:
         out.print(f"[bold]{escape(_t(lang, 'worked'))}[/]")
         for line in verdict.worked:
-            out.print(escape(line))
+            out.print(escape(line), soft_wrap=True)
     out.print(f"[bold]{escape(_t(lang, 'explanation'))}[/]")
-    out.print(escape(question_model.explanation.get(lang)), soft_wrap=_soft_wrap(lang))
+    out.print(escape(question_model.explanation.get(lang)), soft_wrap=wrap)
     if question_model.problem:
         out.print(f"[dim]{escape(_t(lang, 'related', problem=question_model.problem))}[/]")
     out.print(f"[dim]{escape(_t(lang, 'next_review', when=relative_time(due, now, lang)))}[/]")
