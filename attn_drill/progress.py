@@ -42,7 +42,6 @@ DATABASE_NAME = "progress.sqlite3"
 BUSY_TIMEOUT_S = 15.0
 RECENT_FAILURES = 50  # how many recent failed grades "weakest concepts" looks at
 WEAK_CONCEPTS_SHOWN = 6
-STATUSES = ("todo", "attempted", "passed")
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -282,7 +281,8 @@ def _stored_version(conn: sqlite3.Connection) -> int | None:
 
 
 def apply_migrations(conn: sqlite3.Connection, *, target: int = SCHEMA_VERSION) -> int:
-    """Bring the file up to `target` inside one write transaction; returns the version before.
+    """Bring the file up to `target` inside one write transaction; returns the version found
+    (greater than `target` means a newer attn-drill wrote it, and nothing was changed).
 
     The caller holds no transaction. Re-reading the version under the write lock makes two
     processes opening a fresh or old file at once migrate it exactly once.
@@ -349,10 +349,9 @@ def _open(path: Path) -> sqlite3.Connection:
             # WAL is a property of the file: set it once, when creating or upgrading, and
             # never on a file we are not going to change.
             conn.execute("PRAGMA journal_mode = WAL")
-            apply_migrations(conn)
-            version = _stored_version(conn)
-            if version is not None and version > SCHEMA_VERSION:  # a newer process won
-                raise NewerStoreError(path, version)
+            found = apply_migrations(conn)
+            if found > SCHEMA_VERSION:  # a newer attn-drill upgraded it while we waited
+                raise NewerStoreError(path, found)
         _check_schema(conn)
     except BaseException:
         conn.close()
