@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from attn_drill import progress
 from attn_drill.cli import app
 from attn_drill.errors import StoreError
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 
 runner = CliRunner()
 
@@ -296,7 +296,7 @@ WRITER = textwrap.dedent(
 
 
 def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    workers, count = 3, 25
+    workers, count = 3, 50
     go = tmp_path / "go"
     procs = [
         subprocess.Popen(
@@ -395,3 +395,15 @@ def test_a_data_home_that_is_a_file_gives_a_clear_message(
     with pytest.raises(StoreError, match="ATTN_DRILL_HOME"):
         progress.record_hint("softmax", 1)
     assert blocker.read_text() == "x"
+
+
+def test_progress_as_a_real_process_on_a_damaged_file() -> None:
+    path = progress.database_path()
+    _garbage(path)
+    refused = run_cli("progress", "--json", timeout=60)
+    assert refused.returncode == 2
+    assert refused.stdout == ""  # --json: nothing but a document, and there is none
+    assert str(path) in refused.stderr.replace("\n", "") and "--reset-corrupt" in refused.stderr
+    reset = run_cli("progress", "--reset-corrupt", env={"COLUMNS": "80"}, timeout=60)
+    assert reset.returncode == 0, reset.stderr
+    assert len(backups(path)) == 1 and "kept as" in reset.stdout
