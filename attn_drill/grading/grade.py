@@ -317,7 +317,7 @@ def grade_text(problem: Problem, path: Path, source: str, *, seed: int, lang: st
                started: float) -> GradeReport:
     """The text track: the answer is graded against the problem's rubric (no child process)."""
     from attn_drill.grading.checks import tr
-    from attn_drill.grading.report import CheckResult, GradeReport, score_of
+    from attn_drill.grading.report import CheckResult, Diagnosis, GradeReport, score_of
     from attn_drill.grading.rubric import grade_answer
     from attn_drill.problems import parse_header
 
@@ -341,13 +341,20 @@ def grade_text(problem: Problem, path: Path, source: str, *, seed: int, lang: st
             required=bool(point.required), kind=f"rubric:{point.id}"))
     checks.append(CheckResult(
         tr(lang, "covers enough of the key ideas", "覆盖了足够多的要点"), bool(result.passed),
-        tr(lang, f"score {result.score:.2f} of the {result.threshold:.2f} needed",
-           f"得分 {result.score:.2f}，需要 {result.threshold:.2f}"),
+        result.message or tr(lang, f"score {result.score:.0%}, {result.threshold:.0%} needed",
+                             f"得分 {result.score:.0%}，需要 {result.threshold:.0%}"),
         kind="text:threshold"))
     passed, score = score_of(checks)
+    diagnosis = []
+    for misconception_id in getattr(result, "diagnosis", []) or []:
+        known = problem.misconception(misconception_id)
+        if known is not None:
+            diagnosis.append(Diagnosis(
+                id=known.id, message=known.explanation.get(lang).strip(),
+                title=known.title.get(lang), hint=known.hint))
     report = GradeReport(
         problem=problem.id, track="text", passed=passed and bool(result.passed), score=score,
-        seed=seed, version=__version__, duration_s=0.0, checks=checks, diagnosis=[],
+        seed=seed, version=__version__, duration_s=0.0, checks=checks, diagnosis=diagnosis,
         problem_version=problem.version, file=str(path), call="text", lang=lang,
         title=problem.title.get(lang),
     )

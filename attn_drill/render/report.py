@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -26,7 +27,7 @@ LABELS = {
         "reference": "reference", "weights": "Attention weights", "next_pass":
         "All checks passed. Next: attn-drill solution {id}  (compare with the reference)",
         "next_fail": "Fix the first ✗ and grade again; stuck? attn-drill hint {id}",
-        "stderr": "Your program wrote to stderr",
+        "stderr": "Your program wrote to stderr", "optional": "(optional)",
     },
     "zh": {
         "passed": "通过", "failed": "未通过", "score": "得分", "time": "用时",
@@ -37,7 +38,7 @@ LABELS = {
         "reference": "参考", "weights": "注意力权重", "next_pass":
         "全部检查通过。下一步：attn-drill solution {id}（与参考答案对比）",
         "next_fail": "先修正第一个 ✗ 再重新评测；卡住了？attn-drill hint {id}",
-        "stderr": "你的程序写到 stderr 的内容",
+        "stderr": "你的程序写到 stderr 的内容", "optional": "（可选）",
     },
 }
 
@@ -94,7 +95,7 @@ def heatmap_text(heat: Heatmap, lang: str) -> Text:
     return text
 
 
-def _check_line(check: CheckResult) -> Text:
+def _check_line(check: CheckResult, lang: str) -> Text:
     line = Text("  ")
     if check.passed:
         line.append("✓ ", style="green")
@@ -102,7 +103,7 @@ def _check_line(check: CheckResult) -> Text:
         line.append("✗ ", style="bold red")
     line.append(check.name, style="" if check.passed else "bold")
     if not check.required:
-        line.append(" (info)", style="dim")
+        line.append(" " + _labels(lang)["optional"], style="dim")
     if check.message:
         line.append(" — " + check.message, style="dim" if check.passed else "")
     return line
@@ -123,13 +124,11 @@ def grade_report(report: GradeReport, lang: str) -> None:
     out.print(header)
     out.print()
     for check in report.checks:
-        out.print(_check_line(check))
+        out.print(_check_line(check, lang))
         for detail in check.details:
             out.print(Text("      · " + detail))
         if not check.passed and check.mismatch is not None and check.mismatch.rows:
-            grid = mismatch_table(check.mismatch, lang)
-            out.print(Text("      "), grid, sep="", end="")
-            out.print()
+            out.print(Padding(mismatch_table(check.mismatch, lang), (0, 0, 0, 6)))
         if not check.passed and check.heatmap is not None:
             out.print(heatmap_text(check.heatmap, lang))
     if report.diagnosis:
