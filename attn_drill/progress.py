@@ -338,10 +338,10 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 def _open(path: Path) -> sqlite3.Connection:
     """A connection to an up-to-date, schema-checked database (created if missing)."""
+    # timeout= is SQLite's busy_timeout: a locked file makes us wait, not fail.
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so every transaction is explicit.
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         version = _stored_version(conn)
         if version is not None and version > SCHEMA_VERSION:
             raise NewerStoreError(path, version)
