@@ -239,3 +239,69 @@ def test_additive_attention_matches_explicit_loops() -> None:
         got = run_reference("additive-attention", "numpy", case)
         assert_close(got.arrays["context"], want_context, f"{case.name}: context")
         assert_close(got.arrays["weights"], want_weights, f"{case.name}: weights")
+
+
+# -- multi-head attention and the module: torch.nn.MultiheadAttention ---------------------
+
+
+def torch_mha_oracle(
+    X: np.ndarray,
+    weights: dict[str, np.ndarray],
+    num_heads: int,
+    mask: np.ndarray | None,
+    biases: dict[str, np.ndarray] | None = None,
+    grad_output: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """nn.MultiheadAttention with our weights mapped in; X @ W convention -> torch's x @ W.T.
+
+    `weights` holds W_q, W_k, W_v, W_o as (d_in, d_out) matrices; torch stores their
+    transposes. `mask` (True = may attend) must broadcast to (*batch, num_heads, n, n); torch's
+    boolean attn_mask means "blocked", the opposite of ours, and wants one (n, n) mask per
+    (batch element, head).
+    """
+    import torch
+
+    *batch, n, d_model = X.shape
+    mha = torch.nn.MultiheadAttention(
+        d_model, num_heads, bias=biases is not None, batch_first=True, dtype=torch.float64
+    )
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(
+            torch.from_numpy(np.concatenate([weights[k].T for k in ("W_q", "W_k", "W_v")]))
+        )
+        mha.out_proj.weight.copy_(torch.from_numpy(weights["W_o"].T))
+        if biases is not None:
+            mha.in_proj_bias.copy_(
+                torch.from_numpy(np.concatenate([biases[k] for k in ("W_q", "W_k", "W_v")]))
+            )
+            mha.out_proj.bias.copy_(torch.from_numpy(biases["W_o"]))
+    x = torch.from_numpy(X.reshape(-1, n, d_model).copy()).requires_grad_(True)
+    attn_mask = None
+    if mask is not None:
+        full = np.broadcast_to(np.asarray(mask, dtype=bool), (*batch, num_heads, n, n))
+        attn_mask = ~torch.from_numpy(full.reshape(-1, n, n).copy())
+    out, _ = mha(x, x, x, attn_mask=attn_mask, need_weights=False)
+    result = {"output": out.detach().numpy().reshape(X.shape)}
+    if grad_output is not None:
+        (out * torch.from_numpy(grad_output.reshape(out.shape))).sum().backward()
+        result["grad:x"] = x.grad.numpy().reshape(X.shape)
+        d = d_model
+        for i, name in enumerate(("W_q", "W_k", "W_v")):
+            result[f"grad:{name}.weight"] = mha.in_proj_weight.grad[i * d : (i + 1) * d].numpy()
+            result[f"grad:{name}.bias"] = mha.in_proj_bias.grad[i * d : (i + 1) * d].numpy()
+        result["grad:W_o.weight"] = mha.out_proj.weight.grad.numpy()
+        result["grad:W_o.bias"] = mha.out_proj.bias.grad.numpy()
+    return result
+
+
+@needs_torch
+def test_multi_head_attention_matches_torch_multihead_attention() -> None:
+    cases = graded_cases("multi-head-attention", "numpy")
+    assert any("batched" in c.tags for c in cases) and any("mask" in c.tags for c in cases)
+    for case in cases:
+        weights = {k: case.inputs[k] for k in ("W_q", "W_k", "W_v", "W_o")}
+        mask = case.inputs.get("mask")
+        head_mask = None if mask is None else np.expand_dims(mask, -3)  # same for every head
+        want = torch_mha_oracle(case.inputs["X"], weights, case.args["num_heads"], head_mask)
+        got = run_reference("multi-head-attention", "numpy", case)
+        assert_close(got.arrays["output"], want["output"], case.name)
