@@ -400,3 +400,25 @@ def test_grade_no_record_leaves_progress_untouched(
     assert recorded.exit_code == 1, recorded.output
     assert rows("SELECT problem, passed FROM grades") == [("softmax", 0)]
     assert list(progress.flagged_concepts()) == ["missing-scale"]
+
+
+def test_real_grades_are_recorded_unless_no_record(tmp_path: Path) -> None:
+    """End to end with the real grader: a naive softmax fails as unstable-softmax."""
+    pytest.importorskip("attn_drill.grading.grade")
+    source = tmp_path / "softmax.py"
+    source.write_text(
+        "# attn-drill: softmax\nimport numpy as np\n\n\ndef softmax(x, axis=-1):\n"
+        "    e = np.exp(x)\n    return e / e.sum(axis=axis, keepdims=True)\n"
+    )
+    skipped = runner.invoke(app, ["grade", str(source), "--no-record", "--json"])
+    assert skipped.exit_code == 1, skipped.output
+    assert not progress.database_path().exists()
+    recorded = runner.invoke(app, ["grade", str(source), "--json"])
+    assert recorded.exit_code == 1, recorded.output
+    report = json.loads(recorded.stdout)
+    diagnosed = {d["id"] for d in report["diagnosis"]}
+    assert rows("SELECT problem, track, passed, score, problem_version FROM grades") == [
+        ("softmax", "numpy", 0, report["score"], builtin_problems()["softmax"].version)
+    ]
+    assert set(progress.flagged_concepts()) == diagnosed
+    assert "unstable-softmax" in diagnosed
