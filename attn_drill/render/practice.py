@@ -288,10 +288,26 @@ class PracticeScreen:
 
     def problem_list(self, rows: list[dict[str, object]], current_id: str,
                      passed: bool = False) -> None:
-        from attn_drill.render.problem import problem_table
+        """A compact one-line-per-problem list (the `list` table is too wide for 80 columns
+        next to the loop), the current problem marked."""
+        from rich.text import Text
+
+        from attn_drill.render.problem import STATUS_STYLE
 
         self.clear()
-        problem_table(rows, self.lang)
+        out = console()
+        id_width = max((len(str(row.get("id", ""))) for row in rows), default=0)
+        for row in rows:
+            status = str(row.get("status", "todo"))
+            problem_id = str(row.get("id", ""))
+            current = problem_id == current_id
+            line = Text("▶ " if current else "  ")
+            line.append(f"{status:<9} ", style=STATUS_STYLE.get(status, ""))
+            line.append(f"{problem_id:<{id_width}}  ", style="bold" if current else "")
+            line.append(str(row.get("title", "")))
+            line.truncate(out.width, overflow="ellipsis")
+            out.print(line, no_wrap=True, overflow="ellipsis")
+        console().print()
         message(self._t("list_current", id=current_id), "bold")
         self.legend(passed)
 

@@ -1,0 +1,97 @@
+"""The practice screens as text: content, both languages, 80 columns, no colour codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from attn_drill.grading.report import CheckResult, Diagnosis, GradeReport
+from attn_drill.practice import HintStep, reference_source
+from attn_drill.problems import get_problem
+from attn_drill.render.practice import PracticeScreen, hint_panel
+
+SOFTMAX = get_problem("softmax")
+PATH = Path("attn-drill-work/softmax.py")
+
+
+@pytest.fixture(autouse=True)
+def narrow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+def _report(passed: bool) -> GradeReport:
+    checks = [CheckResult("matches reference (fixed cases)", True),
+              CheckResult("numerically stable for large scores", passed,
+                          "" if passed else "your output contains 3 NaN")]
+    diagnosis = [] if passed else [Diagnosis("unstable-softmax", "exp() overflows", hint=2)]
+    return GradeReport(problem="softmax", track="numpy", passed=passed,
+                       score=1.0 if passed else 0.5, seed=0, version="0.1.0", duration_s=0.2,
+                       checks=checks, diagnosis=diagnosis, title=SOFTMAX.title.en)
+
+
+def _fits(output: str, width: int = 80) -> None:
+    too_wide = [line for line in output.splitlines() if len(line) > width]
+    assert not too_wide, too_wide
+    assert "\x1b[" not in output  # NO_COLOR and not a terminal: plain text
+
+
+def test_failed_report_points_at_the_hint_until_it_is_seen(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    screen = PracticeScreen("en")
+    screen.report(_report(False), SOFTMAX, PATH, hint_level=0)
+    out = capsys.readouterr().out
+    assert "Softmax without subtracting the maximum: hint 2 of 3" in out
+    assert "q quit" in out.splitlines()[-1]
+    _fits(out)
+    screen.report(_report(False), SOFTMAX, PATH, hint_level=2)
+    seen = capsys.readouterr().out
+    assert " ".join(SOFTMAX.hints[1].en.split()) in " ".join(seen.split())
+
+
+def test_pass_screen_shows_reference_and_going_further(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    PracticeScreen("en").passed(_report(True), SOFTMAX, "numpy", PATH,
+                                reference_source(SOFTMAX, "numpy"))
+    out = capsys.readouterr().out
+    assert "Passed!" in out and "Reference solution" in out
+    assert "np.max(x, axis=axis, keepdims=True)" in out
+    assert "Going further" in out and "logsumexp" in out
+    assert "n / Enter" in out.splitlines()[-1]
+    _fits(out)
+
+
+def test_chinese_screens(capsys: pytest.CaptureFixture[str]) -> None:
+    screen = PracticeScreen("zh")
+    screen.statement(SOFTMAX, "numpy", PATH, created=True, has_work=False,
+                     review_concepts=("unstable-softmax",))
+    out = capsys.readouterr().out
+    assert "数值稳定的 softmax" in out and "已为你创建文件" in out
+    assert "复习回顾" in out and "softmax 没有减去最大值" in out
+    assert "q 退出" in out
+    screen.passed(_report(True), SOFTMAX, "numpy", PATH, reference_source(SOFTMAX, "numpy"))
+    assert "通过了" in capsys.readouterr().out
+
+
+def test_compact_list_marks_the_current_problem(capsys: pytest.CaptureFixture[str]) -> None:
+    rows: list[dict[str, object]] = [
+        {"id": "softmax", "title": "Numerically stable softmax", "status": "passed"},
+        {"id": "scaled-dot-product-attention", "title": "A very long title " * 6,
+         "status": "todo"},
+    ]
+    PracticeScreen("en").problem_list(rows, "scaled-dot-product-attention")
+    out = capsys.readouterr().out
+    current = next(line for line in out.splitlines() if "scaled-dot-product-attention" in line)
+    assert current.startswith("▶") and "todo" in current
+    assert any(line.startswith("  passed") for line in out.splitlines())
+    _fits(out)
+
+
+def test_hint_panel_levels_and_exhausted(capsys: pytest.CaptureFixture[str]) -> None:
+    hint_panel(HintStep("softmax", 2, 3, exhausted=False), SOFTMAX, "en")
+    out = capsys.readouterr().out
+    assert "Hint 2/3" in out and "Hint 1/3" not in out
+    hint_panel(HintStep("softmax", 3, 3, exhausted=True), SOFTMAX, "en")
+    out = capsys.readouterr().out
+    assert "No more hints" in out and all(f"Hint {n}/3" in out for n in (1, 2, 3))
+    _fits(out)
