@@ -22,7 +22,8 @@ def problem_rows(
     if track is not None and track not in TRACKS:
         raise UsageError(f"Unknown track {track!r}: use one of {', '.join(TRACKS)}.")
     if difficulty is not None and difficulty not in DIFFICULTIES:
-        raise UsageError(f"Unknown difficulty {difficulty!r}: use one of {', '.join(DIFFICULTIES)}.")
+        choices = ", ".join(DIFFICULTIES)
+        raise UsageError(f"Unknown difficulty {difficulty!r}: use one of {choices}.")
     if status is not None and status not in STATUSES:
         raise UsageError(f"Unknown status {status!r}: use one of {', '.join(STATUSES)}.")
     problems = builtin_problems()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, TypeVar
 
 import typer
 
@@ -82,11 +83,11 @@ def _root(
 @app.command("list")
 @_guarded
 def list_cmd(
-    track: Optional[str] = typer.Option(None, "--track", help="Only problems with this track."),
-    topic: Optional[str] = typer.Option(None, "--topic", help="Only problems on this topic."),
-    difficulty: Optional[str] = typer.Option(None, "--difficulty", help="easy, medium or hard."),
-    status: Optional[str] = typer.Option(None, "--status", help="todo, attempted or passed."),
-    lang: Optional[str] = LangOpt,
+    track: str | None = typer.Option(None, "--track", help="Only problems with this track."),
+    topic: str | None = typer.Option(None, "--topic", help="Only problems on this topic."),
+    difficulty: str | None = typer.Option(None, "--difficulty", help="easy, medium or hard."),
+    status: str | None = typer.Option(None, "--status", help="todo, attempted or passed."),
+    lang: str | None = LangOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """List the problems with your progress."""
@@ -111,8 +112,8 @@ def list_cmd(
 @_guarded
 def show_cmd(
     problem_id: str = typer.Argument(..., metavar="ID", help="Problem id (see `list`)."),
-    track: Optional[str] = TrackOpt,
-    lang: Optional[str] = LangOpt,
+    track: str | None = TrackOpt,
+    lang: str | None = LangOpt,
 ) -> None:
     """Show a problem: task, formula, signature and shapes, a worked example, constraints."""
     from attn_drill.problems import get_problem
@@ -129,10 +130,10 @@ def show_cmd(
 @_guarded
 def start_cmd(
     problem_id: str = typer.Argument(..., metavar="ID", help="Problem id (see `list`)."),
-    track: Optional[str] = TrackOpt,
-    directory: Optional[Path] = DirOpt,
+    track: str | None = TrackOpt,
+    directory: Path | None = DirOpt,
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
-    lang: Optional[str] = LangOpt,
+    lang: str | None = LangOpt,
 ) -> None:
     """Write a starter file for a problem (never overwrites without --force)."""
     from attn_drill.errors import require_torch
@@ -159,13 +160,13 @@ def start_cmd(
 @_guarded
 def grade_cmd(
     file: Path = typer.Argument(..., help="Your solution (.py, or .md/.txt for text problems)."),
-    problem_id: Optional[str] = typer.Option(None, "--problem", help="Problem id."),
-    track: Optional[str] = TrackOpt,
+    problem_id: str | None = typer.Option(None, "--problem", help="Problem id."),
+    track: str | None = TrackOpt,
     seed: int = typer.Option(0, "--seed", help="Seed of the random cases."),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed in your code."),
-    lang: Optional[str] = LangOpt,
+    lang: str | None = LangOpt,
     no_record: bool = typer.Option(False, "--no-record", help="Leave progress untouched."),
-    save_cases: Optional[Path] = typer.Option(
+    save_cases: Path | None = typer.Option(
         None, "--save-cases", help="Write each failing case (.npy + a snippet) here."
     ),
     as_json: bool = JsonOpt,
@@ -178,10 +179,15 @@ def grade_cmd(
     report = grade_file(
         file, problem_id=problem_id, track=track, seed=seed, timeout=timeout, lang=language
     )
+    store_error: AttnDrillError | None = None
     if not no_record:
         from attn_drill.progress import record_grade
 
-        record_grade(report)
+        try:
+            record_grade(report)
+        except AttnDrillError as exc:
+            # The learner still sees their grade; the store problem is reported after it.
+            store_error = exc
     if save_cases is not None:
         from attn_drill.grading.savecases import save_failing_cases
 
@@ -194,13 +200,17 @@ def grade_cmd(
         from attn_drill.render.report import grade_report
 
         grade_report(report, language)
+    if store_error is not None:
+        raise store_error
     raise typer.Exit(int(ExitCode.OK if report.passed else ExitCode.FAILED))
 
 
 @app.command("validate")
 @_guarded
 def validate_cmd(
-    path: Optional[Path] = typer.Argument(None, help="A problem pack directory (default: built-in)."),
+    path: Path | None = typer.Argument(
+        None, help="A problem pack directory (default: the built-in pack)."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Check a problem pack: schema, references pass, every mutant fails as itself."""
@@ -224,10 +234,10 @@ def validate_cmd(
 @app.command("practice")
 @_guarded
 def practice_cmd(
-    problem_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Problem to practise."),
-    track: Optional[str] = TrackOpt,
-    directory: Optional[Path] = DirOpt,
-    lang: Optional[str] = LangOpt,
+    problem_id: str | None = typer.Argument(None, metavar="[ID]", help="Problem to practise."),
+    track: str | None = TrackOpt,
+    directory: Path | None = DirOpt,
+    lang: str | None = LangOpt,
 ) -> None:
     """Guided loop: next problem, scaffold a file, re-grade on save, hints, reveal after a pass."""
     from attn_drill.practice import run_practice
@@ -241,7 +251,7 @@ def practice_cmd(
 @_guarded
 def hint_cmd(
     problem_id: str = typer.Argument(..., metavar="ID", help="Problem id."),
-    lang: Optional[str] = LangOpt,
+    lang: str | None = LangOpt,
 ) -> None:
     """Show the next hint for a problem (one more level each time)."""
     from attn_drill.practice import next_hint
@@ -258,10 +268,10 @@ def hint_cmd(
 @_guarded
 def solution_cmd(
     problem_id: str = typer.Argument(..., metavar="ID", help="Problem id."),
-    track: Optional[str] = TrackOpt,
+    track: str | None = TrackOpt,
     yes: bool = typer.Option(False, "--yes", help="Reveal without asking."),
     plain: bool = typer.Option(False, "--plain", help="Print only the source code."),
-    lang: Optional[str] = LangOpt,
+    lang: str | None = LangOpt,
 ) -> None:
     """Show the reference solution (after a pass, or after you confirm)."""
     from attn_drill.practice import reveal_solution
@@ -275,10 +285,10 @@ def solution_cmd(
 @_guarded
 def reset_cmd(
     problem_id: str = typer.Argument(..., metavar="ID", help="Problem id."),
-    track: Optional[str] = TrackOpt,
-    directory: Optional[Path] = DirOpt,
+    track: str | None = TrackOpt,
+    directory: Path | None = DirOpt,
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
-    lang: Optional[str] = LangOpt,
+    lang: str | None = LangOpt,
 ) -> None:
     """Restore the starter file, keeping a backup of yours."""
     from attn_drill.practice import reset_problem
@@ -296,10 +306,10 @@ def reset_cmd(
 @app.command("quiz")
 @_guarded
 def quiz_cmd(
-    topic: Optional[str] = typer.Option(None, "--topic", help="Only questions on this topic."),
+    topic: str | None = typer.Option(None, "--topic", help="Only questions on this topic."),
     count: int = typer.Option(10, "-n", help="Number of questions."),
-    lang: Optional[str] = LangOpt,
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for order and generated items."),
+    lang: str | None = LangOpt,
+    seed: int | None = typer.Option(None, "--seed", help="Seed for order and generated items."),
     list_bank: bool = typer.Option(False, "--list", help="List the question bank."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -317,7 +327,7 @@ def quiz_cmd(
 @app.command("progress")
 @_guarded
 def progress_cmd(
-    lang: Optional[str] = LangOpt,
+    lang: str | None = LangOpt,
     as_json: bool = JsonOpt,
     reset_corrupt: bool = typer.Option(
         False, "--reset-corrupt", help="If the progress database is corrupt, keep a copy of it "
@@ -344,7 +354,7 @@ def progress_cmd(
 @_guarded
 def config_cmd(
     key: str = typer.Argument(..., help="Setting name, e.g. lang."),
-    value: Optional[str] = typer.Argument(None, help="New value; omit to read."),
+    value: str | None = typer.Argument(None, help="New value; omit to read."),
 ) -> None:
     """Read or set a setting (e.g. `attn-drill config lang zh`)."""
     from attn_drill.settings import get_setting, set_setting

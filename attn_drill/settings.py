@@ -28,7 +28,15 @@ def data_home() -> Path:
         from platformdirs import user_data_path
 
         home = user_data_path("attn-drill", appauthor=False)
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"Cannot use {home} as the attn-drill data directory ({exc.strerror or exc}); "
+            "set ATTN_DRILL_HOME to a writable directory."
+        ) from None
+    if not home.is_dir():
+        raise UsageError(f"ATTN_DRILL_HOME points at {home}, which is not a directory.")
     return home
 
 
