@@ -351,7 +351,7 @@ class PracticeLoop:
             self.screen.statement(
                 state.problem, state.track, state.path, created=False,
                 has_work=not is_untouched(state.path, state.problem, state.track),
-                review_concepts=state.review_concepts,
+                review_concepts=state.review_concepts, passed=state.passed,
             )
         elif key in ("n", "N") or (key == "\n" and state.passed):
             self.next_problem()
@@ -446,7 +446,7 @@ def run_practice(problem_id: str | None, *, track: str | None, directory: Path |
         raise UsageError(NOT_A_TERMINAL[_lang(lang)])
     first = _first_recommendation(problem_id, track)
     if first is None:
-        message(text(lang, "all_done"), "green")
+        message(text(lang, "all_done_exit"), "green")
         return 0
     if first.track == "torch":
         require_torch()

@@ -108,3 +108,38 @@ def test_practice_track_rules(bank: list[Problem]) -> None:
     assert practice_track(by_id["sdpa"], None) == "numpy"
     assert practice_track(by_id["module"], None, torch_available=False) is None
     assert practice_track(by_id["module"], None) == "torch"
+
+
+def test_recommend_next_reads_the_progress_store() -> None:
+    from dataclasses import dataclass, field
+
+    from attn_drill import progress
+    from attn_drill.curriculum import recommend_next
+
+    @dataclass
+    class Diagnosis:
+        id: str
+
+    @dataclass
+    class Grade:
+        problem: str
+        passed: bool
+        diagnosis: list[Diagnosis] = field(default_factory=list)
+        track: str = "numpy"
+        score: float = 1.0
+        duration_s: float = 0.1
+        problem_version: str = "test"
+
+    first = recommend_next()
+    assert first is not None and (first.problem.id, first.reason) == ("softmax", "new")
+    progress.record_grade(Grade("softmax", False, [Diagnosis("unstable-softmax")]))
+    progress.record_grade(Grade("softmax", True))
+    review = recommend_next()
+    assert review is not None
+    assert (review.problem.id, review.reason, review.concepts) == (
+        "softmax", "review", ("unstable-softmax",))
+    moved_on = recommend_next(exclude={"softmax"})
+    assert moved_on is not None and moved_on.problem.id != "softmax"
+    progress.clear_flag("unstable-softmax")
+    after_quiz = recommend_next()
+    assert after_quiz is not None and after_quiz.problem.id != "softmax"

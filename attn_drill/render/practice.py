@@ -35,7 +35,8 @@ TEXT: dict[str, dict[str, str]] = {
         "file_reused": "Continuing with your file: {path}",
         "file_has_work": "It already contains your work: press g to grade it now.",
         "edit_and_save": "Edit it in your editor and save: every save is graded here.",
-        "review": "Back for review: you were recently caught on {concepts}.",
+        "review": "Back for review: you were recently caught on {concepts}. To redo it from "
+        "scratch: attn-drill reset {id} (your file is backed up).",
         "grading": "Grading {name} …",
         "passed": "Passed! Well done: every required check is green.",
         "reference": "Reference solution",
@@ -48,6 +49,8 @@ TEXT: dict[str, dict[str, str]] = {
         "missing_file": "{path} does not exist (yet). Save it from your editor, or press n.",
         "all_done": "No more problems to practise here: every problem is solved "
         "and nothing is due for review. Press q to quit, or l to list them.",
+        "all_done_exit": "Nothing to practise: every problem is solved and nothing is due for "
+        "review. Pick one to redo with: attn-drill practice ID",
         "internal": "Grading failed because of a bug in attn-drill ({error}). "
         "Please report it. You can keep working; press g to try again.",
         "store_error": "Could not save your progress: {error}",
@@ -76,7 +79,8 @@ TEXT: dict[str, dict[str, str]] = {
         "file_reused": "继续使用你的文件：{path}",
         "file_has_work": "文件里已经有你写的代码：按 g 立即评测。",
         "edit_and_save": "在编辑器里修改并保存：每次保存都会在这里自动评测。",
-        "review": "复习回顾：你最近在 {concepts} 上出过错。",
+        "review": "复习回顾：你最近在 {concepts} 上出过错。想从头再做一遍：attn-drill reset {id}"
+        "（会备份你的文件）。",
         "grading": "正在评测 {name} …",
         "passed": "通过了！干得好：所有必需的检查都已通过。",
         "reference": "参考答案",
@@ -89,6 +93,8 @@ TEXT: dict[str, dict[str, str]] = {
         "missing_file": "{path} 还不存在。请在编辑器中保存它，或按 n 换一题。",
         "all_done": "这里没有可以练习的题目了：所有题目都已通过，也没有需要复习的内容。"
         "按 q 退出，或按 l 查看列表。",
+        "all_done_exit": "没有需要练习的题目：所有题目都已通过，也没有需要复习的内容。"
+        "想重做某一题：attn-drill practice ID",
         "internal": "由于 attn-drill 自身的缺陷，评测失败（{error}）。请报告这个问题。"
         "你可以继续练习，按 g 重试。",
         "store_error": "无法保存你的进度：{error}",
@@ -203,7 +209,8 @@ class PracticeScreen:
         console().print(f"[dim]{escape(self._t('keys_passed' if passed else 'keys'))}[/]")
 
     def statement(self, problem: Problem, track: str, path: Path, *, created: bool,
-                  has_work: bool, review_concepts: tuple[str, ...] = ()) -> None:
+                  has_work: bool, review_concepts: tuple[str, ...] = (),
+                  passed: bool = False) -> None:
         from attn_drill.render.problem import problem_statement
 
         self.clear()
@@ -212,14 +219,14 @@ class PracticeScreen:
         out.print()
         if review_concepts:
             titles = [_concept_title(problem, c, self.lang) for c in review_concepts]
-            message(self._t("review", concepts=", ".join(titles)), "yellow")
+            message(self._t("review", concepts=", ".join(titles), id=problem.id), "yellow")
         out.print(
             f"[bold]{escape(self._t('file_created' if created else 'file_reused', path=path))}[/]"
         )
         if has_work:
             message(self._t("file_has_work"))
         message(self._t("edit_and_save"))
-        self.legend()
+        self.legend(passed)
 
     def grading(self, path: Path) -> None:
         console().print(f"[dim]{escape(self._t('grading', name=path.name))}[/]")
