@@ -45,9 +45,20 @@ LABELS = {
 
 
 def problem_table(rows: list[dict[str, object]], lang: str) -> None:
-    table = Table(title="attn-drill problems" if lang == "en" else "attn-drill 题目")
-    for column in ("id", "title", "topic", "difficulty", "tracks", "status"):
-        table.add_column(column, overflow="fold")
+    from rich import box
+
+    # Below ~110 columns the title moves under the id so nothing wraps mid-word.
+    compact = console().width < 110
+    table = Table(
+        title="attn-drill problems" if lang == "en" else "attn-drill 题目",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("id / title" if compact else "id", no_wrap=not compact, overflow="fold")
+    if not compact:
+        table.add_column("title", overflow="fold")
+    for column in ("topic", "difficulty", "tracks", "status"):
+        table.add_column(column, no_wrap=True)
     changed = False
     for row in rows:
         status = str(row["status"])
@@ -55,9 +66,10 @@ def problem_table(rows: list[dict[str, object]], lang: str) -> None:
         if row.get("changed_since_pass"):
             status += "*"
             changed = True
+        title = escape(str(row["title"]))
+        cells = [f"{row['id']}\n[dim]{title}[/]"] if compact else [str(row["id"]), title]
         table.add_row(
-            str(row["id"]),
-            escape(str(row["title"])),
+            *cells,
             str(row["topic"]),
             str(row["difficulty"]),
             ", ".join(row["tracks"]),  # type: ignore[arg-type]
