@@ -27,7 +27,6 @@ import numpy as np
 from attn_drill.grading.compare import (
     FLOAT_DTYPES,
     Comparison,
-    allclose,
     compare_arrays,
     tolerance_for,
 )
@@ -701,9 +700,15 @@ def _match_check(ev: Evaluation, name: str, kind: str, cases: list[ConcreteCase]
 
 def _property_cases(ev: Evaluation) -> dict[str, list[ConcreteCase]]:
     grouped: dict[str, list[ConcreteCase]] = {}
+    listed = {PROPERTY_TAGS[p] for p in ev.spec.properties if p in PROPERTY_TAGS}
     for prop, tag in PROPERTY_TAGS.items():
         if prop in ev.spec.properties:
             grouped[prop] = [c for c in ev.base_cases if tag in c.tags]
+    if grouped.get("batch-dims"):
+        # A batched mask case that fails is the mask's failure: judge batching on the cases
+        # that test nothing else, when there are any.
+        only = [c for c in grouped["batch-dims"] if not (listed - {"batched"}) & set(c.tags)]
+        grouped["batch-dims"] = only or grouped["batch-dims"]
     return grouped
 
 

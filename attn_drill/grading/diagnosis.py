@@ -124,9 +124,8 @@ def learner_matches_mutant(ev: Evaluation, outputs: dict[str, Returned | None]) 
     for case in ev.base_cases:
         mutant = outputs.get(case.name)
         reference = ev.references.get(case.name)
-        if mutant is None or reference is None:
-            differs_from_reference = True
-        elif not same_outputs(ev, case, mutant, reference, rtol=1e-9, atol=1e-11):
+        if mutant is None or reference is None or not same_outputs(
+                ev, case, mutant, reference, rtol=1e-9, atol=1e-11):
             differs_from_reference = True
         outcome = ev.outcomes.get(case.name)
         learner = outcome.returned if outcome is not None else None
@@ -367,7 +366,8 @@ def _numeric_patterns(ev: Evaluation, case: ConcreteCase, output: str, mine: np.
                         _note(numeric, case.name, tr(
                             lang, f"`{output}` is the right answer times {label} "
                             f"(= {value:.4g}): check where you scale",
-                            f"`{output}` 等于正确结果乘以 {label}（= {value:.4g}）：检查缩放的位置"))
+                            f"`{output}` 等于正确结果乘以 {label}（= {value:.4g}）："
+                            "检查缩放的位置"))
                         return
                 _note(numeric, case.name, tr(
                     lang, f"`{output}` is the right answer times a constant {ratio:.4g}",

@@ -68,8 +68,6 @@ def run_object_in_process(target: Any, problem: Problem, track: str,
                           cases: list[ConcreteCase]) -> Any:
     """Run an already loaded callable on every case in this process (trusted code only:
     references and mutants for `validate`, in-process fakes in tests)."""
-    import traceback
-
     import numpy as np
 
     from attn_drill.grading.harness import call
@@ -87,10 +85,22 @@ def run_object_in_process(target: Any, problem: Problem, track: str,
             runs.append(case_run(case.name, returned, None, time.perf_counter() - begin))
         except Exception as exc:
             error = learner_error("exception", f"{type(exc).__name__}: {exc}",
-                                  traceback.format_exc(limit=-3))
+                                  _outside_frames(exc))
             runs.append(case_run(case.name, None, error, time.perf_counter() - begin))
     return run_result(cases=runs, fatal=None, stdout="", stderr="", output_truncated=False,
                       learner_seconds=time.perf_counter() - started, protections={})
+
+
+def _outside_frames(exc: BaseException) -> str:
+    """The traceback without attn-drill's own frames (what the learner's code did)."""
+    import traceback
+
+    package = str(Path(__file__).resolve().parents[1])
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(package) or "/pack/" in f.filename]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames),
+             *traceback.format_exception_only(type(exc), exc)]
+    return "".join(lines)
 
 
 def run_in_process(source: Path, problem: Problem, track: str, cases: list[ConcreteCase], *,

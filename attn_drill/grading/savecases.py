@@ -56,7 +56,8 @@ def _file_key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]+", "_", name.replace(":", "_").replace("@", "_"))
 
 
-FUNCTION_SNIPPET = '''"""Reproduce failing case {case!r} of {problem} (attn-drill grade --seed {seed})."""
+FUNCTION_SNIPPET = '''"""Reproduce failing case {case!r} of {problem}
+(attn-drill grade --seed {seed})."""
 import importlib.util
 from pathlib import Path
 
@@ -86,7 +87,8 @@ for name, value in zip({outputs!r}, values):
           f"close: {{np.allclose(got, expected, rtol=1e-5, atol=1e-6)}}")
 '''
 
-MODULE_SNIPPET = '''"""Reproduce failing case {case!r} of {problem} (attn-drill grade --seed {seed})."""
+MODULE_SNIPPET = '''"""Reproduce failing case {case!r} of {problem}
+(attn-drill grade --seed {seed})."""
 import importlib.util
 from pathlib import Path
 

@@ -82,7 +82,7 @@ def heatmap_text(heat: Heatmap, lang: str) -> Text:
     text = Text()
     text.append(f"  {labels['weights']} ({heat.case}, 0 ░▒▓█ 1)\n", style="bold")
     text.append("  " + labels["yours"].ljust(width) + "   " + labels["reference"] + "\n")
-    for mine, theirs in zip(heat.got, heat.expected):
+    for mine, theirs in zip(heat.got, heat.expected, strict=True):
         text.append("  ")
         for value in mine:
             cell, style = _heat_cell(value)
@@ -128,7 +128,7 @@ def grade_report(report: GradeReport, lang: str) -> None:
         for detail in check.details:
             out.print(Text("      · " + detail))
         if not check.passed and check.mismatch is not None and check.mismatch.rows:
-            out.print(Padding(mismatch_table(check.mismatch, lang), (0, 0, 0, 6)))
+            out.print(Padding(mismatch_table(check.mismatch, lang), (0, 0, 0, 6), expand=False))
         if not check.passed and check.heatmap is not None:
             out.print(heatmap_text(check.heatmap, lang))
     if report.diagnosis:
