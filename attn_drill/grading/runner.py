@@ -1,0 +1,577 @@
+"""Run a learner's file in an isolated child process and bring back what it computed, as data.
+
+`run_submission` starts a fresh `python -I` child (attn_drill.grading.child) in a new session,
+hands it the learner file, the entry name, the track spec and the cases through a job file,
+and reads its answers from a pipe it was given explicitly. The parent only *parses* what comes
+back (json, and .npy bytes through np.load with allow_pickle=False after checking the header);
+every comparison, reference output and verdict is computed elsewhere, in trusted code.
+
+Trust and the result channel
+----------------------------
+- The child never receives expected values or the reference; it only computes outputs.
+- The timeout is the parent's wall clock, started when the child announces the learner phase
+  (after interpreter start and the numpy/torch imports) and covering loading + every call.
+- Frames must arrive in a fixed order (START, LOADED, one CASE per case in order, DONE or
+  FATAL). Anything else — unknown kinds, duplicates, a case out of order, oversized or
+  malformed payloads, unsupported dtypes — makes the whole run `bad-output` and drops every
+  case already received. Reading stops at DONE/FATAL, then the whole process group and (as
+  root) every process of the grade's private uid are killed, so nothing can write afterwards.
+- A missing or short result means the code ended before returning: sys.exit(), os._exit(),
+  a segfault. The exit status is only used to word that message, never to pass anything.
+- stdout/stderr are drained while the child runs; the first 4 KiB of each are kept.
+
+Residual risks (learner code runs in the same process as the child's reporting code)
+- It can write frames on the result fd itself or patch the harness in ways the namespace
+  guard does not undo (e.g. through gc, frame objects or C-level tricks). What it can forge
+  that way is the metadata of its *own* calls — the types it returned, `inputs_after` (hiding
+  an in-place mutation), which cases raised — and outputs it computed anyway: it can never
+  see the expected values, and it cannot touch the parent's references or comparisons.
+- It can read any file its uid can read (as root without a world-readable Python, any file:
+  see sandbox._drop_privileges), including the reference solutions shipped in the package.
+- It can use the network and write into world-writable directories such as /tmp.
+- Without root there is no privilege drop: the process cap counts the user's own processes,
+  and a process that leaves the process group *and* scrubs its environment survives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from attn_drill.grading import child as wire
+from attn_drill.grading import sandbox
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from attn_drill.grading.cases import ConcreteCase
+    from attn_drill.grading.harness import Returned
+    from attn_drill.problems import Problem, TrackSpec
+
+OUTPUT_LIMIT_BYTES = 4096  # kept per stream
+STARTUP_TIMEOUT_S = 120.0  # interpreter + numpy/torch import on a loaded machine
+EXIT_GRACE_S = 0.5  # after the channel closed early: time for the process to end by itself
+DRAIN_S = 0.5  # after the kill: time to collect what is still in the output pipes
+MAX_FRAME_BYTES = wire.MAX_CASE_BYTES + (1 << 20)
+MAX_NDIM = 32
+ERROR_KINDS = frozenset({
+    "syntax", "import", "missing-name", "exception", "timeout", "memory", "process-limit",
+    "exited", "crashed", "bad-output",
+})
+CHILD_CODE = "from attn_drill.grading.child import main; main()"
+
+
+@dataclass
+class LearnerError:
+    """What went wrong in the learner's code. `traceback` shows the learner's frames only."""
+
+    kind: str  # syntax | import | missing-name | exception | timeout | memory | process-limit
+    #            | exited | crashed | bad-output
+    message: str
+    traceback: str = ""
+
+
+@dataclass
+class CaseRun:
+    name: str
+    returned: Returned | None
+    error: LearnerError | None
+    seconds: float
+
+
+@dataclass
+class RunResult:
+    """What the child computed. `cases` lists, in order, the cases that finished (returned or
+    raised); when `fatal` is set, the remaining cases never ran or their results were dropped.
+    """
+
+    cases: list[CaseRun]
+    fatal: LearnerError | None
+    stdout: str
+    stderr: str
+    output_truncated: bool
+    learner_seconds: float
+    protections: dict[str, bool] = field(default_factory=dict)
+
+
+class SandboxError(RuntimeError):
+    """The isolated process failed before any learner code ran (a bug or a broken install)."""
+
+
+# -- preparing a job --------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedJob:
+    directory: Path
+    job_path: Path
+    plan: sandbox.SandboxPlan
+    case_names: list[str]
+    entry: str
+
+
+def _spec_json(spec: TrackSpec) -> dict[str, Any]:
+    dump = getattr(spec, "model_dump", None)
+    data = dump(mode="json") if dump is not None else dict(vars(spec))
+    for bulky in ("cases", "starter", "mutants"):
+        data.pop(bulky, None)
+    return data
+
+
+@contextlib.contextmanager
+def prepared_job(source: Path, spec: TrackSpec, track: str, cases: list[ConcreteCase],
+                 timeout_s: float) -> Iterator[PreparedJob]:
+    """A private directory with a readable copy of the learner's file and the job file."""
+    plan = sandbox.choose_plan(track, timeout_s)
+    directory = Path(tempfile.mkdtemp(prefix="attn-drill-grade-"))
+    try:
+        # The per-grade uid must reach the copy; nobody else can write here.
+        directory.chmod(0o755)
+        name = source.name if source.suffix == ".py" else "submission.py"
+        copy = directory / name
+        shutil.copyfile(source, copy)
+        copy.chmod(0o644)
+        arrays: list[np.ndarray] = []
+        job = wire.Job(
+            source=str(copy), display=str(source), entry=spec.entry, signature=spec.signature,
+            track=track, spec=_spec_json(spec), plan=plan.to_json(),
+            cases=[wire.case_to_json(case, arrays) for case in cases], arrays=arrays,
+        )
+        job_path = directory / "job.bin"
+        wire.write_job(job_path, job)
+        yield PreparedJob(directory, job_path, plan, [c.name for c in cases], spec.entry)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# -- the child process, cold or forked ----------------------------------------------------------
+
+
+@dataclass
+class ChildEnd:
+    status: int | None  # exit status (negative: killed by that signal), None if unknown
+    by_itself: bool  # it ended before we killed it
+
+
+class ChildHandle(Protocol):
+    def finish(self, grace_s: float) -> ChildEnd:
+        """Wait up to `grace_s` for a natural end, then kill the process group and reap."""
+
+
+class PopenHandle:
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+
+    def finish(self, grace_s: float) -> ChildEnd:
+        pid = self.process.pid
+        natural = sandbox.wait_exit(pid, grace_s)
+        sandbox.kill_group(pid)  # before reaping, so the pid cannot have been reused
+        try:
+            final: int | None = self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            final = None
+        return ChildEnd(natural if natural is not None else final, natural is not None)
+
+
+@dataclass
+class Pipes:
+    """Parent ends (read) and child ends (write) of the result channel and output streams."""
+
+    result_r: int
+    result_w: int
+    out_r: int
+    out_w: int
+    err_r: int
+    err_w: int
+
+    @classmethod
+    def open(cls) -> Pipes:
+        result_r, result_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        return cls(result_r, result_w, out_r, out_w, err_r, err_w)
+
+    def close_child_ends(self) -> None:
+        for fd in (self.result_w, self.out_w, self.err_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def close_parent_ends(self) -> None:
+        for fd in (self.result_r, self.out_r, self.err_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def run_submission(source: Path, problem: Problem, track: str, cases: list[ConcreteCase], *,
+                   timeout_s: float = 10.0) -> RunResult:
+    """Run the learner's `source` on `cases` in a fresh isolated process (see module doc)."""
+    _, spec = problem.track(track)
+    if os.name != "posix":
+        raise SandboxError("Grading needs a POSIX system (Linux or macOS); on Windows use WSL.")
+    with prepared_job(Path(source), spec, track, cases, timeout_s) as job:
+        pipes = Pipes.open()
+        try:
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-I", "-c", CHILD_CODE, str(job.job_path),
+                     str(pipes.result_w)],
+                    stdin=subprocess.DEVNULL, stdout=pipes.out_w, stderr=pipes.err_w,
+                    pass_fds=(pipes.result_w,), start_new_session=True, close_fds=True,
+                    cwd=job.directory, env=sandbox.child_env(job.plan, str(job.directory)),
+                )
+            except OSError as exc:
+                raise SandboxError(f"could not start the grading process: {exc}") from None
+            finally:
+                pipes.close_child_ends()
+            return supervise(PopenHandle(process), pipes, job, timeout_s)
+        finally:
+            pipes.close_parent_ends()
+
+
+# -- supervising a running child ----------------------------------------------------------------
+
+
+class _Capture:
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> None:
+        room = OUTPUT_LIMIT_BYTES - len(self.data)
+        if len(chunk) > room:
+            self.truncated = True
+        if room > 0:
+            self.data += chunk[:room]
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+
+class _Tampered(Exception):
+    """The result stream does not follow the protocol."""
+
+
+def decode_npy(blob: bytes) -> np.ndarray:
+    """Parse .npy bytes without executing anything; reject anything but plain numeric data."""
+    import numpy as np
+    from numpy.lib import format as npy_format
+
+    stream = io.BytesIO(blob)
+    try:
+        if npy_format.read_magic(stream) != (1, 0):
+            raise _Tampered("unexpected .npy version")
+        shape, fortran_order, dtype = npy_format.read_array_header_1_0(stream)
+    except ValueError as exc:
+        raise _Tampered(f"malformed array header ({exc})") from None
+    if (fortran_order or dtype.hasobject or dtype.fields is not None
+            or dtype.kind not in wire.SUPPORTED_KINDS or len(shape) > MAX_NDIM):
+        raise _Tampered(f"unsupported array (dtype {dtype}, shape {shape})")
+    if math.prod(shape) * dtype.itemsize != len(blob) - stream.tell():
+        raise _Tampered("array size does not match its header")
+    array = np.load(io.BytesIO(blob), allow_pickle=False)
+    if not isinstance(array, np.ndarray):
+        raise _Tampered("not an array")
+    return array
+
+
+def _str_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise _Tampered("bad types map")
+    return value
+
+
+def _error_from(value: Any) -> LearnerError:
+    if not isinstance(value, dict):
+        raise _Tampered("bad error record")
+    kind, message, trace = value.get("kind"), value.get("message"), value.get("traceback", "")
+    if kind not in ERROR_KINDS or not isinstance(message, str) or not isinstance(trace, str):
+        raise _Tampered("bad error record")
+    return LearnerError(kind, message[: wire.MAX_MESSAGE_CHARS * 2],
+                        trace[: wire.MAX_TRACEBACK_CHARS + 8])
+
+
+def _blobs(header: dict[str, Any], key: str, payload: memoryview, offset: int
+           ) -> tuple[dict[str, np.ndarray], int]:
+    entries = header.get(key)
+    if not isinstance(entries, list):
+        raise _Tampered(f"bad {key} list")
+    arrays: dict[str, np.ndarray] = {}
+    for entry in entries:
+        if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str)
+                or not isinstance(entry[1], int) or entry[1] < 0):
+            raise _Tampered(f"bad {key} entry")
+        name, size = entry
+        if offset + size > len(payload) or name in arrays:
+            raise _Tampered(f"bad {key} entry")
+        arrays[name] = decode_npy(bytes(payload[offset : offset + size]))
+        offset += size
+    return arrays, offset
+
+
+class _Protocol:
+    """Parses the child's frames and checks they arrive in the only order the child uses."""
+
+    def __init__(self, case_names: list[str]) -> None:
+        self.case_names = case_names
+        self.buffer = bytearray()
+        self.protections: dict[str, bool] | None = None
+        self.started_at: float | None = None
+        self.loaded = False
+        self.cases: list[CaseRun] = []
+        self.fatal: LearnerError | None = None
+        self.done = False
+        self.last_mark = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.done or self.fatal is not None
+
+    def feed(self, data: bytes, now: float) -> None:
+        self.buffer += data
+        while not self.finished:
+            if len(self.buffer) < wire.FRAME_HEAD.size:
+                return
+            kind, length = wire.FRAME_HEAD.unpack_from(self.buffer)
+            if kind not in wire.FRAME_KINDS or length > MAX_FRAME_BYTES:
+                raise _Tampered("unknown or oversized frame")
+            end = wire.FRAME_HEAD.size + length
+            if len(self.buffer) < end:
+                return
+            payload = memoryview(bytes(self.buffer[wire.FRAME_HEAD.size : end]))
+            del self.buffer[:end]
+            self._frame(kind, payload, now)
+
+    def _frame(self, kind: bytes, payload: memoryview, now: float) -> None:
+        if len(payload) < wire.JSON_HEAD.size:
+            raise _Tampered("short frame")
+        (size,) = wire.JSON_HEAD.unpack_from(payload)
+        start = wire.JSON_HEAD.size
+        if start + size > len(payload):
+            raise _Tampered("short frame")
+        try:
+            header = json.loads(bytes(payload[start : start + size]))
+        except (ValueError, UnicodeDecodeError):
+            raise _Tampered("malformed frame header") from None
+        if not isinstance(header, dict):
+            raise _Tampered("malformed frame header")
+        offset = start + size
+        if self.started_at is None:
+            if kind != wire.FRAME_START:
+                raise _Tampered("a frame before the start")
+            protections = header.get("protections")
+            if not isinstance(protections, dict):
+                raise _Tampered("bad start frame")
+            self.protections = {str(k): v is True for k, v in protections.items()}
+            self.started_at = self.last_mark = now
+            return
+        if kind == wire.FRAME_FATAL:
+            self.fatal = _error_from(header)
+            return
+        if not self.loaded:
+            if kind != wire.FRAME_LOADED:
+                raise _Tampered("a case before the file was loaded")
+            self.loaded = True
+            self.last_mark = now
+            return
+        if kind == wire.FRAME_DONE:
+            if len(self.cases) != len(self.case_names):
+                raise _Tampered("done before every case ran")
+            self.done = True
+            return
+        if kind != wire.FRAME_CASE or header.get("index") != len(self.cases) or len(
+                self.cases) >= len(self.case_names):
+            raise _Tampered("unexpected frame")
+        self.cases.append(self._case(header, payload, offset, now))
+
+    def _case(self, header: dict[str, Any], payload: memoryview, offset: int, now: float
+              ) -> CaseRun:
+        from attn_drill.grading.harness import Returned
+
+        name = self.case_names[len(self.cases)]
+        # The child's own clock (frames often arrive together); bounded by the parent's.
+        reported = header.get("seconds")
+        elapsed = now - self.last_mark
+        seconds = (min(float(reported), elapsed) if isinstance(reported, (int, float))
+                   and math.isfinite(reported) and reported >= 0 else elapsed)
+        if "error" in header:
+            return CaseRun(name, None, _error_from(header["error"]), seconds)
+        structure_error = header.get("structure_error")
+        if structure_error is not None and not isinstance(structure_error, str):
+            raise _Tampered("bad structure error")
+        arrays, offset = _blobs(header, "arrays", payload, offset)
+        inputs_after, offset = _blobs(header, "inputs_after", payload, offset)
+        if offset != len(payload):
+            raise _Tampered("trailing bytes in a case frame")
+        returned = Returned(arrays=arrays, types=_str_map(header.get("types")),
+                            structure_error=structure_error, inputs_after=inputs_after)
+        return CaseRun(name, returned, None, seconds)
+
+
+def supervise(handle: ChildHandle, pipes: Pipes, job: PreparedJob, timeout_s: float
+              ) -> RunResult:
+    """Read the child's frames and output until it finishes, fails or runs out of time.
+
+    Shared by the cold runner and the warm worker: `handle` knows how to end the process.
+    """
+    protocol = _Protocol(job.case_names)
+    outputs = {pipes.out_r: _Capture(), pipes.err_r: _Capture()}
+    selector = selectors.DefaultSelector()
+    for fd in (pipes.result_r, pipes.out_r, pipes.err_r):
+        os.set_blocking(fd, False)
+        selector.register(fd, selectors.EVENT_READ)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    tampered: str | None = None
+    timed_out = result_closed = False
+    end = time.monotonic()
+    try:
+        while not protocol.finished and not result_closed:
+            now = time.monotonic()
+            if now >= deadline:
+                timed_out = True
+                break
+            for key, _ in selector.select(timeout=deadline - now):
+                fd = key.fd
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                if fd != pipes.result_r:
+                    if chunk:
+                        outputs[fd].add(chunk)
+                    else:
+                        selector.unregister(fd)
+                    continue
+                if not chunk:
+                    result_closed = True
+                    break
+                was_started = protocol.started_at is not None
+                try:
+                    protocol.feed(chunk, time.monotonic())
+                except _Tampered as exc:
+                    tampered = str(exc)
+                    break
+                if not was_started and protocol.started_at is not None:
+                    deadline = protocol.started_at + timeout_s
+                if protocol.finished:
+                    break
+        end = time.monotonic()
+        ended_early = result_closed and not protocol.finished and tampered is None
+        child_end = handle.finish(EXIT_GRACE_S if ended_early else 0.0)
+        privileged = bool(protocol.protections and protocol.protections.get("privilege-drop"))
+        sandbox.kill_escaped(job.plan.uid if privileged else None, job.plan.mark)
+        _drain(selector, pipes, outputs)
+    finally:
+        selector.close()
+
+    stdout, stderr = outputs[pipes.out_r], outputs[pipes.err_r]
+    if protocol.started_at is None:
+        if tampered is None:
+            what = ("did not start in time" if timed_out
+                    else f"ended before running the submission (exit status {child_end.status})")
+            detail = stderr.text().strip().splitlines()[-1:] or [""]
+            raise SandboxError(f"the grading process {what}. {detail[0]}".strip())
+        protocol.started_at = end  # learner code never ran, yet someone wrote on the channel
+    learner_seconds = max(0.0, end - protocol.started_at)
+    cases, fatal = protocol.cases, protocol.fatal
+    if tampered is not None:
+        cases, fatal = [], LearnerError(
+            "bad-output",
+            "The submission wrote to the grader's result channel, so none of its results can "
+            f"be trusted ({tampered}).")
+    elif timed_out:
+        fatal = LearnerError("timeout", _timeout_message(protocol, job, timeout_s))
+    elif not protocol.finished:
+        fatal = _ended_early(protocol, job, child_end)
+    protections = dict.fromkeys(sandbox.PROTECTIONS, False)
+    protections.update(protocol.protections or {})
+    return RunResult(
+        cases=cases, fatal=fatal, stdout=stdout.text(), stderr=stderr.text(),
+        output_truncated=stdout.truncated or stderr.truncated,
+        learner_seconds=learner_seconds, protections=protections,
+    )
+
+
+def _drain(selector: selectors.BaseSelector, pipes: Pipes, outputs: dict[int, _Capture]) -> None:
+    """Collect output still buffered in the pipes once every writer is dead (bounded)."""
+    with contextlib.suppress(KeyError):
+        selector.unregister(pipes.result_r)
+    deadline = time.monotonic() + DRAIN_S
+    while selector.get_map() and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=max(0.0, deadline - time.monotonic())):
+            try:
+                chunk = os.read(key.fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            except OSError:
+                chunk = b""
+            if chunk:
+                outputs[key.fd].add(chunk)
+            else:
+                selector.unregister(key.fd)
+
+
+def _where(protocol: _Protocol, job: PreparedJob) -> str:
+    if not protocol.loaded:
+        return "while loading your file"
+    index = len(protocol.cases)
+    if index < len(job.case_names):
+        return f"while running case '{job.case_names[index]}'"
+    return "after the last case"
+
+
+def _timeout_message(protocol: _Protocol, job: PreparedJob, timeout_s: float) -> str:
+    return (f"Stopped after {timeout_s:g} s {_where(protocol, job)} "
+            f"({len(protocol.cases)} of {len(job.case_names)} cases finished): an endless loop, "
+            "or far too slow.")
+
+
+def _ended_early(protocol: _Protocol, job: PreparedJob, end: ChildEnd) -> LearnerError:
+    where = _where(protocol, job)
+    status = end.status
+    if not end.by_itself:
+        return LearnerError(
+            "bad-output",
+            f"Your code closed the grader's result channel {where}, so no result came back.")
+    if status is not None and status < 0:
+        signum = -status
+        name = _signal_name(signum)
+        if signum in (signal.SIGXCPU, signal.SIGKILL):
+            return LearnerError("timeout", f"The process used up its CPU time {where} ({name}).")
+        if signum == getattr(signal, "SIGXFSZ", -1):
+            return LearnerError(
+                "crashed",
+                f"The process was stopped {where} for writing a file larger than "
+                f"{sandbox.FILE_SIZE_LIMIT_BYTES >> 20} MB.")
+        return LearnerError(
+            "crashed",
+            f"The process was killed by {name} {where} (a crash, e.g. a segfault in native "
+            "code, or memory running out).")
+    shown = "" if status is None else f" (exit status {status})"
+    return LearnerError(
+        "exited",
+        f"The process ended{shown} {where}, before returning a result: sys.exit(), exit() or "
+        "os._exit() in your code ends the grade.")
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
