@@ -305,3 +305,33 @@ def test_multi_head_attention_matches_torch_multihead_attention() -> None:
         want = torch_mha_oracle(case.inputs["X"], weights, case.args["num_heads"], head_mask)
         got = run_reference("multi-head-attention", "numpy", case)
         assert_close(got.arrays["output"], want["output"], case.name)
+
+
+@needs_torch
+def test_self_attention_module_matches_torch_multihead_attention() -> None:
+    cases = graded_cases("self-attention-module", "torch")
+    kinds = set()
+    for c in cases:
+        if "mask" in c.inputs:
+            batch, heads, rows, _ = c.inputs["mask"].shape
+            kinds.add("shared" if batch == 1 else "padding" if rows == 1 else "full")
+            assert heads == 1
+    assert kinds == {"shared", "padding", "full"}, kinds  # the three graded mask shapes
+    assert any("mask" not in c.inputs for c in cases)
+    for case in cases:
+        weights = {k: case.params[f"{k}.weight"].T for k in ("W_q", "W_k", "W_v", "W_o")}
+        biases = {k: case.params[f"{k}.bias"] for k in ("W_q", "W_k", "W_v", "W_o")}
+        # Guard against a vacuous comparison: biases must be random, not nn.Linear's zeros.
+        assert all(np.abs(b).max() > 0 for b in biases.values())
+        mask = case.inputs.get("mask")
+        want = torch_mha_oracle(
+            case.inputs["x"], weights, case.init["n_heads"],
+            None if mask is None else mask != 0, biases=biases, grad_output=case.grad_output,
+        )
+        got = run_reference("self-attention-module", "torch", case)
+        assert_close(got.arrays["output"], want["output"], f"{case.name}: output")
+        assert_close(got.arrays["output@eval"], want["output"], f"{case.name}: eval output")
+        for key, value in want.items():
+            if key.startswith("grad:"):
+                assert key in got.arrays, f"{case.name}: no {key}"
+                assert_close(got.arrays[key], value, f"{case.name}: {key}")
