@@ -92,8 +92,18 @@ def next_hint(problem: Problem) -> HintStep:
 # -- solutions ---------------------------------------------------------------------------
 
 
-def reference_source(problem: Problem, track: str) -> tuple[Path, str]:
-    """The reference solution's path and text (a model answer for the text track)."""
+MODEL_ANSWER_INTRO = {
+    "en": "A complete answer states each of these ideas:",
+    "zh": "完整的回答需要讲清楚下面每一点：",
+}
+
+
+def reference_source(problem: Problem, track: str, lang: str = "en") -> tuple[Path, str]:
+    """The reference solution's path and text.
+
+    For the text track a model answer file (`solutions/<stem>_text.md`) is used when the pack
+    has one; otherwise the rubric's ideas, each with its explanation, serve as the reference.
+    """
     from attn_drill.errors import PackError
 
     primary = problem.reference_path(track)
@@ -104,6 +114,13 @@ def reference_source(problem: Problem, track: str) -> tuple[Path, str]:
             continue
         except (OSError, UnicodeDecodeError) as exc:
             raise PackError(f"Cannot read the reference {candidate}: {exc}") from None
+    if track == "text" and problem.rubric is not None:
+        language = _lang(lang)
+        lines = [f"# {problem.title.get(language)}", "", MODEL_ANSWER_INTRO[language], ""]
+        for point in problem.rubric.points:
+            colon = "：" if language == "zh" else ": "
+            lines.append(f"- **{point.label.get(language)}**{colon}{point.advice.get(language)}")
+        return primary.with_suffix(".md"), "\n".join(lines) + "\n"
     raise PackError(f"Problem {problem.id!r} has no reference solution for track {track!r} "
                     f"(expected {primary}).")
 
@@ -119,7 +136,7 @@ def reveal_solution(problem_id: str, *, track: str | None, yes: bool, plain: boo
 
     problem = get_problem(problem_id)
     track_name, _ = problem.track(track)
-    ref_path, source = reference_source(problem, track_name)
+    ref_path, source = reference_source(problem, track_name, lang)
     passed = progress.has_passed(problem.id, track_name)
     if not passed and not yes:
         if not _interactive():
@@ -308,7 +325,7 @@ class PracticeLoop:
 
     def _reference(self, state: LoopState) -> tuple[Path, str] | None:
         try:
-            return reference_source(state.problem, state.track)
+            return reference_source(state.problem, state.track, self.lang)
         except AttnDrillError:
             return None
 

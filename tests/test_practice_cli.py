@@ -181,3 +181,14 @@ def test_practice_without_a_terminal_subprocess(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "attn-drill grade" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_text_problem_solution_falls_back_to_the_rubric_ideas() -> None:
+    problem = get_problem("explain-sqrt-dk")
+    assert problem.rubric is not None
+    result = runner.invoke(app, ["solution", "explain-sqrt-dk", "--yes", "--plain",
+                                 "--lang", "zh"])
+    assert result.exit_code == 0, result.output
+    for point in problem.rubric.points:
+        assert point.label.zh in result.stdout
+    assert _reveals("explain-sqrt-dk") == 1

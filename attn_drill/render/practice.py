@@ -143,10 +143,12 @@ def _hint_box(body: str, title: str) -> Panel:
 # -- solutions ---------------------------------------------------------------------------
 
 
-def _code(source: str, path: Path | None) -> Syntax:
-    lexer = "markdown" if path is not None and path.suffix in (".md", ".txt") else "python"
+def _code(source: str, path: Path | None) -> Syntax | Markdown:
+    """Python highlighted; a model answer (text track, Markdown) rendered as Markdown."""
+    if path is not None and path.suffix in (".md", ".txt"):
+        return Markdown(source)
     return Syntax(
-        source.rstrip("\n"), lexer, theme="ansi_dark", background_color="default",
+        source.rstrip("\n"), "python", theme="ansi_dark", background_color="default",
         word_wrap=True,
     )
 
