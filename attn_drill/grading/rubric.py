@@ -33,13 +33,16 @@ How an answer is read
    not negated, see below). A point is met when every group matches within a window of
    `WINDOW_SENTENCES` consecutive sentences, so an idea must be stated, not assembled from
    words scattered over the whole answer.
-5. **Negation** (kept deliberately simple): an occurrence does not count when one of the three
-   words before it in the same clause denies it ("does **not** saturate", "**never** vanish",
-   "**不会**饱和", "**没有**梯度消失"). It still counts when the clause states a purpose or a
-   consequence ("**so that** the softmax does not saturate", "to **prevent** ...", "**防止** /
-   **避免** / **使** softmax 不饱和"), because there the negation *is* the explanation. "no
-   longer" and "不再" also count (they say it used to happen). Without this rule "It is not
-   about saturation, we only normalise" would earn the saturation point.
+5. **Negation** (kept deliberately simple): an occurrence does not count when a negator sits
+   among the few tokens before it in the same clause ("does **not** saturate", "**never**
+   vanish", "**不会**饱和", "**没有**出现梯度消失"). It still counts when the clause states a
+   purpose or consequence ("**so that** the softmax does not saturate", "to **prevent** ...",
+   "**防止** / **避免** / **使** softmax 不饱和") or a condition ("**if** we do not scale, ...",
+   "不缩放**时**"), because there the negation *is* the explanation, unless the purpose itself
+   is denied ("it is **not** there to prevent ...", "**并不是**为了防止 ..."). "no longer" and
+   "不再" count too (they say it used to happen). Without this rule "The scale is not about
+   the softmax saturating" would earn the saturation point. Denials placed after the idea
+   ("... has nothing to do with it", "与此无关") are not recognised.
 6. **Length**: an answer with fewer than `rubric.min_chars` meaningful characters (letters,
    digits, Chinese characters outside comments, headings and markup) is `too_short` and fails
    with a message saying why (empty, or only the template).
@@ -63,7 +66,7 @@ if TYPE_CHECKING:
     from attn_drill.problems import Rubric, RubricPoint
 
 WINDOW_SENTENCES = 2
-NEGATION_WINDOW = 4  # English words looked at before a match (Chinese: _ZH_WINDOW chars)
+NEGATION_WINDOW = 4  # tokens looked at for English negators before a match
 
 
 # -- results -----------------------------------------------------------------------------
@@ -329,7 +332,12 @@ _NEVER = re.compile(r"(?!)")
 def phrase_pattern(phrase: str) -> re.Pattern[str]:
     """Compile one rubric phrase (see the module docstring) to a pattern over normalised text."""
     if phrase.startswith("re:"):
-        return re.compile(phrase[3:].strip(), re.I)
+        try:
+            return re.compile(phrase[3:].strip(), re.I)
+        except re.error as exc:
+            from attn_drill.errors import PackError
+
+            raise PackError(f"Invalid rubric phrase {phrase!r}: {exc}") from None
     normal = normalise(phrase)
     if not normal:
         return _NEVER
@@ -358,23 +366,31 @@ _EN_NEGATORS = {"not", "no", "never", "nor", "cannot", "neither"}
 _ZH_NEGATOR = re.compile(
     r"不(?!断|同|仅|只|少|稳|均|停|足|止|再|光|过|但)|没有?|未(?!来)|并非|无(?!穷|论|限)"
 )
-_ZH_WINDOW = 5  # Chinese characters looked at before a match
-# Purpose, consequence and condition: in these clauses a negation is part of the explanation
-# ("so that it does not saturate", "if we do not scale, ...", "防止梯度消失").
-_OVERRIDE = re.compile(
+_ZH_WINDOW = 6  # tokens looked at for Chinese negators (one token per character)
+# Purpose and consequence: in these clauses a negation is part of the explanation
+# ("so that it does not saturate", "防止梯度消失"), unless the purpose itself is denied
+# ("it is not there to prevent ...", "并不是为了防止 ...").
+_PURPOSE = re.compile(
     r"\b(?:so|such that|in order|prevent\w*|avoid\w*|keep\w*|kept|ensur\w*|make sure|"
-    r"otherwise|stop\w*|thus|hence|therefore|which means|guarantee\w*|if|unless|when|once)\b"
-    r"|防止|避免|以免|使|让|保证|确保|从而|否则|以便|才|就|不至于|这样|如果|若|假如|要是"
+    r"otherwise|stop\w*|thus|hence|therefore|which means|guarantee\w*)\b"
+    r"|防止|避免|以免|使|让|保证|确保|从而|否则|以便|才|就|不至于|这样"
 )
-_EN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+# Conditions: a negated condition is the counterfactual ("if we do not scale, ...", "不缩放时").
+_CONDITION = re.compile(r"\b(?:if|unless|when|once|without)\b|如果|若|假如|要是|时|的话")
+_NEG_TOKEN = re.compile(rf"[a-z]+(?:'[a-z]+)?|[{_CJK}]")
 
 
 def _denied(before: str) -> bool:
-    """Does a negator sit just before the end of `before` (same clause)?"""
-    words = _EN_WORD.findall(before)[-NEGATION_WINDOW:]
+    """Does a negator sit just before the end of `before` (same clause)?
+
+    English words and Chinese characters form one token sequence, so a word in between
+    ("不缩放时 softmax 会饱和") pushes an earlier negator out of the window.
+    """
+    tokens = _NEG_TOKEN.findall(before)[-_ZH_WINDOW:]
+    words = [t for t in tokens[-NEGATION_WINDOW:] if not _CJK_CHAR.match(t)]
     if re.search(r"\bno longer\b|\bnot any ?more\b", " ".join(words)):
         return False  # "no longer saturates": it used to, which is the point
-    chinese = "".join(_CJK_CHAR.findall(before))[-_ZH_WINDOW:]
+    chinese = "".join(t for t in tokens if _CJK_CHAR.match(t))
     return any(w in _EN_NEGATORS or w.endswith("n't") for w in words) or bool(
         _ZH_NEGATOR.search(chinese)
     )
@@ -385,10 +401,12 @@ def _negated(sentence: str, start: int) -> bool:
     prefix = sentence[:start]
     breaks = list(_CLAUSE_BREAK.finditer(prefix))
     clause = prefix[breaks[-1].end() :] if breaks else prefix
-    overrides = list(_OVERRIDE.finditer(clause))
-    if overrides and _denied(clause[: overrides[-1].start()]):
-        return True  # "not to prevent ...", "并不是为了防止 ...": the purpose itself is denied
-    return _denied(clause) and not overrides
+    purposes = list(_PURPOSE.finditer(clause))
+    if purposes and _denied(clause[: purposes[-1].start()]):
+        return True
+    if purposes or _CONDITION.search(clause):
+        return False
+    return _denied(clause)
 
 
 def _group_hits(group: Sequence[str], sents: Sequence[str]) -> set[int]:
@@ -439,6 +457,27 @@ _MESSAGES = {
         "passed": "通过：得到评分标准的 {score:.0%}（及格线 {threshold:.0%}）。",
     },
 }
+
+
+def check_rubric(rubric: Rubric) -> list[str]:
+    """Problems with a rubric's phrases (bad regular expressions, phrases that normalise to
+    nothing); empty when every phrase can match. Used by tests and pack validation."""
+    from attn_drill.errors import PackError
+
+    problems: list[str] = []
+    for point in rubric.points:
+        for number, group in enumerate(point.concepts, start=1):
+            if not group:
+                problems.append(f"{point.id}: concept group {number} is empty")
+            for phrase in group:
+                try:
+                    pattern = phrase_pattern(phrase)
+                except PackError as exc:
+                    problems.append(f"{point.id}: {exc.message}")
+                    continue
+                if pattern is _NEVER:
+                    problems.append(f"{point.id}: phrase {phrase!r} is empty once normalised")
+    return problems
 
 
 def grade_answer(text: str, rubric: Rubric, lang: str) -> RubricResult:

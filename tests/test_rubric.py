@@ -1,0 +1,474 @@
+"""The free-text grader (attn_drill.grading.rubric) and the explain-sqrt-dk problem.
+
+Calibration answers live in tests/fixtures/answers/: `pass_*` must pass, `fail_*` must fail.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from attn_drill.cli import app
+from attn_drill.grading.rubric import (
+    RubricResult,
+    check_rubric,
+    grade_answer,
+    meaningful_chars,
+    normalise,
+    phrase_pattern,
+    sentences,
+)
+from attn_drill.problems import BUILTIN_PACK, L10n, Rubric, RubricPoint, builtin_problems, load_pack
+from tests.conftest import run_cli
+
+ANSWERS = Path(__file__).parent / "fixtures" / "answers"
+PASSING = sorted(ANSWERS.glob("pass_*"))
+FAILING = sorted(ANSWERS.glob("fail_*"))
+POINT_IDS = [
+    "variance-grows-with-dk",
+    "softmax-saturates",
+    "vanishing-gradients",
+    "restores-unit-variance",
+    "why-not-dk",
+]
+
+
+@pytest.fixture(scope="module")
+def rubric() -> Rubric:
+    problem = load_pack(BUILTIN_PACK)["explain-sqrt-dk"]
+    assert problem.rubric is not None
+    return problem.rubric
+
+
+def grade_file(path: Path, rubric: Rubric, lang: str = "en") -> RubricResult:
+    return grade_answer(path.read_text(encoding="utf-8"), rubric, lang)
+
+
+def met_ids(result: RubricResult) -> set[str]:
+    return {p.id for p in result.points if p.met}
+
+
+# -- normalisation -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("√d_k", "sqrtdk"),
+        ("√(d_k)", "sqrtdk"),
+        ("$\\sqrt{d_k}$", "sqrtdk"),
+        ("\\sqrt{d_{k}}", "sqrtdk"),
+        ("\\sqrt{d_{\\text{k}}}", "sqrtdk"),
+        ("sqrt(d_k)", "sqrtdk"),
+        ("np.sqrt(d_k)", "sqrtdk"),
+        ("math.sqrt(self.d_k)", "sqrtdk"),
+        ("math.sqrt(q.size(-1))", "sqrtdk"),
+        ("d_k ** 0.5", "sqrtdk"),
+        ("d_k^{1/2}", "sqrtdk"),
+        ("the square root of d_k", "sqrtdk"),
+        ("root of d k", "sqrtdk"),
+        ("square root of the key dimension", "sqrtdk"),
+        ("√dₖ", "sqrtdk"),
+        ("根号d_k", "sqrtdk"),
+        ("根号下 dk", "sqrtdk"),
+        ("d_k 的平方根", "sqrtdk"),
+        ("对 d_k 开根号", "sqrtdk"),
+        ("ｓｑｒｔ（ｄ＿ｋ）", "sqrtdk"),
+        ("\\frac{1}{\\sqrt{d_k}}", "1/sqrtdk"),
+        ("\\frac{QK^T}{\\sqrt{d_k}}", "qk^t/sqrtdk"),
+        ("QKᵀ / √d_k", "qkt/sqrtdk"),
+        ("\\mathrm{Var}(q \\cdot k) = d_{k}", "var(q·k)=dk"),
+        ("Var(q⋅k) = D_K", "var(q·k)=dk"),
+        ("sqrt(d_model)", "sqrtdmodel"),
+        ("\\sqrt{d_{\\text{model}}}", "sqrtdmodel"),
+        ("ＳＯＦＴＭＡＸ　饱和", "softmax饱和"),
+        ("方差 为 1", "方差为1"),
+        ("**Softmax**  saturates", "softmax saturates"),
+    ],
+)
+def test_normalise_canonical_math(raw: str, expected: str) -> None:
+    assert normalise(raw) == expected
+
+
+def test_normalise_keeps_distinct_quantities_apart() -> None:
+    assert normalise("divide by d_k") == "divide by dk"
+    assert normalise("divide by √d_k") == "divide by sqrtdk"
+    assert normalise("1/d_k") == "1/dk"
+    # A bare "dk" phrase must not match inside the sqrt token.
+    assert not phrase_pattern("d_k").search(normalise("divide by √d_k"))
+    assert phrase_pattern("d_k").search(normalise("variance d_k"))
+
+
+def test_sentences_drop_template_and_join_wrapped_lines() -> None:
+    text = (
+        "# attn-drill: explain-sqrt-dk\n<!--\nprompt: softmax saturates?\n-->\n## Answer\n\n"
+        "The variance grows\nwith d_k. Softmax saturates!\n- first item\n- second item\n"
+        "  wrapped\n\n第一句。第二句！\n\nback to\n1. More text."
+    )
+    got = sentences(text)
+    assert "attn-drill" not in " ".join(got)
+    assert "prompt" not in " ".join(got)
+    assert got[:3] == ["answer", "the variance grows with dk.", "softmax saturates!"]
+    assert "second item wrapped" in got
+    assert "第一句。" in got and "第二句!" in got  # NFKC: ！ -> !
+    assert "back to 1. more text." in " ".join(got)
+
+
+def test_meaningful_chars_ignores_template_headings_and_markup() -> None:
+    assert meaningful_chars("# attn-drill: x\n<!-- a long prompt -->\n## Answer\n\n**ab** `c`") == 3
+    assert meaningful_chars("方差，d_k！") == 4
+
+
+# -- phrase matching ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phrase", "text", "matches"),
+    [
+        ("grow", "the variance grows with d_k", True),
+        ("grow", "growing scores", True),
+        ("grow", "the scores grew", True),
+        ("grow", "it has grown", True),
+        ("grow", "overgrown", False),
+        ("saturate", "softmax saturates", True),
+        ("saturate", "a saturated softmax", True),
+        ("saturate", "saturating", True),
+        ("saturate", "saturation", True),
+        ("normalise", "to normalize the scores", True),
+        ("normalize", "normalisation", True),
+        ("tiny", "tinier gradients", True),
+        ("one-hot", "nearly one hot", True),
+        ("one-hot", "nearly one-hot", True),
+        ("large", "larger scores", True),
+        ("d_k", "dk", True),
+        ("d_k", "dks", False),
+        ("q ", "the query", False),
+        ("q ", "q is the query", True),
+        ("接近 0", "梯度接近0", True),
+        ("接近0", "梯度接近 0", True),
+        ("方差为1", "方差 为 1", True),
+        ("variance", "VARIANCE", True),
+        ("re:var\\w*\\s*\\(q·k\\)\\s*=\\s*dk", "Var(q · k) = d_k", True),
+        ("re:\\bby\\s*dk(?![a-z0-9])", "divide by √d_k", False),
+        ("re:\\bby\\s*dk(?![a-z0-9])", "divide by d_k", True),
+    ],
+)
+def test_phrase_matching(phrase: str, text: str, matches: bool) -> None:
+    assert bool(phrase_pattern(phrase).search(normalise(text))) is matches
+
+
+def _point(*groups: list[str], point_id: str = "idea") -> RubricPoint:
+    return RubricPoint(
+        id=point_id,
+        label=L10n(en=f"label {point_id}", zh=f"标签 {point_id}"),
+        advice=L10n(en=f"advice {point_id}", zh=f"建议 {point_id}"),
+        concepts=[list(g) for g in groups],
+    )
+
+
+SATURATION = Rubric(points=[_point(["softmax"], ["saturate", "饱和"])], threshold=1, min_chars=5)
+
+
+@pytest.mark.parametrize(
+    ("answer", "met"),
+    [
+        ("Large scores make the softmax saturate.", True),
+        ("The softmax does not saturate.", False),
+        ("The softmax never saturates here.", False),
+        ("The softmax doesn't really saturate.", False),
+        ("The scale is not about the softmax saturating.", False),
+        ("We scale so that the softmax does not saturate.", True),
+        ("Scaling prevents the softmax from saturating.", True),
+        ("If we do not scale, the softmax saturates.", True),
+        ("If we do not scale the softmax saturates.", True),
+        ("After scaling the softmax no longer saturates.", True),
+        ("It is not there to prevent the softmax from saturating.", False),
+        ("softmax 会饱和。", True),
+        ("softmax 不会饱和。", False),
+        ("softmax 并不会进入饱和区。", False),
+        ("这样 softmax 就不会饱和。", True),
+        ("为了防止 softmax 饱和。", True),
+        ("不缩放时 softmax 会饱和。", True),
+        ("缩放并不是为了防止 softmax 饱和。", False),
+    ],
+)
+def test_simple_negation(answer: str, met: bool) -> None:
+    result = grade_answer(answer, SATURATION, "en")
+    assert result.points[0].met is met
+
+
+def test_groups_must_meet_within_adjacent_sentences() -> None:
+    rubric = Rubric(points=[_point(["variance"], ["grow"])], threshold=1, min_chars=5)
+    near = "The variance of q·k is d_k. It grows with the dimension."
+    far = "The variance matters. Softmax follows. Scaling helps. Things grow."
+    assert grade_answer(near, rubric, "en").passed
+    assert not grade_answer(far, rubric, "en").points[0].met
+
+
+def test_score_and_threshold_are_fractions_of_the_weight() -> None:
+    rubric = Rubric(
+        points=[_point(["alpha"], point_id="a"), _point(["beta"], point_id="b"),
+                _point(["gamma"], point_id="c"), _point(["delta"], point_id="d")],
+        threshold=2,
+        min_chars=5,
+    )
+    half = grade_answer("alpha and beta are here", rubric, "en")
+    assert (half.score, half.threshold, half.earned, half.total) == (0.5, 0.5, 2.0, 4.0)
+    assert half.passed
+    quarter = grade_answer("only alpha is here", rubric, "en")
+    assert quarter.score == 0.25 and not quarter.passed
+    assert "25%" in quarter.message and "50%" in quarter.message
+
+
+def test_required_point_blocks_a_pass() -> None:
+    required = _point(["gamma"], point_id="needed").model_copy(update={"required": True})
+    rubric = Rubric(points=[_point(["alpha"], point_id="a"), required], threshold=0.5,
+                    min_chars=5)
+    result = grade_answer("alpha alpha alpha", rubric, "en")
+    assert result.score == 0.5 and not result.passed
+    assert "label needed" in result.message
+
+
+def test_bad_regular_expression_is_a_pack_error() -> None:
+    from attn_drill.errors import PackError
+
+    rubric = Rubric(points=[_point(["re:(unclosed"])], threshold=1)
+    assert check_rubric(rubric) and "unclosed" in check_rubric(rubric)[0]
+    with pytest.raises(PackError):
+        grade_answer("some answer text that is long enough to grade", rubric, "en")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=400))
+def test_any_text_grades_without_error(text: str) -> None:
+    rubric = builtin_problems()["explain-sqrt-dk"].rubric
+    assert rubric is not None
+    result = grade_answer(text, rubric, "zh")
+    assert 0.0 <= result.score <= 1.0
+    assert not (result.passed and result.too_short)
+    assert result.message
+
+
+# -- the explain-sqrt-dk problem ---------------------------------------------------------
+
+
+def test_problem_loads_with_a_single_text_track(rubric: Rubric) -> None:
+    problem = builtin_problems()["explain-sqrt-dk"]
+    assert list(problem.tracks) == ["text"]
+    assert problem.tracks["text"].call == "text"
+    assert [p.id for p in rubric.points] == POINT_IDS
+    assert check_rubric(rubric) == []
+    assert len(problem.hints) >= 3
+    ids = {m.id for m in problem.misconceptions}
+    assert {"only-normalises", "variance-without-consequence", "confuses-d-k-with-d-model"} <= ids
+    for point in rubric.points:
+        assert point.advice.en and point.advice.zh and point.label.en and point.label.zh
+
+
+def test_stated_pass_mark_matches_the_rubric(rubric: Rubric) -> None:
+    problem = builtin_problems()["explain-sqrt-dk"]
+    total = sum(p.weight for p in rubric.points)
+    mark = f"{rubric.threshold / total:.0%}"
+    assert mark in problem.constraints.en and mark in problem.constraints.zh
+    assert str(rubric.min_chars) in problem.constraints.en
+    assert str(rubric.min_chars) in problem.constraints.zh
+
+
+def test_starter_has_header_and_fails_as_template_only(rubric: Rubric) -> None:
+    from attn_drill.workspace import starter_text
+
+    problem = builtin_problems()["explain-sqrt-dk"]
+    text = starter_text(problem, "text", "en")
+    assert text.splitlines()[0] == "# attn-drill: explain-sqrt-dk"
+    assert text.count("# attn-drill:") == 1
+    for lang, word in (("en", "template"), ("zh", "模板")):
+        result = grade_answer(text, rubric, lang)
+        assert result.too_short and not result.passed
+        assert word in result.message
+        assert not met_ids(result), "the template's prompts must not earn points"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "needle"),
+    [("", "en", "empty"), ("   \n", "zh", "空"), ("To normalize the scores.", "en", "too short"),
+     ("为了归一化。", "zh", "太短")],
+)
+def test_empty_and_short_answers_fail_with_a_message(
+    text: str, lang: str, needle: str, rubric: Rubric
+) -> None:
+    result = grade_answer(text, rubric, lang)
+    assert result.too_short and not result.passed
+    assert needle in result.message
+
+
+def test_fixture_counts() -> None:
+    for kind in ("pass", "fail"):
+        for lang in ("en", "zh"):
+            assert len(list(ANSWERS.glob(f"{kind}_{lang}_*"))) >= 3, (kind, lang)
+
+
+@pytest.mark.parametrize("path", PASSING, ids=lambda p: p.name)
+def test_good_answers_pass(path: Path, rubric: Rubric) -> None:
+    for lang in ("en", "zh"):
+        result = grade_file(path, rubric, lang)
+        assert result.passed, (path.name, result.message, met_ids(result))
+        assert not result.diagnosis
+
+
+@pytest.mark.parametrize("path", FAILING, ids=lambda p: p.name)
+def test_incomplete_answers_fail_with_advice(path: Path, rubric: Rubric) -> None:
+    problem = builtin_problems()["explain-sqrt-dk"]
+    for lang in ("en", "zh"):
+        result = grade_file(path, rubric, lang)
+        assert not result.passed, (path.name, met_ids(result))
+        assert result.message
+        by_id = {p.id: p for p in rubric.points}
+        for point in result.points:
+            if point.met:
+                assert point.advice == ""
+            else:
+                assert point.advice == by_id[point.id].advice.get(lang)
+                assert point.label == by_id[point.id].label.get(lang)
+        for misconception in result.diagnosis:
+            assert problem.misconception(misconception) is not None
+
+
+# What each calibration answer is expected to show: points met, and the diagnosis.
+EXPECTED = {
+    "pass_en_paper.md": (
+        {"variance-grows-with-dk", "softmax-saturates", "vanishing-gradients",
+         "restores-unit-variance"}, []),
+    "pass_zh_interview.md": (
+        {"variance-grows-with-dk", "softmax-saturates", "vanishing-gradients",
+         "restores-unit-variance"}, []),
+    "pass_en_latex.md": (set(POINT_IDS), []),
+    "pass_zh_latex.md": (set(POINT_IDS), []),
+    "pass_zh_fullwidth.md": (set(POINT_IDS), []),
+    "fail_en_variance_only.md": (
+        {"variance-grows-with-dk", "restores-unit-variance"}, ["variance-without-consequence"]),
+    "fail_zh_variance_only.md": (
+        {"variance-grows-with-dk", "restores-unit-variance"}, ["variance-without-consequence"]),
+    "fail_en_saturation_only.md": (
+        {"softmax-saturates", "vanishing-gradients"}, ["no-variance-argument"]),
+    "fail_zh_saturation_only.md": (
+        {"softmax-saturates", "vanishing-gradients"}, ["no-variance-argument"]),
+    "fail_en_normalize.md": (set(), ["only-normalises"]),
+    "fail_zh_normalize.md": (set(), ["only-normalises"]),
+    "fail_en_overflow.md": (set(), ["overflow-not-saturation"]),
+    "fail_zh_overflow.md": (set(), ["overflow-not-saturation"]),
+    "fail_en_dmodel.md": (set(), ["confuses-d-k-with-d-model", "only-normalises"]),
+    "fail_en_negated.md": (
+        {"variance-grows-with-dk", "restores-unit-variance"}, ["variance-without-consequence"]),
+    "fail_zh_negated.md": (
+        {"variance-grows-with-dk", "restores-unit-variance"}, ["variance-without-consequence"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_calibration_answers_show_expected_points(name: str, rubric: Rubric) -> None:
+    points, diagnosis = EXPECTED[name]
+    result = grade_file(ANSWERS / name, rubric)
+    assert met_ids(result) == points
+    assert result.diagnosis == diagnosis
+
+
+def test_paper_argument_passes_and_bare_normalise_fails(rubric: Rubric) -> None:
+    paper = (
+        "For large d_k the dot products grow large in magnitude: with unit-variance components "
+        "their variance is d_k. That pushes the softmax into regions where its gradients are "
+        "extremely small. Scaling the dot products by 1/sqrt(d_k) counteracts this."
+    )
+    assert grade_answer(paper, rubric, "en").passed
+    assert not grade_answer("To normalize the scores.", rubric, "en").passed
+    padded = "We divide by sqrt(d_k) to normalize the scores. " * 3
+    result = grade_answer(padded, rubric, "en")
+    assert not result.passed and not result.too_short
+    assert result.diagnosis == ["only-normalises"]
+
+
+def test_each_missing_point_is_reported_with_its_advice(rubric: Rubric) -> None:
+    full = (ANSWERS / "pass_en_latex.md").read_text(encoding="utf-8")
+    assert met_ids(grade_answer(full, rubric, "en")) == set(POINT_IDS)
+    # Remove one idea at a time from a complete bullet answer: exactly that point goes missing.
+    bullets = {
+        "variance-grows-with-dk": "q·k sums d_k unit-variance products, so Var(q·k) = d_k.",
+        "softmax-saturates": "Big scores make the softmax saturate into a nearly one-hot row.",
+        "vanishing-gradients": "In that regime the gradients vanish and training stalls.",
+        "restores-unit-variance": "Dividing by √d_k brings the variance back to 1.",
+        "why-not-dk": "Dividing by d_k would shrink the variance to 1/d_k: nearly uniform weights.",
+    }
+    for missing in POINT_IDS:
+        answer = "\n".join(f"- {text}" for pid, text in bullets.items() if pid != missing)
+        for lang in ("en", "zh"):
+            result = grade_answer(answer, rubric, lang)
+            absent = [p for p in result.points if not p.met]
+            assert [p.id for p in absent] == [missing], (missing, lang)
+            expected_advice = next(p for p in rubric.points if p.id == missing).advice.get(lang)
+            assert absent[0].advice == expected_advice
+            assert result.passed is not next(p for p in rubric.points if p.id == missing).required
+
+
+def test_confusing_d_model_is_diagnosed_even_in_chinese(rubric: Rubric) -> None:
+    answer = (
+        "因为输入的维度是 d_model，所以分数要除以根号 d_model，让数值更稳定一些，这就是缩放的原因。"
+    )
+    result = grade_answer(answer, rubric, "zh")
+    assert not result.passed
+    assert "confuses-d-k-with-d-model" in result.diagnosis
+
+
+def test_grading_is_deterministic(rubric: Rubric) -> None:
+    text = (ANSWERS / "pass_zh_mixed.md").read_text(encoding="utf-8")
+    assert grade_answer(text, rubric, "zh") == grade_answer(text, rubric, "zh")
+
+
+# -- through the command line ------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def test_cli_grade_json_good_and_bad_answers(tmp_path: Path) -> None:
+    good = tmp_path / "answer.md"
+    good.write_text((ANSWERS / "pass_en_paper.md").read_text(encoding="utf-8"), encoding="utf-8")
+    result = runner.invoke(app, ["grade", str(good), "--problem", "explain-sqrt-dk", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["problem"] == "explain-sqrt-dk" and document["track"] == "text"
+    assert document["passed"] is True
+
+    bad = tmp_path / "answer_zh.md"
+    bad.write_text((ANSWERS / "fail_zh_variance_only.md").read_text(encoding="utf-8"),
+                   encoding="utf-8")
+    result = runner.invoke(app, ["grade", str(bad), "--problem", "explain-sqrt-dk", "--json",
+                                 "--lang", "zh"])
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["passed"] is False
+    assert [d["id"] for d in document["diagnosis"]] == ["variance-without-consequence"]
+    advice = next(p.advice.zh for p in builtin_problems()["explain-sqrt-dk"].rubric.points
+                  if p.id == "vanishing-gradients")
+    assert any(advice in check["message"] for check in document["checks"])
+
+
+def test_cli_start_then_grade_template_fails(tmp_path: Path) -> None:
+    started = runner.invoke(app, ["start", "explain-sqrt-dk", "--dir", str(tmp_path)])
+    assert started.exit_code == 0, started.output
+    path = tmp_path / "explain_sqrt_dk.md"
+    graded = runner.invoke(app, ["grade", str(path), "--json", "--no-record"])
+    assert graded.exit_code == 1, graded.output
+    assert json.loads(graded.stdout)["passed"] is False
+
+
+def test_real_process_grades_a_chinese_answer_by_header(tmp_path: Path) -> None:
+    path = tmp_path / "my_answer.md"
+    path.write_text((ANSWERS / "pass_zh_latex.md").read_text(encoding="utf-8"), encoding="utf-8")
+    proc = run_cli("grade", str(path), "--json", "--no-record", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["passed"] is True
+    assert re.search(r"Traceback", proc.stderr) is None
