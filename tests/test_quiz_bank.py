@@ -198,12 +198,13 @@ def _linear_params(d_in: int, d_out: int, bias: bool = True) -> int:
     return d_in * d_out + (d_out if bias else 0)
 
 
-def _dot_variance(d_k: int, samples: int = 200_000) -> float:
-    """Monte-Carlo variance of q·k for unit-variance components (checks the d_k formula)."""
-    rng = np.random.default_rng(0)
-    q = rng.standard_normal((samples, d_k))
-    k = rng.standard_normal((samples, d_k))
-    return float(((q * k).sum(axis=1)).var())
+def _dot_variance(d_k: int) -> float:
+    """Exact variance of q·k when every component is an independent ±1 coin (mean 0,
+    variance 1): q·k = 2B - d_k with B ~ Binomial(d_k, 1/2), summed over the distribution."""
+    probabilities = [math.comb(d_k, b) / 2**d_k for b in range(d_k + 1)]
+    values = [2 * b - d_k for b in range(d_k + 1)]
+    mean = sum(p * v for p, v in zip(probabilities, values, strict=True))
+    return sum(p * (v - mean) ** 2 for p, v in zip(probabilities, values, strict=True))
 
 
 def _causal_allowed(n: int) -> int:
@@ -216,8 +217,8 @@ def _layer_norm(x: list[float]) -> np.ndarray:
 
 
 NUMERIC: dict[str, Callable[[], float]] = {
-    "scaling-dot-variance": lambda: round(_dot_variance(64)),  # Monte-Carlo, ±1 % of 64
-    "scaling-std-before-scaling": lambda: math.sqrt(round(_dot_variance(256) / 16) * 16),
+    "scaling-dot-variance": lambda: _dot_variance(64),
+    "scaling-std-before-scaling": lambda: math.sqrt(_dot_variance(256)),
     "scaling-saturated-derivative": lambda: 0.99 * (1 - 0.99),
     "scaling-effect-on-weight": lambda: float(_softmax([8 / math.sqrt(16), 0 / math.sqrt(16)])[0]),
     "softmax-value": lambda: float(_softmax([2, 0, 0])[0]),
@@ -230,6 +231,14 @@ NUMERIC: dict[str, Callable[[], float]] = {
     "pe-value-sin": lambda: _pe(1, 0, 512),
     "pe-value-dim2": lambda: _pe(2, 2, 4),
     "pe-value-cos": lambda: _pe(3, 3, 4),
+    "rln-layernorm-value": lambda: float(_layer_norm([1, 2, 3, 4])[0]),
+    "rln-layernorm-params": lambda: sum(p.size for p in (np.ones(512), np.zeros(512))),
+    "ed-attention-count": lambda: 6 * len(["self"]) + 6 * len(["masked-self", "cross"]),
+    "cx-memory-mib": lambda: np.zeros((4096, 4096), dtype=np.float32).nbytes / 2**20,
+    "cx-memory-heads": lambda: 12 * np.zeros((2048, 2048), dtype=np.float16).nbytes / 2**20,
+    "cx-doubling": lambda: np.ones((2 * 300, 2 * 300)).size / np.ones((300, 300)).size,
+    "cx-sliding-window": lambda: (4096 * 4096) / (4096 * 256),
+    "heatmap-output-value": lambda: float(np.array([0.1, 0.4, 0.3, 0.2]) @ np.array([1, 2, 3, 4])),
 }
 
 
@@ -296,6 +305,27 @@ REFERENCE_ANSWERS: dict[str, dict[str, str]] = {
         "zh": "Transformer 没有循环结构，自注意力与顺序无关，打乱 token 的顺序输出只是跟着打乱。"
         "原始 Transformer 把不同频率的正弦和余弦位置编码加到词嵌入上。",
     },
+    "cx-explain": {
+        "en": "Every query is scored against every key, so the score matrix is n x n and time and "
+        "memory grow quadratically with the sequence length. Sliding-window or sparse attention "
+        "only scores nearby pairs, which makes it linear.",
+        "zh": "每个查询都要和所有键计算分数，得到 n × n 的矩阵，时间和内存都随序列长度平方增长。"
+        "可以用滑动窗口或稀疏注意力，只计算邻近位置的分数。",
+    },
+    "iv-formula-walkthrough": {
+        "en": "Attention(Q, K, V) = softmax(QK^T / sqrt(d_k)) V. Take the dot product of each "
+        "query "
+        "with every key, divide by the square root of d_k, apply softmax so each row sums to 1, "
+        "and use the weights for a weighted sum of the values.",
+        "zh": "Attention(Q,K,V) = softmax(QKᵀ/√d_k)V：先计算 Query 和 Key 的点积得到注意力分数，"
+        "除以 √d_k 缩放，再用 softmax 归一化得到权重，最后对 V 加权求和得到输出。",
+    },
+    "iv-softmax-role": {
+        "en": "Softmax normalises each query's scores into weights that sum to 1. Its exponential "
+        "amplifies the largest scores, and it is differentiable, so gradients flow back.",
+        "zh": "softmax 把分数归一化，确保注意力权重之和为 1；指数函数会放大高分、突出重点；"
+        "而且它可微，反向传播可以正常进行。",
+    },
 }
 
 # Answers that must not pass any rubric.
@@ -322,6 +352,15 @@ HALF_RIGHT: dict[str, dict[str, str]] = {
         "en": "Positional encoding is a vector that the model learns during training to make "
         "it more accurate.",
         "zh": "位置编码是模型在训练中学到的一个向量，能让模型更准确。",
+    },
+    "iv-formula-walkthrough": {
+        "en": "The formula is softmax(QK^T/sqrt(d_k))V.",
+        "zh": "公式是 softmax(QKᵀ/√d_k)V，这是面试里最常考的公式之一。",
+    },
+    "cx-explain": {
+        "en": "Attention is slow because softmax is expensive; we can buy a bigger GPU to make "
+        "it faster.",
+        "zh": "注意力很慢是因为 softmax 计算很贵，可以换更大的显卡来加速。",
     },
 }
 
