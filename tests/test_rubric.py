@@ -472,3 +472,19 @@ def test_real_process_grades_a_chinese_answer_by_header(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["passed"] is True
     assert re.search(r"Traceback", proc.stderr) is None
+
+
+def test_model_answer_passes_in_each_language(rubric: Rubric) -> None:
+    problem = builtin_problems()["explain-sqrt-dk"]
+    assert problem.pack_dir is not None
+    text = (problem.pack_dir / "solutions" / "explain_sqrt_dk_text.md").read_text(encoding="utf-8")
+    english, chinese = text.split("## 参考答案")
+    for half in (english, chinese):
+        result = grade_answer(half, rubric, "en")
+        assert met_ids(result) == set(POINT_IDS)
+    from attn_drill.grading.validate import ValidationResult, validate_text
+
+    validation = ValidationResult(pack="builtin")
+    validate_text(problem, validation)
+    assert validation.ok, validation.to_dict()
+    assert any("explain_sqrt_dk_text.md" in item.subject for item in validation.items)
