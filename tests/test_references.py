@@ -7,7 +7,6 @@ Also: every fixed case's `expected` values and every worked example in the YAMLs
 
 from __future__ import annotations
 
-import ast
 import math
 import re
 from typing import Any
@@ -116,7 +115,9 @@ def test_causal_matches_torch_is_causal(track: str) -> None:
         ([[1.0, 1.0], [1.0, 0.0]], [[3.00928465, 4.6790462], [2.5, 4.0]]),
     ],
 )
-def test_self_attention_reproduces_deep_ml_53(X: list[list[float]], want: list[list[float]]) -> None:
+def test_self_attention_reproduces_deep_ml_53(
+    X: list[list[float]], want: list[list[float]]
+) -> None:
     self_attention = reference("self-attention", "numpy")
     identity = np.eye(2)
     got = self_attention(np.array(X), identity, identity.copy(), np.array([[1.0, 2.0], [3.0, 4.0]]))
@@ -335,3 +336,138 @@ def test_self_attention_module_matches_torch_multihead_attention() -> None:
             if key.startswith("grad:"):
                 assert key in got.arrays, f"{case.name}: no {key}"
                 assert_close(got.arrays[key], value, f"{case.name}: {key}")
+
+
+# -- softmax ---------------------------------------------------------------------------------
+
+
+@needs_torch
+def test_softmax_matches_torch_softmax() -> None:
+    import torch
+
+    cases = graded_cases("softmax", "numpy")
+    assert any(np.abs(c.inputs["x"]).max() > 5000 for c in cases), "no ±1e4 logits graded"
+    for case in cases:
+        axis = case.args.get("axis", -1)
+        want = torch.softmax(torch.from_numpy(case.inputs["x"]), dim=axis).numpy()
+        got = run_reference("softmax", "numpy", case)
+        assert np.isfinite(got.arrays["output"]).all(), case.name
+        assert_close(got.arrays["output"], want, case.name)
+
+
+# -- worked examples in the YAMLs ------------------------------------------------------------
+
+ASSIGN = re.compile(r"(?<![=!<>])=(?!=)")
+NUMBER = re.compile(r"-?\d+(?:\.(\d+))?(?:e-?\d+)?")
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split `a = [1, 2], b = 3` at the commas that are outside brackets."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    return [p for p in parts if p]
+
+
+def parse_assignments(text: str) -> dict[str, Any]:
+    """`Q = [[1.0]], W_q = W_k = np.eye(2), num_heads = 2` -> {name: value}."""
+    values: dict[str, Any] = {}
+    for part in split_top_level(text):
+        *names, expression = (piece.strip() for piece in ASSIGN.split(part))
+        assert names, f"cannot read {part!r}: expected `name = value`"
+        value = eval(expression, {"__builtins__": {}, "np": np})  # our own YAML, test only
+        for name in names:
+            assert name.isidentifier(), name
+            values[name] = value
+    return values
+
+
+def printed_numbers(text: str) -> list[tuple[float, int]]:
+    """Every number in a printed output with its count of decimals."""
+    return [(float(m.group(0)), len(m.group(1) or "")) for m in NUMBER.finditer(text)]
+
+
+def assert_matches_printed(got: np.ndarray, printed: str, what: str) -> None:
+    numbers = printed_numbers(printed)
+    flat = np.asarray(got, dtype=np.float64).ravel()
+    assert len(numbers) == flat.size, f"{what}: printed {len(numbers)}, computed {flat.size}"
+    for (value, decimals), true in zip(numbers, flat, strict=True):
+        # A printed number must be the correctly rounded value (exact values may be short).
+        assert abs(value - true) <= 0.5 * 10.0**-decimals + 1e-9, f"{what}: {value} vs {true}"
+        if abs(value - true) > 1e-9:
+            assert decimals >= 4, f"{what}: {value} should show at least 4 decimals"
+
+
+def module_example(p: Problem, inputs: str) -> np.ndarray:
+    """`SelfAttention(d_model=4, n_heads=2) with identity weights and zero biases, x = ...`."""
+    import torch
+
+    header = re.match(r"SelfAttention\(d_model=(\d+), n_heads=(\d+)\) (.*?), x = ", inputs)
+    assert header, inputs
+    assert header.group(3) == "with identity weights and zero biases", header.group(3)
+    values = parse_assignments(inputs[header.end() - len("x = ") :])
+    module = reference(p.id, "torch")(int(header.group(1)), int(header.group(2))).double()
+    with torch.no_grad():
+        for name in ("W_q", "W_k", "W_v", "W_o"):
+            layer = getattr(module, name)
+            layer.weight.copy_(torch.eye(layer.weight.shape[0], dtype=torch.float64))
+            layer.bias.zero_()
+        x = torch.tensor(values["x"], dtype=torch.float64)
+        mask = values.get("mask")
+        return module(x, None if mask is None else torch.tensor(mask)).numpy()
+
+
+EXAMPLES = [
+    pytest.param(p.id, track, index, id=f"{p.id}-{track}-{index}",
+                 marks=[needs_torch] * (track == "torch"))
+    for p in builtin_problems().values()
+    for track in p.tracks
+    if track != "text"
+    for index in range(len(p.examples))
+]
+
+
+@pytest.mark.parametrize(("problem_id", "track", "index"), EXAMPLES)
+def test_worked_example_matches_reference(problem_id: str, track: str, index: int) -> None:
+    p = problem(problem_id)
+    spec = p.tracks[track]
+    example = p.examples[index]
+    if spec.call == "module":
+        outputs = {spec.outputs[0]: module_example(p, example.inputs)}
+    else:
+        kwargs = parse_assignments(example.inputs)
+        if track == "torch":
+            import torch
+
+            kwargs = {
+                k: torch.tensor(v, dtype=torch.float64) if isinstance(v, list) else v
+                for k, v in kwargs.items()
+            }
+        else:
+            kwargs = {k: np.asarray(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+            kwargs = {k: v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype != bool
+                      else v for k, v in kwargs.items()}
+        result = reference(problem_id, track)(**kwargs)
+        result = result if isinstance(result, tuple) else (result,)
+        outputs = {name: harness.to_numpy(value) for name, value in zip(spec.outputs, result,
+                                                                         strict=True)}
+    printed = example.output
+    if len(spec.outputs) > 1 or re.match(r"^\s*[A-Za-z_]\w* = ", printed):
+        pieces = {}
+        for part in split_top_level(printed):
+            name, literal = ASSIGN.split(part, maxsplit=1)
+            pieces[name.strip()] = literal
+        assert set(pieces) == set(spec.outputs), f"example output names {sorted(pieces)}"
+    else:
+        pieces = {spec.outputs[0]: printed}
+    for name, literal in pieces.items():
+        assert_matches_printed(outputs[name], literal, f"{problem_id} example {index + 1} {name}")
