@@ -183,12 +183,27 @@ def test_practice_without_a_terminal_subprocess(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_text_problem_solution_falls_back_to_the_rubric_ideas() -> None:
+def test_text_problem_solution_shows_the_model_answer() -> None:
+    from attn_drill.practice import reference_source
+
     problem = get_problem("explain-sqrt-dk")
-    assert problem.rubric is not None
+    _path, source = reference_source(problem, "text", "zh")
     result = runner.invoke(app, ["solution", "explain-sqrt-dk", "--yes", "--plain",
                                  "--lang", "zh"])
     assert result.exit_code == 0, result.output
-    for point in problem.rubric.points:
-        assert point.label.zh in result.stdout
+    assert result.stdout.strip() == source.strip()
     assert _reveals("explain-sqrt-dk") == 1
+
+
+def test_text_reference_falls_back_to_the_rubric_ideas(tmp_path: Path) -> None:
+    from attn_drill.practice import reference_source
+
+    problem = get_problem("explain-sqrt-dk").model_copy(update={"pack_dir": tmp_path})
+    assert problem.rubric is not None
+    path, source = reference_source(problem, "text", "zh")
+    assert path.suffix == ".md"
+    for point in problem.rubric.points:
+        assert point.label.zh in source and point.advice.zh in source
+    with pytest.raises(Exception, match="no reference solution"):
+        reference_source(get_problem("softmax").model_copy(update={"pack_dir": tmp_path}),
+                         "numpy")

@@ -122,7 +122,8 @@ def _start(tmp_path: Path, home: Path, *args: str) -> tuple[Terminal, Path, Path
     practice = " ".join(shlex.quote(part) for part in (
         sys.executable, "-m", "attn_drill", "practice", *args))
     script = (f"{practice}; echo EXIT=$? > {shlex.quote(str(exit_file))}; "
-              f"stty -a > {shlex.quote(str(stty_file))}")
+              f"stty -a > {shlex.quote(str(stty_file))}.tmp; "
+              f"mv {shlex.quote(str(stty_file))}.tmp {shlex.quote(str(stty_file))}")
     return Terminal(f"sh -c {shlex.quote(script)}", env), exit_file, stty_file
 
 
