@@ -488,3 +488,47 @@ def test_model_answer_passes_in_each_language(rubric: Rubric) -> None:
     validate_text(problem, validation)
     assert validation.ok, validation.to_dict()
     assert any("explain_sqrt_dk_text.md" in item.subject for item in validation.items)
+
+
+# More phrasings, written independently of the rubric's synonym lists.
+MORE_GOOD = [
+    "If q and k have i.i.d. zero-mean unit-variance entries, q·k has variance d_k. Large d_k means "
+    "the logits have a large spread, and softmax with large logits is basically a hard max, whose "
+    "gradients are almost zero. Scaling by 1/√d_k normalises the variance to 1.",
+    "The dot product of two random d_k-dimensional vectors has standard deviation sqrt(d_k). "
+    "Without the scaling, the softmax gets very peaky as d_k grows and gradients through it become "
+    "tiny, which slows training. Dividing by sqrt(d_k) keeps the scores at unit variance.",
+    "Var(QK^T) scales linearly with d_k. Big logits saturate the softmax => vanishing gradients. "
+    "Divide by sqrt(d_k) -> unit variance. Divide by d_k -> variance 1/d_k, too flat.",
+    "The scores have a variance of d_k. Softmax saturates and its gradients vanish.",
+    "点积是 d_k 项求和，方差与 d_k 成正比。分数太大，softmax 输出接近 one-hot，"
+    "反向传播时梯度几乎为零。除以 √d_k 把方差控制在 1 左右。",
+    "由于 q·k 的标准差是 √d_k，维度越大分数越大。softmax 的输入过大会饱和，导致梯度消失。"
+    "所以除以 √d_k 使方差变为 1；如果除以 d_k，方差就变成 1/d_k，分布太平均了。",
+    "点积的方差等于维度 d_k，维度越大 softmax 越容易饱和，梯度消失；除以根号 d_k 让方差回到 1。",
+]
+MORE_BAD = [
+    "We divide by sqrt(d_k) because the paper does it and it works better in practice. It is a "
+    "scaling factor that makes the attention scores smaller so that the results are nicer.",
+    "Dividing by √d_k keeps the variance of the scores equal to 1 whatever the dimension. The "
+    "variance of q·k is d_k.",
+    "The dot products get large for large d_k, so we divide by the square root to make them "
+    "smaller and keep softmax well-behaved.",
+    "The variance of q·k is 1 regardless of d_k, so the scale is only cosmetic; the softmax does "
+    "not saturate and the gradients do not vanish.",
+    "缩放是为了让注意力分数的数值范围更合理，方差更稳定，模型更容易收敛。",
+    "点积除以根号dk是为了防止数值过大导致溢出，保证计算的数值稳定性。",
+]
+
+
+@pytest.mark.parametrize("answer", MORE_GOOD)
+def test_more_good_phrasings_pass(answer: str, rubric: Rubric) -> None:
+    result = grade_answer(answer, rubric, "en")
+    assert result.passed, (result.message, met_ids(result))
+
+
+@pytest.mark.parametrize("answer", MORE_BAD)
+def test_more_incomplete_phrasings_fail(answer: str, rubric: Rubric) -> None:
+    result = grade_answer(answer, rubric, "en")
+    assert not result.passed, met_ids(result)
+    assert {"variance-grows-with-dk", "vanishing-gradients"} - met_ids(result)
