@@ -197,6 +197,7 @@ def _digest(path: Path) -> str | None:
     except OSError:
         return None
 
+
 Grader = Callable[[Path, "Problem", str], Any]  # (file, problem, track) -> GradeReport
 
 
