@@ -485,7 +485,9 @@ def _learner_phase(job: Job, cases: list[ConcreteCase], spec: Any, protections: 
             continue
         seconds = clock() - started
         guard.restore()
-        channel.send(encode_returned(index, case.name, returned, reporter, seconds))
+        frame = encode_returned(index, case.name, returned, reporter, seconds)
+        del returned  # a huge output must not stay alive into the next case
+        channel.send(frame)
     _flush_streams(streams)
     channel.send(encode(FRAME_DONE))
 
