@@ -239,7 +239,8 @@ def test_fake_runner_timeout_is_a_failure_not_an_error(tmp_path: Path) -> None:
     from attn_drill.grading.grade import _LearnerError, _RunResult
 
     def timed_out(source, problem, track, cases, *, timeout_s=10.0):
-        return _RunResult(cases=[], fatal=_LearnerError("timeout", "time limit"))
+        return _RunResult(cases=[], fatal=_LearnerError("timeout", "time limit"),
+                          learner_seconds=timeout_s)
 
     path = copy_as(tmp_path, PACK / "solutions" / "softmax_numpy.py", "softmax.py")
     report = grade_file(path, runner=timed_out, timeout=0.5)

@@ -129,8 +129,8 @@ def test_cli_validate_exit_codes(tmp_path: Path) -> None:
     assert "Traceback" not in missing.output + not_a_pack.output
 
 
-def test_validate_builtin_as_a_real_process() -> None:
-    result = run_cli("validate", "--json")
+def test_validate_as_a_real_process(tmp_path: Path) -> None:
+    result = run_cli("validate", str(_softmax_pack(tmp_path)), "--json")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     document = json.loads(result.stdout)
-    assert document["ok"] is True and document["checked"] > 20
+    assert document["ok"] is True and document["checked"] >= 6

@@ -416,6 +416,8 @@ def error_text(error: Any, lang: str, timeout_s: float) -> str:
 
 def _signature_display(spec: TrackSpec) -> str:
     text = spec.signature.strip()
+    if spec.call == "module":
+        return "class " + text.removeprefix("class ").split(":")[0].strip()
     if text.startswith("def "):
         text = text[4:]
     if text.startswith("class "):
@@ -993,4 +995,11 @@ def run_checks(ev: Evaluation, lang: str = "en") -> list[CheckResult]:
         if result is None:
             continue
         checks.append(result if loaded else _not_run(label, f"property:{prop}", lang))
+    if loaded and not any(o.returned is not None for o in ev.outcomes.values()):
+        # Checks that look only at returned values would pass vacuously.
+        for check in checks:
+            if check.passed and check.kind not in ("defines",):
+                check.passed = False
+                check.message = tr(lang, "not checked: no case returned a result",
+                                   "未检查：没有任何用例返回结果")
     return checks

@@ -110,16 +110,19 @@ def run_in_process(source: Path, problem: Problem, track: str, cases: list[Concr
 
     learner_error, _, run_result = _run_types()
     spec = problem.tracks[track]
+    def failed(kind: str, message: str) -> Any:
+        return run_result(cases=[], fatal=learner_error(kind, message), stdout="", stderr="",
+                          output_truncated=False, learner_seconds=0.0, protections={})
+
     try:
         module = load_module_from_path(source, f"_attn_drill_inproc_{source.stem}")
     except SyntaxError as exc:
-        return run_result(cases=[], fatal=learner_error("syntax", f"{exc.msg} (line {exc.lineno})"))
+        return failed("syntax", f"{exc.msg} (line {exc.lineno})")
     except Exception as exc:
-        return run_result(cases=[], fatal=learner_error("import", f"{type(exc).__name__}: {exc}"))
+        return failed("import", f"{type(exc).__name__}: {exc}")
     target = getattr(module, spec.entry, None)
     if target is None:
-        return run_result(cases=[], fatal=learner_error(
-            "missing-name", f"no `{spec.entry}` is defined at the top level"))
+        return failed("missing-name", f"no `{spec.entry}` is defined at the top level")
     return run_object_in_process(target, problem, track, cases)
 
 
