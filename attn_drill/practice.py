@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -396,38 +397,77 @@ class PracticeLoop:
 
 
 class WorkerPool:
-    """One warm grading process per track, started on first use and closed at the end.
+    """One warm grading process per track, started in the background and closed at the end.
 
-    If a warm worker cannot be started, grading falls back to a fresh process per grade
-    (slower, same verdicts), so practice never breaks because of it.
+    `warm(track)` starts the zygote in a thread, so the learner can read the statement (and
+    press keys) while numpy/torch load; `runner(track)` waits for it. If a warm worker
+    cannot be started, grading falls back to a fresh process per grade (slower, same
+    verdicts), so practice never breaks because of it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, factory: Callable[[str], Any] | None = None) -> None:
+        self._factory = factory
         self._workers: dict[str, Any] = {}
-        self._failed: set[str] = set()
+        self._starting: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._closed = False
 
-    def runner(self, track: str) -> Callable[..., Any] | None:
-        if track == "text" or track in self._failed:
-            return None
-        worker = self._workers.get(track)
-        if worker is None:
-            try:
+    def _create(self, track: str) -> None:
+        try:
+            if self._factory is not None:
+                worker = self._factory(track)
+            else:
                 from attn_drill.grading.worker import WarmWorker
 
                 worker = WarmWorker(track)
-            except Exception:  # missing module or a start-up failure: grade cold instead
-                self._failed.add(track)
-                return None
-            self._workers[track] = worker
-        return worker.run  # type: ignore[no-any-return]
+        except Exception:  # missing module or a start-up failure: grade cold instead
+            worker = None
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._workers[track] = worker
+        if closed and worker is not None:
+            _close_quietly(worker)  # the learner quit while it was starting
+
+    def warm(self, track: str) -> None:
+        if track == "text":
+            return  # text answers are graded in-process by the rubric: nothing to warm
+        with self._lock:
+            if self._closed or track in self._workers or track in self._starting:
+                return
+            thread = threading.Thread(target=self._create, args=(track,),
+                                      name=f"attn-drill-warm-{track}", daemon=True)
+            self._starting[track] = thread
+        thread.start()
+
+    def runner(self, track: str) -> Callable[..., Any] | None:
+        if track == "text":
+            return None
+        self.warm(track)
+        with self._lock:
+            thread = self._starting.get(track)
+        if thread is not None:
+            thread.join()
+        with self._lock:
+            worker = self._workers.get(track)
+        return None if worker is None else worker.run  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        for worker in self._workers.values():
-            try:
-                worker.close()
-            except Exception:  # closing is best effort; the worker dies with us anyway
-                pass
-        self._workers.clear()
+        """Close every worker; one still starting closes itself when ready (and a zygote
+        also exits by itself once we are gone), so quitting never waits for torch."""
+        with self._lock:
+            self._closed = True
+            workers = [w for w in self._workers.values() if w is not None]
+            self._workers.clear()
+        for worker in workers:
+            _close_quietly(worker)
+
+
+def _close_quietly(worker: Any) -> None:
+    try:
+        worker.close()
+    except Exception:  # closing is best effort; the zygote also exits on EOF
+        pass
 
 
 def _lang(lang: str) -> str:
@@ -490,7 +530,7 @@ def run_practice(problem_id: str | None, *, track: str | None, directory: Path |
         if watcher.error:
             screen.note("watch_error", error=watcher.error)
         # Start the grading process while the learner reads the statement.
-        workers.runner(track_name)
+        workers.warm(track_name)
 
     def list_rows() -> list[dict[str, object]]:
         from attn_drill.catalog import problem_rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,3 +278,64 @@ def test_passing_a_review_problem_clears_its_flags(loop_parts: Any) -> None:
     loop_parts.path.write_text(CORRECT)
     loop.handle(FileEvent(loop_parts.path))
     assert cleared == ["unstable-softmax"]
+
+
+class FakeWorker:
+    def __init__(self, track: str, started: list[str], closed: list[str]) -> None:
+        self.track = track
+        self.closed = closed
+        started.append(track)
+
+    def run(self, *args: Any, **kwargs: Any) -> str:
+        return f"warm {self.track}"
+
+    def close(self) -> None:
+        self.closed.append(self.track)
+
+
+def test_worker_pool_warms_once_per_track_and_falls_back_when_it_cannot() -> None:
+    from attn_drill.practice import WorkerPool
+
+    started: list[str] = []
+    closed: list[str] = []
+
+    def factory(track: str) -> FakeWorker:
+        if track == "torch":
+            raise RuntimeError("cannot fork safely")
+        return FakeWorker(track, started, closed)
+
+    pool = WorkerPool(factory)
+    pool.warm("numpy")
+    pool.warm("numpy")
+    run = pool.runner("numpy")
+    assert run is not None and run() == "warm numpy"
+    assert started == ["numpy"]
+    assert pool.runner("torch") is None  # grades cold instead
+    assert pool.runner("text") is None
+    pool.close()
+    assert closed == ["numpy"]
+    pool.warm("numpy")  # after close nothing new starts
+    assert started == ["numpy"]
+
+
+def test_worker_started_after_close_closes_itself() -> None:
+    import threading
+
+    from attn_drill.practice import WorkerPool
+
+    release = threading.Event()
+    started: list[str] = []
+    closed: list[str] = []
+
+    def slow_factory(track: str) -> FakeWorker:
+        release.wait(timeout=5)
+        return FakeWorker(track, started, closed)
+
+    pool = WorkerPool(slow_factory)
+    pool.warm("torch")
+    pool.close()  # returns at once: quitting does not wait for a slow start
+    release.set()
+    deadline = time.monotonic() + 5
+    while not closed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert started == ["torch"] and closed == ["torch"]
