@@ -193,8 +193,15 @@ class Problem(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Problem:
-        known = {m.id for m in self.misconceptions}
+        ids = [m.id for m in self.misconceptions]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"misconceptions: {', '.join(repeated)} listed more than once")
+        known = set(ids)
         for track_name, track in self.tracks.items():
+            names = [mutant.name for mutant in track.mutants]
+            if len(names) != len(set(names)):
+                raise ValueError(f"tracks.{track_name}: a mutant name is listed twice")
             for mutant in track.mutants:
                 if mutant.misconception not in known:
                     raise ValueError(
