@@ -332,7 +332,12 @@ def _reap_orphans() -> None:
 
 def _children() -> list[int]:
     me = str(os.getpid())
-    found = []
+    try:  # the zygote is single-threaded: its main task lists every child
+        with open(f"/proc/self/task/{me}/children") as handle:
+            return [int(pid) for pid in handle.read().split()]
+    except OSError:
+        pass  # kernel without CONFIG_PROC_CHILDREN: scan /proc
+    found: list[int] = []
     try:
         entries = os.listdir("/proc")
     except OSError:
