@@ -15,6 +15,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import queue
 import threading
@@ -422,6 +423,11 @@ class WorkerPool:
                 worker = WarmWorker(track)
         except Exception:  # missing module or a start-up failure: grade cold instead
             worker = None
+        if track == "torch":
+            # The references are computed here, in the parent, with torch: importing it now
+            # (while the learner reads) takes that cost off the first grade.
+            with contextlib.suppress(Exception):
+                import torch  # noqa: F401
         with self._lock:
             closed = self._closed
             if not closed:
