@@ -42,8 +42,9 @@ TEXT: dict[str, dict[str, str]] = {
         "reference": "Reference solution",
         "going_further": "Going further",
         "next_prompt": "Press n or Enter for the next problem, q to quit.",
-        "diagnosed_hint": "{title}: hint {hint} of {total} is about this (press h).",
-        "diagnosed_hint_seen": "{title}: see hint {hint}: {text}",
+        "diagnosed_hint": "Stuck? Press h for the next hint; hint {hint} of {total} is the one "
+        "about “{title}”.",
+        "diagnosed_hint_seen": "Hint {hint} (“{title}”), which you have seen: {text}",
         "press_h": "Stuck? Press h for a hint.",
         "grade_error": "Could not grade your file:",
         "missing_file": "{path} does not exist (yet). Save it from your editor, or press n.",
@@ -86,8 +87,9 @@ TEXT: dict[str, dict[str, str]] = {
         "reference": "参考答案",
         "going_further": "延伸阅读",
         "next_prompt": "按 n 或回车进入下一题，按 q 退出。",
-        "diagnosed_hint": "{title}：第 {hint}/{total} 条提示讲的就是这个（按 h）。",
-        "diagnosed_hint_seen": "{title}：参见第 {hint} 条提示：{text}",
+        "diagnosed_hint": "卡住了？按 h 查看下一条提示；"
+        "第 {hint}/{total} 条提示讲的正是「{title}」。",
+        "diagnosed_hint_seen": "你已经看过的第 {hint} 条提示（「{title}」）：{text}",
         "press_h": "卡住了？按 h 查看提示。",
         "grade_error": "无法评测你的文件：",
         "missing_file": "{path} 还不存在。请在编辑器中保存它，或按 n 换一题。",
