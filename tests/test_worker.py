@@ -132,6 +132,7 @@ def test_another_track_falls_back_to_a_cold_run(numpy_worker: WarmWorker) -> Non
 
 
 @needs_torch
+@pytest.mark.slow
 def test_torch_worker_grades_functions_and_modules() -> None:
     sdpa = get_problem("scaled-dot-product-attention")
     sdpa_cases = build_cases(sdpa.tracks["torch"], 0)
@@ -156,3 +157,46 @@ def test_torch_worker_grades_functions_and_modules() -> None:
                 np.testing.assert_allclose(run_case.returned.arrays[name], array,
                                            rtol=1e-3, atol=1e-4, err_msg=name)
         assert result.protections["memory-limit"]
+
+
+def test_without_privilege_drop_the_zygote_still_reaps_daemons(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No per-grade uid to kill: the subreaper zygote kills what the grade orphaned."""
+    monkeypatch.setattr(sandbox, "can_drop_privileges", lambda: False)
+    with WarmWorker("numpy") as worker:
+        result = grade(worker, HOSTILE / "daemon_grandchild.py")
+        assert result.protections["privilege-drop"] is False
+        assert result.fatal is None
+        pid = int(result.stdout.split("DAEMON_PID=")[1].split()[0])
+        assert process_gone(pid)
+
+
+def test_after_close_grades_run_cold() -> None:
+    worker = WarmWorker("numpy")
+    worker.close()
+    result = grade(worker, SOFTMAX.reference_path("numpy"))
+    assert result.fatal is None and worker.pid is None
+
+
+def test_the_zygote_exits_when_its_parent_dies(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "owner.py"
+    script.write_text(
+        "import sys, time\n"
+        "from attn_drill.grading.worker import WarmWorker\n"
+        "worker = WarmWorker('numpy')\n"
+        "print(worker.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        zygote = int(owner.stdout.readline())
+        owner.kill()
+        owner.wait(timeout=10)
+        assert process_gone(zygote, wait_s=10)
+    finally:
+        owner.kill()
+        owner.wait(timeout=10)

@@ -178,7 +178,13 @@ class PopenHandle:
 
     def finish(self, grace_s: float) -> ChildEnd:
         pid = self.process.pid
-        natural = sandbox.wait_exit(pid, grace_s)
+        if hasattr(os, "waitid"):
+            natural = sandbox.wait_exit(pid, grace_s)
+        else:  # cannot wait without reaping: a pid reused in between is very unlikely
+            try:
+                natural = self.process.wait(timeout=grace_s) if grace_s else self.process.poll()
+            except subprocess.TimeoutExpired:
+                natural = None
         sandbox.kill_group(pid)  # before reaping, so the pid cannot have been reused
         try:
             final: int | None = self.process.wait(timeout=10)

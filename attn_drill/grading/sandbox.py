@@ -335,7 +335,7 @@ def count_user_tasks(uid: int) -> int | None:
 
 def exited_status(pid: int) -> int | None:
     """The exit status of child `pid` if it has ended, without reaping it (pid stays ours)."""
-    if not IS_POSIX:
+    if not hasattr(os, "waitid"):  # macOS before Python 3.13
         return None
     try:
         info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)

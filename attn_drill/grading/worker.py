@@ -65,6 +65,7 @@ class WarmWorker:
         self.track = track
         self._process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
+        self._closed = False
         self.warm = sandbox.IS_LINUX  # elsewhere every grade is a cold run_submission
         if self.warm:
             self._start()
@@ -88,14 +89,19 @@ class WarmWorker:
         try:
             ready = self._receive(STARTUP_TIMEOUT_S)
         except _ZygoteGone:
-            self.close()
+            self._stop()
             raise SandboxError("the warm grading process did not start") from None
         if not ready.get("ready"):
-            self.close()
+            self._stop()
             raise SandboxError(f"the warm grading process cannot fork safely: {ready}")
 
     def close(self) -> None:
-        """Kill the zygote (and anything left of a grade). Safe to call twice."""
+        """Kill the zygote (and anything left of a grade). Safe to call twice; later `run`
+        calls grade cold."""
+        self._closed = True
+        self._stop()
+
+    def _stop(self) -> None:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
@@ -127,13 +133,13 @@ class WarmWorker:
     def run(self, source: Path, problem: Problem, track: str, cases: list[ConcreteCase], *,
             timeout_s: float = 10.0) -> RunResult:
         """Same contract and result as run_submission, from the warm process."""
-        if not self.warm or track != self.track:
+        if not self.warm or self._closed or track != self.track:
             return run_submission(source, problem, track, cases, timeout_s=timeout_s)
         _, spec = problem.track(track)
         with prepared_job(Path(source), spec, track, cases, timeout_s) as job:
             for attempt in range(2):
                 if not self.alive:
-                    self.close()
+                    self._stop()
                     self._start()
                 pipes = Pipes.open()
                 try:
@@ -143,7 +149,7 @@ class WarmWorker:
                         pipes.close_child_ends()
                     return supervise(_ForkedHandle(self, pid), pipes, job, timeout_s)
                 except _ZygoteGone:
-                    self.close()
+                    self._stop()
                     if attempt:
                         raise SandboxError("the warm grading process keeps failing") from None
                 finally:
@@ -164,7 +170,7 @@ class WarmWorker:
             reply = self._receive(REPLY_TIMEOUT_S)
         except _ZygoteGone:
             sandbox.kill_group(pid)  # the zygote is gone; its child may not be
-            self.close()
+            self._stop()
             return ChildEnd(None, False)
         status = reply.get("status")
         return ChildEnd(status if isinstance(status, int) else None, reply.get("by_itself") is True)
