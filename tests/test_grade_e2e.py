@@ -46,6 +46,22 @@ def test_module_written_differently_passes_and_detached_one_has_no_gradient() ->
     assert "no-gradient" in [d.id for d in bad.diagnosis]
 
 
+@needs_torch
+def test_module_save_cases_snippet_reproduces_missing_gradients(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from attn_drill.grading.savecases import save_failing_cases
+
+    report = grade_file(FIXTURES / "self_attention_module_detached.py")
+    folders = save_failing_cases(report, tmp_path / "cases")
+    assert (folders[0] / "grad_output.npy").is_file()
+    run = subprocess.run([sys.executable, str(folders[-1] / "repro.py")], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "grad x: missing" in run.stdout
+
+
 def test_learner_traceback_shows_only_learner_frames() -> None:
     report = grade_file(FIXTURES / "softmax_raises.py")
     assert not report.passed

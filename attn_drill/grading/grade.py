@@ -155,26 +155,40 @@ def read_submission(path: Path, *, text_answer: bool = False) -> str:
     raise MissingFileError(f"Cannot read {path}: it is not UTF-8 text.")
 
 
+def _find_problem(problem_id: str, problems: dict[str, Problem] | None) -> Problem | None:
+    """One problem by id; for the built-in pack only its own YAML file is parsed (a grade
+    does not need the other problems)."""
+    import re
+
+    from attn_drill.problems import BUILTIN_PACK, KEBAB, load_problem_file
+
+    if problems is not None:
+        return problems.get(problem_id)
+    path = BUILTIN_PACK / "problems" / f"{problem_id}.yaml"
+    if not re.match(KEBAB, problem_id) or not path.is_file():
+        return None
+    return load_problem_file(path, BUILTIN_PACK)
+
+
 def resolve_problem(path: Path, source: str, problem_id: str | None,
                     problems: dict[str, Problem] | None = None) -> tuple[Problem, str | None]:
     """(problem, header track) from --problem, else the header, else the file name."""
-    from attn_drill.problems import builtin_problems, get_problem, parse_header
+    from attn_drill.problems import get_problem, parse_header
 
-    bank = builtin_problems() if problems is None else problems
     first_line = source.splitlines()[0] if source else ""
     header_id, header_track = parse_header(first_line)
-    if problem_id is not None:
-        return get_problem(problem_id, bank), header_track
-    if header_id is not None:
-        return get_problem(header_id, bank), header_track
+    named = problem_id if problem_id is not None else header_id
+    if named is not None:
+        return _find_problem(named, problems) or get_problem(named, problems), header_track
     stem = path.stem.replace("_", "-")
     candidates = [stem]
     for track in ("numpy", "torch", "text"):
         if stem.endswith(f"-{track}"):
             candidates.append(stem[: -len(track) - 1])
     for candidate in candidates:
-        if candidate in bank:
-            return bank[candidate], header_track
+        found = _find_problem(candidate, problems)
+        if found is not None:
+            return found, header_track
     raise UnknownProblemError(
         f"Cannot tell which problem {path.name} solves: {stem!r} is not a problem id. Pass "
         "--problem ID, or start the file with a line `# attn-drill: <id>`. Run `attn-drill "

@@ -117,6 +117,7 @@ class FailingCase:
     got: dict[str, Any]
     init: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    grad_output: Any = None  # upstream gradient of a module's backward check
     error: str = ""
 
 

@@ -43,6 +43,7 @@ def failing_cases(ev: Evaluation, checks: list[CheckResult]) -> list[FailingCase
             got=got,
             init=dict(case.init),
             params=dict(case.params),
+            grad_output=case.grad_output,
             error=error,
         ))
     return result
@@ -109,8 +110,8 @@ with torch.no_grad():
         owner = model.get_submodule(owner_name) if owner_name else model
         tensor = getattr(owner, attr)
         tensor.copy_(torch.from_numpy(np.load(HERE / file)).float().reshape(tensor.shape))
-model.eval()
 inputs = [{inputs}]
+model.eval()
 with torch.no_grad():
     result = model(*inputs{args})
 output = result[0] if isinstance(result, tuple) else result
@@ -120,6 +121,27 @@ if got.shape != expected.shape:
     print(f"output: shape {{got.shape}}, expected {{expected.shape}}")
 else:
     print(f"output: max abs diff {{np.nanmax(np.abs(got - expected)):.3g}}")
+# Gradients: backward of sum(output * grad_output), as the grader does.
+grad_file = HERE / "grad_output.npy"
+if grad_file.exists():
+    model.train()
+    inputs[0].requires_grad_(True)
+    result = model(*inputs{args})
+    output = result[0] if isinstance(result, tuple) else result
+    upstream = torch.from_numpy(np.load(grad_file)).float().reshape(output.shape)
+    if output.requires_grad:
+        (output * upstream).sum().backward()
+    params = dict(model.named_parameters())
+    for name in [{first!r}, *{params!r}]:
+        tensor = inputs[0] if name == {first!r} else params.get(name)
+        expected_file = HERE / f"expected_grad_{{name}}.npy"
+        if not expected_file.exists():
+            continue
+        if tensor is None or tensor.grad is None:
+            print(f"grad {{name}}: missing (no gradient reached it)")
+            continue
+        diff = np.abs(tensor.grad.double().numpy().reshape(-1) - np.load(expected_file).reshape(-1))
+        print(f"grad {{name}}: max abs diff {{diff.max():.3g}}")
 '''
 
 TORCH_CONVERT = '''import torch
@@ -164,6 +186,8 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
             file = f"param_{_file_key(name)}.npy"
             np.save(folder / file, np.asarray(array))
             params[name] = file
+        if case.grad_output is not None:
+            np.save(folder / "grad_output.npy", np.asarray(case.grad_output))
         args = "".join(f", {k}={v!r}" for k, v in case.args.items())
         fields: dict[str, Any] = {
             "case": case.name, "problem": report.problem, "seed": report.seed,
@@ -172,7 +196,8 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
             "convert": TORCH_CONVERT if report.track == "torch" else NUMPY_CONVERT,
         }
         if report.call == "module":
-            snippet = MODULE_SNIPPET.format(init=case.init, params=params, **fields)
+            snippet = MODULE_SNIPPET.format(init=case.init, params=params,
+                                            first=next(iter(case.inputs), "x"), **fields)
         else:
             snippet = FUNCTION_SNIPPET.format(**fields)
         (folder / "repro.py").write_text(snippet, encoding="utf-8")
