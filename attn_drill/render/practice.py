@@ -44,7 +44,8 @@ TEXT: dict[str, dict[str, str]] = {
         "next_prompt": "Press n or Enter for the next problem, q to quit.",
         "diagnosed_hint": "Stuck? Press h for the next hint; hint {hint} of {total} is the one "
         "about “{title}”.",
-        "diagnosed_hint_seen": "Hint {hint} (“{title}”), which you have seen: {text}",
+        "diagnosed_hint_seen": "Hint {hint} of {total}, which you have seen, is the one about "
+        "“{title}”:",
         "press_h": "Stuck? Press h for a hint.",
         "grade_error": "Could not grade your file:",
         "missing_file": "{path} does not exist (yet). Save it from your editor, or press n.",
@@ -89,7 +90,7 @@ TEXT: dict[str, dict[str, str]] = {
         "next_prompt": "按 n 或回车进入下一题，按 q 退出。",
         "diagnosed_hint": "卡住了？按 h 查看下一条提示；"
         "第 {hint}/{total} 条提示讲的正是「{title}」。",
-        "diagnosed_hint_seen": "你已经看过的第 {hint} 条提示（「{title}」）：{text}",
+        "diagnosed_hint_seen": "你已经看过的第 {hint}/{total} 条提示讲的正是「{title}」：",
         "press_h": "卡住了？按 h 查看提示。",
         "grade_error": "无法评测你的文件：",
         "missing_file": "{path} 还不存在。请在编辑器中保存它，或按 n 换一题。",
@@ -253,7 +254,8 @@ class PracticeScreen:
             if misconception.hint <= hint_level:
                 hint = problem.hints[misconception.hint - 1].get(self.lang)
                 message(self._t("diagnosed_hint_seen", title=title, hint=misconception.hint,
-                                text=hint), "cyan")
+                                total=len(problem.hints)), "cyan")
+                console().print(Markdown(hint))
             else:
                 message(self._t("diagnosed_hint", title=title, hint=misconception.hint,
                                 total=len(problem.hints)), "cyan")
