@@ -143,3 +143,19 @@ def test_recommend_next_reads_the_progress_store() -> None:
     progress.clear_flag("unstable-softmax")
     after_quiz = recommend_next()
     assert after_quiz is not None and after_quiz.problem.id != "softmax"
+
+
+def test_builtin_curriculum_walks_the_issue_order() -> None:
+    from attn_drill.problems import builtin_problems
+
+    bank = list(builtin_problems().values())
+    walked: list[str] = []
+    while (pick := recommend(bank, track=None, passed=_passed(), flagged={},
+                             exclude=walked)) is not None:
+        walked.append(pick.problem.id)
+    assert len(walked) == len(bank)
+    milestones = ["softmax", "scaled-dot-product-attention", "self-attention",
+                  "causal-attention", "multi-head-attention", "self-attention-module",
+                  "explain-sqrt-dk"]
+    positions = [walked.index(problem_id) for problem_id in milestones]
+    assert positions == sorted(positions), walked
