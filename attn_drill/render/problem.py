@@ -96,7 +96,12 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
     out.print(f"  {escape(problem.formula)}")
     if spec.signature:
         out.print(f"\n[bold]{labels['signature']}[/]")
-        out.print(Syntax(spec.signature, "python", theme="ansi_dark", background_color="default"))
+        out.print(
+            Syntax(
+                spec.signature, "python", theme="ansi_dark", background_color="default",
+                word_wrap=True,
+            )
+        )
     out.print(f"\n[bold]{labels['shapes']}[/]")
     out.print(Markdown(problem.shapes.get(lang)))
     for number, example in enumerate(problem.examples, start=1):
