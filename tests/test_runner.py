@@ -405,3 +405,13 @@ def test_the_numpy_child_never_imports_torch(tmp_path: Path) -> None:
     )
     result = run("spy", cases=SOFTMAX_CASES[:1], source=spy)
     assert result.stdout.strip() == "NO-TORCH"
+
+
+def test_terminal_control_characters_come_back_escaped() -> None:
+    result = run("terminal_escapes", cases=SOFTMAX_CASES[:1])
+    error = result.cases[0].error
+    assert error is not None
+    for text in (result.stdout, error.message, error.traceback):
+        assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    assert "\\x1b[2J" in result.stdout and "✓ all checks passed" in result.stdout
+    assert "\\x1b]0;pwned\\x07 message" in error.message

@@ -54,7 +54,7 @@ FRAME_HEAD = struct.Struct(">cI")
 JSON_HEAD = struct.Struct(">I")
 
 # Bounds that keep the parent safe from a hostile stream (and the pipe from huge payloads).
-MAX_CASE_BYTES = 64 << 20
+MAX_CASE_BYTES = 32 << 20
 MAX_MESSAGE_CHARS = 500
 MAX_TRACEBACK_CHARS = 4000
 MAX_SHOWN_FRAMES = 10

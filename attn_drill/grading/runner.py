@@ -67,6 +67,7 @@ STARTUP_TIMEOUT_S = 120.0  # interpreter + numpy/torch import on a loaded machin
 EXIT_GRACE_S = 0.5  # after the channel closed early: time for the process to end by itself
 DRAIN_S = 0.5  # after the kill: time to collect what is still in the output pipes
 MAX_FRAME_BYTES = wire.MAX_CASE_BYTES + (1 << 20)
+MAX_RESULT_BYTES = 4 * wire.MAX_CASE_BYTES  # everything one run may send back
 MAX_NDIM = 32
 ERROR_KINDS = frozenset({
     "syntax", "import", "missing-name", "exception", "timeout", "memory", "process-limit",
@@ -264,7 +265,18 @@ class _Capture:
             self.data += chunk[:room]
 
     def text(self) -> str:
-        return self.data.decode("utf-8", errors="replace")
+        return printable(self.data.decode("utf-8", errors="replace"))
+
+
+# Control characters (ANSI escapes above all) would let a submission redraw the learner's
+# terminal, e.g. erase the report and print a fake one: they are shown escaped instead.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]
+            if chr(c) not in "\n\t"}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character but newline and tab shown as an escape."""
+    return text.translate(_CONTROL)
 
 
 class _Tampered(Exception):
@@ -298,7 +310,8 @@ def _str_map(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise _Tampered("bad types map")
-    return value
+    # Type names come from the learner's classes: printable, and short.
+    return {k: printable(v[:200]) for k, v in value.items()}
 
 
 def _error_from(value: Any) -> LearnerError:
@@ -307,8 +320,8 @@ def _error_from(value: Any) -> LearnerError:
     kind, message, trace = value.get("kind"), value.get("message"), value.get("traceback", "")
     if kind not in ERROR_KINDS or not isinstance(message, str) or not isinstance(trace, str):
         raise _Tampered("bad error record")
-    return LearnerError(kind, message[: wire.MAX_MESSAGE_CHARS * 2],
-                        trace[: wire.MAX_TRACEBACK_CHARS + 8])
+    return LearnerError(kind, printable(message[: wire.MAX_MESSAGE_CHARS * 2]),
+                        printable(trace[: wire.MAX_TRACEBACK_CHARS + 8]))
 
 
 def _blobs(header: dict[str, Any], key: str, payload: memoryview, offset: int
@@ -335,6 +348,7 @@ class _Protocol:
     def __init__(self, case_names: list[str]) -> None:
         self.case_names = case_names
         self.buffer = bytearray()
+        self.received = 0
         self.protections: dict[str, bool] | None = None
         self.started_at: float | None = None
         self.loaded = False
@@ -355,9 +369,12 @@ class _Protocol:
             kind, length = wire.FRAME_HEAD.unpack_from(self.buffer)
             if kind not in wire.FRAME_KINDS or length > MAX_FRAME_BYTES:
                 raise _Tampered("unknown or oversized frame")
+            if self.received + length > MAX_RESULT_BYTES:
+                raise _Tampered("far more data than any expected output")
             end = wire.FRAME_HEAD.size + length
             if len(self.buffer) < end:
                 return
+            self.received += length
             payload = memoryview(bytes(self.buffer[wire.FRAME_HEAD.size : end]))
             del self.buffer[:end]
             self._frame(kind, payload, now)
@@ -371,7 +388,7 @@ class _Protocol:
             raise _Tampered("short frame")
         try:
             header = json.loads(bytes(payload[start : start + size]))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise _Tampered("malformed frame header") from None
         if not isinstance(header, dict):
             raise _Tampered("malformed frame header")
@@ -417,8 +434,10 @@ class _Protocol:
         if "error" in header:
             return CaseRun(name, None, _error_from(header["error"]), seconds)
         structure_error = header.get("structure_error")
-        if structure_error is not None and not isinstance(structure_error, str):
-            raise _Tampered("bad structure error")
+        if structure_error is not None:
+            if not isinstance(structure_error, str):
+                raise _Tampered("bad structure error")
+            structure_error = printable(structure_error[: wire.MAX_MESSAGE_CHARS])
         arrays, offset = _blobs(header, "arrays", payload, offset)
         inputs_after, offset = _blobs(header, "inputs_after", payload, offset)
         if offset != len(payload):
