@@ -156,6 +156,23 @@ def test_choice_answers_in_range_and_options_distinct(bank: Bank) -> None:
     assert len(set(positions)) >= 3
 
 
+def test_the_right_option_is_not_given_away_by_its_length(bank: Bank) -> None:
+    """Learners quickly notice when the correct option is always the longest one."""
+
+    def width(text: str) -> int:  # a Chinese character takes about two columns
+        return sum(2 if "\u2e80" <= c <= "\u9fff" or "\uff00" <= c <= "\uffef" else 1 for c in text)
+
+    choices = [e.question for e in bank.entries if e.question.kind == "choice"]
+    for lang in ("en", "zh"):
+        longest = 0
+        for q in choices:
+            assert q.options is not None and isinstance(q.answer, int)
+            widths = [width(o.get(lang)) for o in q.options]
+            if widths[q.answer] == max(widths) and widths.count(max(widths)) == 1:
+                longest += 1
+        assert longest <= 0.35 * len(choices), f"[{lang}] {longest}/{len(choices)} are longest"
+
+
 def test_explanations_do_not_point_at_option_positions(bank: Bank) -> None:
     """Options are shuffled when asked, so 'the first option' would point at the wrong one."""
     positional = re.compile(
