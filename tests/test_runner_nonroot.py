@@ -1,0 +1,68 @@
+"""The runner and the warm worker as a normal user: no privilege drop, still bounded.
+
+Our machines run as root, so this test makes an ordinary user out of a helper process (a
+fresh uid that keeps only the right to read files, so it can import Python from /root) and
+grades hostile files from there: the process cap must count that user's own processes, and
+daemons must still be killed (environment mark for cold runs, subreaper for warm ones).
+As a normal user the main test files exercise this path directly, so it is skipped then.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from attn_drill.grading import sandbox
+from tests.test_runner import HOSTILE, process_gone
+
+pytestmark = pytest.mark.skipif(not sandbox.can_drop_privileges(),
+                                reason="needs root to create an ordinary user for the test")
+
+HELPER = """
+import json, sys
+from pathlib import Path
+from attn_drill.grading import sandbox
+uid = sandbox._unused_uid()
+assert sandbox._drop_privileges(uid, sandbox._nobody_gid(), keep_read=True)
+assert not sandbox.can_drop_privileges()
+from attn_drill.grading.cases import build_cases
+from attn_drill.grading.runner import run_submission
+from attn_drill.grading.worker import WarmWorker
+from attn_drill.problems import get_problem
+problem = get_problem("softmax")
+cases = build_cases(problem.tracks["numpy"], 0)
+worker = WarmWorker("numpy")
+out = {}
+for mode, runner in (("cold", run_submission), ("warm", worker.run)):
+    for name in ("daemon_grandchild", "fork_bomb"):
+        result = runner(Path(sys.argv[1]) / f"{name}.py", problem, "numpy", cases, timeout_s=5)
+        out[f"{mode}:{name}"] = {
+            "fatal": result.fatal and result.fatal.kind,
+            "errors": sorted({c.error.kind for c in result.cases if c.error}),
+            "stdout": result.stdout[:200],
+            "protections": result.protections,
+        }
+worker.close()
+print(json.dumps(out))
+"""
+
+
+def test_as_a_normal_user_forks_are_capped_and_daemons_killed() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", HELPER, str(HOSTILE)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    results = json.loads(completed.stdout)
+    for mode in ("cold", "warm"):
+        daemon = results[f"{mode}:daemon_grandchild"]
+        assert daemon["fatal"] is None and daemon["errors"] == []
+        assert daemon["protections"]["privilege-drop"] is False
+        assert daemon["protections"]["process-limit"] is True
+        pid = int(daemon["stdout"].split("DAEMON_PID=")[1].split()[0])
+        assert process_gone(pid), f"{mode}: the daemon survived the grade"
+        bomb = results[f"{mode}:fork_bomb"]
+        assert bomb["errors"] == ["process-limit"], bomb
