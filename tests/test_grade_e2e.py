@@ -164,3 +164,15 @@ def test_real_process_torch_grade() -> None:
                      "--json")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert json.loads(result.stdout)["track"] == "torch"
+
+
+def test_signature_problem_reported_by_the_runner_fails_defines(tmp_path: Path) -> None:
+    # Defined by assignment, so only calling it reveals that `axis` is not accepted.
+    path = tmp_path / "softmax.py"
+    path.write_text("import numpy as np\n\n"
+                    "softmax = lambda x: np.exp(x - x.max(-1, keepdims=True)) / "
+                    "np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True)\n")
+    report = grade_file(path)
+    defines = report.checks[0]
+    assert not defines.passed
+    assert "signature" in defines.message

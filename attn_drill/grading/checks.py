@@ -382,6 +382,11 @@ def tolerance(ev: Evaluation, array: np.ndarray) -> tuple[float, float]:
     return tol.rtol, tol.atol
 
 
+def tolerance_label(ev: Evaluation, array: np.ndarray) -> str:
+    """The dtype whose tolerance judged `array` (see `tolerance`)."""
+    return "float32" if ev.track == "torch" else dtype_of(array)
+
+
 def error_text(error: Any, lang: str, timeout_s: float) -> str:
     """One line describing a learner error, by kind."""
     kind = getattr(error, "kind", "exception")
@@ -446,7 +451,23 @@ def check_defines(ev: Evaluation, lang: str) -> CheckResult:
                f"签名不兼容：{ev.signature_problem}；应为 `{ev.spec.signature}`"),
             kind="defines",
         )
+    binding = _binding_error(ev)
+    if binding:
+        return CheckResult(name, False, binding, kind="defines")
     return CheckResult(name, True, kind="defines")
+
+
+BINDING_MARKERS = ("the way the grader does it", "check its signature")
+
+
+def _binding_error(ev: Evaluation) -> str:
+    """A call that failed while binding arguments, as the runner reports it (inspect-level
+    signature incompatibility), or ""."""
+    for outcome in ev.outcomes.values():
+        message = getattr(outcome.error, "message", "") if outcome.error is not None else ""
+        if any(marker in message for marker in BINDING_MARKERS):
+            return message
+    return ""
 
 
 def _not_run(name: str, kind: str, lang: str) -> CheckResult:
@@ -625,7 +646,7 @@ def judge_case(ev: Evaluation, case: ConcreteCase, outputs: list[str]) -> CaseVe
             return CaseVerdict(False, "shape", output=output)
         rtol, atol = tolerance(ev, got)
         comparison = compare_arrays(
-            got, expected, rtol=rtol, atol=atol, dtype=dtype_of(got), case=case.name,
+            got, expected, rtol=rtol, atol=atol, dtype=tolerance_label(ev, got), case=case.name,
             output=output, ignore=ignored_rows(case, expected.shape),
         )
         if not comparison.ok:
@@ -635,12 +656,16 @@ def judge_case(ev: Evaluation, case: ConcreteCase, outputs: list[str]) -> CaseVe
 
 def _heatmap_for(ev: Evaluation, cases: list[ConcreteCase]) -> Heatmap | None:
     """Learner vs reference weights of the smallest failing case (first batch element)."""
-    if "weights" not in ev.spec.outputs:
+    if "weights" in ev.spec.outputs:
+        output = "weights"
+    elif "sums-to-one" in ev.spec.properties and len(ev.spec.outputs) == 1:
+        output = ev.spec.outputs[0]  # the output is itself a probability table (softmax)
+    else:
         return None
     best: tuple[int, Heatmap] | None = None
     for case in cases:
-        got = learner_array(ev, case.name, "weights")
-        expected = reference_array(ev, case.name, "weights")
+        got = learner_array(ev, case.name, output)
+        expected = reference_array(ev, case.name, output)
         if got is None or expected is None or got.shape != expected.shape or got.ndim < 2:
             continue
         n, m = expected.shape[-2:]
@@ -672,7 +697,7 @@ def _match_check(ev: Evaluation, name: str, kind: str, cases: list[ConcreteCase]
     if first.reason == "mismatch" and first.comparison and first.comparison.table:
         table = first.comparison.table
         message = tr(lang, f"case '{first_case}', `{first.output}`: ",
-                     f"用例「{first_case}」，`{first.output}`：") + table.summary()
+                     f"用例「{first_case}」，`{first.output}`：") + table.summary(lang)
         if table.nan_count or table.inf_count:
             message += tr(lang, f"; your output contains {table.nan_count} NaN and "
                           f"{table.inf_count} inf values",
@@ -928,7 +953,7 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
                 if not first and comparison.table is not None:
                     first = tr(lang, f"case '{case.name}', gradient of `{key[5:]}`: ",
                                f"用例「{case.name}」，`{key[5:]}` 的梯度：") + \
-                        comparison.table.summary()
+                        comparison.table.summary(lang)
                     first_table = comparison.table
     if not checked:
         return None

@@ -387,7 +387,7 @@ def hint_pointer(problem_id: str, hint: int | None, lang: str) -> str:
     if hint is None:
         return ""
     return tr(lang, f" Hint {hint} covers this (`attn-drill hint {problem_id}`).",
-              f" 第 {hint} 条提示讲的就是这个（`attn-drill hint {problem_id}`）。")
+              f"第 {hint} 条提示讲的就是这个（`attn-drill hint {problem_id}`）。")
 
 
 def to_diagnoses(ev: Evaluation, findings: Findings, lang: str) -> list[Diagnosis]:
@@ -398,7 +398,7 @@ def to_diagnoses(ev: Evaluation, findings: Findings, lang: str) -> list[Diagnosi
             continue
         message = known.explanation.get(lang).strip()
         if finding.evidence:
-            message += tr(lang, f" Evidence: {finding.evidence}.", f" 依据：{finding.evidence}。")
+            message += tr(lang, f" Evidence: {finding.evidence}.", f"依据：{finding.evidence}。")
         message += hint_pointer(ev.problem.id, known.hint, lang)
         diagnoses.append(Diagnosis(id=finding.id, message=message, title=known.title.get(lang),
                                    hint=known.hint, evidence=finding.source))

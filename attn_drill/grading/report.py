@@ -43,7 +43,13 @@ class MismatchTable:
     def percent(self) -> float:
         return 100.0 * self.mismatched / self.total if self.total else 0.0
 
-    def summary(self) -> str:
+    def summary(self, lang: str = "en") -> str:
+        if lang == "zh":
+            return (
+                f"不匹配的元素：{self.mismatched} / {self.total}（{self.percent:.1f}%）；"
+                f"最大绝对误差 {self.max_abs:.3g}，最大相对误差 {self.max_rel:.3g}"
+                f"（{self.dtype} 的容差 rtol={self.rtol:g}，atol={self.atol:g}）"
+            )
         return (
             f"Mismatched elements: {self.mismatched} / {self.total} ({self.percent:.1f}%); "
             f"max abs diff {self.max_abs:.3g}, max rel diff {self.max_rel:.3g} "

@@ -123,14 +123,16 @@ def grade_report(report: GradeReport, lang: str) -> None:
                   f"{labels['time']} {report.duration_s:.2f} s")
     out.print(header)
     out.print()
+    heatmap_shown = False  # one heatmap is informative; one per failed check is noise
     for check in report.checks:
         out.print(_check_line(check, lang))
         for detail in check.details:
             out.print(Text("      · " + detail))
         if not check.passed and check.mismatch is not None and check.mismatch.rows:
             out.print(Padding(mismatch_table(check.mismatch, lang), (0, 0, 0, 6), expand=False))
-        if not check.passed and check.heatmap is not None:
+        if not check.passed and check.heatmap is not None and not heatmap_shown:
             out.print(heatmap_text(check.heatmap, lang))
+            heatmap_shown = True
     if report.diagnosis:
         out.print()
         for item in report.diagnosis:
