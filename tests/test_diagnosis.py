@@ -129,3 +129,15 @@ def test_passing_submission_has_no_diagnosis_even_if_a_mutant_is_harmless() -> N
     report = grade(REPO / "attn_drill" / "pack" / "solutions" / "softmax_numpy.py",
                    problem_id="softmax")
     assert report.passed and report.diagnosis == []
+
+
+def test_starter_file_gets_no_diagnosis(tmp_path: Path) -> None:
+    from attn_drill.problems import get_problem
+    from attn_drill.workspace import write_starter
+
+    for problem_id in ("multi-head-attention", "softmax", "causal-attention"):
+        path = write_starter(get_problem(problem_id), "numpy", tmp_path, force=True)
+        report = grade(path)
+        assert not report.passed
+        assert report.diagnosis == [], (problem_id, [d.id for d in report.diagnosis])
+        assert "NotImplementedError" in next(c for c in report.checks if c.kind == "runs").message

@@ -472,7 +472,7 @@ def _binding_error(ev: Evaluation) -> str:
 
 def _not_run(name: str, kind: str, lang: str) -> CheckResult:
     return CheckResult(name, False, tr(lang, "not run: the file could not be loaded",
-                                       "未运行：文件无法加载"), kind=kind)
+                                       "未运行：文件无法加载"), kind=kind, not_run=True)
 
 
 def check_runs(ev: Evaluation, lang: str) -> CheckResult:
@@ -876,7 +876,7 @@ def check_derived(ev: Evaluation, prop: str, kind: str, lang: str) -> CheckResul
             return CheckResult(name, False, tr(
                 lang, f"could not be checked: case '{derived.source}' did not return a result",
                 f"无法检查：用例「{derived.source}」没有返回结果"),
-                kind=f"property:{prop}", failed_cases=[derived.name])
+                kind=f"property:{prop}", failed_cases=[derived.name], not_run=True)
         for output in ev.spec.outputs:
             before = source.returned.arrays.get(output)
             after = result.returned.arrays.get(output)
@@ -1025,6 +1025,7 @@ def run_checks(ev: Evaluation, lang: str = "en") -> list[CheckResult]:
         for check in checks:
             if check.passed and check.kind not in ("defines",):
                 check.passed = False
+                check.not_run = True
                 check.message = tr(lang, "not checked: no case returned a result",
                                    "未检查：没有任何用例返回结果")
     return checks

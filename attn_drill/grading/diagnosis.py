@@ -157,7 +157,8 @@ def match_mutants(ev: Evaluation) -> list[tuple[str, str]]:
 
 
 def _failed(checks: list[CheckResult], kind: str) -> CheckResult | None:
-    return next((c for c in checks if c.kind == kind and not c.passed), None)
+    """The failed check of that kind, unless it failed only for lack of anything to check."""
+    return next((c for c in checks if c.kind == kind and not c.passed and not c.not_run), None)
 
 
 def _with_mask(case: ConcreteCase, make: Any) -> ConcreteCase | None:

@@ -79,6 +79,7 @@ class CheckResult:
     mismatch: MismatchTable | None = None
     heatmap: Heatmap | None = None
     failed_cases: list[str] = field(default_factory=list)
+    not_run: bool = False  # failed because nothing could be checked (no evidence of a bug)
 
     def to_dict(self) -> dict[str, Any]:
         return {
