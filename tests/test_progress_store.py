@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from attn_drill import progress
 from attn_drill.cli import app
-from attn_drill.errors import StoreError
+from attn_drill.errors import StoreError, UsageError
 from tests.conftest import REPO, run_cli
 
 runner = CliRunner()
@@ -392,9 +392,11 @@ def test_a_data_home_that_is_a_file_gives_a_clear_message(
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     monkeypatch.setenv("ATTN_DRILL_HOME", str(blocker))
-    with pytest.raises(StoreError, match="ATTN_DRILL_HOME"):
+    with pytest.raises(UsageError, match="ATTN_DRILL_HOME"):
         progress.record_hint("softmax", 1)
     assert blocker.read_text() == "x"
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 2 and "ATTN_DRILL_HOME" in result.output
 
 
 def test_progress_as_a_real_process_on_a_damaged_file() -> None:
