@@ -243,6 +243,19 @@ def test_installed_reference_cannot_be_overwritten_or_deleted(tmp_path: Path) ->
     assert result.fatal is None and all(c.error is None for c in result.cases)
 
 
+@privileged
+def test_reference_solutions_are_invisible_to_the_submission(tmp_path: Path) -> None:
+    target = SOFTMAX.reference_path("numpy")
+    source = tmp_path / "read_reference.py"
+    source.write_text((HOSTILE / "read_reference.py").read_text().replace("__TARGET__",
+                                                                          str(target)))
+    result = run_submission(source, SOFTMAX, "numpy", SOFTMAX_CASES[:1])
+    assert result.protections["hide-references"]
+    assert "read: blocked (FileNotFoundError)" in result.stdout
+    assert "listing: 0 files" in result.stdout
+    assert target.is_file()  # only the child's view is empty
+
+
 # -- output --------------------------------------------------------------------------------------
 
 

@@ -662,6 +662,8 @@ def _heatmap_for(ev: Evaluation, cases: list[ConcreteCase]) -> Heatmap | None:
         output = ev.spec.outputs[0]  # the output is itself a probability table (softmax)
     else:
         return None
+    if len([n for n in ev.output_names(output) if not n.startswith("...")]) < 2:
+        return None  # one weight per key (additive attention): no (n, m) table to draw
     best: tuple[int, Heatmap] | None = None
     for case in cases:
         got = learner_array(ev, case.name, output)

@@ -118,28 +118,30 @@ def mutant_outputs(ev: Evaluation, target: Any) -> dict[str, Returned | None]:
 
 
 def learner_matches_mutant(ev: Evaluation, outputs: dict[str, Returned | None]) -> bool:
-    """The learner reproduces the mutant on every case, and the mutant is not just correct."""
-    differs_from_reference = False
+    """The learner reproduces the mutant wherever the learner returned something, and on at
+    least one case where the mutant is wrong (a raise where the mutant raises counts too).
+
+    Cases where only the learner raised are neutral: a second bug elsewhere must not hide the
+    one the mutant pins down."""
     learner_values = 0
+    informative = 0
     for case in ev.base_cases:
         mutant = outputs.get(case.name)
-        reference = ev.references.get(case.name)
-        if mutant is None or reference is None or not same_outputs(
-                ev, case, mutant, reference, rtol=1e-9, atol=1e-11):
-            differs_from_reference = True
         outcome = ev.outcomes.get(case.name)
         learner = outcome.returned if outcome is not None else None
         if learner is None:
             error_kind = getattr(getattr(outcome, "error", None), "kind", "")
-            if mutant is not None or error_kind != "exception":
-                return False
+            if mutant is None and error_kind == "exception":
+                informative += 1
             continue
-        if mutant is None:
+        if mutant is None or not same_outputs(ev, case, learner, mutant, slack=MUTANT_SLACK):
             return False
         learner_values += 1
-        if not same_outputs(ev, case, learner, mutant, slack=MUTANT_SLACK):
-            return False
-    return learner_values > 0 and differs_from_reference
+        reference = ev.references.get(case.name)
+        if reference is None or not same_outputs(ev, case, mutant, reference, rtol=1e-9,
+                                                 atol=1e-11):
+            informative += 1
+    return learner_values > 0 and informative > 0
 
 
 def match_mutants(ev: Evaluation) -> list[tuple[str, str]]:

@@ -27,10 +27,14 @@ Residual risks (learner code runs in the same process as the child's reporting c
   an in-place mutation), which cases raised — and outputs it computed anyway: it can never
   see the expected values, and it cannot touch the parent's references or comparisons.
 - It can read any file its uid can read (as root without a world-readable Python, any file:
-  see sandbox._drop_privileges), including the reference solutions shipped in the package.
+  see sandbox._drop_privileges). As root the pack's solutions/ and mutants/ directories are
+  covered by empty ones in the child's own mount namespace ("hide-references"), but other
+  copies (a git checkout's history, caches) stay readable; without root nothing is hidden.
 - It can use the network and write into world-writable directories such as /tmp.
 - Without root there is no privilege drop: the process cap counts the user's own processes,
-  and a process that leaves the process group *and* scrubs its environment survives.
+  a process that leaves the process group *and* scrubs its environment survives a cold run,
+  and where ptrace between a user's processes is allowed (kernel.yama.ptrace_scope = 0)
+  learner code could attach to the grader itself.
 """
 
 from __future__ import annotations
@@ -133,11 +137,22 @@ def _spec_json(spec: TrackSpec) -> dict[str, Any]:
     return data
 
 
+def hidden_directories(problem: Problem) -> tuple[str, ...]:
+    """Where references and mutants live: learner code must not be able to read them."""
+    from attn_drill.problems import BUILTIN_PACK
+
+    packs = {BUILTIN_PACK.resolve()}
+    if problem.pack_dir is not None:
+        packs.add(Path(problem.pack_dir).resolve())
+    return tuple(str(pack / sub) for pack in sorted(packs) for sub in ("solutions", "mutants"))
+
+
 @contextlib.contextmanager
-def prepared_job(source: Path, spec: TrackSpec, track: str, cases: list[ConcreteCase],
+def prepared_job(source: Path, problem: Problem, track: str, cases: list[ConcreteCase],
                  timeout_s: float) -> Iterator[PreparedJob]:
     """A private directory with a readable copy of the learner's file and the job file."""
-    plan = sandbox.choose_plan(track, timeout_s)
+    _, spec = problem.track(track)
+    plan = sandbox.choose_plan(track, timeout_s, hidden_directories(problem))
     directory = Path(tempfile.mkdtemp(prefix="attn-drill-grade-"))
     try:
         # The per-grade uid must reach the copy; nobody else can write here.
@@ -226,10 +241,10 @@ class Pipes:
 def run_submission(source: Path, problem: Problem, track: str, cases: list[ConcreteCase], *,
                    timeout_s: float = 10.0) -> RunResult:
     """Run the learner's `source` on `cases` in a fresh isolated process (see module doc)."""
-    _, spec = problem.track(track)
+    problem.track(track)  # an unknown track is a usage error, before any process starts
     if os.name != "posix":
         raise SandboxError("Grading needs a POSIX system (Linux or macOS); on Windows use WSL.")
-    with prepared_job(Path(source), spec, track, cases, timeout_s) as job:
+    with prepared_job(Path(source), problem, track, cases, timeout_s) as job:
         pipes = Pipes.open()
         try:
             try:

@@ -68,6 +68,9 @@ THREAD_ENV = {
 GRADE_MARK_VAR = "ATTN_DRILL_GRADE_MARK"
 
 PR_SET_KEEPCAPS = 8
+CLONE_NEWNS = 0x00020000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REC, MS_PRIVATE = 1 << 14, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 CAP_DAC_READ_SEARCH = 2
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -86,6 +89,7 @@ PROTECTIONS = (
     "process-limit",  # RLIMIT_NPROC that actually binds
     "no-new-privileges",  # setuid binaries cannot raise privileges again
     "read-restricted",  # learner code can read only world-readable files (see _drop_privileges)
+    "hide-references",  # the pack's reference solutions and mutants are invisible to it
 )
 
 
@@ -99,21 +103,25 @@ class SandboxPlan:
     uid: int | None  # per-grade uid to drop to (root only), else None
     gid: int | None
     mark: str  # value of GRADE_MARK_VAR for this grade
+    hidden: tuple[str, ...] = ()  # directories to cover with an empty one (references)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SandboxPlan:
-        return cls(**data)
+        return cls(**{**data, "hidden": tuple(data.get("hidden", ()))})
 
 
 def can_drop_privileges() -> bool:
     return IS_LINUX and hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def choose_plan(track: str, timeout_s: float) -> SandboxPlan:
-    """Pick the limits and, when running as root on Linux, a uid used by this grade only."""
+def choose_plan(track: str, timeout_s: float, hidden: tuple[str, ...] = ()) -> SandboxPlan:
+    """Pick the limits and, when running as root on Linux, a uid used by this grade only.
+
+    `hidden` lists directories learner code must not see (the pack's solutions and mutants).
+    """
     uid = gid = None
     if can_drop_privileges():
         uid = _unused_uid()
@@ -125,6 +133,7 @@ def choose_plan(track: str, timeout_s: float) -> SandboxPlan:
         uid=uid,
         gid=gid,
         mark=secrets.token_hex(8),
+        hidden=tuple(hidden),
     )
 
 
@@ -206,6 +215,8 @@ def apply_limits(plan: SandboxPlan) -> dict[str, bool]:
     applied["cpu-limit"] = limit("RLIMIT_CPU", cpu, cpu + 1)
     applied["file-size-limit"] = limit("RLIMIT_FSIZE", FILE_SIZE_LIMIT_BYTES)
 
+    if plan.hidden and can_drop_privileges():
+        applied["hide-references"] = _hide_directories(plan.hidden)
     if plan.uid is not None and plan.gid is not None:
         # Python itself may live where other users cannot read (e.g. pyenv under a 0700
         # /root): then keep only the right to *read* files, or every later import fails.
@@ -224,6 +235,29 @@ def apply_limits(plan: SandboxPlan) -> dict[str, bool]:
         applied["kill-escaped-processes"] = IS_LINUX
     applied["no-new-privileges"] = _no_new_privileges()
     return applied
+
+
+def _hide_directories(paths: tuple[str, ...]) -> bool:
+    """In a private mount namespace, lay an empty read-only tmpfs over each directory.
+
+    Only this process (and what it starts) sees the empty directories; the grader and the
+    rest of the machine keep seeing the real files. Needs root (CAP_SYS_ADMIN).
+    """
+    try:
+        libc = _libc()
+        if libc.unshare(CLONE_NEWNS) != 0:
+            return False
+        # Private propagation, so the covers never leak into the parent's namespace.
+        if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+            return False
+        flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+        for path in paths:
+            if os.path.isdir(path) and libc.mount(
+                    b"tmpfs", os.fsencode(path), b"tmpfs", flags, b"size=4k,mode=555") != 0:
+                return False
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 def _drop_privileges(uid: int, gid: int, *, keep_read: bool) -> bool:

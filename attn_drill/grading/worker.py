@@ -135,8 +135,7 @@ class WarmWorker:
         """Same contract and result as run_submission, from the warm process."""
         if not self.warm or self._closed or track != self.track:
             return run_submission(source, problem, track, cases, timeout_s=timeout_s)
-        _, spec = problem.track(track)
-        with prepared_job(Path(source), spec, track, cases, timeout_s) as job:
+        with prepared_job(Path(source), problem, track, cases, timeout_s) as job:
             for attempt in range(2):
                 if not self.alive:
                     self._stop()
