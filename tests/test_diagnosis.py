@@ -28,6 +28,8 @@ def grade(path: Path, **kwargs: object):
         ("sdpa_no_scale.py", "missing-scale"),
         ("sdpa_tiny_fill.py", "mask-tiny-fill"),
         ("causal_leak.py", "causal-future-leak"),
+        # raises on one batched mask case as well: that second problem must not hide the first
+        ("mha_no_transpose.py", "heads-no-transpose"),
     ],
 )
 def test_hand_written_mistakes_are_diagnosed(name: str, expected: str) -> None:
