@@ -223,15 +223,16 @@ def apply_limits(plan: SandboxPlan) -> dict[str, bool]:
         readable = import_roots_world_readable()
         applied["privilege-drop"] = _drop_privileges(plan.uid, plan.gid, keep_read=not readable)
         applied["read-restricted"] = applied["privilege-drop"] and readable
-        # RLIMIT_NPROC counts the tasks of the real uid: a fresh uid owns only this one.
-        if applied["privilege-drop"]:
-            applied["process-limit"] = limit("RLIMIT_NPROC", PROCESS_LIMIT)
-            applied["kill-escaped-processes"] = True
-    elif hasattr(os, "geteuid") and os.geteuid() != 0:
-        existing = count_user_tasks(os.getuid())
-        if existing is not None:
-            applied["process-limit"] = limit("RLIMIT_NPROC", existing + PROCESS_LIMIT)
-        # The parent sweeps processes carrying this grade's mark (see kill_escaped).
+    if applied["privilege-drop"]:
+        # RLIMIT_NPROC counts the tasks of the real uid: a fresh uid owns only this grade's.
+        applied["process-limit"] = limit("RLIMIT_NPROC", PROCESS_LIMIT)
+        applied["kill-escaped-processes"] = True  # the parent kills everything of that uid
+    else:
+        if hasattr(os, "geteuid") and os.geteuid() != 0:  # root ignores RLIMIT_NPROC
+            existing = count_user_tasks(os.getuid())
+            if existing is not None:
+                applied["process-limit"] = limit("RLIMIT_NPROC", existing + PROCESS_LIMIT)
+        # The parent sweeps the processes carrying this grade's mark (see kill_escaped).
         applied["kill-escaped-processes"] = IS_LINUX
     applied["no-new-privileges"] = _no_new_privileges()
     return applied
