@@ -362,3 +362,19 @@ def test_save_cases_writes_npy_and_a_runnable_snippet(tmp_path: Path) -> None:
                          text=True, timeout=60, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "output: max abs diff" in run.stdout and "close: False" in run.stdout
+
+
+def test_position_dependent_attention_fails_permutation_equivariance() -> None:
+    bad = grade(FIXTURES / "self_attention_positional.py")
+    check = next(c for c in bad.checks if c.kind == "property:permutation-equivariance")
+    assert not check.passed and "token" in check.message
+    good = grade(FIXTURES / "self_attention_einsum.py")
+    assert next(c for c in good.checks
+                if c.kind == "property:permutation-equivariance").passed
+
+
+def test_causal_future_check_names_the_earlier_positions() -> None:
+    report = grade(FIXTURES / "causal_leak.py")
+    check = next(c for c in report.checks if c.kind == "property:causal-future")
+    assert not check.passed
+    assert "earlier positions [0, 1, 2]" in check.message

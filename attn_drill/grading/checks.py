@@ -209,30 +209,25 @@ def derive_cases(
     specs = {c.name: c for c in spec.cases}
     rng = np.random.default_rng([seed, 7919])
 
-    def candidates(want_causal: bool) -> list[tuple[ConcreteCase, list[str]]]:
-        found = []
-        for case in cases:
-            case_spec = specs.get(case.name)
-            if case_spec is None or not case.is_random or "stability" in case.tags:
-                continue
-            seq_inputs = _sequence_inputs(case_spec, seq)
-            if not seq_inputs or case.dims.get(seq, 0) < 2:
-                continue
-            has_mask = any(v.dtype == bool for v in case.inputs.values())
-            is_causal = "causal" in case.tags or any(
-                s.kind == "causal-mask" for s in case_spec.random.values()
-            )
-            if want_causal and (is_causal or not has_mask):
-                found.append((case, seq_inputs))
-            if not want_causal and not has_mask:
-                found.append((case, seq_inputs))
-        if want_causal:
-            found.sort(key=lambda item: "causal" not in item[0].tags and not any(
-                v.dtype == bool for v in item[0].inputs.values()))
-        return found
+    # (case, its sequence inputs, has a mask, is causal) for every random case usable as a source
+    sources = []
+    for case in cases:
+        case_spec = specs.get(case.name)
+        if case_spec is None or not case.is_random or "stability" in case.tags:
+            continue
+        seq_inputs = _sequence_inputs(case_spec, seq)
+        if not seq_inputs or case.dims.get(seq, 0) < 2:
+            continue
+        kinds = {s.kind for s in case_spec.random.values()}
+        has_mask = any(k.endswith("mask") for k in kinds) or any(
+            v.dtype == bool for v in case.inputs.values())
+        is_causal = "causal" in case.tags or "causal-mask" in kinds
+        sources.append((case, seq_inputs, has_mask, is_causal))
+    unmasked = [(c, inputs) for c, inputs, has_mask, _ in sources if not has_mask]
+    causal = [(c, inputs) for c, inputs, _, is_causal in sources if is_causal]
 
     if "permutation-equivariance" in spec.properties:
-        options = candidates(want_causal=False)
+        options = unmasked
         if options:
             source, seq_inputs = options[0]
             n = source.dims[seq]
@@ -251,7 +246,7 @@ def derive_cases(
                 case.name, DERIVED_PERMUTED, source.name, seq, permutation=perm.tolist()
             )
     if "causal-future" in spec.properties:
-        options = candidates(want_causal=True)
+        options = causal or unmasked  # causal-attention itself has no mask input
         if options:
             source, seq_inputs = options[0]
             n = source.dims[seq]
