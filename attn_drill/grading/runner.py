@@ -462,11 +462,74 @@ class _Protocol:
         return CaseRun(name, returned, None, seconds)
 
 
+@dataclass
+class _Reading:
+    tampered: str | None = None
+    timed_out: bool = False
+    result_closed: bool = False
+    ended_at: float = 0.0
+
+
+def _read_until_done(selector: selectors.BaseSelector, pipes: Pipes, protocol: _Protocol,
+                     outputs: dict[int, _Capture], timeout_s: float) -> _Reading:
+    """Collect frames and output until DONE/FATAL, EOF on the channel, tampering or time-out.
+
+    The clock starts at the START frame: interpreter start and imports are not the learner's.
+    """
+    reading = _Reading()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not protocol.finished:
+        now = time.monotonic()
+        if now >= deadline:
+            reading.timed_out = True
+            break
+        for key, _ in selector.select(timeout=deadline - now):
+            try:
+                chunk = os.read(key.fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            except OSError:
+                chunk = b""
+            if key.fd != pipes.result_r:
+                if chunk:
+                    outputs[key.fd].add(chunk)
+                else:
+                    selector.unregister(key.fd)
+                continue
+            if not chunk:
+                reading.result_closed = True
+                break
+            was_started = protocol.started_at is not None
+            try:
+                protocol.feed(chunk, time.monotonic())
+            except _Tampered as exc:
+                reading.tampered = str(exc)
+                break
+            if not was_started and protocol.started_at is not None:
+                deadline = protocol.started_at + timeout_s
+        if reading.result_closed or reading.tampered is not None:
+            break
+    reading.ended_at = time.monotonic()
+    return reading
+
+
+def _end_everything(handle: ChildHandle, job: PreparedJob, protocol: _Protocol,
+                    grace_s: float) -> ChildEnd:
+    """Kill the child's process group, then whatever escaped it (daemons)."""
+    try:
+        return handle.finish(grace_s)
+    finally:
+        privileged = bool(protocol.protections and protocol.protections.get("privilege-drop"))
+        sandbox.kill_escaped(job.plan.uid if privileged else None, job.plan.mark)
+
+
 def supervise(handle: ChildHandle, pipes: Pipes, job: PreparedJob, timeout_s: float
               ) -> RunResult:
     """Read the child's frames and output until it finishes, fails or runs out of time.
 
     Shared by the cold runner and the warm worker: `handle` knows how to end the process.
+    Whatever happens (even KeyboardInterrupt in the grader), the child and everything it
+    started are killed before this returns.
     """
     protocol = _Protocol(job.case_names)
     outputs = {pipes.out_r: _Capture(), pipes.err_r: _Capture()}
@@ -474,52 +537,20 @@ def supervise(handle: ChildHandle, pipes: Pipes, job: PreparedJob, timeout_s: fl
     for fd in (pipes.result_r, pipes.out_r, pipes.err_r):
         os.set_blocking(fd, False)
         selector.register(fd, selectors.EVENT_READ)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    tampered: str | None = None
-    timed_out = result_closed = False
-    end = time.monotonic()
     try:
-        while not protocol.finished and not result_closed:
-            now = time.monotonic()
-            if now >= deadline:
-                timed_out = True
-                break
-            for key, _ in selector.select(timeout=deadline - now):
-                fd = key.fd
-                try:
-                    chunk = os.read(fd, 1 << 16)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    chunk = b""
-                if fd != pipes.result_r:
-                    if chunk:
-                        outputs[fd].add(chunk)
-                    else:
-                        selector.unregister(fd)
-                    continue
-                if not chunk:
-                    result_closed = True
-                    break
-                was_started = protocol.started_at is not None
-                try:
-                    protocol.feed(chunk, time.monotonic())
-                except _Tampered as exc:
-                    tampered = str(exc)
-                    break
-                if not was_started and protocol.started_at is not None:
-                    deadline = protocol.started_at + timeout_s
-                if protocol.finished:
-                    break
-        end = time.monotonic()
-        ended_early = result_closed and not protocol.finished and tampered is None
-        child_end = handle.finish(EXIT_GRACE_S if ended_early else 0.0)
-        privileged = bool(protocol.protections and protocol.protections.get("privilege-drop"))
-        sandbox.kill_escaped(job.plan.uid if privileged else None, job.plan.mark)
+        try:
+            reading = _read_until_done(selector, pipes, protocol, outputs, timeout_s)
+        except BaseException:
+            _end_everything(handle, job, protocol, 0.0)
+            raise
+        ended_early = (reading.result_closed and not protocol.finished
+                       and reading.tampered is None)
+        child_end = _end_everything(handle, job, protocol, EXIT_GRACE_S if ended_early else 0.0)
         _drain(selector, pipes, outputs)
     finally:
         selector.close()
 
+    tampered, timed_out, end = reading.tampered, reading.timed_out, reading.ended_at
     stdout, stderr = outputs[pipes.out_r], outputs[pipes.err_r]
     if protocol.started_at is None:
         if tampered is None:
