@@ -122,6 +122,10 @@ def test_cli_json_is_one_document(tmp_path: Path) -> None:
     assert document["passed"] is False and 0 < document["score"] < 1
     assert [d["id"] for d in document["diagnosis"]] == ["unstable-softmax"]
     assert isinstance(document["duration_s"], float)
+    chatty = runner.invoke(app, ["grade", str(FIXTURES / "softmax_chatty.py"), "--json",
+                                 "--no-record"])
+    assert chatty.exit_code == 0
+    assert json.loads(chatty.stdout)["output_truncated"] is True
 
 
 def test_cli_chinese_feedback() -> None:

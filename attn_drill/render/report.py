@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 STDOUT_LINES = 20
 TRACEBACK_LINES = 15
+STDERR_LINES = 8
 SHADES = " ░▒▓█"
 
 LABELS = {
@@ -158,6 +159,14 @@ def grade_report(report: GradeReport, lang: str) -> None:
             out.print(Text("  " + labels["truncated"], style="dim"))
     elif report.output_truncated:
         out.print(Text(labels["truncated"], style="dim"))
+    if report.stderr.strip():
+        out.print()
+        out.print(Text(labels["stderr"] + ":", style="bold"))
+        lines, more = _tail(report.stderr, STDERR_LINES)
+        for line in lines:
+            out.print(Text("  │ " + line), overflow="fold")
+        if more:
+            out.print(Text("  …"))
     if report.protections_off:
         out.print()
         out.print(Text(f"{labels['protections']}: {', '.join(report.protections_off)}",
