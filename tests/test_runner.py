@@ -428,3 +428,26 @@ def test_terminal_control_characters_come_back_escaped() -> None:
         assert "\x1b" not in text and "\x07" not in text and "\r" not in text
     assert "\\x1b[2J" in result.stdout and "✓ all checks passed" in result.stdout
     assert "\\x1b]0;pwned\\x07 message" in error.message
+
+
+def test_an_interrupted_grader_still_kills_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attn_drill.grading import runner
+
+    started: list[int] = []
+    original_init = runner.PopenHandle.__init__
+    original_feed = runner._Protocol.feed
+
+    def remember(self: runner.PopenHandle, process: object) -> None:
+        original_init(self, process)  # type: ignore[arg-type]
+        started.append(self.process.pid)
+
+    def interrupt_once_loaded(self: runner._Protocol, data: bytes, now: float) -> None:
+        original_feed(self, data, now)
+        if self.loaded:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.PopenHandle, "__init__", remember)
+    monkeypatch.setattr(runner._Protocol, "feed", interrupt_once_loaded)
+    with pytest.raises(KeyboardInterrupt):
+        run("infinite_loop", timeout_s=30)
+    assert started and process_gone(started[0], wait_s=2)
