@@ -128,10 +128,3 @@ def compare_arrays(
         ignored_rows=ignored_rows,
     )
     return Comparison(ok=False, shape_ok=True, table=table)
-
-
-def non_finite_counts(array: np.ndarray) -> tuple[int, int]:
-    """(NaN count, inf count) of a numeric array."""
-    if array.dtype.kind not in "fc":
-        return 0, 0
-    return int(np.isnan(array).sum()), int(np.isinf(array).sum())

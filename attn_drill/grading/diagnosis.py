@@ -404,7 +404,7 @@ def to_diagnoses(ev: Evaluation, findings: Findings, lang: str) -> list[Diagnosi
             message += tr(lang, f" Evidence: {finding.evidence}.", f"依据：{finding.evidence}。")
         message += hint_pointer(ev.problem.id, known.hint, lang)
         diagnoses.append(Diagnosis(id=finding.id, message=message, title=known.title.get(lang),
-                                   hint=known.hint, evidence=finding.source))
+                                   hint=known.hint, source=finding.source))
     return diagnoses
 
 

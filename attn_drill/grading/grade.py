@@ -294,7 +294,7 @@ def evaluation_from_run(problem: Problem, track: str, seed: int, cases: list[Con
     )
 
 
-def _first_error(ev: Any, run: Any) -> Any:
+def _first_error(run: Any) -> Any:
     if run.fatal is not None:
         return run.fatal
     for case_run in run.cases:
@@ -309,7 +309,7 @@ def build_report(ev: Any, run: Any, checks: list[Any], diagnosis: list[Any], *, 
     from attn_drill.grading.savecases import failing_cases
 
     passed, score = score_of(checks)
-    error = _first_error(ev, run)
+    error = _first_error(run)
     protections = getattr(run, "protections", {}) or {}
     report = GradeReport(
         problem=ev.problem.id,

@@ -100,7 +100,7 @@ class Diagnosis:
     message: str
     title: str = ""
     hint: int | None = None
-    evidence: str = ""
+    source: str = ""  # what recognised it: "mutant:<name>", "property:<name>", "pattern:<name>"
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "message": self.message}
@@ -108,8 +108,8 @@ class Diagnosis:
             data["title"] = self.title
         if self.hint is not None:
             data["hint"] = self.hint
-        if self.evidence:
-            data["evidence"] = self.evidence
+        if self.source:
+            data["source"] = self.source
         return data
 
 
