@@ -22,12 +22,10 @@ ones that cannot be applied come back as False and grading still works.
 
 from __future__ import annotations
 
+# The child imports this module on every grade: heavier modules are imported where used.
 import contextlib
 import os
-import secrets
-import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -122,6 +120,8 @@ def choose_plan(track: str, timeout_s: float, hidden: tuple[str, ...] = ()) -> S
 
     `hidden` lists directories learner code must not see (the pack's solutions and mutants).
     """
+    import secrets
+
     uid = gid = None
     if can_drop_privileges():
         uid = _unused_uid()
@@ -139,6 +139,7 @@ def choose_plan(track: str, timeout_s: float, hidden: tuple[str, ...] = ()) -> S
 
 def _unused_uid() -> int:
     import pwd
+    import secrets
 
     for _ in range(20):
         uid = SANDBOX_UID_BASE + secrets.randbelow(SANDBOX_UID_SPAN)
@@ -418,6 +419,9 @@ def kill_escaped(uid: int | None, mark: str) -> None:
 
 
 def _kill_all_of_uid(uid: int) -> None:
+    import shutil
+    import subprocess
+
     kill_binary = shutil.which("kill") or "/bin/kill"
     if os.path.exists(kill_binary):
         argv = [kill_binary, "-KILL", "-1"]
