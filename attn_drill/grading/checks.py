@@ -612,8 +612,9 @@ def check_dtypes(ev: Evaluation, lang: str) -> CheckResult:
     expected_dtype = "float32" if ev.track == "torch" else "float64"
     other = sorted(seen - {expected_dtype})
     if other:
-        message = tr(lang, f"{', '.join(other)} results are judged with {other[0]} tolerances",
-                     f"{', '.join(other)} 结果按 {other[0]} 的容差评判")
+        judged = "float32" if ev.track == "torch" else other[0]
+        message = tr(lang, f"{', '.join(other)} results are judged with {judged} tolerances",
+                     f"{', '.join(other)} 结果按 {judged} 的容差评判")
     return CheckResult(name, True, message, kind="dtype")
 
 
