@@ -18,7 +18,7 @@ import pytest
 from attn_drill.grading import sandbox
 from tests.test_runner import HOSTILE, process_gone
 
-pytestmark = pytest.mark.skipif(not sandbox.can_drop_privileges(),
+pytestmark = pytest.mark.skipif(not sandbox.privilege_drop_possible(),
                                 reason="needs root to create an ordinary user for the test")
 
 HELPER = """

@@ -112,7 +112,26 @@ class SandboxPlan:
 
 
 def can_drop_privileges() -> bool:
+    """Root on Linux: we may switch uids, kill as another uid and set up mounts."""
     return IS_LINUX and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def privilege_drop_possible() -> bool:
+    """Root, and an unprivileged uid could still import Python's modules afterwards."""
+    return can_drop_privileges() and (
+        import_roots_world_readable() or has_capability(CAP_DAC_READ_SEARCH))
+
+
+def has_capability(cap: int) -> bool:
+    """Is `cap` in this process's effective capability set (Linux)?"""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> cap & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 
 
 def choose_plan(track: str, timeout_s: float, hidden: tuple[str, ...] = ()) -> SandboxPlan:
@@ -123,7 +142,7 @@ def choose_plan(track: str, timeout_s: float, hidden: tuple[str, ...] = ()) -> S
     import secrets
 
     uid = gid = None
-    if can_drop_privileges():
+    if privilege_drop_possible():
         uid = _unused_uid()
         gid = _nobody_gid()
     return SandboxPlan(
@@ -269,6 +288,8 @@ def _drop_privileges(uid: int, gid: int, *, keep_read: bool) -> bool:
     lazy imports keep working when it is installed somewhere only root can read. Writing,
     signalling other users' processes and escaping the process cap all stay impossible.
     """
+    if keep_read and not has_capability(CAP_DAC_READ_SEARCH):
+        return False  # e.g. a container without it: better no drop than broken imports
     try:
         libc = _libc() if keep_read else None
         if libc is not None and libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0:
