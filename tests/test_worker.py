@@ -200,3 +200,24 @@ def test_the_zygote_exits_when_its_parent_dies(tmp_path: Path) -> None:
     finally:
         owner.kill()
         owner.wait(timeout=10)
+
+
+def test_a_broken_warm_process_falls_back_to_a_cold_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from attn_drill.grading import child
+
+    with WarmWorker("numpy") as worker:
+        # The zygote already imported child.run_job; break the job file it is handed instead.
+        monkeypatch.setattr(child, "write_job", lambda path, job: path.write_bytes(b"junk"))
+        calls: list[str] = []
+        original = worker._run_warm
+
+        def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append("warm")
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(worker, "_run_warm", spy)
+        monkeypatch.setattr("attn_drill.grading.worker.run_submission",
+                            lambda *a, **k: calls.append("cold") or "cold result")
+        assert grade(worker, SOFTMAX.reference_path("numpy")) == "cold result"
+        assert calls == ["warm", "cold"]

@@ -135,7 +135,17 @@ class WarmWorker:
         """Same contract and result as run_submission, from the warm process."""
         if not self.warm or self._closed or track != self.track:
             return run_submission(source, problem, track, cases, timeout_s=timeout_s)
-        with prepared_job(Path(source), problem, track, cases, timeout_s) as job:
+        try:
+            return self._run_warm(Path(source), problem, track, cases, timeout_s)
+        except SandboxError:
+            # The warm process cannot be (re)started or its fork broke before any learner
+            # code ran: this grade runs cold (same verdicts); the next one tries warm again.
+            self._stop()
+            return run_submission(source, problem, track, cases, timeout_s=timeout_s)
+
+    def _run_warm(self, source: Path, problem: Problem, track: str, cases: list[ConcreteCase],
+                  timeout_s: float) -> RunResult:
+        with prepared_job(source, problem, track, cases, timeout_s) as job:
             for attempt in range(2):
                 if not self.alive:
                     self._stop()
