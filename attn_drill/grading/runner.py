@@ -13,12 +13,16 @@ Trust and the result channel
   (after interpreter start and the numpy/torch imports) and covering loading + every call.
 - Frames must arrive in a fixed order (START, LOADED, one CASE per case in order, DONE or
   FATAL). Anything else — unknown kinds, duplicates, a case out of order, oversized or
-  malformed payloads, unsupported dtypes — makes the whole run `bad-output` and drops every
-  case already received. Reading stops at DONE/FATAL, then the whole process group and (as
+  malformed payloads, unsupported dtypes, more data in total than any output needs — makes
+  the whole run `bad-output` and drops every case already received. Reading stops at DONE/FATAL, then the whole process group and (as
   root) every process of the grade's private uid are killed, so nothing can write afterwards.
 - A missing or short result means the code ended before returning: sys.exit(), os._exit(),
   a segfault. The exit status is only used to word that message, never to pass anything.
-- stdout/stderr are drained while the child runs; the first 4 KiB of each are kept.
+- stdout/stderr are drained while the child runs; the first 4 KiB of each are kept, and
+  every string from the child (output, messages, type names) comes back with control
+  characters escaped, so a submission cannot redraw the learner's terminal.
+- Whatever ends the reading (done, fatal, time-out, tampering, even a KeyboardInterrupt in
+  the grader), the child and everything it started are killed before `supervise` returns.
 
 Residual risks (learner code runs in the same process as the child's reporting code)
 - It can write frames on the result fd itself or patch the harness in ways the namespace
