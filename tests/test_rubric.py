@@ -532,3 +532,12 @@ def test_more_incomplete_phrasings_fail(answer: str, rubric: Rubric) -> None:
     result = grade_answer(answer, rubric, "en")
     assert not result.passed, met_ids(result)
     assert {"variance-grows-with-dk", "vanishing-gradients"} - met_ids(result)
+
+
+@pytest.mark.parametrize(
+    "text", ["\n" * 20_000, " . " * 8_000, " " * 50_000 + "x", "not variance " * 3_000,
+             "\\frac{" * 5_000, "sqrt(" * 5_000],
+)
+def test_pathological_input_is_graded(text: str, rubric: Rubric) -> None:
+    result = grade_answer(text, rubric, "en")
+    assert not result.passed

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from attn_drill.problems import Rubric, RubricPoint
 
 WINDOW_SENTENCES = 2
+MAX_MATCHED_CHARS = 20_000  # ideas are looked for in the first 20k characters (keeps it fast)
 NEGATION_WINDOW = 4  # tokens looked at for English negators before a match
 
 
@@ -129,7 +130,7 @@ class RubricResult:
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-_HEADER_LINE = re.compile(r"^\s*#\s*attn-drill:.*$", re.M | re.I)
+_HEADER_LINE = re.compile(r"^[ \t]*#[ \t]*attn-drill:.*$", re.M | re.I)
 
 # Quotes, dashes and dots that NFKC leaves alone.
 _CHAR_MAP = str.maketrans(
@@ -168,7 +169,7 @@ _MATH_RULES: list[tuple[re.Pattern[str], str]] = [
         (r"(?<![a-z0-9])d\s+(?:sub\s+)?k(?![a-z0-9'])", "dk", 0),
         (r"(?<![a-z0-9])(?:self\s*\.\s*)(dk|dmodel)(?![a-z0-9])", r"\1", 0),
         # Code that takes d_k from a tensor: math.sqrt(q.size(-1)), k.shape[-1] ** 0.5 ...
-        (r"(?:np|numpy|math|torch)?\s*\.?\s*sqrt\s*\(\s*(?:q|k|query|key|queries|keys)\s*\."
+        (r"(?:(?:np|numpy|math|torch)\s*\.\s*)?sqrt\s*\(\s*(?:q|k|query|key|queries|keys)\s*\."
          r"\s*(?:size\s*\(\s*-\s*1\s*\)|shape\s*\[\s*-\s*1\s*\])\s*\)", "sqrtdk", 0),
         (r"(?<![a-z0-9])(?:q|k|query|key)\s*\.\s*(?:size\s*\(\s*-\s*1\s*\)|shape\s*\[\s*-\s*1\s*\])",
          "dk", 0),
@@ -398,7 +399,7 @@ def _denied(before: str) -> bool:
 
 def _negated(sentence: str, start: int) -> bool:
     """True when the occurrence at `start` is denied (see "Negation" in the module docstring)."""
-    prefix = sentence[:start]
+    prefix = sentence[max(0, start - 160) : start]  # the window is a few tokens; keep it O(1)
     breaks = list(_CLAUSE_BREAK.finditer(prefix))
     clause = prefix[breaks[-1].end() :] if breaks else prefix
     purposes = list(_PURPOSE.finditer(clause))
@@ -409,15 +410,24 @@ def _negated(sentence: str, start: int) -> bool:
     return _denied(clause)
 
 
+@lru_cache(maxsize=1024)
+def _group_pattern(group: tuple[str, ...]) -> re.Pattern[str]:
+    """One alternation for a whole group: a sentence is scanned once per group."""
+    patterns = [phrase_pattern(p) for p in group]
+    try:
+        return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.I)
+    except re.error:  # e.g. a named group used in two phrases: fall back to the first phrase
+        return patterns[0] if patterns else _NEVER
+
+
 def _group_hits(group: Sequence[str], sents: Sequence[str]) -> set[int]:
     """Indices of the sentences where some phrase of the group occurs, not negated."""
+    patterns = [phrase_pattern(p) for p in group]  # validates every phrase (PackError)
+    combined = _group_pattern(tuple(group)) if len(patterns) > 1 else patterns[0]
     hits: set[int] = set()
-    patterns = [phrase_pattern(p) for p in group]
     for index, sentence in enumerate(sents):
-        for pattern in patterns:
-            if any(not _negated(sentence, m.start()) for m in pattern.finditer(sentence)):
-                hits.add(index)
-                break
+        if any(not _negated(sentence, m.start()) for m in combined.finditer(sentence)):
+            hits.add(index)
     return hits
 
 
@@ -426,10 +436,11 @@ def point_evidence(point: RubricPoint, sents: Sequence[str]) -> str | None:
     hits = [_group_hits(group, sents) for group in point.concepts]
     if any(not h for h in hits):
         return None
-    for start in range(len(sents)):
-        window = range(start, start + WINDOW_SENTENCES)
-        if all(any(i in window for i in h) for h in hits):
-            return " ".join(sents[start : start + WINDOW_SENTENCES])
+    for anchor in sorted(hits[0]):
+        for start in range(max(0, anchor - WINDOW_SENTENCES + 1), anchor + 1):
+            window = range(start, start + WINDOW_SENTENCES)
+            if all(any(i in h for i in window) for h in hits[1:]):
+                return " ".join(sents[start : start + WINDOW_SENTENCES])
     return None
 
 
@@ -483,7 +494,7 @@ def check_rubric(rubric: Rubric) -> list[str]:
 def grade_answer(text: str, rubric: Rubric, lang: str) -> RubricResult:
     """Grade a free-text answer (English or Chinese; `lang` picks the feedback language)."""
     lang = "zh" if lang == "zh" else "en"
-    sents = sentences(text)
+    sents = sentences(text[:MAX_MATCHED_CHARS])
     total = sum(p.weight for p in rubric.points) or 1.0
     points: list[PointResult] = []
     earned = 0.0
