@@ -378,3 +378,37 @@ def test_causal_future_check_names_the_earlier_positions() -> None:
     check = next(c for c in report.checks if c.kind == "property:causal-future")
     assert not check.passed
     assert "earlier positions [0, 1, 2]" in check.message
+
+
+def test_fully_masked_rows_are_not_graded() -> None:
+    import copy
+
+    from attn_drill.grading.cases import ConcreteCase
+    from attn_drill.grading.checks import (
+        CaseOutcome,
+        Evaluation,
+        compute_references,
+        judge_case,
+    )
+    from attn_drill.problems import get_problem
+
+    problem = get_problem("scaled-dot-product-attention")
+    rng = np.random.default_rng(0)
+    mask = np.ones((3, 4), dtype=bool)
+    mask[1] = False  # query 1 may attend to nothing: any answer is acceptable there
+    case = ConcreteCase(name="fully masked row", tags=["mask"], dims={},
+                        inputs={"Q": rng.standard_normal((3, 16)),
+                                "K": rng.standard_normal((4, 16)),
+                                "V": rng.standard_normal((4, 5)), "mask": mask})
+    references = compute_references(problem, "numpy", [case])
+    learner = copy.deepcopy(references[case.name])
+    learner.arrays["output"][1] = np.nan
+    learner.arrays["weights"][1] = np.nan
+    ev = Evaluation(problem=problem, track="numpy", spec=problem.tracks["numpy"], seed=0,
+                    cases=[case], derived={}, outcomes={case.name: CaseOutcome(learner)},
+                    references=references)
+    assert judge_case(ev, case, ["output", "weights"]).ok
+    learner.arrays["output"][0, 0] += 1.0  # a graded row that is wrong still fails
+    verdict = judge_case(ev, case, ["output", "weights"])
+    assert not verdict.ok and verdict.comparison is not None
+    assert verdict.comparison.table is not None and verdict.comparison.table.ignored_rows == 1
