@@ -472,6 +472,14 @@ def test_real_process_grades_a_chinese_answer_by_header(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["passed"] is True
     assert re.search(r"Traceback", proc.stderr) is None
+    bad = tmp_path / "answer.md"
+    bad.write_text((ANSWERS / "fail_en_saturation_only.md").read_text(encoding="utf-8"),
+                   encoding="utf-8")
+    proc = run_cli("grade", str(bad), "--problem", "explain-sqrt-dk", "--json", timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    document = json.loads(proc.stdout)
+    assert document["passed"] is False
+    assert [d["id"] for d in document["diagnosis"]] == ["no-variance-argument"]
 
 
 def test_model_answer_passes_in_each_language(rubric: Rubric) -> None:

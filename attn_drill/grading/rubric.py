@@ -50,6 +50,8 @@ How an answer is read
 `score` is the fraction of the total weight earned and `threshold` the same fraction of
 `rubric.threshold` (the rubric's threshold is in weight units). `passed` needs
 `score >= threshold`, every `required` point met and an answer that is not too short.
+Ideas are looked for in the first `MAX_MATCHED_CHARS` characters, and every step is linear
+in the length of the answer, so even a pathological file grades in well under a second.
 """
 
 from __future__ import annotations
@@ -99,6 +101,10 @@ class PointResult:
 
 @dataclass(frozen=True)
 class RubricResult:
+    """The verdict on one answer. `passed` needs `score >= threshold`, every required point
+    met and `too_short` false; `message` says which of these failed, in the requested
+    language; `diagnosis` holds misconception ids recognised in the answer (see `diagnose`)."""
+
     points: list[PointResult]
     score: float  # earned weight / total weight, in [0, 1]
     threshold: float  # rubric.threshold / total weight, in the same unit as `score`
