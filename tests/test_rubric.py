@@ -5,6 +5,7 @@ Calibration answers live in tests/fixtures/answers/: `pass_*` must pass, `fail_*
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -24,7 +25,16 @@ from attn_drill.grading.rubric import (
     phrase_pattern,
     sentences,
 )
-from attn_drill.problems import BUILTIN_PACK, L10n, Rubric, RubricPoint, builtin_problems, load_pack
+from attn_drill.problems import (
+    BUILTIN_PACK,
+    L10n,
+    Problem,
+    Rubric,
+    RubricPoint,
+    builtin_problems,
+    load_pack,
+    load_problem_file,
+)
 from tests.conftest import run_cli
 
 ANSWERS = Path(__file__).parent / "fixtures" / "answers"
@@ -39,9 +49,15 @@ POINT_IDS = [
 ]
 
 
+@functools.cache
+def explain_problem() -> Problem:
+    """Only this problem's file, so half-written problems elsewhere in the pack do not matter."""
+    return load_problem_file(BUILTIN_PACK / "problems" / "explain-sqrt-dk.yaml", BUILTIN_PACK)
+
+
 @pytest.fixture(scope="module")
 def rubric() -> Rubric:
-    problem = load_pack(BUILTIN_PACK)["explain-sqrt-dk"]
+    problem = explain_problem()
     assert problem.rubric is not None
     return problem.rubric
 
@@ -247,7 +263,7 @@ def test_bad_regular_expression_is_a_pack_error() -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=400))
 def test_any_text_grades_without_error(text: str) -> None:
-    rubric = builtin_problems()["explain-sqrt-dk"].rubric
+    rubric = explain_problem().rubric
     assert rubric is not None
     result = grade_answer(text, rubric, "zh")
     assert 0.0 <= result.score <= 1.0
@@ -260,6 +276,7 @@ def test_any_text_grades_without_error(text: str) -> None:
 
 def test_problem_loads_with_a_single_text_track(rubric: Rubric) -> None:
     problem = builtin_problems()["explain-sqrt-dk"]
+    assert problem == load_pack(BUILTIN_PACK)["explain-sqrt-dk"] == explain_problem()
     assert list(problem.tracks) == ["text"]
     assert problem.tracks["text"].call == "text"
     assert [p.id for p in rubric.points] == POINT_IDS
@@ -272,7 +289,7 @@ def test_problem_loads_with_a_single_text_track(rubric: Rubric) -> None:
 
 
 def test_stated_pass_mark_matches_the_rubric(rubric: Rubric) -> None:
-    problem = builtin_problems()["explain-sqrt-dk"]
+    problem = explain_problem()
     total = sum(p.weight for p in rubric.points)
     mark = f"{rubric.threshold / total:.0%}"
     assert mark in problem.constraints.en and mark in problem.constraints.zh
@@ -283,7 +300,7 @@ def test_stated_pass_mark_matches_the_rubric(rubric: Rubric) -> None:
 def test_starter_has_header_and_fails_as_template_only(rubric: Rubric) -> None:
     from attn_drill.workspace import starter_text
 
-    problem = builtin_problems()["explain-sqrt-dk"]
+    problem = explain_problem()
     text = starter_text(problem, "text", "en")
     assert text.splitlines()[0] == "# attn-drill: explain-sqrt-dk"
     assert text.count("# attn-drill:") == 1
@@ -323,7 +340,7 @@ def test_good_answers_pass(path: Path, rubric: Rubric) -> None:
 
 @pytest.mark.parametrize("path", FAILING, ids=lambda p: p.name)
 def test_incomplete_answers_fail_with_advice(path: Path, rubric: Rubric) -> None:
-    problem = builtin_problems()["explain-sqrt-dk"]
+    problem = explain_problem()
     for lang in ("en", "zh"):
         result = grade_file(path, rubric, lang)
         assert not result.passed, (path.name, met_ids(result))
@@ -451,7 +468,7 @@ def test_cli_grade_json_good_and_bad_answers(tmp_path: Path) -> None:
     document = json.loads(result.stdout)
     assert document["passed"] is False
     assert [d["id"] for d in document["diagnosis"]] == ["variance-without-consequence"]
-    advice = next(p.advice.zh for p in builtin_problems()["explain-sqrt-dk"].rubric.points
+    advice = next(p.advice.zh for p in explain_problem().rubric.points
                   if p.id == "vanishing-gradients")
     assert any(advice in check["message"] for check in document["checks"])
 
@@ -483,7 +500,7 @@ def test_real_process_grades_a_chinese_answer_by_header(tmp_path: Path) -> None:
 
 
 def test_model_answer_passes_in_each_language(rubric: Rubric) -> None:
-    problem = builtin_problems()["explain-sqrt-dk"]
+    problem = explain_problem()
     assert problem.pack_dir is not None
     text = (problem.pack_dir / "solutions" / "explain_sqrt_dk_text.md").read_text(encoding="utf-8")
     english, chinese = text.split("## 参考答案")
