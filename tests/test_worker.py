@@ -221,3 +221,14 @@ def test_a_broken_warm_process_falls_back_to_a_cold_run(
                             lambda *a, **k: calls.append("cold") or "cold result")
         assert grade(worker, SOFTMAX.reference_path("numpy")) == "cold result"
         assert calls == ["warm", "cold"]
+
+
+def test_grades_from_several_threads_do_not_mix(numpy_worker: WarmWorker) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    sources = [SOFTMAX.reference_path("numpy"), HOSTILE / "print_passed.py"] * 2
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda source: grade(numpy_worker, source), sources))
+    for source, result in zip(sources, results, strict=True):
+        assert result.fatal is None and len(result.cases) == len(SOFTMAX_CASES)
+        assert ("PASSED" in result.stdout) == (source.name == "print_passed.py")

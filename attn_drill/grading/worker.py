@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,7 @@ class WarmWorker:
         self._process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
         self._closed = False
+        self._grading = threading.Lock()  # one grade at a time through the zygote
         self.warm = sandbox.IS_LINUX  # elsewhere every grade is a cold run_submission
         if self.warm:
             self._start()
@@ -136,7 +138,8 @@ class WarmWorker:
         if not self.warm or self._closed or track != self.track:
             return run_submission(source, problem, track, cases, timeout_s=timeout_s)
         try:
-            return self._run_warm(Path(source), problem, track, cases, timeout_s)
+            with self._grading:
+                return self._run_warm(Path(source), problem, track, cases, timeout_s)
         except SandboxError:
             # The warm process cannot be (re)started or its fork broke before any learner
             # code ran: this grade runs cold (same verdicts); the next one tries warm again.
