@@ -531,6 +531,9 @@ MORE_GOOD = [
     "由于 q·k 的标准差是 √d_k，维度越大分数越大。softmax 的输入过大会饱和，导致梯度消失。"
     "所以除以 √d_k 使方差变为 1；如果除以 d_k，方差就变成 1/d_k，分布太平均了。",
     "点积的方差等于维度 d_k，维度越大 softmax 越容易饱和，梯度消失；除以根号 d_k 让方差回到 1。",
+    "The typical magnitude of q·k grows like √d_k, so the softmax saturates and gradients vanish; "
+    "dividing by √d_k brings it back to order 1.",
+    "q·k 的数量级按根号 d_k 增长，softmax 因此饱和、梯度消失；除以根号 d_k 后恢复到 1 的量级。",
 ]
 MORE_BAD = [
     "We divide by sqrt(d_k) because the paper does it and it works better in practice. It is a "
@@ -543,6 +546,10 @@ MORE_BAD = [
     "not saturate and the gradients do not vanish.",
     "缩放是为了让注意力分数的数值范围更合理，方差更稳定，模型更容易收敛。",
     "点积除以根号dk是为了防止数值过大导致溢出，保证计算的数值稳定性。",
+    # The consequence without its cause: nothing says how fast the scores grow with d_k,
+    # which is what makes the factor √d_k (the required first idea).
+    "For large d_k the dot products grow large in magnitude, pushing the softmax into regions "
+    "with tiny gradients. Scaling by 1/sqrt(d_k) counteracts this.",
 ]
 
 
