@@ -180,6 +180,12 @@ def _safe_str(value: Any) -> str:
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 3] + "..."
 
 
+def _sentence(text: str) -> str:
+    """End `text` with exactly one full stop (messages quote the learner's own)."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def _exception_line(exc: BaseException) -> str:
     message = _safe_str(exc).strip().splitlines()
     name = type(exc).__name__
@@ -233,7 +239,7 @@ class _Reporter:
     def load_error(self, exc: BaseException) -> dict[str, str]:
         if isinstance(exc, SyntaxError):
             where = f" on line {exc.lineno}" if exc.lineno else ""
-            message = f"{type(exc).__name__}{where}: {_safe_str(exc.msg)}."
+            message = _sentence(f"{type(exc).__name__}{where}: {_safe_str(exc.msg)}")
             return self.error("syntax", message, exc)
         kind = _resource_kind(exc)
         if isinstance(exc, SystemExit):
@@ -241,18 +247,21 @@ class _Reporter:
                        f"grader could call `{self.entry}`.")
             return self.error("exited", message, exc)
         if kind is not None:
-            return self.error(kind, f"Loading your file failed: {_exception_line(exc)}.", exc)
+            return self.error(kind, _sentence(f"Loading your file failed: {_exception_line(exc)}"),
+                              exc)
         if isinstance(exc, ModuleNotFoundError) and exc.name:
             message = (f"Loading your file failed: there is no module named {exc.name!r} "
                        "(the standard library, numpy and, on the torch track, torch are "
                        "available).")
             return self.error("import", message, exc)
-        return self.error("import", f"Loading your file raised {_exception_line(exc)}.", exc)
+        return self.error("import", _sentence(f"Loading your file raised {_exception_line(exc)}"),
+                          exc)
 
     def call_error(self, exc: BaseException, case_name: str) -> dict[str, str]:
         kind = _resource_kind(exc)
         if kind is not None:
-            message = f"`{self.entry}` failed on case '{case_name}': {_exception_line(exc)}."
+            message = _sentence(
+                f"`{self.entry}` failed on case '{case_name}': {_exception_line(exc)}")
             return self.error(kind, message, exc)
         if isinstance(exc, TypeError) and not self.frames(exc):
             # Raised while binding the arguments, before any line of the learner's code ran.
@@ -261,7 +270,8 @@ class _Reporter:
                        f"({_safe_str(exc)}): check its signature, which must be "
                        f"`{self.signature.strip()}`.")
             return self.error("exception", message, exc)
-        return self.error("exception", f"`{self.entry}` raised {_exception_line(exc)}.", exc)
+        return self.error("exception", _sentence(f"`{self.entry}` raised {_exception_line(exc)}"),
+                          exc)
 
 
 def _resource_kind(exc: BaseException) -> str | None:
