@@ -268,7 +268,11 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
                         and _failed(checks, f"property:{p}")}
         own = [name for name in failed.failed_cases
                if not other_failed & set(ev.case(name).tags)]
-        if own:
+        known = ev.problem.misconception("no-batch-dims")
+        already_explained = known is not None and "swapaxes" in known.explanation.en
+        if own and already_explained:
+            findings.add("no-batch-dims", failed.message, "property:batch-dims")
+        elif own:
             findings.add("no-batch-dims", failed.message + tr(
                 lang,
                 ". With a batch dimension `K.T` reverses every axis ((b, m, d) becomes "
