@@ -133,7 +133,7 @@ def test_another_track_falls_back_to_a_cold_run(numpy_worker: WarmWorker) -> Non
 
 @needs_torch
 @pytest.mark.slow
-def test_torch_worker_grades_functions_and_modules() -> None:
+def test_torch_worker_grades_functions_and_modules(tmp_path: Path) -> None:
     sdpa = get_problem("scaled-dot-product-attention")
     sdpa_cases = build_cases(sdpa.tracks["torch"], 0)
     module = get_problem("self-attention-module")
@@ -157,6 +157,31 @@ def test_torch_worker_grades_functions_and_modules() -> None:
                 np.testing.assert_allclose(run_case.returned.arrays[name], array,
                                            rtol=1e-3, atol=1e-4, err_msg=name)
         assert result.protections["memory-limit"]
+
+        wrong_init = tmp_path / "self_attention_module.py"
+        wrong_init.write_text(
+            "import torch.nn as nn\n\n"
+            "class SelfAttention(nn.Module):\n"
+            "    def __init__(self, d_model):\n"
+            "        super().__init__()\n"
+        )
+        result = worker.run(wrong_init, module, "torch", module_cases[:1])
+        error = result.cases[0].error
+        assert error is not None and error.kind == "exception"
+        assert "could not be constructed or called" in error.message
+        assert module.tracks["torch"].signature.strip() in error.message
+
+        numpy_out = tmp_path / "sdpa_numpy_out.py"
+        numpy_out.write_text(
+            "import torch\n\n"
+            "def scaled_dot_product_attention(Q, K, V, mask=None):\n"
+            "    w = torch.softmax(Q @ K.transpose(-2, -1) / K.shape[-1] ** 0.5, dim=-1)\n"
+            "    return (w @ V).numpy(), w\n"
+        )
+        result = worker.run(numpy_out, sdpa, "torch", sdpa_cases[:1])
+        returned = result.cases[0].returned
+        assert returned is not None
+        assert returned.types == {"output": "ndarray", "weights": "tensor"}
 
 
 def test_without_privilege_drop_the_zygote_still_reaps_daemons(
