@@ -79,6 +79,8 @@ def test_no_batch_dims_explains_k_transpose() -> None:
     batch = next(c for c in report.checks if c.kind == "property:batch-dims")
     assert not batch.passed and "ValueError" in batch.message
     assert any(c.passed for c in report.checks if c.kind.startswith("match:"))
+    item = next(d for d in report.diagnosis if d.id == "no-batch-dims")
+    assert "K.T" in item.message and "swapaxes" in item.message
 
 
 def test_diagnosis_follows_the_language() -> None:
