@@ -414,6 +414,13 @@ def error_text(error: Any, lang: str, timeout_s: float) -> str:
 # -- the checks ----------------------------------------------------------------------------
 
 
+def shown_output(output: str, lang: str) -> str:
+    """`output`, or for a module's second forward pass "`output` (eval mode)"."""
+    if output.endswith("@eval"):
+        return tr(lang, f"`{output[:-5]}` (eval mode)", f"`{output[:-5]}`（eval 模式）")
+    return f"`{output}`"
+
+
 def _signature_display(spec: TrackSpec) -> str:
     text = spec.signature.strip()
     if spec.call == "module":
@@ -578,10 +585,10 @@ def check_shapes(ev: Evaluation, lang: str) -> CheckResult:
                 )
                 first = tr(
                     lang,
-                    f"case '{case.name}' ({input_shapes}): `{output}` has shape "
+                    f"case '{case.name}' ({input_shapes}): {shown_output(output, lang)} has shape "
                     f"{_fmt_shape(got.shape)}, expected "
                     f"{explain_shape(expected.shape, ev.output_names(output))}",
-                    f"用例「{case.name}」（{input_shapes}）：`{output}` 的形状是 "
+                    f"用例「{case.name}」（{input_shapes}）：{shown_output(output, lang)} 的形状是 "
                     f"{_fmt_shape(got.shape)}，应为 "
                     f"{explain_shape(expected.shape, ev.output_names(output))}",
                 )
@@ -694,8 +701,9 @@ def _match_check(ev: Evaluation, name: str, kind: str, cases: list[ConcreteCase]
     assert first is not None
     if first.reason == "mismatch" and first.comparison and first.comparison.table:
         table = first.comparison.table
-        message = tr(lang, f"case '{first_case}', `{first.output}`: ",
-                     f"用例「{first_case}」，`{first.output}`：") + table.summary(lang)
+        shown = shown_output(first.output, lang)
+        message = tr(lang, f"case '{first_case}', {shown}: ",
+                     f"用例「{first_case}」，{shown}：") + table.summary(lang)
         if table.nan_count or table.inf_count:
             message += tr(lang, f"; your output contains {table.nan_count} NaN and "
                           f"{table.inf_count} inf values",
