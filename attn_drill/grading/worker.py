@@ -151,6 +151,8 @@ class WarmWorker:
         with prepared_job(source, problem, track, cases, timeout_s) as job:
             for attempt in range(2):
                 if not self.alive:
+                    if self._closed:  # closed from another thread mid-grade: no restart
+                        raise SandboxError("the warm grading process was closed")
                     self._stop()
                     self._start()
                 pipes = Pipes.open()
