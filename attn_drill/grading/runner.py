@@ -14,8 +14,9 @@ Trust and the result channel
 - Frames must arrive in a fixed order (START, LOADED, one CASE per case in order, DONE or
   FATAL). Anything else — unknown kinds, duplicates, a case out of order, oversized or
   malformed payloads, unsupported dtypes, more data in total than any output needs — makes
-  the whole run `bad-output` and drops every case already received. Reading stops at DONE/FATAL, then the whole process group and (as
-  root) every process of the grade's private uid are killed, so nothing can write afterwards.
+  the whole run `bad-output` and drops every case already received. Reading stops at
+  DONE/FATAL, then the whole process group and (as root) every process of the grade's
+  private uid are killed, so nothing can write afterwards.
 - A missing or short result means the code ended before returning: sys.exit(), os._exit(),
   a segfault. The exit status is only used to word that message, never to pass anything.
 - stdout/stderr are drained while the child runs; the first 4 KiB of each are kept, and
