@@ -212,7 +212,9 @@ class Problem(Model):
             raise ValueError("a text track needs a 'rubric'")
         for m in self.misconceptions:
             if m.hint is not None and m.hint > len(self.hints):
-                raise ValueError(f"misconception {m.id!r} points at hint {m.hint}, which is missing")
+                raise ValueError(
+                    f"misconception {m.id!r} points at hint {m.hint}, which is missing"
+                )
         return self
 
     # -- derived -----------------------------------------------------------------------
