@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import report, time_command  # noqa: E402
+from _timing import report, time_command
 
 PACK = Path(__file__).resolve().parents[1] / "attn_drill" / "pack" / "solutions"
 
@@ -22,7 +22,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "ATTN_DRILL_HOME": home}
         numpy_solution = Path(home) / "softmax.py"
-        numpy_solution.write_text("# attn-drill: softmax\n" + (PACK / "softmax_numpy.py").read_text())
+        numpy_solution.write_text(
+            "# attn-drill: softmax\n" + (PACK / "softmax_numpy.py").read_text()
+        )
         torch_solution = Path(home) / "sdpa_torch.py"
         torch_solution.write_text(
             "# attn-drill: scaled-dot-product-attention track=torch\n"

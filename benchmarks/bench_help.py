@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import report, time_command  # noqa: E402
+from _timing import report, time_command
 
 MINIMAL_APP = '''
 import typer

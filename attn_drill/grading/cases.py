@@ -70,7 +70,7 @@ def generate_input(spec: InputSpec, shape: tuple[int, ...], rng: np.random.Gener
         # Each leading index keeps a prefix of keys; at least one entry is padded so the mask
         # actually changes the answer, and at least one key stays visible in every row.
         lead = shape[:-1]
-        lengths = rng.integers(1, max(m, 2), size=lead[:-1] + (1,)) if lead else None
+        lengths = rng.integers(1, max(m, 2), size=(*lead[:-1], 1)) if lead else None
         keys = np.arange(m)
         if lengths is None:
             length = int(rng.integers(1, max(m, 2)))
@@ -107,7 +107,8 @@ def build_case(case: Case, seed: int, index: int) -> ConcreteCase:
             inputs[name] = _literal(case.inputs[name])
         else:
             spec = case.random[name]
-            inputs[name] = generate_input(spec, resolve_shape(spec.shape, case.dims, case.name), rng)
+            shape = resolve_shape(spec.shape, case.dims, case.name)
+            inputs[name] = generate_input(spec, shape, rng)
     params = {
         name: generate_input(spec, resolve_shape(spec.shape, case.dims, case.name), rng)
         for name, spec in case.params.items()

@@ -95,7 +95,7 @@ def _collect(result: Any, outputs: list[str]) -> Returned:
             values = list(result)[: len(outputs)]
         else:
             values = list(result)
-    for name, value in zip(outputs, values):
+    for name, value in zip(outputs, values, strict=False):
         returned.types[name] = _describe(value)
         array = to_numpy(value)
         if array is not None:
