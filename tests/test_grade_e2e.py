@@ -180,3 +180,18 @@ def test_signature_problem_reported_by_the_runner_fails_defines(tmp_path: Path) 
     defines = report.checks[0]
     assert not defines.passed
     assert "signature" in defines.message
+
+
+def test_empty_file_fails_and_binary_file_is_a_usage_error(tmp_path: Path) -> None:
+    empty = tmp_path / "softmax.py"
+    empty.write_text("")
+    result = runner.invoke(app, ["grade", str(empty), "--no-record", "--json"])
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["checks"][0]["passed"] is False
+    assert "softmax" in document["checks"][0]["message"]
+    binary = tmp_path / "self_attention.py"
+    binary.write_bytes(b"\xff\xfe\x00def \x81\x82")
+    unreadable = runner.invoke(app, ["grade", str(binary), "--no-record"])
+    assert unreadable.exit_code == 2
+    assert "UTF-8" in unreadable.output
