@@ -239,11 +239,11 @@ def test_score_is_fraction_of_required_checks() -> None:
 
 
 def test_fake_runner_timeout_is_a_failure_not_an_error(tmp_path: Path) -> None:
-    from attn_drill.grading.grade import _LearnerError, _RunResult
+    from attn_drill.grading.runner import LearnerError, RunResult
 
     def timed_out(source, problem, track, cases, *, timeout_s=10.0):
-        return _RunResult(cases=[], fatal=_LearnerError("timeout", "time limit"),
-                          learner_seconds=timeout_s)
+        return RunResult(cases=[], fatal=LearnerError("timeout", "time limit"), stdout="",
+                         stderr="", output_truncated=False, learner_seconds=timeout_s)
 
     path = copy_as(tmp_path, PACK / "solutions" / "softmax_numpy.py", "softmax.py")
     report = grade_file(path, runner=timed_out, timeout=0.5)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,43 +26,6 @@ Runner = Callable[..., Any]
 TEXT_SUFFIXES = (".md", ".txt", ".markdown")
 
 
-# -- result types of a run (the runner's, or compatible stand-ins until it is installed) ----
-
-
-@dataclass
-class _LearnerError:
-    kind: str
-    message: str
-    traceback: str = ""
-
-
-@dataclass
-class _CaseRun:
-    name: str
-    returned: Any
-    error: Any
-    seconds: float
-
-
-@dataclass
-class _RunResult:
-    cases: list[Any]
-    fatal: Any
-    stdout: str = ""
-    stderr: str = ""
-    output_truncated: bool = False
-    learner_seconds: float = 0.0
-    protections: dict[str, bool] = field(default_factory=dict)
-
-
-def _run_types() -> tuple[Any, Any, Any]:
-    try:
-        from attn_drill.grading.runner import CaseRun, LearnerError, RunResult
-    except ImportError:
-        return _LearnerError, _CaseRun, _RunResult
-    return LearnerError, CaseRun, RunResult
-
-
 def run_object_in_process(target: Any, problem: Problem, track: str,
                           cases: list[ConcreteCase]) -> Any:
     """Run an already loaded callable on every case in this process (trusted code only:
@@ -71,8 +33,8 @@ def run_object_in_process(target: Any, problem: Problem, track: str,
     import numpy as np
 
     from attn_drill.grading.harness import call
+    from attn_drill.grading.runner import CaseRun, LearnerError, RunResult
 
-    learner_error, case_run, run_result = _run_types()
     spec = problem.tracks[track]
     runs = []
     started = time.perf_counter()
@@ -82,12 +44,12 @@ def run_object_in_process(target: Any, problem: Problem, track: str,
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 returned = call(target, spec, case, track, reference=False)
-            runs.append(case_run(case.name, returned, None, time.perf_counter() - begin))
+            runs.append(CaseRun(case.name, returned, None, time.perf_counter() - begin))
         except Exception as exc:
-            error = learner_error("exception", f"{type(exc).__name__}: {exc}",
-                                  _outside_frames(exc))
-            runs.append(case_run(case.name, None, error, time.perf_counter() - begin))
-    return run_result(cases=runs, fatal=None, stdout="", stderr="", output_truncated=False,
+            error = LearnerError("exception", f"{type(exc).__name__}: {exc}",
+                                 _outside_frames(exc))
+            runs.append(CaseRun(case.name, None, error, time.perf_counter() - begin))
+    return RunResult(cases=runs, fatal=None, stdout="", stderr="", output_truncated=False,
                       learner_seconds=time.perf_counter() - started, protections={})
 
 
@@ -107,12 +69,13 @@ def run_in_process(source: Path, problem: Problem, track: str, cases: list[Concr
                    timeout_s: float = 10.0) -> Any:
     """`run_submission`'s interface without the child process (trusted files only)."""
     from attn_drill.grading.harness import load_module_from_path
+    from attn_drill.grading.runner import LearnerError, RunResult
 
-    learner_error, _, run_result = _run_types()
     spec = problem.tracks[track]
-    def failed(kind: str, message: str) -> Any:
-        return run_result(cases=[], fatal=learner_error(kind, message), stdout="", stderr="",
-                          output_truncated=False, learner_seconds=0.0, protections={})
+
+    def failed(kind: str, message: str) -> RunResult:
+        return RunResult(cases=[], fatal=LearnerError(kind, message), stdout="", stderr="",
+                         output_truncated=False, learner_seconds=0.0, protections={})
 
     try:
         module = load_module_from_path(source, f"_attn_drill_inproc_{source.stem}")
@@ -127,10 +90,8 @@ def run_in_process(source: Path, problem: Problem, track: str, cases: list[Concr
 
 
 def default_runner() -> Runner:
-    try:
-        from attn_drill.grading.runner import run_submission
-    except ImportError:  # the isolated runner is not installed in this build
-        return run_in_process
+    from attn_drill.grading.runner import run_submission
+
     return run_submission
 
 
