@@ -28,7 +28,7 @@ LABELS = {
         "reference": "reference", "weights": "Attention weights", "next_pass":
         "All checks passed. Next: attn-drill solution {id}  (compare with the reference)",
         "next_fail": "Fix the first ✗ and grade again; stuck? attn-drill hint {id}",
-        "stderr": "Your program wrote to stderr", "optional": "(optional)",
+        "stderr": "Your program wrote to stderr", "optional": "(optional)", ":": ": ",
     },
     "zh": {
         "passed": "通过", "failed": "未通过", "score": "得分", "time": "用时",
@@ -39,7 +39,7 @@ LABELS = {
         "reference": "参考", "weights": "注意力权重", "next_pass":
         "全部检查通过。下一步：attn-drill solution {id}（与参考答案对比）",
         "next_fail": "先修正第一个 ✗ 再重新评测；卡住了？attn-drill hint {id}",
-        "stderr": "你的程序写到 stderr 的内容", "optional": "（可选）",
+        "stderr": "你的程序写到 stderr 的内容", "optional": "（可选）", ":": "：",
     },
 }
 
@@ -118,7 +118,7 @@ def grade_report(report: GradeReport, lang: str) -> None:
     header.append(f"{report.problem}", style="bold")
     if report.title:
         header.append(f"  {report.title}")
-    header.append(f"\n{labels['track']}: {report.track}   ")
+    header.append(f"\n{labels['track']}{labels[':']}{report.track}   ")
     header.append(verdict, style="bold green" if report.passed else "bold red")
     header.append(f"   {labels['score']} {report.score:.0%}   "
                   f"{labels['time']} {report.duration_s:.2f} s")
@@ -138,12 +138,12 @@ def grade_report(report: GradeReport, lang: str) -> None:
         out.print()
         for item in report.diagnosis:
             title = f" — {item.title}" if item.title else ""
-            out.print(Text(f"{labels['diagnosis']}: ", style="bold yellow") +
+            out.print(Text(labels["diagnosis"] + labels[":"], style="bold yellow") +
                       Text(f"{item.id}{title}", style="bold"))
             out.print(Text("  " + item.message))
     if report.learner_traceback.strip():
         out.print()
-        out.print(Text(labels["traceback"] + ":", style="bold"))
+        out.print(Text(labels["traceback"] + labels[":"].strip(), style="bold"))
         lines, more = _tail(report.learner_traceback, TRACEBACK_LINES)
         for line in lines:
             out.print(Text("  " + line), overflow="fold")
@@ -151,7 +151,7 @@ def grade_report(report: GradeReport, lang: str) -> None:
             out.print(Text("  …"))
     if report.stdout.strip():
         out.print()
-        out.print(Text(labels["stdout"] + ":", style="bold"))
+        out.print(Text(labels["stdout"] + labels[":"].strip(), style="bold"))
         lines, more = _tail(report.stdout, STDOUT_LINES)
         for line in lines:
             out.print(Text("  │ " + line), overflow="fold")
@@ -161,7 +161,7 @@ def grade_report(report: GradeReport, lang: str) -> None:
         out.print(Text(labels["truncated"], style="dim"))
     if report.stderr.strip():
         out.print()
-        out.print(Text(labels["stderr"] + ":", style="bold"))
+        out.print(Text(labels["stderr"] + labels[":"].strip(), style="bold"))
         lines, more = _tail(report.stderr, STDERR_LINES)
         for line in lines:
             out.print(Text("  │ " + line), overflow="fold")
@@ -169,7 +169,7 @@ def grade_report(report: GradeReport, lang: str) -> None:
             out.print(Text("  …"))
     if report.protections_off:
         out.print()
-        out.print(Text(f"{labels['protections']}: {', '.join(report.protections_off)}",
+        out.print(Text(labels["protections"] + labels[":"] + ", ".join(report.protections_off),
                        style="dim"))
     out.print()
     key = "next_pass" if report.passed else "next_fail"
