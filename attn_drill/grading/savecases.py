@@ -57,7 +57,8 @@ def _file_key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]+", "_", name.replace(":", "_").replace("@", "_"))
 
 
-FUNCTION_SNIPPET = '''"""Reproduce failing case {case!r} of {problem}
+# Loads the learner's file and defines `as_input` (torch tensors on the torch track).
+PREAMBLE = '''"""Reproduce failing case {case!r} of {problem}
 (attn-drill grade --seed {seed})."""
 import importlib.util
 from pathlib import Path
@@ -71,7 +72,9 @@ spec = importlib.util.spec_from_file_location("solution", SOLUTION)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 {convert}
-inputs = [{inputs}]
+'''
+
+FUNCTION_SNIPPET = PREAMBLE + '''inputs = [{inputs}]
 result = module.{entry}(*inputs{args})
 values = result if isinstance(result, tuple) else (result,)
 for name, value in zip({outputs!r}, values):
@@ -88,22 +91,7 @@ for name, value in zip({outputs!r}, values):
           f"close: {{np.allclose(got, expected, rtol=1e-5, atol=1e-6)}}")
 '''
 
-MODULE_SNIPPET = '''"""Reproduce failing case {case!r} of {problem}
-(attn-drill grade --seed {seed})."""
-import importlib.util
-from pathlib import Path
-
-import numpy as np
-import torch
-
-HERE = Path(__file__).resolve().parent
-SOLUTION = Path({solution!r})
-
-spec = importlib.util.spec_from_file_location("solution", SOLUTION)
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-{convert}
-model = module.{entry}(**{init!r})
+MODULE_SNIPPET = PREAMBLE + '''model = module.{entry}(**{init!r})
 with torch.no_grad():
     for name, file in {params!r}.items():
         owner_name, _, attr = name.rpartition(".")
