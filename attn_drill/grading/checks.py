@@ -684,9 +684,9 @@ def _heatmap_for(ev: Evaluation, cases: list[ConcreteCase]) -> Heatmap | None:
     return None if best is None else best[1]
 
 
-def _match_check(ev: Evaluation, name: str, kind: str, cases: list[ConcreteCase], lang: str,
-                 outputs: list[str] | None = None) -> CheckResult:
-    outputs = outputs or ev.compared_outputs()
+def _match_check(ev: Evaluation, name: str, kind: str, cases: list[ConcreteCase],
+                 lang: str) -> CheckResult:
+    outputs = ev.compared_outputs()
     failed: list[ConcreteCase] = []
     first: CaseVerdict | None = None
     first_case = ""
@@ -712,8 +712,9 @@ def _match_check(ev: Evaluation, name: str, kind: str, cases: list[ConcreteCase]
         message = tr(lang, f"case '{first_case}': wrong shape (see the shape check)",
                      f"用例「{first_case}」：形状不对（见形状检查）")
     elif first.reason == "missing":
-        message = tr(lang, f"case '{first_case}': `{first.output}` could not be read as numbers",
-                     f"用例「{first_case}」：`{first.output}` 无法读取为数值")
+        shown = shown_output(first.output, lang)
+        message = tr(lang, f"case '{first_case}': {shown} could not be read as numbers",
+                     f"用例「{first_case}」：{shown} 无法读取为数值")
     else:
         outcome = ev.outcomes.get(first_case)
         error = outcome.error if outcome is not None and outcome.error else ev.fatal
