@@ -547,9 +547,36 @@ def _encode_returned(index: int, case_name: str, returned: Returned, reporter: _
 
 
 def main() -> NoReturn:
-    """Entry point of the cold child: `... main()" JOB_PATH RESULT_FD`."""
+    """Entry point of the cold child: `... main()" JOB_PATH RESULT_FD`, or `- RESULT_FD TRACK`
+    for a child started before its job exists (runner.PrestartedChild): it imports numpy (and
+    torch) while the grader is still loading the problem, then reads the job path on stdin."""
     job_path, fd = sys.argv[1], int(sys.argv[2])
+    if job_path == "-":
+        _import_track_modules(sys.argv[3] if len(sys.argv) > 3 else "numpy")
+        job_path = _job_path_from_stdin()
     run_job(job_path, fd)
+
+
+def _import_track_modules(track: str) -> None:
+    import numpy  # noqa: F401
+
+    if track == "torch":
+        import torch  # noqa: F401
+
+
+def _job_path_from_stdin() -> str:
+    """One line on stdin names the job file; EOF without it means the grade was abandoned."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(0, 4096)
+        if not chunk:
+            os._exit(0)
+        data += chunk
+    # Learner code must not inherit the grader's pipe as its stdin.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return data.decode("utf-8").strip()
 
 
 if __name__ == "__main__":

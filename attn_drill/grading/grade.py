@@ -195,16 +195,43 @@ def grade_file(
     path = Path(path)
     is_text_file = path.suffix.lower() in TEXT_SUFFIXES
     source = read_submission(path, text_answer=is_text_file)
-    problem, header_track = resolve_problem(path, source, problem_id)
-    track_name = resolve_track(problem, path, source, track, header_track)
-    if track_name == "text":
-        return grade_text(problem, path, source, seed=seed, lang=lang, started=started)
-    if track_name == "torch":
-        from attn_drill.errors import require_torch
+    prestarted = None
+    if runner is None and not is_text_file:
+        # Start the child now: its interpreter start and numpy/torch imports overlap ours.
+        import functools
 
-        require_torch()
-    return grade_code(problem, track_name, path, source, seed=seed, timeout=timeout, lang=lang,
-                      runner=runner or default_runner(), started=started)
+        from attn_drill.grading.runner import prestart_child, run_submission
+
+        prestarted = prestart_child(_track_hint(source, track))
+        runner = functools.partial(run_submission, prestarted=prestarted)
+    try:
+        problem, header_track = resolve_problem(path, source, problem_id)
+        track_name = resolve_track(problem, path, source, track, header_track)
+        if track_name == "text":
+            return grade_text(problem, path, source, seed=seed, lang=lang, started=started)
+        if track_name == "torch":
+            from attn_drill.errors import require_torch
+
+            require_torch()
+        return grade_code(problem, track_name, path, source, seed=seed, timeout=timeout,
+                          lang=lang, runner=runner or default_runner(), started=started)
+    finally:
+        if prestarted is not None:
+            prestarted.discard()
+
+
+def _track_hint(source: str, explicit: str | None) -> str:
+    """A cheap guess of the track, only to choose what the early child imports (a wrong
+    guess costs time, never correctness: the child imports what its job needs)."""
+    import re
+
+    if explicit is not None:
+        return explicit
+    first_line = source.split("\n", 1)[0]
+    header = re.search(r"track=(\w+)", first_line) if "attn-drill:" in first_line else None
+    if header is not None:
+        return header.group(1)
+    return "torch" if re.search(r"^\s*(import|from)\s+torch\b", source, re.MULTILINE) else "numpy"
 
 
 def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: int,

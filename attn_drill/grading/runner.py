@@ -244,29 +244,107 @@ class Pipes:
 
 
 def run_submission(source: Path, problem: Problem, track: str, cases: list[ConcreteCase], *,
-                   timeout_s: float = 10.0) -> RunResult:
-    """Run the learner's `source` on `cases` in a fresh isolated process (see module doc)."""
+                   timeout_s: float = 10.0, prestarted: PrestartedChild | None = None
+                   ) -> RunResult:
+    """Run the learner's `source` on `cases` in a fresh isolated process (see module doc).
+
+    `prestarted` is a child started earlier (see PrestartedChild); it is used if it is still
+    waiting for its job, otherwise a child is started now.
+    """
     problem.track(track)  # an unknown track is a usage error, before any process starts
     if os.name != "posix":
         raise SandboxError("Grading needs a POSIX system (Linux or macOS); on Windows use WSL.")
     with prepared_job(Path(source), problem, track, cases, timeout_s) as job:
-        pipes = Pipes.open()
-        try:
+        started = prestarted.hand_over(job) if prestarted is not None else None
+        if started is not None:
+            process, pipes = started
+        else:
+            pipes = Pipes.open()
             try:
-                process = subprocess.Popen(
-                    [sys.executable, "-I", "-c", CHILD_CODE, str(job.job_path),
-                     str(pipes.result_w)],
-                    stdin=subprocess.DEVNULL, stdout=pipes.out_w, stderr=pipes.err_w,
-                    pass_fds=(pipes.result_w,), start_new_session=True, close_fds=True,
-                    cwd=job.directory, env=sandbox.child_env(job.plan, str(job.directory)),
-                )
-            except OSError as exc:
-                raise SandboxError(f"could not start the grading process: {exc}") from None
+                process = _spawn_child(
+                    [str(job.job_path), str(pipes.result_w)], pipes, subprocess.DEVNULL,
+                    cwd=job.directory, env=sandbox.child_env(job.plan, str(job.directory)))
             finally:
                 pipes.close_child_ends()
+        try:
             return supervise(PopenHandle(process), pipes, job, timeout_s)
         finally:
             pipes.close_parent_ends()
+
+
+def _spawn_child(args: list[str], pipes: Pipes, stdin: Any, *, cwd: Path | str,
+                 env: dict[str, str]) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-I", "-c", CHILD_CODE, *args],
+            stdin=stdin, stdout=pipes.out_w, stderr=pipes.err_w,
+            pass_fds=(pipes.result_w,), start_new_session=True, close_fds=True,
+            cwd=cwd, env=env,
+        )
+    except OSError as exc:
+        raise SandboxError(f"could not start the grading process: {exc}") from None
+
+
+class PrestartedChild:
+    """A cold child started before its job exists.
+
+    `attn-drill grade` starts it first thing, so the child's interpreter start and its
+    numpy/torch imports run on the second core while the grader imports its own modules, loads
+    the problem and builds the cases. The job path reaches it on stdin; until then it has run
+    no learner code and holds nothing of the grade. Unused, it is killed by `discard`.
+    """
+
+    def __init__(self, track_hint: str) -> None:
+        self.pipes = Pipes.open()
+        try:
+            self.process: subprocess.Popen[bytes] | None = _spawn_child(
+                ["-", str(self.pipes.result_w), track_hint], self.pipes, subprocess.PIPE,
+                cwd="/", env=sandbox.child_env(None, "/"))
+        except SandboxError:
+            self.process = None
+            self.pipes.close_parent_ends()
+        finally:
+            self.pipes.close_child_ends()
+
+    def hand_over(self, job: PreparedJob) -> tuple[subprocess.Popen[bytes], Pipes] | None:
+        """Give the child its job; None when it is gone (then the caller starts a fresh one)."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        stdin = process.stdin
+        assert stdin is not None
+        try:
+            if process.poll() is not None:
+                raise BrokenPipeError
+            stdin.write(f"{job.job_path}\n".encode())
+            stdin.close()
+        except (BrokenPipeError, OSError):
+            _discard_process(process, self.pipes)
+            return None
+        return process, self.pipes
+
+    def discard(self) -> None:
+        """Kill the child if it never got a job (the grade ended early, e.g. a usage error)."""
+        process, self.process = self.process, None
+        if process is not None:
+            _discard_process(process, self.pipes)
+
+
+def _discard_process(process: subprocess.Popen[bytes], pipes: Pipes) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if process.stdin is not None:
+            process.stdin.close()
+    sandbox.kill_group(process.pid)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    pipes.close_parent_ends()
+
+
+def prestart_child(track_hint: str) -> PrestartedChild | None:
+    """Start a child early where grading runs cold children (POSIX); None elsewhere."""
+    if os.name != "posix":
+        return None
+    return PrestartedChild(track_hint)
 
 
 # -- supervising a running child ----------------------------------------------------------------

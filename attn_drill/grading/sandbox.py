@@ -180,17 +180,22 @@ def _nobody_gid() -> int:
     return NOBODY_FALLBACK_GID
 
 
-def child_env(plan: SandboxPlan, home: str) -> dict[str, str]:
-    """A minimal environment: nothing of the grader's (tokens, paths) reaches learner code."""
+def child_env(plan: SandboxPlan | None, home: str) -> dict[str, str]:
+    """A minimal environment: nothing of the grader's (tokens, paths) reaches learner code.
+
+    `plan` is None for a child started before its job exists; it sets the grade's mark itself
+    (child._prepare) before any learner code runs.
+    """
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
         "HOME": home,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "PYTHONIOENCODING": "utf-8",
-        GRADE_MARK_VAR: plan.mark,
         **THREAD_ENV,
     }
+    if plan is not None:
+        env[GRADE_MARK_VAR] = plan.mark
     if os.name == "nt":  # Windows needs these to start Python at all
         for key in ("SYSTEMROOT", "TEMP", "TMP"):
             if key in os.environ:
