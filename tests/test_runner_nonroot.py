@@ -10,16 +10,30 @@ As a normal user the main test files exercise this path directly, so it is skipp
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from attn_drill.grading import sandbox
 from tests.test_runner import HOSTILE, process_gone
 
-pytestmark = pytest.mark.skipif(not sandbox.privilege_drop_possible(),
-                                reason="needs root to create an ordinary user for the test")
+
+def _reachable_by_other_users(path: Path) -> bool:
+    """An ordinary user can only start this interpreter if every directory above it is
+    searchable by others (a venv under a 0700 temp directory is not)."""
+    return all(os.stat(parent).st_mode & 0o001 for parent in path.absolute().parents)
+
+
+pytestmark = [
+    pytest.mark.skipif(not sandbox.privilege_drop_possible(),
+                       reason="needs root to create an ordinary user for the test"),
+    pytest.mark.skipif(not _reachable_by_other_users(Path(sys.executable)),
+                       reason="this Python lies in a directory other users cannot enter, so "
+                       "an ordinary user cannot start it"),
+]
 
 HELPER = """
 import json, sys
