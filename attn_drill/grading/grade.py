@@ -202,8 +202,11 @@ def grade_file(
 
         from attn_drill.grading.runner import prestart_child, run_submission
 
-        prestarted = prestart_child(_track_hint(source, track))
+        hint = _track_hint(source, track)
+        prestarted = prestart_child(hint)
         runner = functools.partial(run_submission, prestarted=prestarted)
+        if hint == "torch":
+            _import_torch_in_background()
     try:
         problem, header_track = resolve_problem(path, source, problem_id)
         track_name = resolve_track(problem, path, source, track, header_track)
@@ -218,6 +221,24 @@ def grade_file(
     finally:
         if prestarted is not None:
             prestarted.discard()
+
+
+def _import_torch_in_background() -> None:
+    """The parent needs torch for the references of a torch problem: start importing it now,
+    beside the child's own import, instead of after the problem is loaded."""
+    import importlib.util
+    import threading
+
+    if importlib.util.find_spec("torch") is None:
+        return  # require_torch() reports it once the track is known
+    threading.Thread(target=_import_torch, name="attn-drill-import-torch", daemon=True).start()
+
+
+def _import_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except Exception:  # a broken install shows up again, with its message, where it is used
+        pass
 
 
 def _track_hint(source: str, explicit: str | None) -> str:
