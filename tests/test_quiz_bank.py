@@ -685,3 +685,19 @@ def test_quiz_list_json_shows_the_whole_bank(bank: Bank) -> None:
     rows = json.loads(result.output)
     assert {row["id"] for row in rows} == {e.question.id for e in bank.entries}
     assert all(set(row["langs"]) == {"en", "zh"} for row in rows)
+
+
+def test_a_bare_number_does_not_count_as_explaining_zero_weight() -> None:
+    """"0.5" once met the "masked keys get weight 0" idea because the phrase "0" matched it."""
+    question = load_bank().by_id()["masking-explain"]
+    question = getattr(question, "question", question)
+    assert question.rubric is not None
+
+    def zero_weight_met(answer: str) -> bool:
+        result = grade_answer(answer, question.rubric, "en")
+        return next(p.met for p in result.points if p.id == "zero-weight")
+
+    assert not zero_weight_met("0.5")
+    assert not zero_weight_met("10 and 0.25")
+    assert zero_weight_met("The masked weights are 0.")
+    assert zero_weight_met("exp(-inf) = 0 so those keys get no weight")
