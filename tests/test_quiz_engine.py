@@ -249,7 +249,8 @@ def test_parse_choice(raw: str, index: int | None) -> None:
     [("0.25", 0.25), ("-1.5", -1.5), (".5", 0.5), ("0,25", 0.25), ("1/4", 0.25), ("25%", 0.25),
      ("−0.5", -0.5), ("1,050,624", 1050624), ("1050624", 1050624), ("-2,500.5", -2500.5),
      ("0,250", 0.25), ("1,2,3", None), ("abc", None), ("", None), ("nan", None), ("inf", None),
-     ("1/0", None)],
+     ("1/0", None), ("64 MiB", 64), ("64MiB", 64), ("1,050,624 params", 1050624),
+     ("4 个", 4), ("MiB", None), ("3 heads 2", None)],
 )
 def test_parse_number(raw: str, value: float | None) -> None:
     got = parse_number(raw)

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 LETTERS = "abcdef"
 THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?")
+NUMBER_THEN_UNIT = re.compile(r"[-+]?[\d.,/]+%?[A-Za-z\u4e00-\u9fff]+")
+UNIT_SUFFIX = re.compile(r"[A-Za-z\u4e00-\u9fff]+$")
 STOP_WORDS = {"q", "quit", "exit", "退出"}
 HINT_MARKS = {"?", "？"}
 HINT_WORDS = {"hint", "提示"}  # also accepted, except as a free-text answer
@@ -49,8 +51,13 @@ def parse_choice(raw: str, n_options: int) -> int | None:
 
 
 def parse_number(raw: str) -> float | None:
-    """`0.25`, `-1.5`, `.5`, `0,25`, `1/4`, `25%` -> float; None when unreadable."""
+    """`0.25`, `-1.5`, `.5`, `0,25`, `1/4`, `25%`, `64 MiB` -> float; None when unreadable.
+
+    A trailing unit word is ignored: the prompt names the unit the answer is in, and learners
+    naturally repeat it ("64 MiB", "4 个").
+    """
     text = raw.strip().replace("−", "-").replace("，", ",").replace(" ", "")
+    text = UNIT_SUFFIX.sub("", text) if NUMBER_THEN_UNIT.fullmatch(text) else text
     if not text:
         return None
     percent = text.endswith("%")
