@@ -258,8 +258,9 @@ class Problem(Model):
 # -- loading -----------------------------------------------------------------------------
 
 
-def _format_validation_error(path: Path, error: ValidationError) -> str:
-    lines = [f"Invalid problem file {path}:"]
+def format_validation_error(path: Path, error: ValidationError, what: str = "problem") -> str:
+    """One line per schema violation, naming the file and the field (shared by the quiz)."""
+    lines = [f"Invalid {what} file {path}:"]
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
         lines.append(f"  - {where}: {item['msg']}")
@@ -293,7 +294,7 @@ def load_problem_file(path: Path, pack_dir: Path) -> Problem:
     try:
         problem = Problem.model_validate({**data, "source_path": path, "pack_dir": pack_dir})
     except ValidationError as exc:
-        raise PackError(_format_validation_error(path, exc)) from None
+        raise PackError(format_validation_error(path, exc)) from None
     if path.stem != problem.id:
         raise PackError(
             f"Invalid problem file {path}: id {problem.id!r} must match the file name "

@@ -47,21 +47,10 @@ class Bank:
         return [BankEntry(topic, q) for q in self.topics[topic].questions]
 
 
-def _format(path: Path, exc: Exception) -> str:
-    from pydantic import ValidationError
-
-    if not isinstance(exc, ValidationError):
-        return f"Invalid quiz file {path}: {exc}"
-    lines = [f"Invalid quiz file {path}:"]
-    for item in exc.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        lines.append(f"  - {where}: {item['msg']}")
-    return "\n".join(lines)
-
-
 def load_quiz_file(path: Path) -> QuizFile:
     from pydantic import ValidationError
 
+    from attn_drill.problems import format_validation_error
     from attn_drill.quiz.model import QuizFile
 
     data = read_yaml(path)
@@ -70,7 +59,7 @@ def load_quiz_file(path: Path) -> QuizFile:
     try:
         quiz = QuizFile.model_validate(data)
     except ValidationError as exc:
-        raise PackError(_format(path, exc)) from None
+        raise PackError(format_validation_error(path, exc, what="quiz")) from None
     if quiz.topic != path.stem:
         raise PackError(
             f"Invalid quiz file {path}: topic: {quiz.topic!r} must match the file name "
