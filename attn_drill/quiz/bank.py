@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attn_drill.errors import PackError, UsageError
-from attn_drill.problems import BUILTIN_PACK, read_yaml
+from attn_drill.problems import BUILTIN_PACK, format_validation_error, read_yaml
 
 if TYPE_CHECKING:
     from attn_drill.quiz.model import Question, QuizFile
@@ -50,7 +50,6 @@ class Bank:
 def load_quiz_file(path: Path) -> QuizFile:
     from pydantic import ValidationError
 
-    from attn_drill.problems import format_validation_error
     from attn_drill.quiz.model import QuizFile
 
     data = read_yaml(path)
