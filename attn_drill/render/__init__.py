@@ -36,6 +36,11 @@ def print_json(document: Any) -> None:
     sys.stdout.flush()
 
 
+def localized(table: dict[str, dict[str, str]], lang: str, key: str, **values: Any) -> str:
+    """`table[lang][key]` filled with `values` (English when the language is unknown)."""
+    return table.get(lang, table["en"])[key].format(**values)
+
+
 def error(message: str) -> None:
     from rich.markup import escape
 

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 
-from attn_drill.render import console
+from attn_drill.render import console, localized
 
 if TYPE_CHECKING:
     from attn_drill.practice import HintStep
@@ -119,8 +119,7 @@ TEXT: dict[str, dict[str, str]] = {
 
 def text(lang: str, key: str, **values: Any) -> str:
     """A learner-facing message in `lang` (English when the language is unknown)."""
-    table = TEXT.get(lang, TEXT["en"])
-    return table[key].format(**values)
+    return localized(TEXT, lang, key, **values)
 
 
 # -- hints -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.prompt import Prompt
 from rich.table import Table
 
-from attn_drill.render import console
+from attn_drill.render import console, localized
 
 if TYPE_CHECKING:
     from attn_drill.quiz.bank import Bank
@@ -117,8 +117,7 @@ TEXT: dict[str, dict[str, str]] = {
 
 
 def _t(lang: str, key: str, **values: Any) -> str:
-    table = TEXT.get(lang, TEXT["en"])
-    return table[key].format(**values)
+    return localized(TEXT, lang, key, **values)
 
 
 def relative_time(when: datetime, now: datetime, lang: str) -> str:
