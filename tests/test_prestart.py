@@ -90,3 +90,11 @@ def test_track_hint_follows_header_then_imports() -> None:
     assert hint("from torch import nn\n", None) == "torch"
     assert hint("# attn-drill: softmax track=numpy\nimport torch\n", None) == "numpy"
     assert hint("import torch\n", "numpy") == "numpy"
+
+
+def test_code_grading_off_posix_is_a_clear_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attn_drill.errors import UsageError
+
+    monkeypatch.setattr(runner_module.os, "name", "nt")
+    with pytest.raises(UsageError, match="WSL"):
+        run_submission(REFERENCE, SOFTMAX, "numpy", CASES)

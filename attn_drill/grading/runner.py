@@ -253,7 +253,13 @@ def run_submission(source: Path, problem: Problem, track: str, cases: list[Concr
     """
     problem.track(track)  # an unknown track is a usage error, before any process starts
     if os.name != "posix":
-        raise SandboxError("Grading needs a POSIX system (Linux or macOS); on Windows use WSL.")
+        from attn_drill.errors import UsageError
+
+        raise UsageError(
+            "Grading code needs Linux or macOS (the grader isolates your code with POSIX "
+            "processes and pipes); on Windows, run attn-drill inside WSL. Text problems "
+            "such as explain-sqrt-dk can be graded here."
+        )
     with prepared_job(Path(source), problem, track, cases, timeout_s) as job:
         started = prestarted.hand_over(job) if prestarted is not None else None
         if started is not None:
