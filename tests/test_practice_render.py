@@ -96,3 +96,13 @@ def test_hint_panel_levels_and_exhausted(capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     assert "No more hints" in out and all(f"Hint {n}/3" in out for n in (1, 2, 3))
     _fits(out)
+
+
+def test_practice_report_offers_keys_not_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    """The loop has its own keys; the command suggestion that ends `grade` is left out."""
+    from attn_drill.render.report import grade_report
+
+    grade_report(_report(False), "en")
+    assert "attn-drill hint softmax" in capsys.readouterr().out
+    PracticeScreen("en").report(_report(False), SOFTMAX, PATH, hint_level=0)
+    assert "Fix the first" not in capsys.readouterr().out

@@ -241,7 +241,7 @@ class PracticeScreen:
 
         self.clear()
         message(self._t("file", path=path), "dim")
-        grade_report(report, self.lang)
+        grade_report(report, self.lang, next_steps=False)
         console().print()
         pointed = False
         for diagnosis in getattr(report, "diagnosis", []) or []:
@@ -269,7 +269,7 @@ class PracticeScreen:
 
         self.clear()
         message(self._t("file", path=path), "dim")
-        grade_report(report, self.lang)
+        grade_report(report, self.lang, next_steps=False)
         out = console()
         out.print()
         out.print(Panel(f"[bold green]{escape(self._t('passed'))}[/]", border_style="green"))

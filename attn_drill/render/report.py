@@ -110,7 +110,9 @@ def _check_line(check: CheckResult, lang: str) -> Text:
     return line
 
 
-def grade_report(report: GradeReport, lang: str) -> None:
+def grade_report(report: GradeReport, lang: str, *, next_steps: bool = True) -> None:
+    """The full report. `next_steps=False` leaves out the closing command suggestion, for
+    the practice loop, which offers its own keys instead."""
     out = console()
     labels = _labels(lang)
     verdict = labels["passed"] if report.passed else labels["failed"]
@@ -171,9 +173,10 @@ def grade_report(report: GradeReport, lang: str) -> None:
         out.print()
         out.print(Text(labels["protections"] + labels[":"] + ", ".join(report.protections_off),
                        style="dim"))
-    out.print()
-    key = "next_pass" if report.passed else "next_fail"
-    out.print(Text(labels[key].format(id=report.problem), style="dim"))
+    if next_steps:
+        out.print()
+        key = "next_pass" if report.passed else "next_fail"
+        out.print(Text(labels[key].format(id=report.problem), style="dim"))
 
 
 def validation_report(result: Any) -> None:
