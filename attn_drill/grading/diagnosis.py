@@ -380,7 +380,8 @@ def _numeric_patterns(ev: Evaluation, case: ConcreteCase, output: str, mine: np.
                     lang, f"`{output}` is the right answer times a constant {ratio:.4g}",
                     f"`{output}` 等于正确结果乘以常数 {ratio:.4g}"))
                 return
-    if mine.ndim >= 2 and mine.shape == np.swapaxes(theirs, -1, -2).shape and allclose(
+    if mine.ndim >= 2 and theirs.ndim >= 2 and mine.shape == np.swapaxes(
+            theirs, -1, -2).shape and allclose(
             mine, np.swapaxes(theirs, -1, -2), rtol, atol):
         _note(numeric, case.name, tr(
             lang, f"`{output}` is the right answer with its last two axes swapped",
