@@ -25,3 +25,20 @@ def test_output_with_an_extra_axis_fails_cleanly_instead_of_crashing(tmp_path: P
     result = runner.invoke(app, ["grade", str(submission), "--json", "--no-record"])
     assert result.exit_code == 1, result.output
     assert json.loads(result.stdout)["passed"] is False
+
+
+def test_learner_warnings_name_the_learners_file(tmp_path: Path) -> None:
+    """Warnings used to show the private copy in a temporary directory."""
+    from attn_drill.grading.grade import grade_file
+
+    submission = tmp_path / "softmax.py"
+    submission.write_text(
+        "import numpy as np\n\n\n"
+        "def softmax(x, axis=-1):\n"
+        "    e = np.exp(x)\n"
+        "    return e / e.sum(axis=axis, keepdims=True)\n"
+    )
+    report = grade_file(submission)
+    assert "RuntimeWarning" in report.stderr
+    assert str(submission) in report.stderr
+    assert "attn-drill-grade-" not in report.stderr

@@ -132,6 +132,12 @@ class PreparedJob:
     plan: sandbox.SandboxPlan
     case_names: list[str]
     entry: str
+    copy_path: str = ""  # the private copy the child runs ...
+    display: str = ""  # ... and the learner's own path, shown in its place
+
+    def as_learner_sees(self, text: str) -> str:
+        """Warnings and prints name the private copy; the learner knows their own file."""
+        return text.replace(self.copy_path, self.display) if self.copy_path else text
 
 
 def _spec_json(spec: TrackSpec) -> dict[str, Any]:
@@ -174,7 +180,8 @@ def prepared_job(source: Path, problem: Problem, track: str, cases: list[Concret
         )
         job_path = directory / "job.bin"
         wire.write_job(job_path, job)
-        yield PreparedJob(directory, job_path, plan, [c.name for c in cases], spec.entry)
+        yield PreparedJob(directory, job_path, plan, [c.name for c in cases], spec.entry,
+                          copy_path=str(copy), display=str(source))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -662,7 +669,8 @@ def supervise(handle: ChildHandle, pipes: Pipes, job: PreparedJob, timeout_s: fl
     protections = dict.fromkeys(sandbox.PROTECTIONS, False)
     protections.update(protocol.protections or {})
     return RunResult(
-        cases=cases, fatal=fatal, stdout=stdout.text(), stderr=stderr.text(),
+        cases=cases, fatal=fatal, stdout=job.as_learner_sees(stdout.text()),
+        stderr=job.as_learner_sees(stderr.text()),
         output_truncated=stdout.truncated or stderr.truncated,
         learner_seconds=learner_seconds, protections=protections,
     )
