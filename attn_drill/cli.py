@@ -44,22 +44,38 @@ def _guarded(func: F) -> F:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except AttnDrillError as exc:
-            from attn_drill.render import error
-
-            error(exc.message)
+            _report_error(exc.message, exc.exit_code, as_json=bool(kwargs.get("as_json")))
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
         except Exception as exc:  # a bug of ours: short message, never a traceback
-            from attn_drill.render import error
-
-            error(
+            _report_error(
                 f"internal error in attn-drill ({type(exc).__name__}: {exc}). This is a bug; "
-                "please report it with the command you ran."
+                "please report it with the command you ran.",
+                ExitCode.INTERNAL,
+                as_json=bool(kwargs.get("as_json")),
             )
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _report_error(message: str, code: ExitCode, *, as_json: bool) -> None:
+    """The message on stderr; with --json also one error document on stdout, so a program
+    reading stdout always gets exactly one JSON document."""
+    from attn_drill.render import error, print_json
+
+    error(message)
+    if as_json:
+        print_json({"error": {"exit_code": int(code), "message": message}})
+
+
+def _positive_seconds(value: float) -> float:
+    import math
+
+    if not math.isfinite(value) or value <= 0 or value > 3600:
+        raise typer.BadParameter("must be a number of seconds above 0 and at most 3600")
+    return value
 
 
 def _version(value: bool) -> None:
@@ -162,8 +178,10 @@ def grade_cmd(
     file: Path = typer.Argument(..., help="Your solution (.py, or .md/.txt for text problems)."),
     problem_id: str | None = typer.Option(None, "--problem", help="Problem id."),
     track: str | None = TrackOpt,
-    seed: int = typer.Option(0, "--seed", help="Seed of the random cases."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed in your code."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1,
+                             help="Seed of the random cases (0 or more)."),
+    timeout: float = typer.Option(10.0, "--timeout", callback=_positive_seconds,
+                                  help="Seconds allowed in your code, all cases together."),
     lang: str | None = LangOpt,
     no_record: bool = typer.Option(False, "--no-record", help="Leave progress untouched."),
     save_cases: Path | None = typer.Option(
@@ -234,7 +252,7 @@ def validate_cmd(
 @app.command("practice")
 @_guarded
 def practice_cmd(
-    problem_id: str | None = typer.Argument(None, metavar="[ID]", help="Problem to practise."),
+    problem_id: str | None = typer.Argument(None, metavar="ID", help="Problem to practise."),
     track: str | None = TrackOpt,
     directory: Path | None = DirOpt,
     lang: str | None = LangOpt,
@@ -361,6 +379,11 @@ def config_cmd(
 
     if value is None:
         current = get_setting(key)
+        if current is None and key == "lang":
+            from attn_drill.settings import resolve_lang
+
+            # Nothing saved: show the language in effect (from the environment).
+            current = resolve_lang()
         typer.echo(current if current is not None else "")
         return
     set_setting(key, value)

@@ -62,8 +62,8 @@ class StoreError(UsageError):
 
 TORCH_INSTALL_HINT = (
     "This problem's torch track needs PyTorch. Install it with: "
-    "pip install 'attn-drill[torch]'  (CPU build: pip install torch --index-url "
-    "https://download.pytorch.org/whl/cpu)"
+    "pip install 'attn-drill[torch]'  (for a small CPU-only build, install torch first: "
+    "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
 )
 
 

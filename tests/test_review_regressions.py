@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from attn_drill.cli import app
@@ -42,3 +43,31 @@ def test_learner_warnings_name_the_learners_file(tmp_path: Path) -> None:
     assert "RuntimeWarning" in report.stderr
     assert str(submission) in report.stderr
     assert "attn-drill-grade-" not in report.stderr
+
+
+def test_bad_timeout_and_seed_are_usage_errors(tmp_path: Path) -> None:
+    submission = tmp_path / "softmax.py"
+    submission.write_text("import numpy as np\n\n\ndef softmax(x, axis=-1):\n    return x\n")
+    for flags in (["--timeout", "nan"], ["--timeout", "inf"], ["--timeout", "0"],
+                  ["--timeout", "-1"], ["--seed", "-5"]):
+        result = runner.invoke(app, ["grade", str(submission), *flags])
+        assert result.exit_code == 2, (flags, result.output)
+    progress = runner.invoke(app, ["progress", "--json"])
+    assert all(row["attempts"] == 0 for row in json.loads(progress.stdout)["problems"])
+
+
+def test_json_errors_are_one_json_document_on_stdout(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["grade", str(tmp_path / "missing.py"), "--json"])
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["error"]["exit_code"] == 2
+    assert "missing.py" in document["error"]["message"]
+    listed = runner.invoke(app, ["list", "--track", "jax", "--json"])
+    assert listed.exit_code == 2 and "error" in json.loads(listed.stdout)
+
+
+def test_config_lang_shows_the_language_in_effect(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert runner.invoke(app, ["config", "lang"]).stdout.strip() == "zh"
+    runner.invoke(app, ["config", "lang", "en"])
+    assert runner.invoke(app, ["config", "lang"]).stdout.strip() == "en"
