@@ -291,6 +291,17 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
     if failed and failed.mismatch is not None and (failed.mismatch.nan_count
                                                    or failed.mismatch.inf_count):
         findings.add("unstable-softmax", failed.message, "property:stability")
+    elif failed and plain_ok:
+        # Right on ordinary scores, wrong (but finite) on large distinct ones: clipped scores,
+        # or a maximum that is not each row's own (the whole array's, a hidden position's).
+        findings.add("unstable-softmax", tr(
+            lang, "your answer is right for ordinary scores but wrong when one row holds large, "
+            "different scores (e.g. [1000, 999, 0]): clipping the scores, or subtracting a "
+            "maximum other than that row's own, changes the softmax. " + failed.message,
+            "普通分数下你的结果正确，但当同一行里有很大且互不相同的分数（如 [1000, 999, 0]）"
+            "时就错了："
+            "截断分数，或减去的不是该行自己的最大值，都会改变 softmax 的结果。" + failed.message),
+            "property:stability")
     failed = _failed(checks, "property:mask")
     if failed and plain_ok:
         _mask_findings(ev, failed, findings, lang)

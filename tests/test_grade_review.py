@@ -1,0 +1,126 @@
+"""Grader regressions: wrong answers that used to pass, wrong diagnoses, honest feedback.
+
+Each submission here is small and written into a temporary file; grades run in-process
+(`run_in_process`) so the whole file stays quick.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from attn_drill.grading.grade import grade_file, run_in_process
+from tests.conftest import needs_torch
+
+NP_SOFTMAX = """
+import numpy as np
+
+
+def sm(s, axis=-1):
+    s = s - s.max(axis=axis, keepdims=True)
+    e = np.exp(s)
+    return e / e.sum(axis=axis, keepdims=True)
+"""
+
+
+def grade_source(tmp_path: Path, source: str, problem: str, track: str | None = None,
+                 **kwargs: object):
+    path = tmp_path / "submission.py"
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return grade_file(path, problem_id=problem, track=track, runner=run_in_process,
+                      **kwargs)  # type: ignore[arg-type]
+
+
+def failed_kinds(report: object) -> list[str]:
+    return [c.kind for c in report.checks if not c.passed]  # type: ignore[attr-defined]
+
+
+def diagnosis_ids(report: object) -> list[str]:
+    return [d.id for d in report.diagnosis]  # type: ignore[attr-defined]
+
+
+# -- 1a: clipped scores and a global maximum are not a stable softmax -------------------------
+
+SDPA_CLIP = NP_SOFTMAX + """
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+    if mask is not None:
+        s = np.where(mask, s, -np.inf)
+    e = np.exp(np.clip(s, -700, 700))
+    w = e / e.sum(-1, keepdims=True)
+    return w @ V, w
+"""
+
+SDPA_GLOBAL_MAX = NP_SOFTMAX + """
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+    if mask is not None:
+        s = np.where(mask, s, -np.inf)
+    e = np.exp(s - s.max())
+    w = e / e.sum(-1, keepdims=True)
+    return w @ V, w
+"""
+
+CAUSAL_GLOBAL_MAX = NP_SOFTMAX + """
+def causal_attention(Q, K, V):
+    n = Q.shape[-2]
+    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+    s = np.where(np.tril(np.ones((n, n), bool)), s, -np.inf)
+    e = np.exp(s - s.max())
+    w = e / e.sum(-1, keepdims=True)
+    return w @ V, w
+"""
+
+TORCH_CLAMP = """
+import math
+import torch
+
+
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    s = (Q @ K.transpose(-2, -1) / math.sqrt(Q.size(-1))).clamp(-80, 80)
+    if mask is not None:
+        s = s.masked_fill(mask == 0, float("-inf"))
+    e = s.exp()
+    w = e / e.sum(-1, keepdim=True)
+    return w @ V, w
+"""
+
+TORCH_CAUSAL_CLAMP = """
+import math
+import torch
+
+
+def causal_attention(Q, K, V):
+    n = Q.size(-2)
+    s = (Q @ K.transpose(-2, -1) / math.sqrt(Q.size(-1))).clamp(max=80)
+    e = s.exp() * torch.ones(n, n).tril()
+    w = e / e.sum(-1, keepdim=True)
+    return w @ V, w
+"""
+
+
+@pytest.mark.parametrize("source,problem", [
+    (SDPA_CLIP, "scaled-dot-product-attention"),
+    (SDPA_GLOBAL_MAX, "scaled-dot-product-attention"),
+    (CAUSAL_GLOBAL_MAX, "causal-attention"),
+])
+def test_clipped_or_global_max_softmax_fails_stability(tmp_path: Path, source: str,
+                                                       problem: str) -> None:
+    report = grade_source(tmp_path, source, problem, "numpy")
+    assert not report.passed
+    assert "property:stability" in failed_kinds(report)
+    assert "unstable-softmax" in diagnosis_ids(report)
+
+
+@needs_torch
+@pytest.mark.parametrize("source,problem", [
+    (TORCH_CLAMP, "scaled-dot-product-attention"),
+    (TORCH_CAUSAL_CLAMP, "causal-attention"),
+])
+def test_clamped_torch_scores_fail_stability(tmp_path: Path, source: str, problem: str) -> None:
+    report = grade_source(tmp_path, source, problem, "torch")
+    assert not report.passed
+    assert "property:stability" in failed_kinds(report)
+    assert "unstable-softmax" in diagnosis_ids(report)
