@@ -124,3 +124,104 @@ def test_clamped_torch_scores_fail_stability(tmp_path: Path, source: str, proble
     assert not report.passed
     assert "property:stability" in failed_kinds(report)
     assert "unstable-softmax" in diagnosis_ids(report)
+
+
+# -- 1b: torch function tracks check gradients -------------------------------------------------
+
+TORCH_NO_GRAD = """
+import math
+import torch
+
+
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    with torch.no_grad():
+        s = Q @ K.transpose(-2, -1) / math.sqrt(Q.size(-1))
+        if mask is not None:
+            s = s.masked_fill(mask == 0, float("-inf"))
+        w = torch.softmax(s, -1)
+        return w @ V, w
+"""
+
+TORCH_DETACH_Q = """
+import math
+import torch
+
+
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    s = Q.detach() @ K.transpose(-2, -1) / math.sqrt(Q.size(-1))
+    if mask is not None:
+        s = s.masked_fill(mask == 0, float("-inf"))
+    w = torch.softmax(s, -1)
+    return w @ V, w
+"""
+
+TORCH_CAUSAL_NO_GRAD = """
+import math
+import torch
+
+
+def causal_attention(Q, K, V):
+    with torch.no_grad():
+        n = Q.size(-2)
+        s = Q @ K.transpose(-2, -1) / math.sqrt(Q.size(-1))
+        hidden = torch.ones(n, n, dtype=torch.bool).triu(1)
+        w = torch.softmax(s.masked_fill(hidden, float("-inf")), -1)
+        return w @ V, w
+"""
+
+TORCH_CAUSAL_OK = """
+import math
+import torch
+
+
+def causal_attention(Q, K, V):
+    n = Q.size(-2)
+    s = Q @ K.transpose(-2, -1) / math.sqrt(Q.size(-1))
+    hidden = torch.ones(n, n, dtype=torch.bool).triu(1)
+    w = torch.softmax(s.masked_fill(hidden, float("-inf")), -1)
+    return w @ V, w
+"""
+
+
+@needs_torch
+@pytest.mark.parametrize("source,problem,missing", [
+    (TORCH_NO_GRAD, "scaled-dot-product-attention", "Q, K, V"),
+    (TORCH_DETACH_Q, "scaled-dot-product-attention", "Q:"),
+    (TORCH_CAUSAL_NO_GRAD, "causal-attention", "Q, K, V"),
+])
+def test_torch_functions_that_cut_the_graph_fail_gradients(tmp_path: Path, source: str,
+                                                           problem: str, missing: str) -> None:
+    report = grade_source(tmp_path, source, problem, "torch")
+    assert not report.passed
+    assert failed_kinds(report) == ["property:gradients"]
+    check = next(c for c in report.checks if c.kind == "property:gradients")
+    assert f"no gradient reached {missing}" in check.message
+    assert diagnosis_ids(report) == ["no-gradient"]
+
+
+@needs_torch
+def test_connected_torch_function_passes_gradients(tmp_path: Path) -> None:
+    report = grade_source(tmp_path, TORCH_CAUSAL_OK, "causal-attention", "torch")
+    assert report.passed, [(c.name, c.message) for c in report.checks if not c.passed]
+    assert any(c.kind == "property:gradients" and c.passed for c in report.checks)
+
+
+# -- causal-future looks at every later token, not only a changed tail ---------------------------
+
+CAUSAL_LEAK_NEAR_END = NP_SOFTMAX + """
+def causal_attention(Q, K, V):
+    n = Q.shape[-2]
+    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+    allowed = np.tril(np.ones((n, n), bool))
+    allowed[-2, -1] = True  # position n-2 sees the last token
+    w = sm(np.where(allowed, s, -np.inf))
+    return w @ V, w
+"""
+
+
+def test_leak_between_the_last_two_positions_fails_causal_future(tmp_path: Path) -> None:
+    report = grade_source(tmp_path, CAUSAL_LEAK_NEAR_END, "causal-attention", "numpy")
+    check = next(c for c in report.checks if c.kind == "property:causal-future")
+    assert not check.passed
+    assert "changing token 6 " in check.message and "earlier positions [5]" in check.message
+    assert "causal-future-leak" in diagnosis_ids(report)

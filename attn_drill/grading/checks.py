@@ -10,7 +10,7 @@ Which cases feed which check:
   `stability` -> stability) are judged by that property's check only;
 - the other fixed (literal) cases -> "matches reference (fixed cases)", the other random
   cases -> "matches reference (random, seed N)";
-- derived cases (a permuted copy, a copy with future tokens changed) feed the
+- derived cases (a permuted copy, copies with one later token changed) feed the
   permutation-equivariance and causal-future checks, judged against the learner's own outputs.
 """
 
@@ -248,21 +248,23 @@ def derive_cases(
     if "causal-future" in spec.properties:
         options = causal or unmasked  # causal-attention itself has no mask input
         if options:
+            # One copy per later token, with only that token changed: a leak from any token to
+            # any earlier position shows up (changing a whole tail only checks the first half).
             source, seq_inputs = options[0]
             n = source.dims[seq]
-            cutoff = max(1, n // 2)
-            case = copy.deepcopy(source)
-            case.name = f"{source.name} (future tokens changed)"
-            case.tags = [*source.tags, DERIVED_CAUSAL]
-            for name in seq_inputs:
-                changed = source.inputs[name].copy()
-                tail = changed[..., cutoff:, :]
-                changed[..., cutoff:, :] = rng.standard_normal(tail.shape) * 3.0
-                case.inputs[name] = changed
-            derived_cases.append(case)
-            derived[case.name] = DerivedCase(
-                case.name, DERIVED_CAUSAL, source.name, seq, cutoff=cutoff
-            )
+            for cutoff in range(1, n):
+                case = copy.deepcopy(source)
+                case.name = f"{source.name} (token {cutoff} changed)"
+                case.tags = [*source.tags, DERIVED_CAUSAL]
+                for name in seq_inputs:
+                    changed = source.inputs[name].copy()
+                    token = changed[..., cutoff, :]
+                    changed[..., cutoff, :] = rng.standard_normal(token.shape) * 3.0
+                    case.inputs[name] = changed
+                derived_cases.append(case)
+                derived[case.name] = DerivedCase(
+                    case.name, DERIVED_CAUSAL, source.name, seq, cutoff=cutoff
+                )
     return derived_cases, derived
 
 
@@ -870,11 +872,30 @@ def _derived_expectation(ev: Evaluation, derived: DerivedCase, output: str,
     return array, ignore
 
 
+def _changed_rows(after: np.ndarray, expected: np.ndarray, ignore: np.ndarray | None,
+                  rtol: float, atol: float) -> list[int]:
+    """Query positions (axis -2) where `after` moved away from `expected`."""
+    from attn_drill.grading.compare import close_elements
+
+    bad = ~close_elements(after, expected, rtol, atol)
+    if ignore is not None:
+        bad &= ~ignore
+    if bad.ndim < 2:
+        return []
+    per_row = bad.reshape(-1, *bad.shape[-2:]).any(axis=(0, 2))
+    return [int(i) for i in np.flatnonzero(per_row)]
+
+
 def check_derived(ev: Evaluation, prop: str, kind: str, lang: str) -> CheckResult | None:
     name = property_name(prop, lang)
     todo = [d for d in ev.derived.values() if d.kind == kind]
     if not todo:
         return None
+    # causal-future: every changed token that reaches an earlier position, and those positions
+    leaking_tokens: list[int] = []
+    leaked_rows: set[int] = set()
+    first_failure: tuple[DerivedCase, str, Comparison] | None = None
+    failed_cases: list[str] = []
     for derived in todo:
         source = ev.outcomes.get(derived.source)
         result = ev.outcomes.get(derived.name)
@@ -906,19 +927,30 @@ def check_derived(ev: Evaluation, prop: str, kind: str, lang: str) -> CheckResul
                     f"打乱用例「{derived.source}」中 token 的顺序后，`{output}` 的变化不只是顺序"
                     "改变：注意力不应依赖 token 的位置",
                 )
-            else:
-                rows = sorted({r.index[-2] for r in (comparison.table.rows if
-                                                     comparison.table else []) if len(r.index) > 1})
-                message = tr(
-                    lang,
-                    f"changing tokens {derived.cutoff}.. of case '{derived.source}' changed "
-                    f"`{output}` at earlier positions {rows}: position i may only attend to j ≤ i",
-                    f"修改用例「{derived.source}」中第 {derived.cutoff} 个及以后的 token，"
-                    f"`{output}` 在更早的位置 {rows} 也变了：位置 i 只能关注 j ≤ i",
-                )
-            return CheckResult(name, False, message, kind=f"property:{prop}",
-                               mismatch=comparison.table, failed_cases=[derived.name])
-    return CheckResult(name, True, kind=f"property:{prop}")
+                return CheckResult(name, False, message, kind=f"property:{prop}",
+                                   mismatch=comparison.table, failed_cases=[derived.name])
+            if first_failure is None:
+                first_failure = (derived, output, comparison)
+            if derived.name not in failed_cases:
+                failed_cases.append(derived.name)
+            if derived.cutoff not in leaking_tokens:
+                leaking_tokens.append(derived.cutoff)
+            leaked_rows.update(_changed_rows(after, expected, ignore, rtol * 10, atol * 10))
+    if first_failure is None:
+        return CheckResult(name, True, kind=f"property:{prop}")
+    derived, output, comparison = first_failure
+    rows = sorted(leaked_rows)
+    tokens = ", ".join(str(t) for t in sorted(leaking_tokens))
+    message = tr(
+        lang,
+        f"changing token{'s' if len(leaking_tokens) > 1 else ''} {tokens} of case "
+        f"'{derived.source}' (one at a time) changed "
+        f"`{output}` at earlier positions {rows}: position i may only attend to j ≤ i",
+        f"逐个修改用例「{derived.source}」中的第 {tokens} 个 token，`{output}` 在更早的位置 "
+        f"{rows} 也变了：位置 i 只能关注 j ≤ i",
+    )
+    return CheckResult(name, False, message, kind=f"property:{prop}",
+                       mismatch=comparison.table, failed_cases=failed_cases)
 
 
 def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
@@ -927,6 +959,7 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
     first = ""
     first_table = None
     missing: list[str] = []
+    grad_error = ""
     checked = False
     for case in ev.base_cases:
         ref = ev.references.get(case.name)
@@ -940,6 +973,8 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
         if outcome is None or outcome.returned is None:
             failed.append(case.name)
             continue
+        if not grad_error:
+            grad_error = outcome.returned.types.get("grad:error", "")
         for key in keys:
             got = outcome.returned.arrays.get(key)
             if got is None:
@@ -966,7 +1001,10 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
         return None
     if not failed:
         return CheckResult(name, True, kind="property:gradients")
-    if missing:
+    if missing and grad_error:
+        first = tr(lang, f"the backward pass failed with inputs that require grad: {grad_error}",
+                   f"输入需要梯度时反向传播失败：{grad_error}")
+    elif missing:
         first = tr(lang, f"no gradient reached {', '.join(missing)}: something detaches the "
                    "graph (.detach(), .numpy(), torch.no_grad(), new tensors from .data)",
                    f"梯度没有传到 {', '.join(missing)}：某处切断了计算图（.detach()、.numpy()、"

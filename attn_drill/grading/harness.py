@@ -134,7 +134,58 @@ def call_function(
     result = target(*positional, **keywords, **case.args)
     returned = _collect(result, spec.outputs)
     returned.inputs_after = {k: to_numpy(v) for k, v in inputs.items()}  # type: ignore[misc]
+    # Stability cases test the forward pass; their float32 gradients (scores near 1000) are
+    # not meaningfully comparable.
+    if track == "torch" and "gradients" in spec.properties and "stability" not in case.tags:
+        _function_gradients(target, spec, case, reference, returned)
     return returned
+
+
+GRAD_ERROR = "grad:error"  # key in Returned.types: why the gradient call produced nothing
+
+
+def grad_output_for(shape: tuple[int, ...]) -> np.ndarray:
+    """The fixed upstream gradient of a function's first output (never all ones, so a
+    gradient summed over the wrong axis cannot hide); the same in the child and the parent."""
+    rng = np.random.default_rng([*shape, 7919])
+    return rng.standard_normal(shape)
+
+
+def _function_gradients(target: Any, spec: TrackSpec, case: ConcreteCase, reference: bool,
+                        returned: Returned) -> None:
+    """A second call with the float inputs requiring grad: backward of
+    sum(output * grad_output) and the gradient of every float input as `grad:<name>`.
+
+    A separate call, so that in-place edits of the inputs (reported by no-mutation) and
+    `.numpy()` (reported by the type check) keep their own verdicts in the first one."""
+    import torch
+
+    dtype = torch.float64 if reference else torch.float32
+    inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
+    leaves = {k: v for k, v in inputs.items() if v.is_floating_point() and "mask" not in k}
+    for name, tensor in leaves.items():
+        tensor.requires_grad_(True)
+        # The learner gets a non-leaf copy: an in-place edit (judged by no-mutation) must not
+        # turn into autograd's "leaf variable used in an in-place operation" error here.
+        inputs[name] = tensor.clone()
+    positional, keywords = split_inputs(inputs, spec)
+    try:
+        result = target(*positional, **keywords, **case.args)
+        output = result[0] if isinstance(result, tuple) and result else result
+        if not isinstance(output, torch.Tensor):
+            returned.types[GRAD_ERROR] = f"the output is {_describe(output)}, not a tensor"
+            return
+        if not output.requires_grad:
+            return  # no graph at all: every gradient is missing
+        upstream = torch.from_numpy(grad_output_for(tuple(output.shape))).to(output.dtype)
+        (output * upstream).sum().backward()
+    except Exception as exc:  # the learner's code raised while building or running the graph
+        returned.types[GRAD_ERROR] = f"{type(exc).__name__}: {exc}"[:300]
+        return
+    for name, tensor in leaves.items():
+        if tensor.grad is not None:
+            returned.arrays["grad:" + name] = tensor.grad.detach().cpu().numpy()
+            returned.types["grad:" + name] = "tensor"
 
 
 def call_module(
