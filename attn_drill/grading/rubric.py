@@ -87,6 +87,7 @@ class PointResult:
     weight: float
     required: bool
     evidence: str = ""  # the normalised sentence(s) that met the point, for feedback and tests
+    contradicted: bool = False  # the answer states the opposite of this idea (then `met` is false)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,8 +103,9 @@ class PointResult:
 @dataclass(frozen=True)
 class RubricResult:
     """The verdict on one answer. `passed` needs `score >= threshold`, every required point
-    met and `too_short` false; `message` says which of these failed, in the requested
-    language; `diagnosis` holds misconception ids recognised in the answer (see `diagnose`)."""
+    met, `too_short` false, no point `contradicted`, not a `keyword_list` and not
+    `overflow_only`; `message` says which of these failed, in the requested language;
+    `diagnosis` holds misconception ids recognised in the answer (see `diagnose`)."""
 
     points: list[PointResult]
     score: float  # earned weight / total weight, in [0, 1]
@@ -114,6 +116,9 @@ class RubricResult:
     diagnosis: list[str] = field(default_factory=list)  # misconception ids recognised (see below)
     earned: float = 0.0  # in the rubric's weight units
     total: float = 0.0
+    keyword_list: bool = False  # a list of keywords, not an explanation (see `keyword_list`)
+    contradicted: list[str] = field(default_factory=list)  # ids of points stated the other way
+    overflow_only: bool = False  # overflow in exp() is the only consequence given
 
     @property
     def missing(self) -> list[PointResult]:
@@ -128,6 +133,9 @@ class RubricResult:
             "too_short": self.too_short,
             "message": self.message,
             "diagnosis": list(self.diagnosis),
+            "keyword_list": self.keyword_list,
+            "contradicted": list(self.contradicted),
+            "overflow_only": self.overflow_only,
         }
 
 
@@ -231,61 +239,124 @@ def strip_template(text: str) -> str:
     return _HEADER_LINE.sub("", _HTML_COMMENT.sub(" ", text))
 
 
-_BLOCK_START = re.compile(r"^\s*(?:#{1,6}\s|[-+*]\s|\d{1,3}[.)]\s|>|\||```|\$\$)")
+_BLOCK_START = re.compile(r"^\s*(?:#{1,6}\s|[-+*]\s|\d{1,3}[.)]\s|>|\||\$\$)")
 _ORDERED_ITEM = re.compile(r"^\s*\d{1,3}[.)]\s")
 _ENDS_UNIT = re.compile(r"[.!?:;。！？：；]\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-+*]|\d{1,3}[.)])\s")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+_FENCE = re.compile(r"^\s*(?:```|~~~)")
+# A comment line inside a code block: `# ...`, `// ...`, `-- ...`, `% ...`, `; ...`.
+_CODE_COMMENT = re.compile(r"^\s*(?:#+|//+|--|%+|;+)\s?")
 
 
-def sentences(text: str) -> list[str]:
-    """Normalised sentences of an answer (template prompts and header removed)."""
-    folded = _fold(strip_template(text))
-    blocks: list[str] = []
-    current: list[str] = []
-    in_item = False  # the current block is a list item
+@dataclass(frozen=True)
+class _Sentence:
+    text: str  # normalised
+    paragraph: int  # blank lines and code fences start a new paragraph
+    code: bool = False  # a line of code inside a fenced block (not prose)
+
+
+@dataclass
+class _Block:
+    lines: list[str]
+    paragraph: int
+    code: bool = False
+    item: bool = False  # a list item: a following "1." line starts a new block
+
+
+def _blocks(folded: str) -> list[_Block]:
+    """Paragraphs, list items, headings and table rows of the folded answer.
+
+    Inside a fenced code block (```), comment lines (`# the variance grows ...`) are prose:
+    their marker is removed and consecutive ones are joined like a paragraph; every other line
+    is code and forms a block of its own, marked `code`.
+    """
+    blocks: list[_Block] = []
+    current: _Block | None = None
+    paragraph = 0
+    in_fence = False
+
+    def close() -> None:
+        nonlocal current
+        if current is not None and current.lines:
+            blocks.append(current)
+        current = None
+
     for line in folded.splitlines():
+        if _FENCE.match(line):
+            close()
+            in_fence = not in_fence
+            paragraph += 1
+            continue
         if not line.strip():
-            if current:
-                blocks.append(" ".join(current))
-                current, in_item = [], False
+            close()
+            paragraph += 1
+            continue
+        if in_fence:
+            comment = _CODE_COMMENT.match(line)
+            if comment:
+                if current is None or current.code:
+                    close()
+                    current = _Block([], paragraph)
+                current.lines.append(line[comment.end() :])
+            else:
+                close()
+                blocks.append(_Block([line], paragraph, code=True))
             continue
         starts_block = bool(_BLOCK_START.match(line))
         if (
             starts_block
-            and current
-            and not in_item
+            and current is not None
+            and not current.item
             and _ORDERED_ITEM.match(line)
-            and not _ENDS_UNIT.search(current[-1])
+            and not _ENDS_UNIT.search(current.lines[-1])
         ):
             # "... back to\n1. Dividing": a wrapped line that happens to start with a number
             starts_block = False
-        if starts_block:
-            if current:
-                blocks.append(" ".join(current))
-            current, in_item = [], bool(_LIST_ITEM.match(line))
-            line = _LINE_PREFIX.sub("", line)
-        current.append(line)
-    if current:
-        blocks.append(" ".join(current))
-    out: list[str] = []
-    for block in blocks:
-        for piece in _SENTENCE_END.split(block):
+        if starts_block or current is None or current.code:
+            close()
+            current = _Block([], paragraph, item=bool(_LIST_ITEM.match(line)))
+            if starts_block:
+                line = _LINE_PREFIX.sub("", line)
+        current.lines.append(line)
+    close()
+    return blocks
+
+
+def _split(text: str) -> list[_Sentence]:
+    """The answer as normalised sentences (template prompts and header removed, quotations
+    that the answer itself calls wrong dropped: see "Rejections" in the module docstring)."""
+    folded = _drop_rejected_quotes(_fold(strip_template(text)))
+    out: list[_Sentence] = []
+    for block in _blocks(folded):
+        for piece in _SENTENCE_END.split(" ".join(block.lines)):
             compact = _compact(piece)
             if compact:
-                out.append(compact)
-    return out
+                out.append(_Sentence(compact, block.paragraph, block.code))
+    return _drop_rejected_sentences(out)
+
+
+def sentences(text: str) -> list[str]:
+    """Normalised sentences of an answer (template prompts and header removed)."""
+    return [s.text for s in _split(text)]
 
 
 _MEANINGFUL = re.compile(f"[a-z0-9{_CJK}]")
+_HEADING = re.compile(r"^\s*#{1,6}\s")
 
 
 def meaningful_chars(text: str) -> int:
     """Letters, digits and Chinese characters of the answer, not counting the template's
-    comments and header, Markdown headings or markup."""
-    body = strip_template(text)
-    body = "\n".join(line for line in body.splitlines() if not re.match(r"^\s*#{1,6}\s", line))
-    return len(_MEANINGFUL.findall(unicodedata.normalize("NFKC", body).casefold()))
+    comments and header, Markdown headings or markup (a `#` line inside a code block is a
+    comment of the answer, not a heading, and counts)."""
+    kept: list[str] = []
+    in_fence = False
+    for line in strip_template(text).splitlines():
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        elif in_fence or not _HEADING.match(line):
+            kept.append(line)
+    return len(_MEANINGFUL.findall(unicodedata.normalize("NFKC", "\n".join(kept)).casefold()))
 
 
 # -- phrase patterns ---------------------------------------------------------------------
@@ -450,6 +521,325 @@ def point_evidence(point: RubricPoint, sents: Sequence[str]) -> str | None:
     return None
 
 
+# -- rejections ----------------------------------------------------------------------------
+
+# Words that call a statement wrong. Kept short: these only matter next to a quotation or in
+# a sentence that points back at what came before ("that is nonsense").
+_REJECT_WORD = re.compile(
+    r"\b(?:wrong|nonsense|incorrect|false|myth|misconception|mistaken|bogus|rubbish|untrue|"
+    r"fallacy|fallacious|debunk\w*)\b|not true|错误|错的|不对|胡说|胡扯|瞎说|谬误|谬论|误解|"
+    r"不正确|不成立|站不住|误区|无稽之谈"
+)
+_QUOTED = re.compile(
+    r"\"([^\"]{12,800})\"|(?<![a-z0-9])'([^']{12,800}?)'(?![a-z0-9])"
+    r"|「([^」]{6,800})」|『([^』]{6,800})』"
+)
+_QUOTE_CONTEXT = 160  # characters looked at on each side of a quotation, within its sentence
+_SENTENCE_STOP = re.compile(r"[.!?。！？]\s|[.!?。！？]$|\n\s*\n")
+
+
+def _rejects(context: str) -> bool:
+    """Does `context` call something wrong (a rejection word that is not itself denied)?"""
+    return any(not _denied(context[: m.start()]) for m in _REJECT_WORD.finditer(context))
+
+
+def _drop_rejected_quotes(folded: str) -> str:
+    """Blank out quotations that the same sentence calls wrong.
+
+    'A wrong answer I once heard: "the variance grows ..."' quotes an idea in order to reject
+    it; the quoted words are not the learner's claim and earn nothing. A quotation counts as
+    rejected when a rejection word (wrong, nonsense, myth, 错误, 不对 ...) sits in the text of the
+    same sentence just before it or just after it.
+    """
+    if not _REJECT_WORD.search(folded):
+        return folded
+    pieces: list[str] = []
+    last = 0
+    for match in _QUOTED.finditer(folded):
+        before = folded[max(0, match.start() - _QUOTE_CONTEXT) : match.start()]
+        stops = list(_SENTENCE_STOP.finditer(before))
+        before = before[stops[-1].end() :] if stops else before
+        after = folded[match.end() : match.end() + _QUOTE_CONTEXT]
+        stop = _SENTENCE_STOP.search(after)
+        after = after[: stop.start() + 1] if stop else after
+        if _rejects(before) or _rejects(after):
+            pieces.append(folded[last : match.start()] + " ")
+            last = match.end()
+    pieces.append(folded[last:])
+    return "".join(pieces)
+
+
+# "That is all nonsense." / "这种说法是错误的。": the sentence rejects what came before it.
+_REJECTS_PREVIOUS = re.compile(
+    r"(?:^|[^a-z])(?:that|this|these|those|it|all (?:of )?(?:this|that|these|it)|the above|"
+    r"everything (?:above|i said)|such (?:claims?|answers?|explanations?|stories))"
+    r"(?:'s|'re|\s+is|\s+are|\s+was|\s+were)\s+"
+    r"(?:(?:all|entirely|completely|totally|just|simply|pure|utter|plain|of course)\s+)*"
+    r"(?:nonsense|wrong|false|incorrect|a myth|untrue|not true|rubbish|bogus|mistaken|"
+    r"a misconception|a fallacy)(?![a-z])"
+    r"|(?:这|这些|这种|这个|以上|上面|上述|前面|前述)[^,.;:!?,。;:!?]{0,6}?"
+    r"(?:都|全|完全|根本|纯属|其实|全部|统统|纯粹)?(?:是|就是)?"
+    r"(?:错误|错的|不对|胡说|胡扯|瞎说|无稽之谈|不成立|谬论|误解|不正确)"
+)
+# ... and when it says "all" / "以上", everything before it in its paragraph.
+_REJECTS_ALL = re.compile(r"\ball\b|everything|the above|以上|上面|上述|前面|前述|全部|统统|都")
+
+
+def _drop_rejected_sentences(sents: list[_Sentence]) -> list[_Sentence]:
+    """Drop what a later sentence calls wrong ("... . That is all nonsense.").
+
+    A sentence that rejects what came before ("that is wrong", "this is nonsense", "这种说法
+    是错误的", "以上都不对") removes the sentence before it from the answer, or every earlier
+    sentence of its paragraph when it says "all" ("that is all nonsense", "以上都是错的").
+    The rejecting sentence itself stays: it usually goes on with the learner's own view.
+    """
+    dropped: set[int] = set()
+    for index, sentence in enumerate(sents):
+        match = _REJECTS_PREVIOUS.search(sentence.text)
+        if match is None or index == 0 or _denied(sentence.text[: match.start() + 1]):
+            continue
+        if _REJECTS_ALL.search(match.group(0)):
+            earlier = range(index - 1, -1, -1)
+            for j in earlier:
+                if sents[j].paragraph != sentence.paragraph:
+                    break
+                dropped.add(j)
+            if index - 1 not in dropped:
+                dropped.add(index - 1)
+        else:
+            dropped.add(index - 1)
+    return [s for i, s in enumerate(sents) if i not in dropped]
+
+
+# -- statements of the opposite ------------------------------------------------------------
+
+# Clauses for the direction checks: punctuation and the conjunctions that join two claims.
+_CLAIM_BREAK = re.compile(
+    r"[,;:!?()。，；：！？（）]|\b(?:but|however|whereas|although|though|while|and|so|which|"
+    r"because|since|therefore|thus|hence|then)\b|但是?|然而|而是|所以|因此|因为|由于|从而|"
+    r"导致|并且|而且|于是"
+)
+# Before the words that state a direction: these make it a purpose or a contrast, not a claim.
+_NOT_A_CLAIM = re.compile(
+    r"\b(?:prevent\w*|avoid\w*|stop\w*|keep\w* \w+ from|instead of|rather than|not|no|never|"
+    r"without|unlike|would|wouldn't|could)\b|n't\b|防止|避免|以免|免得|不至于|而不是|不是|不会|"
+    r"不再|没有|并非|而非|否则"
+)
+
+
+@dataclass(frozen=True)
+class _Opposite:
+    """A statement of the opposite direction of a rubric idea, looked for clause by clause.
+
+    `subject` and `reverse` (when given) must both occur in one clause, at most `reach`
+    characters apart, with no word of `_NOT_A_CLAIM` before either of them in the clause; a
+    clause that matches `unless` (e.g. it is about the scaled scores, or about a small d_k) is
+    not a contradiction.
+    """
+
+    roles: frozenset[str]  # rubric point ids (the pack's and the quiz's) this contradicts
+    subject: re.Pattern[str]
+    reverse: re.Pattern[str] | None  # None: the subject alone states the opposite
+    unless: re.Pattern[str] | None = None
+    reach: int = 48
+
+
+_SCALE_WORDS = (
+    r"divid\w*|\bdivision|\bscal\w*|normali[sz]\w*|/\s*(?:sqrt)?dk(?![a-z0-9])|\bafter\b|"
+    r"除以?|缩放|归一化|之后|以后"
+)
+_SMALL_DK = (
+    r"small(?:er)?\s+(?:values?\s+of\s+)?dk|dk\s+(?:is\s+|are\s+|gets?\s+)?(?:small|tiny|low)|"
+    r"low[\s\-]+dimension|(?<!随)(?<!随着)dk\s*(?:较|很|比较|变)?小|小的?\s*dk|"
+    r"(?<!随)(?<!随着)维度(?:较|很|比较)?(?:小|低)|低维"
+)
+_OPPOSITES: list[_Opposite] = [
+    # "the variance of q·k decreases as d_k grows", "方差随 d_k 变小"
+    _Opposite(
+        roles=frozenset({"variance-grows-with-dk", "variance-grows"}),
+        subject=re.compile(
+            r"varian\w*|\bvar\b|\bstd\b|standard deviation|dot products?|q·k|方差|标准差|点积|内积"
+        ),
+        reverse=re.compile(
+            r"\b(?:decreas\w*|shrink\w*|shrank|shrunk|smaller|small|tiny|diminish\w*|drops?|"
+            r"dropping|dropped|falls?|falling|fell)\b|goes down|go down|gets? lower|"
+            r"变小|减小|缩小|降低|下降|减少|很小|较小|越小|变少|偏小|越来越小"
+        ),
+        unless=re.compile(f"{_SCALE_WORDS}|{_SMALL_DK}"),
+    ),
+    # "small scores make the softmax saturate", "分数很小时 softmax 会饱和"
+    _Opposite(
+        roles=frozenset({"softmax-saturates"}),
+        subject=re.compile(r"saturat\w*|one-?hot|argmax|hard\s*max|饱和|独热|尖锐"),
+        reverse=re.compile(
+            r"\b(?:small|smaller|tiny|low)\s+(?:\w+\s+){0,2}?(?:scores?|logits?|inputs?|values?|"
+            r"dot products?|numbers?|variance)\b"
+            r"|\b(?:scores?|logits?|inputs?|dot products?|variance)\s+(?:\w+\s+){0,3}?"
+            r"(?:small|smaller|tiny|low)\b"
+            r"|(?:分数|分值|点积|输入|方差|数值|logits?)[^,。，]{0,4}?(?:很小|较小|变小|太小|过小|偏小|小)"
+        ),
+        unless=re.compile(_SCALE_WORDS),
+    ),
+    # "the gradient becomes large", "梯度变得很大"
+    _Opposite(
+        roles=frozenset({"vanishing-gradients", "gradients-vanish"}),
+        subject=re.compile(r"gradient\w*|\bgrads?\b|derivative\w*|jacobian\w*|梯度|导数"),
+        reverse=re.compile(
+            r"\b(?:large|larger|big|bigger|huge|enormous|explod\w*|explosion|blow\w* up|blew up|"
+            r"grow|grows|growing|grew|increas\w*)\b|变大|很大|过大|增大|爆炸|太大|较大|剧增|变得很大"
+        ),
+        unless=re.compile(
+            r"vanish\w*|\bsmall|\btiny|\bzero|negligible|消失|很小|极小|变小|接近0|为0|为零|弥散"
+        ),
+        reach=32,
+    ),
+    # "multiplying by √d_k fixes this", "乘以根号 d_k"
+    _Opposite(
+        roles=frozenset({"restores-unit-variance", "unit-variance"}),
+        subject=re.compile(
+            r"(?:multipl\w*|\btimes|乘以?|×|\*)\s*(?:by\s+)?(?:the\s+)?sqrtdk(?![a-z0-9])"
+        ),
+        reverse=None,
+        unless=re.compile(r"\bwould|\bworse|\bwrong|反而|更糟|错"),
+    ),
+    # "dividing by √d_k makes the variance grow"
+    _Opposite(
+        roles=frozenset({"restores-unit-variance", "unit-variance"}),
+        subject=re.compile(r"(?:divid\w*|scal\w*)\s+(?:\w+\s+){0,3}?by\s+(?:1/)?sqrtdk|除以\s*sqrtdk"),
+        reverse=re.compile(
+            r"\b(?:make|makes|made|cause\w*|lets?|forces?)\b[^,;]{0,40}?"
+            r"\b(?:grow\w*|grew|increas\w*|larger|bigger|explod\w*)"
+            r"|(?:使|让)[^,。，]{0,12}?(?:变大|增大|增长|更大)"
+        ),
+        reach=60,
+    ),
+]
+
+
+def _claimed(clause: str, start: int) -> bool:
+    """Is the word at `start` stated as a claim (no negation, purpose or contrast before it)?"""
+    return not _NOT_A_CLAIM.search(clause[:start]) and not _denied(clause[:start])
+
+
+def _opposite_in(sentence: str, rule: _Opposite) -> bool:
+    for clause in _CLAIM_BREAK.split(sentence):
+        if rule.unless is not None and rule.unless.search(clause):
+            continue
+        subjects = [m for m in rule.subject.finditer(clause) if _claimed(clause, m.start())]
+        if not subjects:
+            continue
+        if rule.reverse is None:
+            return True
+        for reverse in rule.reverse.finditer(clause):
+            if not _claimed(clause, reverse.start()):
+                continue
+            for subject in subjects:
+                gap = max(reverse.start() - subject.end(), subject.start() - reverse.end())
+                if gap <= rule.reach:
+                    return True
+    return False
+
+
+def contradictions(point_id: str, sents: Sequence[str]) -> str | None:
+    """The first sentence that states the opposite of the rubric point `point_id`, if any.
+
+    Known for the ideas of the scaling explanation (pack and quiz point ids): the variance of
+    q·k *decreasing*, saturation from *small* scores, gradients becoming *large* or exploding,
+    and a scale that *multiplies* by √d_k or makes the variance grow. Other points have none.
+    """
+    rules = [rule for rule in _OPPOSITES if point_id in rule.roles]
+    for sentence in sents:
+        if any(_opposite_in(sentence, rule) for rule in rules):
+            return sentence
+    return None
+
+
+# -- keyword lists -------------------------------------------------------------------------
+
+# English words that hold a sentence together (articles, prepositions, pronouns, auxiliaries,
+# conjunctions). Ordinary prose, even terse, has a third or more of them; a list of keywords
+# has few: "variance d_k grows large. softmax saturates one-hot. gradient vanishes tiny."
+_GLUE_WORDS = frozenset((
+    "a", "an", "the", "this", "that", "these", "those", "each", "every", "all", "some", "any",
+    "no", "its", "their", "our", "your", "his", "her", "my", "of", "to", "in", "on", "at", "by",
+    "with", "for", "from", "into", "onto", "over", "under", "about", "between", "through",
+    "without", "within", "across", "than", "as", "like", "per", "up", "down", "out", "off", "it",
+    "they", "we", "you", "i", "he", "she", "them", "us", "one", "itself", "there", "here", "is",
+    "are", "was", "were", "be", "been", "being", "am", "has", "have", "had", "do", "does", "did",
+    "will", "would", "can", "could", "should", "may", "might", "must", "and", "or", "but", "so",
+    "because", "since", "if", "when", "then", "thus", "hence", "therefore", "which", "who",
+    "whose", "where", "while", "whereas", "although", "though", "not", "only", "also", "too",
+    "very", "just", "even", "still", "same", "such", "more", "most", "less", "much", "almost",
+    "nearly", "how", "why", "what", "instead",
+))
+# Symbols that join two ideas like a word would: "big logits -> softmax saturates".
+_GLUE_SYMBOLS = re.compile(r"->|=>|→|⇒|⟹|∴|∵|=")
+# Tokens that are mathematics, not words (do not count them either way).
+_MATH_TOKENS = frozenset((
+    "dk", "sqrtdk", "dmodel", "sqrtdmodel", "sqrt", "q", "k", "v", "qk", "t", "exp", "var",
+    "std", "e", "p", "i", "j", "x", "z", "s", "n",
+))
+_EN_WORD = re.compile(r"[a-z]+")
+GLUE_MIN_WORDS = 12  # below this many English words the answer is too short to judge its style
+GLUE_MIN_SHARE = 0.25  # honest English answers calibrate at 0.33 or more (tests/fixtures/answers)
+FRAGMENT_MAX_WORDS = 4  # a "sentence" of at most this many words and no glue is a fragment
+FRAGMENT_MAX_SHARE = 0.5  # more than half of the sentences being fragments makes a list
+# Chinese is written without spaces between words: spaces between Chinese characters
+# ("方差 变大 softmax 饱和 梯度 消失") separate keywords.
+_ZH_GAP = re.compile(f"[{_CJK}][ \\t]+(?=[{_CJK}])")
+ZH_MIN_GAPS = 4
+ZH_CHARS_PER_GAP = 8  # at most this many Chinese characters per gap on average
+
+
+def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
+    """Is the answer a list of keywords rather than an explanation?
+
+    Deliberately simple signals, calibrated on the honest answers in tests/fixtures/answers,
+    the reference answers of the quiz and the model answer (none of which trips them):
+
+    - English (more English words than Chinese characters / 2, at least `GLUE_MIN_WORDS`
+      words): fewer than `GLUE_MIN_SHARE` of the words are glue words (`_GLUE_WORDS`; the
+      arrows `->`, `=>`, `→` and `=` count as glue), or more than `FRAGMENT_MAX_SHARE` of its
+      three or more sentences are fragments (at most `FRAGMENT_MAX_WORDS` words, no glue);
+    - Chinese: at least `ZH_MIN_GAPS` spaces between two Chinese characters, one for every
+      `ZH_CHARS_PER_GAP` Chinese characters or fewer.
+
+    Lines of code inside a fenced block are not prose and are left out.
+    """
+    if sents is None:
+        sents = _split(text)
+    prose = [s.text for s in sents if not s.code]
+    english = 0
+    glue = 0
+    fragments = 0
+    for sentence in prose:
+        words = [w for w in _EN_WORD.findall(sentence) if w not in _MATH_TOKENS]
+        joined = sum(w in _GLUE_WORDS for w in words) + len(_GLUE_SYMBOLS.findall(sentence))
+        english += len(words)
+        glue += joined
+        if words and not joined and len(words) <= FRAGMENT_MAX_WORDS and not _CJK_CHAR.search(
+            sentence
+        ):
+            fragments += 1
+    chinese = len(_CJK_CHAR.findall(" ".join(prose)))
+    if english >= GLUE_MIN_WORDS and english * 2 > chinese:
+        if glue < GLUE_MIN_SHARE * english:
+            return True
+        if len(prose) >= 3 and fragments > FRAGMENT_MAX_SHARE * len(prose):
+            return True
+    if chinese and chinese >= english:
+        body = strip_template(text)
+        body = "\n".join(
+            line
+            for line in body.splitlines()
+            if not _HEADING.match(line) and not _FENCE.match(line)
+        )
+        gaps = len(_ZH_GAP.findall(unicodedata.normalize("NFKC", body)))
+        if gaps >= ZH_MIN_GAPS and gaps * ZH_CHARS_PER_GAP >= chinese:
+            return True
+    return False
+
+
 # -- grading -----------------------------------------------------------------------------
 
 _MESSAGES = {
@@ -461,6 +851,13 @@ _MESSAGES = {
         "short": "The answer is too short ({count} meaningful characters; at least {need} are "
         "needed) to show the ideas asked for.",
         "required": "Missing a required idea: {labels}.",
+        "keywords": "This reads like a list of keywords, not an explanation: write full "
+        "sentences that say what causes what.",
+        "opposite": "The answer states the opposite of a key idea ({labels}): check the "
+        "direction of each effect.",
+        "overflow": "Overflow in exp() is the only consequence given. The scale is about the "
+        "softmax saturating and its gradients vanishing; overflow is already prevented by "
+        "subtracting the row maximum.",
         "below": "Score {score:.0%} is below the pass mark of {threshold:.0%}.",
         "passed": "Passed: {score:.0%} of the rubric (pass mark {threshold:.0%}).",
     },
@@ -470,6 +867,10 @@ _MESSAGES = {
         "（<!-- --> 注释和标题里的文字不计入）。",
         "short": "答案太短（有效字符 {count} 个，至少需要 {need} 个），还不足以说明所问的要点。",
         "required": "缺少必需的要点：{labels}。",
+        "keywords": "这更像是一串关键词，而不是解释：请用完整的句子说明什么导致了什么。",
+        "opposite": "答案把要点说反了（{labels}）：请检查每个因果关系的方向。",
+        "overflow": "答案只给出了 exp() 溢出这一个后果。缩放针对的是 softmax 饱和、梯度消失；"
+        "溢出问题靠减去每行最大值就已经解决了。",
         "below": "得分 {score:.0%}，低于及格线 {threshold:.0%}。",
         "passed": "通过：得到评分标准的 {score:.0%}（及格线 {threshold:.0%}）。",
     },
@@ -500,12 +901,14 @@ def check_rubric(rubric: Rubric) -> list[str]:
 def grade_answer(text: str, rubric: Rubric, lang: str) -> RubricResult:
     """Grade a free-text answer (English or Chinese; `lang` picks the feedback language)."""
     lang = "zh" if lang == "zh" else "en"
-    sents = sentences(text[:MAX_MATCHED_CHARS])
+    parsed = _split(text[:MAX_MATCHED_CHARS])
+    sents = [s.text for s in parsed]
     total = sum(p.weight for p in rubric.points) or 1.0
     points: list[PointResult] = []
     earned = 0.0
     for point in rubric.points:
-        evidence = point_evidence(point, sents)
+        opposite = contradictions(point.id, sents) is not None
+        evidence = None if opposite else point_evidence(point, sents)
         met = evidence is not None
         earned += point.weight if met else 0.0
         points.append(
@@ -517,44 +920,72 @@ def grade_answer(text: str, rubric: Rubric, lang: str) -> RubricResult:
                 weight=point.weight,
                 required=point.required,
                 evidence=evidence or "",
+                contradicted=opposite,
             )
         )
     score = earned / total
     threshold = rubric.threshold / total
     count = meaningful_chars(text)
     too_short = count < rubric.min_chars
+    keywords = not too_short and keyword_list(text[:MAX_MATCHED_CHARS], parsed)
+    overflow = _overflow_only(points, sents)
     required_missing = any(p.required and not p.met for p in points)
-    passed = not too_short and not required_missing and score >= threshold - 1e-9
+    passed = (
+        not too_short
+        and not keywords
+        and not overflow
+        and not any(p.contradicted for p in points)
+        and not required_missing
+        and score >= threshold - 1e-9
+    )
     result = RubricResult(
         points=points,
         score=score,
         threshold=threshold,
         passed=passed,
         too_short=too_short,
-        message=_verdict_message(text, rubric, points, score, threshold, passed, count, lang),
         earned=earned,
         total=total,
+        keyword_list=keywords,
+        contradicted=[p.id for p in points if p.contradicted],
+        overflow_only=overflow,
     )
-    return replace(result, diagnosis=diagnose(sents, result))
+    message = _verdict_message(text, rubric, result, count, lang)
+    return replace(result, message=message, diagnosis=diagnose(sents, result))
+
+
+def _overflow_only(points: Sequence[PointResult], sents: Sequence[str]) -> bool:
+    """Overflow is given as the consequence and softmax saturation is not (only for rubrics
+    with a saturation point: the scaling explanations)."""
+    saturation = [p for p in points if p.id in _SATURATION]
+    return bool(saturation) and not any(p.met for p in saturation) and _mentions(
+        _OVERFLOW_WORDS, sents
+    )
 
 
 def _verdict_message(
-    text: str, rubric: Rubric, points: list[PointResult], score: float, threshold: float,
-    passed: bool, count: int, lang: str,
+    text: str, rubric: Rubric, result: RubricResult, count: int, lang: str
 ) -> str:
     messages = _MESSAGES[lang]
-    required_missing = [p for p in points if p.required and not p.met]
-    if count < rubric.min_chars:
+    if result.too_short:
         if not _MEANINGFUL.search(unicodedata.normalize("NFKC", text).casefold()):
             return messages["empty"]
         if count == 0:
             return messages["template"]
         return messages["short"].format(count=count, need=rubric.min_chars)
+    if result.keyword_list:
+        return messages["keywords"]
+    contradicted = [p for p in result.points if p.contradicted]
+    if contradicted:
+        return messages["opposite"].format(labels="; ".join(p.label for p in contradicted))
+    if result.overflow_only:
+        return messages["overflow"]
+    required_missing = [p for p in result.points if p.required and not p.met]
     if required_missing:
         return messages["required"].format(labels="; ".join(p.label for p in required_missing))
-    if not passed:
-        return messages["below"].format(score=score, threshold=threshold)
-    return messages["passed"].format(score=score, threshold=threshold)
+    if not result.passed:
+        return messages["below"].format(score=result.score, threshold=result.threshold)
+    return messages["passed"].format(score=result.score, threshold=result.threshold)
 
 
 # -- misconceptions of explanations of the 1/sqrt(d_k) scale ------------------------------
@@ -592,13 +1023,19 @@ def diagnose(sents: Sequence[str], result: RubricResult) -> list[str]:
         found.append("confuses-d-k-with-d-model")
     if result.passed or result.too_short:
         return found
+    if result.contradicted:
+        # The missing ideas are stated the wrong way round: the verdict's message says so,
+        # and "without its consequence" would be misleading.
+        if result.overflow_only:
+            found.append("overflow-not-saturation")
+        return found
     has_variance = bool(met & (_VARIANCE | _UNIT))
     has_consequence = bool(met & (_SATURATION | _GRADIENT))
     if has_variance and not has_consequence:
         found.append("variance-without-consequence")
     elif has_consequence and not met & _VARIANCE:
         found.append("no-variance-argument")
-    if not met & _GRADIENT and _mentions(_OVERFLOW_WORDS, sents):
+    if result.overflow_only or (not met & _GRADIENT and _mentions(_OVERFLOW_WORDS, sents)):
         found.append("overflow-not-saturation")
     elif not has_variance and not has_consequence and _mentions(_NORMALISE_WORDS, sents):
         found.append("only-normalises")
