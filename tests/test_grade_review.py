@@ -225,3 +225,72 @@ def test_leak_between_the_last_two_positions_fails_causal_future(tmp_path: Path)
     assert not check.passed
     assert "changing token 6 " in check.message and "earlier positions [5]" in check.message
     assert "causal-future-leak" in diagnosis_ids(report)
+
+
+# -- 1c / 2: the module's eval pass sees a different x; dropout in train mode is named ----------
+
+MODULE_HEAD = """
+import math
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, d_model, n_heads):
+        super().__init__()
+        self.h, self.d, self.dk = n_heads, d_model, d_model // n_heads
+        self.W_q = nn.Linear(d_model, d_model)
+        self.W_k = nn.Linear(d_model, d_model)
+        self.W_v = nn.Linear(d_model, d_model)
+        self.W_o = nn.Linear(d_model, d_model)
+
+    def scaled_dot_product_attention(self, Q, K, V, mask=None):
+        s = Q @ K.transpose(-2, -1) / math.sqrt(self.dk)
+        if mask is not None:
+            s = s.masked_fill(mask == 0, float("-inf"))
+        w = torch.softmax(s, -1)
+        return w @ V, w
+
+    def split(self, t):
+        b, n, _ = t.shape
+        return t.view(b, n, self.h, self.dk).transpose(1, 2)
+"""
+
+MODULE_CACHE = MODULE_HEAD + """
+    def forward(self, x, mask=None):
+        if getattr(self, "_cached", None) is not None:
+            return self._cached
+        b, n, _ = x.shape
+        Q, K, V = self.split(self.W_q(x)), self.split(self.W_k(x)), self.split(self.W_v(x))
+        o, _ = self.scaled_dot_product_attention(Q, K, V, mask)
+        self._cached = self.W_o(o.transpose(1, 2).reshape(b, n, self.d))
+        return self._cached
+"""
+
+MODULE_DROPOUT = MODULE_HEAD + """
+    def forward(self, x, mask=None):
+        b, n, _ = x.shape
+        Q, K, V = self.split(self.W_q(x)), self.split(self.W_k(x)), self.split(self.W_v(x))
+        s = Q @ K.transpose(-2, -1) / math.sqrt(self.dk)
+        if mask is not None:
+            s = s.masked_fill(mask == 0, float("-inf"))
+        w = F.dropout(torch.softmax(s, -1), 0.1, self.training)
+        return self.W_o((w @ V).transpose(1, 2).reshape(b, n, self.d))
+"""
+
+
+@needs_torch
+def test_module_that_caches_its_first_result_fails(tmp_path: Path) -> None:
+    report = grade_source(tmp_path, MODULE_CACHE, "self-attention-module", "torch")
+    assert not report.passed
+    match = next(c for c in report.checks if c.kind == "match:random")
+    assert not match.passed and "eval mode" in match.message
+
+
+@needs_torch
+def test_dropout_in_train_mode_is_diagnosed(tmp_path: Path) -> None:
+    report = grade_source(tmp_path, MODULE_DROPOUT, "self-attention-module", "torch")
+    assert not report.passed
+    assert diagnosis_ids(report) == ["dropout-in-train"]
+    assert "no dropout" in report.diagnosis[0].message

@@ -254,6 +254,38 @@ def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings
             "被掩码的权重为 0，但每行之和不再为 1"), "property:mask")
 
 
+def _train_mode_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
+                         lang: str) -> None:
+    """A module whose eval-mode output is right on every case while its train-mode output is
+    wrong somewhere: something random (dropout) is active in train mode only."""
+    if ev.spec.call != "module" or not any(
+            not c.passed and (c.kind.startswith("match:") or c.kind.startswith("property:"))
+            for c in checks):
+        return
+    output = ev.spec.outputs[0]
+    eval_ok = train_wrong = 0
+    for case in ev.base_cases:
+        outcome = ev.outcomes.get(case.name)
+        if outcome is None or outcome.returned is None:
+            continue
+        train = outcome.returned.arrays.get(output)
+        evaluated = outcome.returned.arrays.get(f"{output}@eval")
+        ref_train = reference_array(ev, case.name, output)
+        ref_eval = reference_array(ev, case.name, f"{output}@eval")
+        if any(a is None for a in (train, evaluated, ref_train, ref_eval)):
+            return
+        if not _close(ev, evaluated, ref_eval):
+            return  # eval mode is wrong too: a real bug, not a train-only difference
+        eval_ok += 1
+        if not _close(ev, train, ref_train):
+            train_wrong += 1
+    if eval_ok and train_wrong:
+        findings.add("dropout-in-train", tr(
+            lang, f"eval-mode output matches on all {eval_ok} cases, train-mode output differs "
+            f"on {train_wrong}", f"eval 模式的输出在全部 {eval_ok} 个用例上一致，train 模式的输出在 "
+            f"{train_wrong} 个用例上不同"), "pattern:train-only")
+
+
 def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
                       lang: str) -> None:
     failed = _failed(checks, "property:no-mutation")
@@ -281,6 +313,7 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
                 "。有批量维度时 `K.T` 会把所有轴都倒过来（(b, m, d) 变成 (d, m, b)）；请用 "
                 "np.swapaxes(K, -1, -2) 或 K.transpose(-2, -1)，并从末尾数轴（axis=-1）"),
                 "property:batch-dims")
+    _train_mode_findings(ev, checks, findings, lang)
     failed = _failed(checks, "property:gradients")
     if failed and failed.mismatch is None:
         findings.add("no-gradient", failed.message, "property:gradients")

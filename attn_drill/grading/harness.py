@@ -188,13 +188,21 @@ def _function_gradients(target: Any, spec: TrackSpec, case: ConcreteCase, refere
             returned.types["grad:" + name] = "tensor"
 
 
+def eval_input(x: np.ndarray) -> np.ndarray:
+    """The module's eval-mode input: as large as x, but different numbers (fixed by x's shape,
+    so the child, the parent and a saved case's snippet all build the same one)."""
+    rng = np.random.default_rng([*x.shape, 104729])
+    return rng.standard_normal(x.shape) * float(np.std(x) or 1.0)
+
+
 def call_module(
     target: Any, spec: TrackSpec, case: ConcreteCase, track: str, reference: bool = False
 ) -> Returned:
     """Instantiate an nn.Module solution, load the case's parameters, run forward + backward.
 
-    Outputs: `output` (train mode), `output@eval` (eval mode), and `grad:<name>` for the input
-    `x` and every loaded parameter, from backward of sum(output * grad_output).
+    Outputs: `output` (train mode), `output@eval` (eval mode, on `eval_input(x)`), and
+    `grad:<name>` for the input `x` and every loaded parameter, from backward of
+    sum(output * grad_output).
     """
     import torch
 
@@ -232,6 +240,10 @@ def call_module(
                 returned.arrays[key] = grad.detach().cpu().numpy()
                 returned.types[key] = "tensor"
     module.eval()
+    # A different x for the eval pass: a module that caches its first result cannot pass.
+    eval_inputs = dict(inputs)
+    eval_inputs[x_name] = _as_torch(eval_input(case.inputs[x_name]), dtype)
+    positional, keywords = split_inputs(eval_inputs, spec)
     with torch.no_grad():
         eval_result = module(*positional, **keywords, **case.args)
     eval_output = eval_result[0] if isinstance(eval_result, tuple) else eval_result

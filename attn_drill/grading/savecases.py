@@ -99,9 +99,11 @@ with torch.no_grad():
         tensor = getattr(owner, attr)
         tensor.copy_(torch.from_numpy(np.load(HERE / file)).float().reshape(tensor.shape))
 inputs = [{inputs}]
+# The grader's eval-mode pass uses a different x (saved as eval_x.npy), the rest unchanged.
+eval_inputs = [as_input(np.load(HERE / "eval_x.npy")), *inputs[1:]]
 model.eval()
 with torch.no_grad():
-    result = model(*inputs{args})
+    result = model(*eval_inputs{args})
 output = result[0] if isinstance(result, tuple) else result
 expected = np.load(HERE / "expected_output_eval.npy")
 got = output.detach().double().numpy()
@@ -176,6 +178,10 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
             params[name] = file
         if case.grad_output is not None:
             np.save(folder / "grad_output.npy", np.asarray(case.grad_output))
+        if report.call == "module" and case.inputs:
+            from attn_drill.grading.harness import eval_input
+
+            np.save(folder / "eval_x.npy", eval_input(np.asarray(next(iter(case.inputs.values())))))
         args = "".join(f", {k}={v!r}" for k, v in case.args.items())
         fields: dict[str, Any] = {
             "case": case.name, "problem": report.problem, "seed": report.seed,

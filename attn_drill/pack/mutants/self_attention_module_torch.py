@@ -144,3 +144,9 @@ class TinyFill(_Reference):
 class Detached(_Reference):
     def forward(self, x, mask=None):
         return super().forward(x, mask).detach()  # the output no longer reaches the weights
+
+
+class DropoutInTrain(_Reference):
+    def normalise(self, scores, mask):
+        # random zeros in train mode: right in eval mode, wrong (and not reproducible) in train
+        return F.dropout(torch.softmax(scores, dim=-1), 0.1, self.training)
