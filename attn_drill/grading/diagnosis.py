@@ -282,8 +282,9 @@ def _train_mode_findings(ev: Evaluation, checks: list[CheckResult], findings: Fi
     if eval_ok and train_wrong:
         findings.add("dropout-in-train", tr(
             lang, f"eval-mode output matches on all {eval_ok} cases, train-mode output differs "
-            f"on {train_wrong}", f"eval 模式的输出在全部 {eval_ok} 个用例上一致，train 模式的输出在 "
-            f"{train_wrong} 个用例上不同"), "pattern:train-only")
+            f"on {train_wrong}",
+            f"eval 模式的输出在全部 {eval_ok} 个用例上一致，train 模式的输出在 {train_wrong} "
+            "个用例上不同"), "pattern:train-only")
 
 
 def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
