@@ -616,7 +616,7 @@ def _drop_rejected_sentences(sents: list[_Sentence]) -> list[_Sentence]:
 # Clauses for the direction checks: punctuation and the conjunctions that join two claims.
 _CLAIM_BREAK = re.compile(
     r"[,;:!?()。，；：！？（）]|\b(?:but|however|whereas|although|though|while|and|so|which|"
-    r"because|since|therefore|thus|hence|then)\b|但是?|然而|而是|所以|因此|因为|由于|从而|"
+    r"because|since|therefore|thus|hence)\b|但是?|然而|而是|所以|因此|因为|由于|从而|"
     r"导致|并且|而且|于是"
 )
 # Before the words that state a direction: these make it a purpose or a contrast, not a claim.
@@ -642,32 +642,38 @@ class _Opposite:
     reverse: re.Pattern[str] | None  # None: the subject alone states the opposite
     unless: re.Pattern[str] | None = None
     reach: int = 48
+    reverse_first: bool = False  # the reverse word must come before the subject (a cause)
 
 
 _SCALE_WORDS = (
     r"divid\w*|\bdivision|\bscal\w*|normali[sz]\w*|/\s*(?:sqrt)?dk(?![a-z0-9])|\bafter\b|"
     r"除以?|缩放|归一化|之后|以后"
 )
+# A small d_k is not a contradiction ("for small d_k the variance is small"), but
+# "方差随 d_k 变小" (the variance falls as d_k grows) is.
 _SMALL_DK = (
     r"small(?:er)?\s+(?:values?\s+of\s+)?dk|dk\s+(?:is\s+|are\s+|gets?\s+)?(?:small|tiny|low)|"
-    r"low[\s\-]+dimension|(?<!随)(?<!随着)dk\s*(?:较|很|比较|变)?小|小的?\s*dk|"
-    r"(?<!随)(?<!随着)维度(?:较|很|比较)?(?:小|低)|低维"
+    r"dk\s+(?:decreas|shrink)|low[\s\-]+dimension|(?<!随)(?<!随着)dk\s*(?:较|很|比较|变|越)?小|"
+    r"dk\s*的\s*(?:减小|降低|变小|缩小)|小的?\s*dk|(?<!随)(?<!随着)维度(?:较|很|比较|越)?(?:小|低)|低维"
 )
 _OPPOSITES: list[_Opposite] = [
-    # "the variance of q·k decreases as d_k grows", "方差随 d_k 变小"
+    # "the variance of q·k decreases as d_k grows", "because the variance is small",
+    # "方差随 d_k 变小"
     _Opposite(
         roles=frozenset({"variance-grows-with-dk", "variance-grows"}),
         subject=re.compile(
             r"varian\w*|\bvar\b|\bstd\b|standard deviation|dot products?|q·k|方差|标准差|点积|内积"
         ),
         reverse=re.compile(
-            r"\b(?:decreas\w*|shrink\w*|shrank|shrunk|smaller|small|tiny|diminish\w*|drops?|"
-            r"dropping|dropped|falls?|falling|fell)\b|goes down|go down|gets? lower|"
-            r"变小|减小|缩小|降低|下降|减少|很小|较小|越小|变少|偏小|越来越小"
+            r"\b(?:decreas\w*|shrink\w*|shrank|shrunk|smaller|diminish\w*|drops?|dropping|dropped|"
+            r"falls?|falling|fell)\b|goes down|go down|gets? lower|small(?:er)? variance|"
+            r"\b(?:is|are|be|stays?|remains?|becomes?|gets?)\s+(?:very\s+|quite\s+|rather\s+)?"
+            r"(?:small|tiny)\b|变小|减小|缩小|降低|下降|减少|很小|较小|越小|变少|偏小|越来越小"
         ),
         unless=re.compile(f"{_SCALE_WORDS}|{_SMALL_DK}"),
     ),
-    # "small scores make the softmax saturate", "分数很小时 softmax 会饱和"
+    # "small scores make the softmax saturate", "分数很小时 softmax 会饱和": the small scores
+    # come first, as the cause ("a one-hot softmax gives small scores ~0 weight" is fine).
     _Opposite(
         roles=frozenset({"softmax-saturates"}),
         subject=re.compile(r"saturat\w*|one-?hot|argmax|hard\s*max|饱和|独热|尖锐"),
@@ -679,8 +685,20 @@ _OPPOSITES: list[_Opposite] = [
             r"|(?:分数|分值|点积|输入|方差|数值|logits?)[^,。，]{0,4}?(?:很小|较小|变小|太小|过小|偏小|小)"
         ),
         unless=re.compile(_SCALE_WORDS),
+        reverse_first=True,
     ),
-    # "the gradient becomes large", "梯度变得很大"
+    # "the softmax saturates when the scores are small"
+    _Opposite(
+        roles=frozenset({"softmax-saturates"}),
+        subject=re.compile(
+            r"saturat\w*\s+(?:\w+\s+){0,4}?(?:when|if|whenever|because|as|since)\s+(?:the\s+)?"
+            r"(?:scores?|logits?|inputs?|dot products?|variance)\s+(?:is|are|get|gets|become|"
+            r"becomes)\s+(?:very\s+|too\s+)?(?:small|tiny)"
+        ),
+        reverse=None,
+        unless=re.compile(_SCALE_WORDS),
+    ),
+    # "the gradient becomes large", "training explodes", "梯度变得很大"
     _Opposite(
         roles=frozenset({"vanishing-gradients", "gradients-vanish"}),
         subject=re.compile(r"gradient\w*|\bgrads?\b|derivative\w*|jacobian\w*|梯度|导数"),
@@ -688,8 +706,11 @@ _OPPOSITES: list[_Opposite] = [
             r"\b(?:large|larger|big|bigger|huge|enormous|explod\w*|explosion|blow\w* up|blew up|"
             r"grow|grows|growing|grew|increas\w*)\b|变大|很大|过大|增大|爆炸|太大|较大|剧增|变得很大"
         ),
+        # mixed ("vanish or explode"), or about the scaled scores ("after scaling the gradients
+        # are larger"), or what the scale keeps ("keeps the gradients large enough")
         unless=re.compile(
-            r"vanish\w*|\bsmall|\btiny|\bzero|negligible|消失|很小|极小|变小|接近0|为0|为零|弥散"
+            r"vanish\w*|\bsmall|\btiny|\bzero|negligible|消失|很小|极小|变小|接近0|为0|为零|弥散|"
+            rf"\bkeep\w*|\bkept|\benough|\bhealthy|\buseful|保持|足够|恢复|{_SCALE_WORDS}"
         ),
         reach=32,
     ),
@@ -705,11 +726,13 @@ _OPPOSITES: list[_Opposite] = [
     # "dividing by √d_k makes the variance grow"
     _Opposite(
         roles=frozenset({"restores-unit-variance", "unit-variance"}),
-        subject=re.compile(r"(?:divid\w*|scal\w*)\s+(?:\w+\s+){0,3}?by\s+(?:1/)?sqrtdk|除以\s*sqrtdk"),
+        subject=re.compile(
+            r"(?:divid\w*|scal\w*)\s+(?:\w+\s+){0,3}?by\s+(?:1/)?sqrtdk|除以\s*sqrtdk"
+        ),
         reverse=re.compile(
-            r"\b(?:make|makes|made|cause\w*|lets?|forces?)\b[^,;]{0,40}?"
-            r"\b(?:grow\w*|grew|increas\w*|larger|bigger|explod\w*)"
-            r"|(?:使|让)[^,。，]{0,12}?(?:变大|增大|增长|更大)"
+            r"\b(?:make|makes|made|cause\w*|lets?|forces?)\s+(?:the\s+)?(?:variance|scores?|"
+            r"logits?|dot products?)[^,;]{0,30}?\b(?:grow\w*|grew|increas\w*|larger|bigger)"
+            r"|(?:使|让)得?(?:方差|分数|点积)[^,。，]{0,8}?(?:变大|增大|增长|更大)"
         ),
         reach=60,
     ),
@@ -734,6 +757,8 @@ def _opposite_in(sentence: str, rule: _Opposite) -> bool:
             if not _claimed(clause, reverse.start()):
                 continue
             for subject in subjects:
+                if rule.reverse_first and reverse.start() >= subject.start():
+                    continue
                 gap = max(reverse.start() - subject.end(), subject.start() - reverse.end())
                 if gap <= rule.reach:
                     return True
