@@ -294,3 +294,32 @@ def test_dropout_in_train_mode_is_diagnosed(tmp_path: Path) -> None:
     assert not report.passed
     assert diagnosis_ids(report) == ["dropout-in-train"]
     assert "no dropout" in report.diagnosis[0].message
+
+
+# -- 1d: cross-attention with as many encoder as decoder tokens names the mixed-up side ------
+
+CROSS_HEAD = NP_SOFTMAX + """
+def cross_attention(X_dec, X_enc, W_q, W_k, W_v):
+"""
+
+
+@pytest.mark.parametrize("body,expected", [
+    # V from the decoder: raises wherever the lengths differ, wrong where they are equal
+    ("    Q, K, V = X_dec @ W_q, X_enc @ W_k, X_dec @ W_v\n", "cross-kv-from-decoder"),
+    # the same mistake, written to dodge the shape error when it can
+    ("    Q, K = X_dec @ W_q, X_enc @ W_k\n"
+     "    V = X_dec @ W_v if X_dec.shape[-2] == X_enc.shape[-2] else X_enc @ W_v\n",
+     "cross-kv-from-decoder"),
+    ("    Q, K, V = X_enc @ W_q, X_enc @ W_k, X_enc @ W_v\n", "cross-kv-from-decoder"),
+    # scaled by the encoder's width
+    ("    Q, K, V = X_dec @ W_q, X_enc @ W_k, X_enc @ W_v\n"
+     "    return sm(Q @ np.swapaxes(K, -1, -2) / np.sqrt(X_enc.shape[-1])) @ V\n",
+     "scale-by-d-model"),
+])
+def test_cross_attention_side_and_scale_mistakes_are_named(tmp_path: Path, body: str,
+                                                           expected: str) -> None:
+    tail = "    return sm(Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])) @ V\n"
+    source = CROSS_HEAD + body + ("" if "return" in body else tail)
+    report = grade_source(tmp_path, source, "cross-attention", "numpy")
+    assert not report.passed
+    assert expected in diagnosis_ids(report), [(c.name, c.message) for c in report.checks]

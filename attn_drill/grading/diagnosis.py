@@ -121,8 +121,9 @@ def learner_matches_mutant(ev: Evaluation, outputs: dict[str, Returned | None]) 
     """The learner reproduces the mutant wherever the learner returned something, and on at
     least one case where the mutant is wrong (a raise where the mutant raises counts too).
 
-    Cases where only the learner raised are neutral: a second bug elsewhere must not hide the
-    one the mutant pins down."""
+    Neutral cases: where only the learner raised (a second bug elsewhere must not hide the one
+    the mutant pins down), and where the mutant raised or gave a wrong shape while the learner
+    is right (the bug cannot give numbers on those inputs, e.g. mismatched lengths)."""
     learner_values = 0
     informative = 0
     for case in ev.base_cases:
@@ -134,14 +135,27 @@ def learner_matches_mutant(ev: Evaluation, outputs: dict[str, Returned | None]) 
             if mutant is None and error_kind == "exception":
                 informative += 1
             continue
+        reference = ev.references.get(case.name)
+        if (mutant is None or not _same_shapes(ev, mutant, reference)) and \
+                reference is not None and same_outputs(ev, case, learner, reference):
+            continue  # the mutant's bug cannot run here and the learner got it right: neutral
         if mutant is None or not same_outputs(ev, case, learner, mutant, slack=MUTANT_SLACK):
             return False
         learner_values += 1
-        reference = ev.references.get(case.name)
         if reference is None or not same_outputs(ev, case, mutant, reference, rtol=1e-9,
                                                  atol=1e-11):
             informative += 1
     return learner_values > 0 and informative > 0
+
+
+def _same_shapes(ev: Evaluation, a: Returned, b: Returned | None) -> bool:
+    if b is None:
+        return True
+    for key in ev.compared_outputs():
+        x, y = a.arrays.get(key), b.arrays.get(key)
+        if x is not None and y is not None and x.shape != y.shape:
+            return False
+    return True
 
 
 def match_mutants(ev: Evaluation) -> list[tuple[str, str]]:
@@ -470,8 +484,9 @@ def collect_findings(ev: Evaluation, checks: list[CheckResult], lang: str = "en"
     if numeric_failed:
         for name, misconception in match_mutants(ev):
             findings.add(misconception, tr(
-                lang, "your outputs reproduce this mistake on every case",
-                "你的输出在每个用例上都与这个错误的结果一致"), f"mutant:{name}")
+                lang, "your outputs reproduce this mistake on every case where it gives a "
+                "result of the right shape",
+                "凡是这个错误能给出正确形状结果的用例，你的输出都与它一致"), f"mutant:{name}")
     property_findings(ev, checks, findings, lang)
     if numeric_failed:
         pattern_findings(ev, checks, findings, lang)

@@ -19,6 +19,16 @@ def kv_from_decoder(X_dec, X_enc, W_q, W_k, W_v):
     return _attend(X_dec @ W_q, X_dec @ W_k, X_dec @ W_v, np.sqrt(W_q.shape[-1]))[0]
 
 
+def v_from_decoder(X_dec, X_enc, W_q, W_k, W_v):
+    # Values from the decoder: only runs when both sides have as many tokens and the same width.
+    return _attend(X_dec @ W_q, X_enc @ W_k, X_dec @ W_v, np.sqrt(W_q.shape[-1]))[0]
+
+
+def q_from_encoder(X_dec, X_enc, W_q, W_k, W_v):
+    # Everything from the encoder: encoder self-attention, one output row per encoder token.
+    return _attend(X_enc @ W_q, X_enc @ W_k, X_enc @ W_v, np.sqrt(W_q.shape[-1]))[0]
+
+
 def no_scale(X_dec, X_enc, W_q, W_k, W_v):
     return _attend(X_dec @ W_q, X_enc @ W_k, X_enc @ W_v, 1.0)[0]
 
@@ -29,6 +39,10 @@ def scale_by_dk(X_dec, X_enc, W_q, W_k, W_v):
 
 def scale_by_d_model(X_dec, X_enc, W_q, W_k, W_v):
     return _attend(X_dec @ W_q, X_enc @ W_k, X_enc @ W_v, np.sqrt(X_dec.shape[-1]))[0]
+
+
+def scale_by_d_enc(X_dec, X_enc, W_q, W_k, W_v):
+    return _attend(X_dec @ W_q, X_enc @ W_k, X_enc @ W_v, np.sqrt(X_enc.shape[-1]))[0]
 
 
 def softmax_over_queries(X_dec, X_enc, W_q, W_k, W_v):
