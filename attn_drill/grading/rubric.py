@@ -19,7 +19,9 @@ How an answer is read
    `# attn-drill: <id>` header are dropped; whitespace next to Chinese characters or symbols
    is removed, so `方差 为 1` and `方差为1` read the same.
 2. **Sentences**: wrapped lines of a paragraph are joined, then the text is cut into sentences
-   (`. ! ? 。 ！ ？`, list items, headings, table rows).
+   (`. ! ? 。 ！ ？`, list items, headings, table rows). An answer written inside a fenced code
+   block (```) is graded too: its comment lines (`# ...`, `// ...`) are read as prose, and
+   each other line of code is a sentence of its own, left out of the style check (step 9).
 3. **Phrases** are normalised the same way and compiled to a pattern:
    - an English word matches at a word start and accepts any ending, so `grow` matches
      grows / growing / grown, `saturate` matches saturates / saturated / saturating /
@@ -46,10 +48,39 @@ How an answer is read
 6. **Length**: an answer with fewer than `rubric.min_chars` meaningful characters (letters,
    digits, Chinese characters outside comments, headings and markup) is `too_short` and fails
    with a message saying why (empty, or only the template).
+7. **Opposites** (`contradictions`): finding the words of an idea is not enough when the
+   answer states the idea the other way round. For the ideas of the scaling explanation (the
+   pack's and the quiz's point ids) a clause that claims the reverse direction contradicts
+   the point: the variance of q·k *decreases* / *is small* ("方差随 d_k 变小"), *small*
+   scores make the softmax saturate ("分数很小时 softmax 会饱和"), the gradients become
+   *large* or *explode* ("梯度变得很大"), the scores are *multiplied* by √d_k ("乘以根号
+   d_k"), or dividing by √d_k *makes the variance grow*. A claim is a clause (cut at
+   punctuation and at and / so / because / which, 所以 / 因为 ...) with both words in it and no
+   negation, purpose or contrast before them ("not", "prevent", "instead of", "would", 不会,
+   防止, 而不是); clauses about the scaled scores or a small d_k do not count. A contradicted
+   point is not met, whatever else the answer says, and the answer fails.
+8. **Rejections**: what the answer itself calls wrong is not its claim. A quotation ("...",
+   '...', 「...」) is dropped when a rejection word (wrong, nonsense, myth, misconception,
+   错误, 不对, 胡说 ...) sits in the same sentence just before or after it; a sentence that
+   rejects what came before ("that is wrong", "this is all nonsense", "这种说法是错误的",
+   "以上都不对") drops the sentence before it, or every earlier sentence of its paragraph when
+   it says "all" / "以上".
+9. **Keyword lists** (`keyword_list`): an answer that strings keywords together instead of
+   explaining ("variance d_k grows large. softmax saturates one-hot. gradient vanishes tiny.")
+   fails even when every idea's words are there. English: under a quarter of glue words
+   (articles, prepositions, pronouns, auxiliaries, conjunctions, and arrows like `->`) in
+   short sentences, or mostly glue-less fragments of at most four words; Chinese: words
+   separated by spaces ("方差 变大 softmax 饱和"). Calibrated on the honest answers in
+   tests/fixtures/answers, the model answer and the quiz's reference answers (see
+   `keyword_list` for the numbers); answers under a dozen English words are not judged.
+10. **Overflow only**: for a rubric with a softmax-saturation point, an answer that gives
+   overflow in exp() as the consequence and never states the saturation fails
+   (`overflow_only`, diagnosed as `overflow-not-saturation`).
 
 `score` is the fraction of the total weight earned and `threshold` the same fraction of
 `rubric.threshold` (the rubric's threshold is in weight units). `passed` needs
-`score >= threshold`, every `required` point met and an answer that is not too short.
+`score >= threshold`, every `required` point met, an answer that is not too short, no
+contradicted point, not a keyword list and not overflow only.
 Ideas are looked for in the first `MAX_MATCHED_CHARS` characters, and every step is linear
 in the length of the answer, so even a pathological file grades in well under a second.
 """
@@ -719,6 +750,8 @@ _OPPOSITES: list[_Opposite] = [
         roles=frozenset({"restores-unit-variance", "unit-variance"}),
         subject=re.compile(
             r"(?:multipl\w*|\btimes|乘以?|×|\*)\s*(?:by\s+)?(?:the\s+)?sqrtdk(?![a-z0-9])"
+            r"|(?:multipl\w*|scal\w* (?:\w+ )?up)\s+(?:\w+\s+){0,3}?by\s+(?:the\s+)?"
+            r"sqrtdk(?![a-z0-9])"
         ),
         reverse=None,
         unless=re.compile(r"\bwould|\bworse|\bwrong|反而|更糟|错"),
@@ -807,6 +840,8 @@ _MATH_TOKENS = frozenset((
 _EN_WORD = re.compile(r"[a-z]+")
 GLUE_MIN_WORDS = 12  # below this many English words the answer is too short to judge its style
 GLUE_MIN_SHARE = 0.25  # honest English answers calibrate at 0.33 or more (tests/fixtures/answers)
+LIST_MAX_WORDS = 8  # ... in sentences of at most this many words on average (one long terse
+# sentence, "variance grows with d_k so softmax saturates and gradients vanish", is not a list)
 FRAGMENT_MAX_WORDS = 4  # a "sentence" of at most this many words and no glue is a fragment
 FRAGMENT_MAX_SHARE = 0.5  # more than half of the sentences being fragments makes a list
 # Chinese is written without spaces between words: spaces between Chinese characters
@@ -824,8 +859,9 @@ def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
 
     - English (more English words than Chinese characters / 2, at least `GLUE_MIN_WORDS`
       words): fewer than `GLUE_MIN_SHARE` of the words are glue words (`_GLUE_WORDS`; the
-      arrows `->`, `=>`, `→` and `=` count as glue), or more than `FRAGMENT_MAX_SHARE` of its
-      three or more sentences are fragments (at most `FRAGMENT_MAX_WORDS` words, no glue);
+      arrows `->`, `=>`, `→` and `=` count as glue) and the sentences are short (at most
+      `LIST_MAX_WORDS` words on average), or more than `FRAGMENT_MAX_SHARE` of its three or
+      more sentences are fragments (at most `FRAGMENT_MAX_WORDS` words, no glue);
     - Chinese: at least `ZH_MIN_GAPS` spaces between two Chinese characters, one for every
       `ZH_CHARS_PER_GAP` Chinese characters or fewer.
 
@@ -848,7 +884,7 @@ def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
             fragments += 1
     chinese = len(_CJK_CHAR.findall(" ".join(prose)))
     if english >= GLUE_MIN_WORDS and english * 2 > chinese:
-        if glue < GLUE_MIN_SHARE * english:
+        if glue < GLUE_MIN_SHARE * english and english <= LIST_MAX_WORDS * len(prose):
             return True
         if len(prose) >= 3 and fragments > FRAGMENT_MAX_SHARE * len(prose):
             return True
