@@ -323,3 +323,76 @@ def test_cross_attention_side_and_scale_mistakes_are_named(tmp_path: Path, body:
     report = grade_source(tmp_path, source, "cross-attention", "numpy")
     assert not report.passed
     assert expected in diagnosis_ids(report), [(c.name, c.message) for c in report.checks]
+
+
+# -- 2: mask-tiny-fill only with evidence of a near-zero fill ---------------------------------
+
+SDPA_MASK_HEAD = NP_SOFTMAX + """
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+"""
+
+WRONG_MASKS = {
+    "first batch element's mask": "    if mask is not None:\n"
+    "        if mask.ndim > 2:\n"
+    "            mask = mask[(0,) * (mask.ndim - 2)]\n"
+    "        s = np.where(mask, s, -np.inf)\n"
+    "    w = sm(s)\n    return w @ V, w\n",
+    "first mask row for every query": "    if mask is not None:\n"
+    "        s = np.where(np.broadcast_to(mask, s.shape)[..., :1, :], s, -1e9)\n"
+    "    w = sm(s)\n    return w @ V, w\n",
+    "transposed square weights": "    if mask is not None:\n"
+    "        s = np.where(mask, s, -np.inf)\n"
+    "    w = sm(s)\n"
+    "    return w @ V, (np.swapaxes(w, -1, -2) if w.shape[-1] == w.shape[-2] else w)\n",
+    "boolean mask added to the scores": "    if mask is not None:\n"
+    "        s = s + mask\n    w = sm(s)\n    return w @ V, w\n",
+    "fill of -10": "    if mask is not None:\n"
+    "        s = np.where(mask, s, -10.0)\n    w = sm(s)\n    return w @ V, w\n",
+}
+
+
+@pytest.mark.parametrize("label", list(WRONG_MASKS))
+def test_wrong_masks_without_a_tiny_fill_are_not_called_tiny_fill(tmp_path: Path,
+                                                                   label: str) -> None:
+    report = grade_source(tmp_path, SDPA_MASK_HEAD + WRONG_MASKS[label],
+                          "scaled-dot-product-attention", "numpy")
+    assert not report.passed
+    assert "mask-tiny-fill" not in diagnosis_ids(report)
+    assert not any("1e-12" in d.message for d in report.diagnosis)
+    mask_check = next(c for c in report.checks if c.kind == "property:mask")
+    assert not mask_check.passed
+    if label == "fill of -10":
+        assert any("not negative enough" in d for d in mask_check.details)
+    elif not report.diagnosis:
+        assert mask_check.details, "a wrong mask gets at least a note naming the rows"
+
+
+@pytest.mark.parametrize("fill", ["-1e-12", "1e-9", "0.0"])
+def test_near_zero_fills_are_still_called_tiny_fill(tmp_path: Path, fill: str) -> None:
+    body = (f"    if mask is not None:\n        s = np.where(mask, s, {fill})\n"
+            "    w = sm(s)\n    return w @ V, w\n")
+    report = grade_source(tmp_path, SDPA_MASK_HEAD + body, "scaled-dot-product-attention",
+                          "numpy")
+    assert "mask-tiny-fill" in diagnosis_ids(report)
+
+
+@needs_torch
+def test_torch_first_batch_mask_is_not_called_tiny_fill(tmp_path: Path) -> None:
+    source = """
+import math
+import torch
+
+
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    s = Q @ K.transpose(-2, -1) / math.sqrt(Q.size(-1))
+    if mask is not None:
+        while mask.dim() > 2:
+            mask = mask[0]
+        s = s.masked_fill(mask == 0, float("-inf"))
+    w = torch.softmax(s, -1)
+    return w @ V, w
+"""
+    report = grade_source(tmp_path, source, "scaled-dot-product-attention", "torch")
+    assert not report.passed
+    assert "mask-tiny-fill" not in diagnosis_ids(report)

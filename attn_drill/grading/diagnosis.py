@@ -235,13 +235,25 @@ def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang:
             lang, "your output equals attention with the mask inverted (True must mean "
             "\"may attend\")", "你的输出与把掩码取反后的结果相同（True 表示“可以关注”）"),
             "property:mask")
-    elif "weights" in ev.spec.outputs:
-        _weight_mask_patterns(ev, check, findings, lang, where)
+    else:
+        before = (len(findings.items), len(check.details))
+        if "weights" in ev.spec.outputs:
+            _weight_mask_patterns(ev, check, findings, lang)
+        if (len(findings.items), len(check.details)) == before and where:
+            check.details.append(tr(
+                lang, f"with the mask, these rows differ from the reference: {where}. Check "
+                "that the mask is applied as given to every query row and batch element (how "
+                "it broadcasts), before the softmax.",
+                f"加上掩码后，这些行与参考结果不同：{where}。请检查掩码是否按原样作用到每一个"
+                "查询行和每一个批次元素（注意广播方式），并且在 softmax 之前。"))
 
 
-def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings, lang: str,
-                          where: str) -> None:
-    leaked = zero_but_short = 0
+def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings,
+                          lang: str) -> None:
+    leaked: list[str] = []
+    leak_rows: list[str] = []
+    largest_leak = 0.0
+    zero_but_short = 0
     for name in check.failed_cases:
         case = ev.case(name)
         weights = learner_array(ev, name, "weights")
@@ -252,20 +264,65 @@ def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings
             blocked = np.broadcast_to(~mask, weights.shape)
         except ValueError:
             continue
-        if (np.abs(weights[blocked]) > 1e-6).any():
-            leaked += 1
+        with np.errstate(invalid="ignore"):
+            leaking = blocked & ~(np.abs(weights) <= 1e-6)
+        if leaking.any():
+            leaked.append(name)
+            largest_leak = max(largest_leak, float(np.nanmax(np.abs(weights[leaking]))))
+            for row in np.argwhere(leaking.any(axis=-1))[:6 - len(leak_rows)]:
+                leak_rows.append(f"{name} {tuple(int(i) for i in row)}")
         else:
             sums = weights.sum(axis=-1)
             if (sums < 1 - 1e-4).any():
                 zero_but_short += 1
-    if leaked:
+    if leaked and _reproduces_mutant_of(ev, "mask-tiny-fill", leaked):
         findings.add("mask-tiny-fill", tr(
-            lang, f"masked positions still get weight; rows: {where}",
-            f"被掩码的位置仍然得到了权重；涉及的行：{where}"), "property:mask")
+            lang, "masked positions get the weight a score of about 0 would get, as with a "
+            f"fill like -1e-12; rows: {'; '.join(leak_rows)}",
+            f"被掩码的位置得到的权重和分数约为 0 时一样，就像用 -1e-12 这类值填充；涉及的行："
+            f"{'; '.join(leak_rows)}"), "property:mask")
+    elif leaked:
+        # Masked positions get weight, but not as a near-zero fill would give: a weak fill
+        # (-10), a mask taken from the wrong row or batch element, a mask added to the scores...
+        # Name the rows; claim no misconception.
+        weak = largest_leak < 1e-2
+        check.details.append(tr(
+            lang, f"positions where the mask is False still get weight (up to "
+            f"{largest_leak:.3g}) in rows: {'; '.join(leak_rows)}. "
+            + ("That is what a fill value that is not negative enough gives: use -inf or -1e9."
+               if weak else "Check that the mask is applied as given to every query row and "
+               "batch element (how it broadcasts), before the softmax."),
+            f"掩码为 False 的位置仍然得到了权重（最大 {largest_leak:.3g}），涉及的行："
+            f"{'; '.join(leak_rows)}。"
+            + ("填充值不够负时就会这样：请用 -inf 或 -1e9。" if weak else
+               "请检查掩码是否按原样作用到每一个查询行和每一个批次元素（注意广播方式），"
+               "并且在 softmax 之前。")))
     elif zero_but_short:
         findings.add("mask-after-softmax", tr(
             lang, "masked weights are zero but the rows no longer sum to 1",
             "被掩码的权重为 0，但每行之和不再为 1"), "property:mask")
+
+
+def _reproduces_mutant_of(ev: Evaluation, misconception: str, case_names: list[str]) -> bool:
+    """The learner matches the problem's mutant for `misconception` on each named case."""
+    for name, tagged, target in mutant_targets(ev.problem, ev.track):
+        if tagged != misconception:
+            continue
+        if name not in ev.mutant_cache:
+            ev.mutant_cache[name] = mutant_outputs(ev, target)
+        outputs = ev.mutant_cache[name]
+        matched = True
+        for case_name in case_names:
+            mutant = outputs.get(case_name)
+            outcome = ev.outcomes.get(case_name)
+            learner = outcome.returned if outcome is not None else None
+            if mutant is None or learner is None or not same_outputs(
+                    ev, ev.case(case_name), learner, mutant, slack=MUTANT_SLACK):
+                matched = False
+                break
+        if matched:
+            return True
+    return False
 
 
 def _train_mode_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
