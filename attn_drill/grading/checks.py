@@ -380,8 +380,9 @@ def tolerance(ev: Evaluation, array: np.ndarray) -> tuple[float, float]:
 
 
 def tolerance_label(ev: Evaluation, array: np.ndarray) -> str:
-    """The dtype whose tolerance judged `array` (see `tolerance`)."""
-    return "float32" if ev.track == "torch" else dtype_of(array)
+    """The dtype whose tolerance judged `array` (see `tolerance`): float64's for float64 on
+    the NumPy track, float32's for everything else (float16 included)."""
+    return "float64" if ev.track != "torch" and dtype_of(array) == "float64" else "float32"
 
 
 def error_text(error: Any, lang: str, timeout_s: float) -> str:
@@ -528,15 +529,19 @@ TYPE_ADVICE = {
 }
 
 
+def type_check_name(ev: Evaluation, lang: str) -> str:
+    want_text = "torch.Tensor" if ev.track == "torch" else "np.ndarray"
+    outputs = ", ".join(ev.spec.outputs)
+    if len(ev.spec.outputs) > 1:
+        return tr(lang, f"returns a tuple ({outputs}) of {want_text}",
+                  f"返回 {want_text} 组成的元组 ({outputs})")
+    return tr(lang, f"returns {want_text}", f"返回 {want_text}")
+
+
 def check_types(ev: Evaluation, lang: str) -> CheckResult:
     want = "tensor" if ev.track == "torch" else "ndarray"
     want_text = "torch.Tensor" if want == "tensor" else "np.ndarray"
-    outputs = ", ".join(ev.spec.outputs)
-    if len(ev.spec.outputs) > 1:
-        name = tr(lang, f"returns a tuple ({outputs}) of {want_text}",
-                  f"返回 {want_text} 组成的元组 ({outputs})")
-    else:
-        name = tr(lang, f"returns {want_text}", f"返回 {want_text}")
+    name = type_check_name(ev, lang)
     failed = []
     first = ""
     for case in ev.cases:
@@ -606,6 +611,11 @@ def check_dtypes(ev: Evaluation, lang: str) -> CheckResult:
         for output in ev.compared_outputs():
             got = learner_array(ev, case.name, output)
             if got is None:
+                unreadable = unreadable_output(ev, case.name, output, lang)
+                if unreadable:
+                    return CheckResult(
+                        name, False, tr(lang, f"case '{case.name}': ", f"用例「{case.name}」：")
+                        + unreadable, kind="dtype", failed_cases=[case.name])
                 continue
             seen.add(dtype_of(got))
             if dtype_of(got) not in FLOAT_DTYPES:
@@ -621,10 +631,34 @@ def check_dtypes(ev: Evaluation, lang: str) -> CheckResult:
     expected_dtype = "float32" if ev.track == "torch" else "float64"
     other = sorted(seen - {expected_dtype})
     if other:
-        judged = "float32" if ev.track == "torch" else other[0]
+        judged = "float32" if ev.track == "torch" or "float32" in other else "float64"
         message = tr(lang, f"{', '.join(other)} results are judged with {judged} tolerances",
                      f"{', '.join(other)} 结果按 {judged} 的容差评判")
     return CheckResult(name, True, message, kind="dtype")
+
+
+def unreadable_output(ev: Evaluation, case: str, output: str, lang: str) -> str:
+    """Why an output that came back as an array or tensor has no numbers to grade, or "" (it
+    was not returned at all, or is not an array: the type check says so)."""
+    outcome = ev.outcomes.get(case)
+    if outcome is None or outcome.returned is None:
+        return ""
+    types = outcome.returned.types
+    base = output.split("@")[0]
+    dtype = types.get(f"dtype:{output}") or types.get(f"dtype:{base}", "")
+    shown = shown_output(output, lang)
+    want = "float32" if ev.track == "torch" else "float64 (or float32)"
+    if dtype == "bfloat16":
+        return tr(lang, f"{shown} is a bfloat16 tensor, which is not accepted (like float16): "
+                  f"return {want}",
+                  f"{shown} 是 bfloat16 张量，不被接受（与 float16 一样）：请返回 {want}")
+    if dtype:
+        return tr(lang, f"{shown} has dtype {dtype}, not numbers: return {want} values",
+                  f"{shown} 的 dtype 是 {dtype}，不是数值：请返回 {want}")
+    if types.get(base) in ("ndarray", "tensor"):
+        return tr(lang, f"{shown} could not be read as numbers (dtype not numeric): return "
+                  f"{want} values", f"{shown} 无法读取为数值（dtype 不是数值类型）：请返回 {want}")
+    return ""
 
 
 @dataclass
@@ -715,8 +749,9 @@ def _match_check(ev: Evaluation, name: str, kind: str, cases: list[ConcreteCase]
                      f"用例「{first_case}」：形状不对（见形状检查）")
     elif first.reason == "missing":
         shown = shown_output(first.output, lang)
-        message = tr(lang, f"case '{first_case}': {shown} could not be read as numbers",
-                     f"用例「{first_case}」：{shown} 无法读取为数值")
+        reason = unreadable_output(ev, first_case, first.output, lang) or tr(
+            lang, f"{shown} could not be read as numbers", f"{shown} 无法读取为数值")
+        message = tr(lang, f"case '{first_case}': ", f"用例「{first_case}」：") + reason
     else:
         outcome = ev.outcomes.get(first_case)
         error = outcome.error if outcome is not None and outcome.error else ev.fatal
@@ -807,10 +842,14 @@ def _sum_axis(ev: Evaluation, case: ConcreteCase) -> tuple[str, int] | None:
     return None
 
 
-def check_sums_to_one(ev: Evaluation, lang: str) -> CheckResult:
-    name = property_name("sums-to-one", lang)
+def sums_check_name(ev: Evaluation, lang: str) -> str:
     if "weights" not in ev.spec.outputs:
-        name = tr(lang, "each slice sums to 1 along `axis`", "沿 `axis` 的每个切片之和为 1")
+        return tr(lang, "each slice sums to 1 along `axis`", "沿 `axis` 的每个切片之和为 1")
+    return property_name("sums-to-one", lang)
+
+
+def check_sums_to_one(ev: Evaluation, lang: str) -> CheckResult:
+    name = sums_check_name(ev, lang)
     failed = []
     first = ""
     for case in ev.base_cases:
@@ -915,7 +954,8 @@ def check_derived(ev: Evaluation, prop: str, kind: str, lang: str) -> CheckResul
                 continue  # the shape check reports this
             rtol, atol = tolerance(ev, after)
             comparison = compare_arrays(after, expected, rtol=rtol * 10, atol=atol * 10,
-                                        dtype=dtype_of(after), case=derived.name, output=output,
+                                        dtype=tolerance_label(ev, after), case=derived.name,
+                                        output=output,
                                         ignore=ignore)
             if comparison.ok:
                 continue
@@ -988,7 +1028,8 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
                 got = got.reshape(expected.shape) if got.size == expected.size else got
             rtol, atol = tolerance(ev, got)
             comparison = compare_arrays(got, expected, rtol=rtol, atol=atol,
-                                        dtype=dtype_of(got), case=case.name, output=key)
+                                        dtype=tolerance_label(ev, got), case=case.name,
+                                        output=key)
             if not comparison.ok:
                 if case.name not in failed:
                     failed.append(case.name)
@@ -1016,14 +1057,21 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
 
 
 def run_checks(ev: Evaluation, lang: str = "en") -> list[CheckResult]:
-    """Every check line of a grade, in display order."""
+    """Every check line of a grade, in display order. The learner's numbers may be anything
+    (complex, inf, nan): numpy's warnings about them are ours to silence, never to print."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return _run_checks(ev, lang)
+
+
+def _run_checks(ev: Evaluation, lang: str) -> list[CheckResult]:
     checks = [check_defines(ev, lang)]
     # An incompatible signature still runs (its TypeErrors are worth seeing); a file that
     # could not be loaded cannot.
     loaded = ev.fatal is None or getattr(ev.fatal, "kind", "") not in LOAD_ERRORS
     basic = [
         (check_runs, tr(lang, "runs on every case without errors", "所有用例运行无错误"), "runs"),
-        (check_types, tr(lang, "return type", "返回类型"), "type"),
+        (check_types, type_check_name(ev, lang), "type"),
         (check_shapes, tr(lang, "output shapes", "输出形状"), "shape"),
         (check_dtypes, tr(lang, "floating-point result dtype", "结果为浮点类型"), "dtype"),
     ]
@@ -1044,7 +1092,7 @@ def run_checks(ev: Evaluation, lang: str = "en") -> list[CheckResult]:
                           else _not_run(label, kind, lang))
     grouped = _property_cases(ev)
     for prop in ev.spec.properties:
-        label = property_name(prop, lang)
+        label = sums_check_name(ev, lang) if prop == "sums-to-one" else property_name(prop, lang)
         result: CheckResult | None
         if prop in grouped:
             if not grouped[prop]:

@@ -77,6 +77,21 @@ def to_numpy(value: Any) -> np.ndarray | None:
     return None
 
 
+DTYPE_PREFIX = "dtype:"  # Returned.types["dtype:<output>"]: a dtype the grader cannot read
+
+
+def _unreadable_dtype(value: Any) -> str:
+    """The dtype name of an array or tensor whose numbers cannot be graded as they are
+    (bfloat16 tensors, object arrays), else ""."""
+    kind = _describe(value)
+    if kind == "tensor":
+        name = str(value.dtype).removeprefix("torch.")
+        return name if name == "bfloat16" else ""
+    if kind == "ndarray" and value.dtype == object:
+        return "object"
+    return ""
+
+
 def _collect(result: Any, outputs: list[str]) -> Returned:
     returned = Returned()
     if len(outputs) == 1:
@@ -97,6 +112,10 @@ def _collect(result: Any, outputs: list[str]) -> Returned:
             values = list(result)
     for name, value in zip(outputs, values, strict=False):
         returned.types[name] = _describe(value)
+        unreadable = _unreadable_dtype(value)
+        if unreadable:
+            returned.types[DTYPE_PREFIX + name] = unreadable
+            continue
         array = to_numpy(value)
         if array is not None:
             returned.arrays[name] = array
