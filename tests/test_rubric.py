@@ -19,7 +19,9 @@ from attn_drill.cli import app
 from attn_drill.grading.rubric import (
     RubricResult,
     check_rubric,
+    contradictions,
     grade_answer,
+    keyword_list,
     meaningful_chars,
     normalise,
     phrase_pattern,
@@ -384,6 +386,19 @@ EXPECTED = {
         {"variance-grows-with-dk", "restores-unit-variance"}, ["variance-without-consequence"]),
     "fail_zh_negated.md": (
         {"variance-grows-with-dk", "restores-unit-variance"}, ["variance-without-consequence"]),
+    "fail_en_overflow_chain.md": (
+        {"variance-grows-with-dk", "vanishing-gradients", "restores-unit-variance"},
+        ["overflow-not-saturation"]),
+    "fail_zh_overflow_chain.md": (
+        {"variance-grows-with-dk", "vanishing-gradients", "restores-unit-variance"},
+        ["overflow-not-saturation"]),
+    "fail_en_quoted_rejection.md": (set(), []),
+    "fail_zh_quoted_rejection.md": (set(), []),
+    "pass_en_codeblock.md": (
+        {"variance-grows-with-dk", "softmax-saturates", "vanishing-gradients",
+         "restores-unit-variance"}, []),
+    "pass_en_caveats.md": (set(POINT_IDS), []),
+    "pass_zh_rebuttal.md": (set(POINT_IDS), []),
 }
 
 
@@ -573,3 +588,247 @@ def test_more_incomplete_phrasings_fail(answer: str, rubric: Rubric) -> None:
 def test_pathological_input_is_graded(text: str, rubric: Rubric) -> None:
     result = grade_answer(text, rubric, "en")
     assert not result.passed
+
+
+# -- answers that must not pass although their words are all there -----------------------
+
+# Why each of these calibration answers fails: the points it states the wrong way round,
+# a keyword list, or overflow as the only consequence.
+FAILS_BECAUSE = {
+    "fail_en_reversed.md": ("opposite", {"variance-grows-with-dk"}),
+    "fail_en_shrinking_variance.md": (
+        "opposite", {"variance-grows-with-dk", "softmax-saturates", "vanishing-gradients"}),
+    "fail_zh_reversed.md": (
+        "opposite", {"variance-grows-with-dk", "softmax-saturates", "vanishing-gradients"}),
+    "fail_en_multiply.md": ("opposite", {"restores-unit-variance"}),
+    "fail_zh_multiply.md": ("opposite", {"restores-unit-variance"}),
+    "fail_en_keywords.md": ("keywords", set()),
+    "fail_zh_keywords.md": ("keywords", set()),
+    "fail_en_overflow_chain.md": ("overflow", set()),
+    "fail_zh_overflow_chain.md": ("overflow", set()),
+}
+REASON_WORDS = {
+    "opposite": ("opposite", "说反"),
+    "keywords": ("keywords", "关键词"),
+    "overflow": ("Overflow", "溢出"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAILS_BECAUSE))
+def test_wrong_way_round_keyword_and_overflow_answers_fail_for_that_reason(
+    name: str, rubric: Rubric
+) -> None:
+    reason, contradicted = FAILS_BECAUSE[name]
+    for lang, word in zip(("en", "zh"), REASON_WORDS[reason], strict=True):
+        result = grade_file(ANSWERS / name, rubric, lang)
+        assert not result.passed
+        assert set(result.contradicted) == contradicted, result.contradicted
+        assert {p.id for p in result.points if p.contradicted} == contradicted
+        assert not any(p.met for p in result.points if p.contradicted)
+        assert result.keyword_list is (reason == "keywords")
+        assert result.overflow_only is (reason == "overflow")
+        assert word in result.message, result.message
+    if reason == "opposite":
+        labels = [p.label.en for p in rubric.points if p.id in contradicted]
+        message = grade_file(ANSWERS / name, rubric).message
+        assert all(label in message for label in labels)
+
+
+def test_the_same_ideas_stated_the_right_way_pass(rubric: Rubric) -> None:
+    """Each wrong-way-round calibration answer, corrected word for word, passes: the
+    direction is what fails them, not their vocabulary."""
+    fixes = {
+        "fail_en_shrinking_variance.md": [("goes down", "goes up"), ("averages them out and the "
+                                           "sum gets smaller", "adds up their variances"),
+                                          ("Tiny", "Huge"), ("gets huge and training explodes",
+                                                             "gets tiny and training stalls")],
+        "fail_zh_reversed.md": [("反而减小", "随之增大"), ("较小", "较大"),
+                                ("变得很大，训练容易发散", "变得很小，训练停滞")],
+        "fail_en_multiply.md": [("multiply the scores by", "divide the scores by")],
+        "fail_zh_multiply.md": [("乘以", "除以")],
+    }
+    for name, edits in fixes.items():
+        text = (ANSWERS / name).read_text(encoding="utf-8")
+        for old, new in edits:
+            assert old in text, (name, old)
+            text = text.replace(old, new)
+        result = grade_answer(text, rubric, "en")
+        assert result.passed, (name, result.message, met_ids(result))
+        assert not result.contradicted
+
+
+@pytest.mark.parametrize(
+    ("sentence", "point_id"),
+    [
+        ("The variance of q·k decreases as d_k grows.", "variance-grows-with-dk"),
+        ("Because the variance of the dot product is small, nothing changes.",
+         "variance-grows-with-dk"),
+        ("点积的方差随 d_k 变小。", "variance-grows-with-dk"),
+        ("Small scores make the softmax saturate.", "softmax-saturates"),
+        ("The softmax saturates when the scores are small.", "softmax-saturates"),
+        ("分数很小时 softmax 会饱和。", "softmax-saturates"),
+        ("Then the gradient becomes large.", "vanishing-gradients"),
+        ("In that regime the gradients explode.", "vanishing-gradients"),
+        ("这时梯度变得很大。", "vanishing-gradients"),
+        ("Multiplying by √d_k brings the variance back to 1.", "restores-unit-variance"),
+        ("We scale the logits up by sqrt(d_k).", "restores-unit-variance"),
+        ("把分数乘以根号 d_k。", "restores-unit-variance"),
+        ("Dividing by √d_k makes the variance of the scores grow.", "restores-unit-variance"),
+    ],
+)
+def test_statements_of_the_opposite_are_recognised(sentence: str, point_id: str) -> None:
+    assert contradictions(point_id, sentences(sentence)) is not None
+    others = [p for p in POINT_IDS if p != point_id]
+    assert all(contradictions(p, sentences(sentence)) is None for p in others)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The variance of q·k does not decrease with d_k.",
+        "For small d_k the variance is small too, but it grows with d_k.",
+        "d_k 很小时方差也小。",
+        "Dividing by d_k would make the variance too small.",
+        "After scaling, the variance is small enough.",
+        "Each product is small, but q·k sums d_k of them.",
+        "A one-hot softmax gives the small scores almost zero weight.",
+        "Dividing by √d_k keeps the scores small, so the softmax does not saturate.",
+        "缩放后分数变小，softmax 不会饱和。",
+        "Gradients vanish or explode.",
+        "It is not about exploding gradients.",
+        "The scale prevents the gradients from becoming large or small.",
+        "After dividing by √d_k the gradients are large enough to learn.",
+        "We multiply the scores by 1/√d_k.",
+        "乘以 1/√d_k 相当于除以 √d_k。",
+        "The scores are √d_k times larger than they should be.",
+        "Multiplying by √d_k would make it worse.",
+        "Dividing by √d_k makes the gradients larger.",
+    ],
+)
+def test_honest_sentences_are_not_opposites(sentence: str) -> None:
+    assert all(contradictions(p, sentences(sentence)) is None for p in POINT_IDS), sentence
+
+
+def test_quiz_scaling_question_shares_the_direction_checks() -> None:
+    from attn_drill.quiz.bank import load_bank
+
+    entries = {e.question.id: e.question for e in load_bank().entries}
+    quiz_rubric = entries["scaling-explain"].rubric
+    assert quiz_rubric is not None
+    for name, (reason, _points) in FAILS_BECAUSE.items():
+        result = grade_file(ANSWERS / name, quiz_rubric)
+        assert not result.passed, name
+        if reason == "opposite":
+            assert result.contradicted, name
+
+
+# -- rejections ----------------------------------------------------------------------------
+
+
+def test_a_quotation_called_wrong_earns_nothing(rubric: Rubric) -> None:
+    chain = ("the variance of q·k grows linearly with d_k, large scores saturate the softmax, "
+             "the gradients vanish, and dividing by √d_k brings the variance back to 1")
+    quoted = f'The paper says: "{chain}". I agree, and that is the whole story.'
+    assert grade_answer(quoted, rubric, "en").passed
+    for rejected in (f'A wrong answer I once heard: "{chain}". The real reason is aesthetic.',
+                     f"Some say '{chain}', which is nonsense. The real reason is aesthetic.",
+                     f"有人说「{chain}」，这是错误的。缩放只是习惯。"):
+        result = grade_answer(rejected, rubric, "en")
+        assert not result.passed and not met_ids(result), rejected
+    # A misconception quoted and rejected leaves the learner's own chain intact.
+    text = (ANSWERS / "pass_en_rebuttal.md").read_text(encoding="utf-8")
+    assert "overflow" in text
+    result = grade_answer(text, rubric, "en")
+    assert result.passed and "overflow-not-saturation" not in result.diagnosis
+
+
+def test_a_sentence_rejecting_what_came_before_drops_it(rubric: Rubric) -> None:
+    claim = ("People say the variance of q·k grows linearly with d_k, large scores saturate the "
+             "softmax and the gradients vanish, so dividing by √d_k brings the variance to 1.")
+    assert grade_answer(claim, rubric, "en").passed
+    for rejection in ("That is all nonsense.", "That is wrong.", "这种说法是错误的。",
+                      "以上都不对。"):
+        result = grade_answer(f"{claim} {rejection}", rubric, "en")
+        assert not result.passed and not met_ids(result), rejection
+    # "... is not wrong" keeps it, and only the sentence before a plain "that is wrong" goes.
+    assert grade_answer(f"{claim} That is not wrong.", rubric, "en").passed
+    two = "Dividing by d_k would shrink the variance to 1/d_k. That is wrong. " + claim
+    assert grade_answer(two, rubric, "en").passed
+    assert sentences("A. B is here. That is wrong. C is here.") == [
+        "a.", "that is wrong.", "c is here."]
+
+
+# -- keyword lists ---------------------------------------------------------------------------
+
+
+def _honest_texts() -> list[str]:
+    problem = explain_problem()
+    assert problem.pack_dir is not None
+    model = (problem.pack_dir / "solutions" / "explain_sqrt_dk_text.md").read_text(
+        encoding="utf-8")
+    texts = [p.read_text(encoding="utf-8") for p in PASSING] + MORE_GOOD
+    texts += model.split("## 参考答案")
+    from tests.test_quiz_bank import PARAPHRASES, REFERENCE_ANSWERS
+
+    texts += [t for answers in REFERENCE_ANSWERS.values() for t in answers.values()]
+    texts += [t for answers in PARAPHRASES.values() for ok, t in answers if ok]
+    return texts
+
+
+def test_keyword_list_heuristic_is_calibrated_on_honest_answers() -> None:
+    honest = _honest_texts()
+    assert len(honest) > 60
+    assert not [t for t in honest if keyword_list(t)]
+    stuffed = [
+        "variance d_k grows large. softmax saturates one-hot. gradient vanishes tiny. divide "
+        "by sqrt(d_k) gives unit variance. dividing by d_k makes it uniform.",
+        "The variance grows, d_k large. Softmax saturation, one-hot weights. Gradients "
+        "vanishing, tiny. Division by sqrt(d_k), unit variance. Division by d_k, uniform.",
+        "方差 随 d_k 增大 分数 很大。softmax 饱和 one-hot。梯度 消失 很小。"
+        "除以 根号 d_k 方差 回到1。",
+    ]
+    assert all(keyword_list(t) for t in stuffed)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "variance grows with d_k so softmax saturates and gradients vanish; dividing restores "
+        "unit variance",
+        "Var(q·k)=d_k, big scores saturate softmax, gradients vanish, divide by sqrt(d_k) to "
+        "get variance 1",
+        "Variance grows. Softmax saturates. Gradients vanish. Divide by sqrt(d_k).",
+        "方差随d_k增大，softmax饱和，梯度消失，除以根号d_k方差回到1",
+    ],
+)
+def test_terse_quiz_style_answers_are_not_keyword_lists(answer: str) -> None:
+    assert not keyword_list(answer)
+
+
+# -- code blocks -----------------------------------------------------------------------------
+
+
+def test_an_answer_inside_a_code_block_is_graded(rubric: Rubric) -> None:
+    text = (ANSWERS / "pass_en_codeblock.md").read_text(encoding="utf-8")
+    assert meaningful_chars(text) > 200  # `#` lines in a fence are comments, not headings
+    got = sentences(text)
+    assert "scores=q@k.t/sqrtdk" in got
+    assert got[0].startswith("why the scores are divided by sqrtdk:q·k adds up dk products")
+    assert not any("```" in s for s in got)
+    for lang, word in (("en", "template"), ("zh", "模板")):
+        result = grade_answer(text, rubric, lang)
+        assert not result.too_short and word not in result.message
+    fenced_prompt = "# attn-drill: explain-sqrt-dk\n\n```\n# todo\n```\n"
+    result = grade_answer(fenced_prompt, rubric, "en")
+    assert result.too_short and "too short" in result.message
+
+
+def test_cli_reports_why_a_reversed_answer_fails(tmp_path: Path) -> None:
+    path = tmp_path / "answer.md"
+    path.write_text((ANSWERS / "fail_zh_reversed.md").read_text(encoding="utf-8"),
+                    encoding="utf-8")
+    result = runner.invoke(app, ["grade", str(path), "--json", "--no-record", "--lang", "zh"])
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["passed"] is False
+    assert any("说反" in check["message"] for check in document["checks"])

@@ -663,15 +663,16 @@ class _Opposite:
     """A statement of the opposite direction of a rubric idea, looked for clause by clause.
 
     `subject` and `reverse` (when given) must both occur in one clause, at most `reach`
-    characters apart, with no word of `_NOT_A_CLAIM` before either of them in the clause; a
-    clause that matches `unless` (e.g. it is about the scaled scores, or about a small d_k) is
-    not a contradiction.
+    characters apart, with no word of `_NOT_A_CLAIM` before either of them in the clause. A
+    clause that matches `unless`, or whose sentence matches `context` up to the clause's end
+    ("after scaling, the variance is small", "for small d_k, ..."), is not a contradiction.
     """
 
     roles: frozenset[str]  # rubric point ids (the pack's and the quiz's) this contradicts
     subject: re.Pattern[str]
     reverse: re.Pattern[str] | None  # None: the subject alone states the opposite
-    unless: re.Pattern[str] | None = None
+    unless: re.Pattern[str] | None = None  # looked for in the clause
+    context: re.Pattern[str] | None = None  # looked for in the sentence up to the clause's end
     reach: int = 48
     reverse_first: bool = False  # the reverse word must come before the subject (a cause)
 
@@ -701,7 +702,7 @@ _OPPOSITES: list[_Opposite] = [
             r"\b(?:is|are|be|stays?|remains?|becomes?|gets?)\s+(?:very\s+|quite\s+|rather\s+)?"
             r"(?:small|tiny)\b|变小|减小|缩小|降低|下降|减少|很小|较小|越小|变少|偏小|越来越小"
         ),
-        unless=re.compile(f"{_SCALE_WORDS}|{_SMALL_DK}"),
+        context=re.compile(f"{_SCALE_WORDS}|{_SMALL_DK}"),
     ),
     # "small scores make the softmax saturate", "分数很小时 softmax 会饱和": the small scores
     # come first, as the cause ("a one-hot softmax gives small scores ~0 weight" is fine).
@@ -715,7 +716,7 @@ _OPPOSITES: list[_Opposite] = [
             r"(?:small|smaller|tiny|low)\b"
             r"|(?:分数|分值|点积|输入|方差|数值|logits?)[^,。，]{0,4}?(?:很小|较小|变小|太小|过小|偏小|小)"
         ),
-        unless=re.compile(_SCALE_WORDS),
+        context=re.compile(_SCALE_WORDS),
         reverse_first=True,
     ),
     # "the softmax saturates when the scores are small"
@@ -727,7 +728,7 @@ _OPPOSITES: list[_Opposite] = [
             r"becomes)\s+(?:very\s+|too\s+)?(?:small|tiny)"
         ),
         reverse=None,
-        unless=re.compile(_SCALE_WORDS),
+        context=re.compile(_SCALE_WORDS),
     ),
     # "the gradient becomes large", "training explodes", "梯度变得很大"
     _Opposite(
@@ -741,8 +742,9 @@ _OPPOSITES: list[_Opposite] = [
         # are larger"), or what the scale keeps ("keeps the gradients large enough")
         unless=re.compile(
             r"vanish\w*|\bsmall|\btiny|\bzero|negligible|消失|很小|极小|变小|接近0|为0|为零|弥散|"
-            rf"\bkeep\w*|\bkept|\benough|\bhealthy|\buseful|保持|足够|恢复|{_SCALE_WORDS}"
+            r"\bkeep\w*|\bkept|\benough|\bhealthy|\buseful|保持|足够|恢复"
         ),
+        context=re.compile(_SCALE_WORDS),
         reach=32,
     ),
     # "multiplying by √d_k fixes this", "乘以根号 d_k"
@@ -750,7 +752,7 @@ _OPPOSITES: list[_Opposite] = [
         roles=frozenset({"restores-unit-variance", "unit-variance"}),
         subject=re.compile(
             r"(?:multipl\w*|\btimes|乘以?|×|\*)\s*(?:by\s+)?(?:the\s+)?sqrtdk(?![a-z0-9])"
-            r"|(?:multipl\w*|scal\w* (?:\w+ )?up)\s+(?:\w+\s+){0,3}?by\s+(?:the\s+)?"
+            r"|(?:multipl\w*|scal\w*(?:\s+\w+){0,3}?\s+up)\s+(?:\w+\s+){0,3}?by\s+(?:the\s+)?"
             r"sqrtdk(?![a-z0-9])"
         ),
         reverse=None,
@@ -778,8 +780,12 @@ def _claimed(clause: str, start: int) -> bool:
 
 
 def _opposite_in(sentence: str, rule: _Opposite) -> bool:
+    seen = ""  # the sentence up to the current clause: "after scaling, the variance is small"
     for clause in _CLAIM_BREAK.split(sentence):
+        seen += " " + clause
         if rule.unless is not None and rule.unless.search(clause):
+            continue
+        if rule.context is not None and rule.context.search(seen):
             continue
         subjects = [m for m in rule.subject.finditer(clause) if _claimed(clause, m.start())]
         if not subjects:
