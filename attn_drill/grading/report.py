@@ -153,6 +153,8 @@ class GradeReport:
     learner_traceback: str = ""
     protections_off: list[str] = field(default_factory=list)
     failing_cases: list[FailingCase] = field(default_factory=list)
+    saved_cases_dir: str = ""  # set by savecases.save_failing_cases (`--save-cases DIR`)
+    saved_cases: list[str] = field(default_factory=list)  # one folder per failing case
 
     @property
     def failed_checks(self) -> list[CheckResult]:
@@ -176,6 +178,7 @@ class GradeReport:
             "output_truncated": self.output_truncated,
             "error_kind": self.error_kind or None,
             "protections_off": list(self.protections_off),
+            **({"saved_cases": list(self.saved_cases)} if self.saved_cases_dir else {}),
         }
 
 

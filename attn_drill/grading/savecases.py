@@ -57,41 +57,83 @@ def _file_key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]+", "_", name.replace(":", "_").replace("@", "_"))
 
 
-# Loads the learner's file and defines `as_input` (torch tensors on the torch track).
+# Loads the learner's file and defines `as_input` (torch tensors on the torch track) and
+# `judge`, which compares like the grader: the tolerance of the dtype returned.
 PREAMBLE = '''"""Reproduce failing case {case!r} of {problem}
-(attn-drill grade --seed {seed})."""
+(attn-drill grade --seed {seed}). Exits 1 while the case still fails."""
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 SOLUTION = Path({solution!r})
+TRACK = {track!r}
+# rtol, atol per dtype, as the grader applies them: float64 results on the NumPy track are
+# judged by float64's, everything else (float32, float16, torch results) by float32's.
+TOLERANCES = {tolerances!r}
 
 spec = importlib.util.spec_from_file_location("solution", SOLUTION)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 {convert}
-'''
 
-FUNCTION_SNIPPET = PREAMBLE + '''inputs = [{inputs}]
-result = module.{entry}(*inputs{args})
-values = result if isinstance(result, tuple) else (result,)
-for name, value in zip({outputs!r}, values):
-    expected_file = HERE / f"expected_{{name}}.npy"
-    if not expected_file.exists():
-        continue
-    expected = np.load(expected_file)
-    got = np.asarray(value.detach() if hasattr(value, "detach") else value, dtype=np.float64)
+def as_numbers(value):
+    """(float64 array, dtype name) of a returned array or tensor."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+        return value.double().numpy(), str(value.dtype).removeprefix("torch.")
+    array = np.asarray(value)
+    return np.asarray(array, dtype=np.float64), array.dtype.name
+
+
+def judge(name, value, expected):
+    """Print how `value` compares with `expected`; True when the grader would accept it."""
+    try:
+        got, dtype = as_numbers(value)
+    except (TypeError, ValueError) as exc:
+        print(f"{{name}}: cannot be read as numbers ({{exc}})")
+        return False
     if got.shape != expected.shape:
         print(f"{{name}}: shape {{got.shape}}, expected {{expected.shape}}")
-        continue
-    diff = np.abs(got - expected)
-    print(f"{{name}}: max abs diff {{np.nanmax(diff):.3g}}; "
-          f"close: {{np.allclose(got, expected, rtol=1e-5, atol=1e-6)}}")
+        return False
+    key = "float64" if TRACK != "torch" and dtype == "float64" else "float32"
+    rtol, atol = TOLERANCES[key]
+    nan = np.isnan(got) & ~np.isnan(expected)
+    if nan.any():
+        print(f"{{name}}: {{int(nan.sum())}} NaN value(s) where numbers are expected "
+              f"(dtype {{dtype}})")
+        return False
+    with np.errstate(invalid="ignore", over="ignore"):
+        close = (np.abs(got - expected) <= atol + rtol * np.abs(expected)) | (got == expected)
+        diff = np.abs(got - expected)
+    worst = float(np.max(diff, initial=0.0)) if diff.size else 0.0
+    print(f"{{name}}: max abs diff {{worst:.3g}}; close: {{bool(close.all())}} "
+          f"(rtol={{rtol:g}}, atol={{atol:g}} for {{key}}; you returned {{dtype}})")
+    return bool(close.all())
 '''
 
-MODULE_SNIPPET = PREAMBLE + '''model = module.{entry}(**{init!r})
+FUNCTION_SNIPPET = PREAMBLE + '''
+inputs = [{inputs}]
+originals = [np.array(as_numbers(x)[0]) for x in inputs]
+result = module.{entry}(*inputs{args})
+values = result if isinstance(result, tuple) else (result,)
+ok = True
+for name, value in zip({outputs!r}, values):
+    expected_file = HERE / f"expected_{{name}}.npy"
+    if expected_file.exists():
+        ok = judge(name, value, np.load(expected_file)) and ok
+for position, (before, after) in enumerate(zip(originals, inputs)):
+    if not np.array_equal(before, as_numbers(after)[0], equal_nan=True):
+        print(f"input {{position}} was changed in place")
+        ok = False
+print("this case passes now" if ok else "this case still fails")
+sys.exit(0 if ok else 1)
+'''
+
+MODULE_SNIPPET = PREAMBLE + '''
+model = module.{entry}(**{init!r})
 with torch.no_grad():
     for name, file in {params!r}.items():
         owner_name, _, attr = name.rpartition(".")
@@ -99,28 +141,21 @@ with torch.no_grad():
         tensor = getattr(owner, attr)
         tensor.copy_(torch.from_numpy(np.load(HERE / file)).float().reshape(tensor.shape))
 inputs = [{inputs}]
-# The grader's eval-mode pass uses a different x (saved as eval_x.npy), the rest unchanged.
-eval_inputs = [as_input(np.load(HERE / "eval_x.npy")), *inputs[1:]]
-model.eval()
-with torch.no_grad():
-    result = model(*eval_inputs{args})
+ok = True
+# Train mode, then backward of sum(output * grad_output), as the grader does.
+model.train()
+inputs[0].requires_grad_(True)
+result = model(*inputs{args})
 output = result[0] if isinstance(result, tuple) else result
-expected = np.load(HERE / "expected_output_eval.npy")
-got = output.detach().double().numpy()
-if got.shape != expected.shape:
-    print(f"output: shape {{got.shape}}, expected {{expected.shape}}")
-else:
-    print(f"output: max abs diff {{np.nanmax(np.abs(got - expected)):.3g}}")
-# Gradients: backward of sum(output * grad_output), as the grader does.
+ok = judge("output", output, np.load(HERE / "expected_output.npy")) and ok
 grad_file = HERE / "grad_output.npy"
-if grad_file.exists():
-    model.train()
-    inputs[0].requires_grad_(True)
-    result = model(*inputs{args})
-    output = result[0] if isinstance(result, tuple) else result
-    upstream = torch.from_numpy(np.load(grad_file)).float().reshape(output.shape)
+if grad_file.exists() and hasattr(output, "requires_grad"):
     if output.requires_grad:
-        (output * upstream).sum().backward()
+        upstream = torch.from_numpy(np.load(grad_file)).float()
+        try:
+            (output * upstream.reshape(output.shape)).sum().backward()
+        except RuntimeError as exc:
+            print(f"backward failed: {{exc}}")
     params = dict(model.named_parameters())
     for name in [{first!r}, *{params!r}]:
         tensor = inputs[0] if name == {first!r} else params.get(name)
@@ -129,9 +164,19 @@ if grad_file.exists():
             continue
         if tensor is None or tensor.grad is None:
             print(f"grad {{name}}: missing (no gradient reached it)")
+            ok = False
             continue
-        diff = np.abs(tensor.grad.double().numpy().reshape(-1) - np.load(expected_file).reshape(-1))
-        print(f"grad {{name}}: max abs diff {{diff.max():.3g}}")
+        expected = np.load(expected_file)
+        ok = judge(f"grad {{name}}", tensor.grad.reshape(expected.shape), expected) and ok
+# Eval mode on a different x (saved as eval_x.npy), the other inputs unchanged.
+eval_inputs = [as_input(np.load(HERE / "eval_x.npy")), *inputs[1:]]
+model.eval()
+with torch.no_grad():
+    result = model(*eval_inputs{args})
+output = result[0] if isinstance(result, tuple) else result
+ok = judge("output (eval mode)", output, np.load(HERE / "expected_output_eval.npy")) and ok
+print("this case passes now" if ok else "this case still fails")
+sys.exit(0 if ok else 1)
 '''
 
 TORCH_CONVERT = '''import torch
@@ -159,6 +204,7 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
     except OSError as exc:
         raise UsageError(f"Cannot create {directory}: {exc.strerror or exc}") from None
     solution = str(Path(report.file).resolve())
+    tolerances = _tolerances(report.problem)
     folders = []
     for number, case in enumerate(report.failing_cases, start=1):
         folder = directory / f"{number:02d}-{_slug(case.name)}"
@@ -184,6 +230,7 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
             np.save(folder / "eval_x.npy", eval_input(np.asarray(next(iter(case.inputs.values())))))
         args = "".join(f", {k}={v!r}" for k, v in case.args.items())
         fields: dict[str, Any] = {
+            "track": report.track, "tolerances": tolerances,
             "case": case.name, "problem": report.problem, "seed": report.seed,
             "solution": solution, "entry": report.entry, "inputs": ", ".join(input_names),
             "args": args, "outputs": tuple(case.expected),
@@ -198,4 +245,21 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
         if case.error:
             (folder / "error.txt").write_text(case.error + "\n", encoding="utf-8")
         folders.append(folder)
+    report.saved_cases_dir = str(directory)
+    report.saved_cases = [str(f) for f in folders]
     return folders
+
+
+def _tolerances(problem_id: str) -> dict[str, tuple[float, float]]:
+    """The grader's (rtol, atol) per dtype for a problem (the defaults if it is not found)."""
+    from attn_drill.problems import Tolerances
+
+    tolerances = Tolerances()
+    try:
+        from attn_drill.problems import get_problem
+
+        tolerances = get_problem(problem_id).tolerances
+    except Exception:  # a problem from another pack: the defaults are what it most likely uses
+        pass
+    return {"float64": (tolerances.float64.rtol, tolerances.float64.atol),
+            "float32": (tolerances.float32.rtol, tolerances.float32.atol)}

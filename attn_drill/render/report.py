@@ -29,6 +29,8 @@ LABELS = {
         "All checks passed. Next: attn-drill solution {id}  (compare with the reference)",
         "next_fail": "Fix the first ✗ and grade again; stuck? attn-drill hint {id}",
         "stderr": "Your program wrote to stderr", "optional": "(optional)", ":": ": ",
+        "saved": "Saved {n} failing case(s) under {dir} (each folder has repro.py)",
+        "saved_none": "No failing cases to save in {dir}",
     },
     "zh": {
         "passed": "通过", "failed": "未通过", "score": "得分", "time": "用时",
@@ -40,6 +42,8 @@ LABELS = {
         "全部检查通过。下一步：attn-drill solution {id}（与参考答案对比）",
         "next_fail": "先修正第一个 ✗ 再重新评测；卡住了？attn-drill hint {id}",
         "stderr": "你的程序写到 stderr 的内容", "optional": "（可选）", ":": "：",
+        "saved": "已把 {n} 个未通过的用例保存到 {dir}（每个文件夹里有 repro.py）",
+        "saved_none": "没有未通过的用例需要保存到 {dir}",
     },
 }
 
@@ -169,6 +173,12 @@ def grade_report(report: GradeReport, lang: str, *, next_steps: bool = True) -> 
             out.print(Text("  │ " + line), overflow="fold")
         if more:
             out.print(Text("  …"))
+    if report.saved_cases_dir:
+        out.print()
+        count = len(report.saved_cases)
+        text = (labels["saved"].format(n=count, dir=report.saved_cases_dir) if count
+                else labels["saved_none"].format(dir=report.saved_cases_dir))
+        out.print(Text(text), overflow="fold")
     if report.protections_off:
         out.print()
         out.print(Text(labels["protections"] + labels[":"] + ", ".join(report.protections_off),
