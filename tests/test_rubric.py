@@ -703,6 +703,12 @@ def test_statements_of_the_opposite_are_recognised(sentence: str, point_id: str)
         "The scores are √d_k times larger than they should be.",
         "Multiplying by √d_k would make it worse.",
         "Dividing by √d_k makes the gradients larger.",
+        "Dividing by √d_k makes the scores larger than dividing by d_k would.",
+        "When d_k is large, q·k has a large variance; as the dimension decreases, the variance "
+        "decreases too.",
+        "The gradient of the softmax is large only near uniform weights.",
+        "The variance of q·k is d_k, not small.",
+        "方差越大，softmax 越容易饱和；方差小的时候，softmax 比较平缓。",
     ],
 )
 def test_honest_sentences_are_not_opposites(sentence: str) -> None:
@@ -740,6 +746,17 @@ def test_a_quotation_called_wrong_earns_nothing(rubric: Rubric) -> None:
     assert "overflow" in text
     result = grade_answer(text, rubric, "en")
     assert result.passed and "overflow-not-saturation" not in result.diagnosis
+
+
+@pytest.mark.parametrize("name", ["fail_en_quoted_rejection.md", "fail_zh_quoted_rejection.md"])
+def test_rejected_quotation_fixtures_say_why_they_fail(name: str, rubric: Rubric) -> None:
+    for lang, word in (("en", "reject"), ("zh", "否定")):
+        result = grade_file(ANSWERS / name, rubric, lang)
+        assert not result.passed and not met_ids(result)
+        assert {"variance-grows-with-dk", "vanishing-gradients"} <= set(result.rejected)
+        assert word in result.message
+    # An honest answer that rejects a misconception lists nothing as rejected.
+    assert grade_file(ANSWERS / "pass_en_rebuttal.md", rubric).rejected == []
 
 
 def test_a_sentence_rejecting_what_came_before_drops_it(rubric: Rubric) -> None:

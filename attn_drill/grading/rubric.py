@@ -150,6 +150,8 @@ class RubricResult:
     keyword_list: bool = False  # a list of keywords, not an explanation (see `keyword_list`)
     contradicted: list[str] = field(default_factory=list)  # ids of points stated the other way
     overflow_only: bool = False  # overflow in exp() is the only consequence given
+    rejected: list[str] = field(default_factory=list)  # ids of points met only in what the
+    # answer itself calls wrong (a rejected quotation, a sentence followed by "that is wrong")
 
     @property
     def missing(self) -> list[PointResult]:
@@ -167,6 +169,7 @@ class RubricResult:
             "keyword_list": self.keyword_list,
             "contradicted": list(self.contradicted),
             "overflow_only": self.overflow_only,
+            "rejected": list(self.rejected),
         }
 
 
@@ -354,17 +357,20 @@ def _blocks(folded: str) -> list[_Block]:
     return blocks
 
 
-def _split(text: str) -> list[_Sentence]:
-    """The answer as normalised sentences (template prompts and header removed, quotations
-    that the answer itself calls wrong dropped: see "Rejections" in the module docstring)."""
-    folded = _drop_rejected_quotes(_fold(strip_template(text)))
+def _split(text: str, *, keep_rejected: bool = False) -> list[_Sentence]:
+    """The answer as normalised sentences (template prompts and header removed, and what the
+    answer itself calls wrong dropped unless `keep_rejected`: see "Rejections" in the module
+    docstring)."""
+    folded = _fold(strip_template(text))
+    if not keep_rejected:
+        folded = _drop_rejected_quotes(folded)
     out: list[_Sentence] = []
     for block in _blocks(folded):
         for piece in _SENTENCE_END.split(" ".join(block.lines)):
             compact = _compact(piece)
             if compact:
                 out.append(_Sentence(compact, block.paragraph, block.code))
-    return _drop_rejected_sentences(out)
+    return out if keep_rejected else _drop_rejected_sentences(out)
 
 
 def sentences(text: str) -> list[str]:
@@ -685,7 +691,8 @@ _SCALE_WORDS = (
 # "方差随 d_k 变小" (the variance falls as d_k grows) is.
 _SMALL_DK = (
     r"small(?:er)?\s+(?:values?\s+of\s+)?dk|dk\s+(?:is\s+|are\s+|gets?\s+)?(?:small|tiny|low)|"
-    r"dk\s+(?:decreas|shrink)|low[\s\-]+dimension|(?<!随)(?<!随着)dk\s*(?:较|很|比较|变|越)?小|"
+    r"dk\s+(?:decreas|shrink)|low[\s\-]+dimension|fewer dimensions|"
+    r"dimension\w*\s+(?:is\s+|are\s+|gets?\s+)?(?:decreas\w*|shrink\w*|small\w*|low\w*)|(?<!随)(?<!随着)dk\s*(?:较|很|比较|变|越)?小|"
     r"dk\s*的\s*(?:减小|降低|变小|缩小)|小的?\s*dk|(?<!随)(?<!随着)维度(?:较|很|比较|越)?(?:小|低)|低维"
 )
 _OPPOSITES: list[_Opposite] = [
@@ -742,7 +749,8 @@ _OPPOSITES: list[_Opposite] = [
         # are larger"), or what the scale keeps ("keeps the gradients large enough")
         unless=re.compile(
             r"vanish\w*|\bsmall|\btiny|\bzero|negligible|消失|很小|极小|变小|接近0|为0|为零|弥散|"
-            r"\bkeep\w*|\bkept|\benough|\bhealthy|\buseful|保持|足够|恢复"
+            r"\bkeep\w*|\bkept|\benough|\bhealthy|\buseful|保持|足够|恢复|"
+            r"\bonly\b|uniform|unsaturat\w*|sensitive|均匀|未饱和|不饱和|只有"
         ),
         context=re.compile(_SCALE_WORDS),
         reach=32,
@@ -769,6 +777,7 @@ _OPPOSITES: list[_Opposite] = [
             r"logits?|dot products?)[^,;]{0,30}?\b(?:grow\w*|grew|increas\w*|larger|bigger)"
             r"|(?:使|让)得?(?:方差|分数|点积)[^,。，]{0,8}?(?:变大|增大|增长|更大)"
         ),
+        unless=re.compile(r"\bthan\b|比"),  # "larger than dividing by d_k would"
         reach=60,
     ),
 ]
@@ -922,6 +931,8 @@ _MESSAGES = {
         "sentences that say what causes what.",
         "opposite": "The answer states the opposite of a key idea ({labels}): check the "
         "direction of each effect.",
+        "rejected": "The answer calls wrong, or quotes only to reject, ideas it needs ({labels}): "
+        "what an answer rejects does not count as its explanation.",
         "overflow": "Overflow in exp() is the only consequence given. The scale is about the "
         "softmax saturating and its gradients vanishing; overflow is already prevented by "
         "subtracting the row maximum.",
@@ -936,6 +947,8 @@ _MESSAGES = {
         "required": "缺少必需的要点：{labels}。",
         "keywords": "这更像是一串关键词，而不是解释：请用完整的句子说明什么导致了什么。",
         "opposite": "答案把要点说反了（{labels}）：请检查每个因果关系的方向。",
+        "rejected": "答案把需要的要点说成是错的，或者引用它们只是为了否定（{labels}）："
+        "被答案自己否定的内容不算作解释。",
         "overflow": "答案只给出了 exp() 溢出这一个后果。缩放针对的是 softmax 饱和、梯度消失；"
         "溢出问题靠减去每行最大值就已经解决了。",
         "below": "得分 {score:.0%}，低于及格线 {threshold:.0%}。",
@@ -1007,6 +1020,7 @@ def grade_answer(text: str, rubric: Rubric, lang: str) -> RubricResult:
     )
     result = RubricResult(
         points=points,
+        rejected=[] if passed else _met_only_in_rejected(text, rubric, points, sents),
         score=score,
         threshold=threshold,
         passed=passed,
@@ -1019,6 +1033,22 @@ def grade_answer(text: str, rubric: Rubric, lang: str) -> RubricResult:
     )
     message = _verdict_message(text, rubric, result, count, lang)
     return replace(result, message=message, diagnosis=diagnose(sents, result))
+
+
+def _met_only_in_rejected(
+    text: str, rubric: Rubric, points: Sequence[PointResult], sents: Sequence[str]
+) -> list[str]:
+    """Ids of the points that would be met if what the answer calls wrong were kept."""
+    if not _REJECT_WORD.search(_fold(text[:MAX_MATCHED_CHARS])):
+        return []
+    kept = [s.text for s in _split(text[:MAX_MATCHED_CHARS], keep_rejected=True)]
+    if kept == list(sents):
+        return []
+    return [
+        result.id
+        for result, point in zip(points, rubric.points, strict=True)
+        if not result.met and not result.contradicted and point_evidence(point, kept) is not None
+    ]
 
 
 def _overflow_only(points: Sequence[PointResult], sents: Sequence[str]) -> bool:
@@ -1045,6 +1075,9 @@ def _verdict_message(
     contradicted = [p for p in result.points if p.contradicted]
     if contradicted:
         return messages["opposite"].format(labels="; ".join(p.label for p in contradicted))
+    rejected = [p for p in result.points if p.id in result.rejected]
+    if rejected:
+        return messages["rejected"].format(labels="; ".join(p.label for p in rejected))
     if result.overflow_only:
         return messages["overflow"]
     required_missing = [p for p in result.points if p.required and not p.met]
