@@ -101,6 +101,7 @@ if TYPE_CHECKING:
 WINDOW_SENTENCES = 2
 MAX_MATCHED_CHARS = 20_000  # ideas are looked for in the first 20k characters (keeps it fast)
 NEGATION_WINDOW = 4  # tokens looked at for English negators before a match
+CLAIM_LOOKBACK = 120  # characters looked at before a direction word for "not", "prevent" ...
 
 
 # -- results -----------------------------------------------------------------------------
@@ -784,17 +785,30 @@ _OPPOSITES: list[_Opposite] = [
 
 
 def _claimed(clause: str, start: int) -> bool:
-    """Is the word at `start` stated as a claim (no negation, purpose or contrast before it)?"""
-    return not _NOT_A_CLAIM.search(clause[:start]) and not _denied(clause[:start])
+    """Is the word at `start` stated as a claim (no negation, purpose or contrast before it)?
+
+    Only the last `CLAIM_LOOKBACK` characters are looked at, which keeps a run-on clause linear.
+    """
+    before = clause[max(0, start - CLAIM_LOOKBACK) : start]
+    return not _NOT_A_CLAIM.search(before) and not _denied(before)
 
 
 def _opposite_in(sentence: str, rule: _Opposite) -> bool:
-    seen = ""  # the sentence up to the current clause: "after scaling, the variance is small"
-    for clause in _CLAIM_BREAK.split(sentence):
-        seen += " " + clause
+    # Where the sentence first matches `context`: clauses ending after it are exempt
+    # ("after scaling, the variance is small"). One search per sentence keeps this linear.
+    first = rule.context.search(sentence) if rule.context is not None else None
+    exempt_from = first.end() if first is not None else len(sentence) + 1
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for brk in _CLAIM_BREAK.finditer(sentence):
+        bounds.append((start, brk.start()))
+        start = brk.end()
+    bounds.append((start, len(sentence)))
+    for start, end in bounds:
+        if end >= exempt_from:
+            return False  # this clause and every later one follow the context
+        clause = sentence[start:end]
         if rule.unless is not None and rule.unless.search(clause):
-            continue
-        if rule.context is not None and rule.context.search(seen):
             continue
         subjects = [m for m in rule.subject.finditer(clause) if _claimed(clause, m.start())]
         if not subjects:
