@@ -404,7 +404,8 @@ def test_progress_as_a_real_process_on_a_damaged_file() -> None:
     _garbage(path)
     refused = run_cli("progress", "--json", timeout=60)
     assert refused.returncode == 2
-    assert refused.stdout == ""  # --json: nothing but a document, and there is none
+    # --json: one document on stdout even now, the error document
+    assert json.loads(refused.stdout)["error"]["exit_code"] == 2
     assert str(path) in refused.stderr.replace("\n", "") and "--reset-corrupt" in refused.stderr
     reset = run_cli("progress", "--reset-corrupt", env={"COLUMNS": "80"}, timeout=60)
     assert reset.returncode == 0, reset.stderr
