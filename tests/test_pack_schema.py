@@ -23,6 +23,7 @@ CANONICAL_IDS = {
     "heads-interleaved", "missing-output-projection", "missing-bias", "returns-weights",
     "swapped-outputs", "no-batch-dims", "mutates-input", "no-gradient",
     "cross-kv-from-decoder", "additive-no-tanh", "rounded-output",
+    "dropout-in-train",  # added: dropout left on in the graded module (train-mode outputs)
 }
 
 # CONTRACT.md "Core problems": id -> (tracks, entry, curriculum order)
@@ -212,7 +213,7 @@ def test_problem_is_complete_and_bilingual(problem_id: str) -> None:
     assert len(ids) == len(set(ids))
     assert set(ids) <= CANONICAL_IDS, set(ids) - CANONICAL_IDS
     for m in problem.misconceptions:
-        if m.id not in {"mutates-input", "no-gradient"}:
+        if m.id not in {"mutates-input", "no-gradient", "dropout-in-train"}:
             assert m.hint is not None, f"{problem_id}: {m.id} points at no hint"
 
 
