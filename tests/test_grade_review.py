@@ -542,3 +542,47 @@ def test_rich_report_says_where_cases_were_saved(tmp_path: Path,
     shown = " ".join(capsys.readouterr().out.split())
     assert "Saved" in shown and "cases" in shown and "repro.py" in shown
     assert report.to_dict()["saved_cases"] == report.saved_cases
+
+
+# -- self-attention and multi-head attention have the same stability cases ----------------------
+
+SELF_CLIP = """
+import numpy as np
+
+
+def self_attention(X, W_q, W_k, W_v):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    e = np.exp(np.clip(Q @ K.T / np.sqrt(K.shape[-1]), -700, 700))
+    return e / e.sum(-1, keepdims=True) @ V
+"""
+
+MHA_GLOBAL_MAX = """
+import numpy as np
+
+
+def multi_head_attention(X, W_q, W_k, W_v, W_o, num_heads, mask=None):
+    *batch, n, d = X.shape
+    dk = d // num_heads
+
+    def split(Y):
+        return np.swapaxes(Y.reshape(*batch, n, num_heads, dk), -3, -2)
+
+    Q, K, V = split(X @ W_q), split(X @ W_k), split(X @ W_v)
+    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(dk)
+    if mask is not None:
+        s = np.where(np.expand_dims(mask, -3), s, -np.inf)
+    e = np.exp(s - s.max())
+    w = e / e.sum(-1, keepdims=True)
+    heads = np.swapaxes(w @ V, -3, -2).reshape(*batch, n, d)
+    return heads @ W_o
+"""
+
+
+@pytest.mark.parametrize("source,problem", [(SELF_CLIP, "self-attention"),
+                                            (MHA_GLOBAL_MAX, "multi-head-attention")])
+def test_self_and_multi_head_attention_check_stability(tmp_path: Path, source: str,
+                                                      problem: str) -> None:
+    report = grade_source(tmp_path, source, problem, "numpy")
+    assert not report.passed
+    assert failed_kinds(report) == ["property:stability"]
+    assert "unstable-softmax" in diagnosis_ids(report)
