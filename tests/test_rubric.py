@@ -583,7 +583,9 @@ def test_more_incomplete_phrasings_fail(answer: str, rubric: Rubric) -> None:
 
 @pytest.mark.parametrize(
     "text", ["\n" * 20_000, " . " * 8_000, " " * 50_000 + "x", "not variance " * 3_000,
-             "\\frac{" * 5_000, "sqrt(" * 5_000],
+             "\\frac{" * 5_000, "sqrt(" * 5_000, "方差 变小 梯度 变大 " * 2_000,
+             "the variance is small, " * 1_000, "'wrong " + "a" * 30 + "' " * 2_000,
+             "```\n" + "# the variance grows with d_k\n" * 2_000],
 )
 def test_pathological_input_is_graded(text: str, rubric: Rubric) -> None:
     result = grade_answer(text, rubric, "en")
@@ -674,6 +676,12 @@ def test_the_same_ideas_stated_the_right_way_pass(rubric: Rubric) -> None:
         ("We scale the logits up by sqrt(d_k).", "restores-unit-variance"),
         ("把分数乘以根号 d_k。", "restores-unit-variance"),
         ("Dividing by √d_k makes the variance of the scores grow.", "restores-unit-variance"),
+        ("The variance of q·k is inversely proportional to d_k.", "variance-grows-with-dk"),
+        ("The softmax saturates for small logits.", "softmax-saturates"),
+        ("The gradients become massive.", "vanishing-gradients"),
+        ("把分数乘上根号 d_k。", "restores-unit-variance"),
+        ("Dividing by sqrt(d_k) increases the variance.", "restores-unit-variance"),
+        ("除以根号 d_k 会放大方差。", "restores-unit-variance"),
     ],
 )
 def test_statements_of_the_opposite_are_recognised(sentence: str, point_id: str) -> None:
@@ -764,9 +772,12 @@ def test_a_sentence_rejecting_what_came_before_drops_it(rubric: Rubric) -> None:
              "softmax and the gradients vanish, so dividing by √d_k brings the variance to 1.")
     assert grade_answer(claim, rubric, "en").passed
     for rejection in ("That is all nonsense.", "That is wrong.", "这种说法是错误的。",
-                      "以上都不对。"):
+                      "以上都不对。", "Nonsense.", "I am convinced it is a myth."):
         result = grade_answer(f"{claim} {rejection}", rubric, "en")
         assert not result.passed and not met_ids(result), rejection
+    # A verdict inside the sentence removes what precedes it there.
+    result = grade_answer(claim.rstrip(".") + ", but that is a myth.", rubric, "en")
+    assert not result.passed and not met_ids(result)
     # "... is not wrong" keeps it, and only the sentence before a plain "that is wrong" goes.
     assert grade_answer(f"{claim} That is not wrong.", rubric, "en").passed
     two = "Dividing by d_k would shrink the variance to 1/d_k. That is wrong. " + claim

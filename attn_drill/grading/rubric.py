@@ -623,30 +623,48 @@ _REJECTS_PREVIOUS = re.compile(
 _REJECTS_ALL = re.compile(r"\ball\b|everything|the above|以上|上面|上述|前面|前述|全部|统统|都")
 
 
-def _drop_rejected_sentences(sents: list[_Sentence]) -> list[_Sentence]:
-    """Drop what a later sentence calls wrong ("... . That is all nonsense.").
+# A sentence that is nothing but a verdict: "Nonsense." / "胡说。"
+_REJECTION_ONLY = re.compile(
+    r"^(?:(?:that's |that is |all )?(?:nonsense|wrong|false|rubbish|not true|bogus|a myth)|"
+    r"错|错误|错的|胡说|胡扯|不对)[.!。]?$"
+)
+# What may stand before the verdict for it to be about the previous sentence(s).
+_VERDICT_LEAD = re.compile(
+    r"(?:[\W_]|but|and|so|i think|i believe|i am convinced|i'm convinced|i am sure|i'm sure|"
+    r"in my opinion|honestly|however|actually|of course|in fact|frankly|但是|但|其实|我觉得|"
+    r"我认为|我确信|我相信|不过|可是|然而)*"
+)
 
-    A sentence that rejects what came before ("that is wrong", "this is nonsense", "这种说法
-    是错误的", "以上都不对") removes the sentence before it from the answer, or every earlier
-    sentence of its paragraph when it says "all" ("that is all nonsense", "以上都是错的").
-    The rejecting sentence itself stays: it usually goes on with the learner's own view.
+
+def _drop_rejected_sentences(sents: list[_Sentence]) -> list[_Sentence]:
+    """Drop what the answer calls wrong ("... . That is all nonsense.").
+
+    A sentence that opens with a verdict on what came before ("that is wrong", "I think this
+    is nonsense", "Nonsense.", "这种说法是错误的", "以上都不对") removes the sentence before it,
+    or every earlier sentence of its paragraph when it says "all" ("that is all nonsense",
+    "以上都是错的"). A verdict in the middle of a sentence ("X, but that is a myth") removes
+    the part of that sentence before it. The verdict itself stays: it usually goes on with the
+    learner's own view.
     """
+    kept = list(sents)
     dropped: set[int] = set()
     for index, sentence in enumerate(sents):
-        match = _REJECTS_PREVIOUS.search(sentence.text)
-        if match is None or index == 0 or _denied(sentence.text[: match.start() + 1]):
+        text = sentence.text
+        match = _REJECTS_PREVIOUS.search(text) or _REJECTION_ONLY.match(text)
+        if match is None or _denied(text[: match.start() + 1]):
             continue
+        if not _VERDICT_LEAD.fullmatch(text[: match.start()]):
+            kept[index] = replace(sentence, text=text[match.start() :].lstrip(" ,;:"))
+            continue
+        if index == 0:
+            continue
+        dropped.add(index - 1)
         if _REJECTS_ALL.search(match.group(0)):
-            earlier = range(index - 1, -1, -1)
-            for j in earlier:
+            for j in range(index - 2, -1, -1):
                 if sents[j].paragraph != sentence.paragraph:
                     break
                 dropped.add(j)
-            if index - 1 not in dropped:
-                dropped.add(index - 1)
-        else:
-            dropped.add(index - 1)
-    return [s for i, s in enumerate(sents) if i not in dropped]
+    return [s for i, s in enumerate(kept) if i not in dropped]
 
 
 # -- statements of the opposite ------------------------------------------------------------
@@ -707,6 +725,7 @@ _OPPOSITES: list[_Opposite] = [
         reverse=re.compile(
             r"\b(?:decreas\w*|shrink\w*|shrank|shrunk|smaller|diminish\w*|drops?|dropping|dropped|"
             r"falls?|falling|fell)\b|goes down|go down|gets? lower|small(?:er)? variance|"
+            r"inversely|\binverse\w*|反比|"
             r"\b(?:is|are|be|stays?|remains?|becomes?|gets?)\s+(?:very\s+|quite\s+|rather\s+)?"
             r"(?:small|tiny)\b|变小|减小|缩小|降低|下降|减少|很小|较小|越小|变少|偏小|越来越小"
         ),
@@ -734,6 +753,8 @@ _OPPOSITES: list[_Opposite] = [
             r"saturat\w*\s+(?:\w+\s+){0,4}?(?:when|if|whenever|because|as|since)\s+(?:the\s+)?"
             r"(?:scores?|logits?|inputs?|dot products?|variance)\s+(?:is|are|get|gets|become|"
             r"becomes)\s+(?:very\s+|too\s+)?(?:small|tiny)"
+            r"|saturat\w*\s+(?:\w+\s+){0,4}?(?:for|with|at|on)\s+(?:very\s+)?(?:small|tiny|low)\s+"
+            r"(?:scores?|logits?|inputs?|values?|dot products?)"
         ),
         reverse=None,
         context=re.compile(_SCALE_WORDS),
@@ -744,7 +765,8 @@ _OPPOSITES: list[_Opposite] = [
         subject=re.compile(r"gradient\w*|\bgrads?\b|derivative\w*|jacobian\w*|梯度|导数"),
         reverse=re.compile(
             r"\b(?:large|larger|big|bigger|huge|enormous|explod\w*|explosion|blow\w* up|blew up|"
-            r"grow|grows|growing|grew|increas\w*)\b|变大|很大|过大|增大|爆炸|太大|较大|剧增|变得很大"
+            r"grow|grows|growing|grew|increas\w*|massive|skyrocket\w*)\b|变大|很大|过大|增大|爆炸|"
+            r"太大|较大|剧增|变得很大"
         ),
         # mixed ("vanish or explode"), or about the scaled scores ("after scaling the gradients
         # are larger"), or what the scale keeps ("keeps the gradients large enough")
@@ -760,7 +782,7 @@ _OPPOSITES: list[_Opposite] = [
     _Opposite(
         roles=frozenset({"restores-unit-variance", "unit-variance"}),
         subject=re.compile(
-            r"(?:multipl\w*|\btimes|乘以?|×|\*)\s*(?:by\s+)?(?:the\s+)?sqrtdk(?![a-z0-9])"
+            r"(?:multipl\w*|\btimes|乘以?|乘上|×|\*)\s*(?:by\s+)?(?:the\s+)?sqrtdk(?![a-z0-9])"
             r"|(?:multipl\w*|scal\w*(?:\s+\w+){0,3}?\s+up)\s+(?:\w+\s+){0,3}?by\s+(?:the\s+)?"
             r"sqrtdk(?![a-z0-9])"
         ),
@@ -776,6 +798,9 @@ _OPPOSITES: list[_Opposite] = [
         reverse=re.compile(
             r"\b(?:make|makes|made|cause\w*|lets?|forces?)\s+(?:the\s+)?(?:variance|scores?|"
             r"logits?|dot products?)[^,;]{0,30}?\b(?:grow\w*|grew|increas\w*|larger|bigger)"
+            r"|\b(?:increas\w*|rais\w*|inflat\w*|amplif\w*|boost\w*)\s+(?:the\s+|their\s+)?"
+            r"(?:variance|scores?|logits?)"
+            r"|(?:增大|增加|放大|提高)了?(?:方差|分数)"
             r"|(?:使|让)得?(?:方差|分数|点积)[^,。，]{0,8}?(?:变大|增大|增长|更大)"
         ),
         unless=re.compile(r"\bthan\b|比"),  # "larger than dividing by d_k would"
