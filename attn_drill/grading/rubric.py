@@ -62,9 +62,12 @@ How an answer is read
 8. **Rejections**: what the answer itself calls wrong is not its claim. A quotation ("...",
    '...', 「...」) is dropped when a rejection word (wrong, nonsense, myth, misconception,
    错误, 不对, 胡说 ...) sits in the same sentence just before or after it; a sentence that
-   rejects what came before ("that is wrong", "this is all nonsense", "这种说法是错误的",
-   "以上都不对") drops the sentence before it, or every earlier sentence of its paragraph when
-   it says "all" / "以上".
+   opens with a verdict on what came before ("that is wrong", "I think this is all nonsense",
+   "Nonsense.", "这种说法是错误的", "以上都不对") drops the sentence before it, or every
+   earlier sentence of its paragraph when it says "all" / "以上"; a verdict inside a sentence
+   ("X, but that is a myth") drops what precedes it in that sentence. "... is not wrong" is
+   not a verdict. When an answer fails and the ideas it lacks are in what it rejected, the
+   message says so (`RubricResult.rejected`).
 9. **Keyword lists** (`keyword_list`): an answer that strings keywords together instead of
    explaining ("variance d_k grows large. softmax saturates one-hot. gradient vanishes tiny.")
    fails even when every idea's words are there. English: under a quarter of glue words
