@@ -682,6 +682,9 @@ def test_the_same_ideas_stated_the_right_way_pass(rubric: Rubric) -> None:
         ("把分数乘上根号 d_k。", "restores-unit-variance"),
         ("Dividing by sqrt(d_k) increases the variance.", "restores-unit-variance"),
         ("除以根号 d_k 会放大方差。", "restores-unit-variance"),
+        ("The variance of q·k stays constant as d_k grows.", "variance-grows-with-dk"),
+        ("Large scores make the softmax output nearly uniform.", "softmax-saturates"),
+        ("分数很大时 softmax 的输出接近均匀分布。", "softmax-saturates"),
     ],
 )
 def test_statements_of_the_opposite_are_recognised(sentence: str, point_id: str) -> None:
@@ -717,6 +720,10 @@ def test_statements_of_the_opposite_are_recognised(sentence: str, point_id: str)
         "The gradient of the softmax is large only near uniform weights.",
         "The variance of q·k is d_k, not small.",
         "方差越大，softmax 越容易饱和；方差小的时候，softmax 比较平缓。",
+        "The variance of each component stays fixed at 1, but the variance of q·k grows.",
+        "The variance stays constant once we divide by √d_k.",
+        "For small scores the softmax is nearly uniform, for large ones nearly one-hot.",
+        "Dividing by d_k would make the weights uniform even for large scores.",
     ],
 )
 def test_honest_sentences_are_not_opposites(sentence: str) -> None:

@@ -51,8 +51,9 @@ How an answer is read
 7. **Opposites** (`contradictions`): finding the words of an idea is not enough when the
    answer states the idea the other way round. For the ideas of the scaling explanation (the
    pack's and the quiz's point ids) a clause that claims the reverse direction contradicts
-   the point: the variance of q·k *decreases* / *is small* ("方差随 d_k 变小"), *small*
-   scores make the softmax saturate ("分数很小时 softmax 会饱和"), the gradients become
+   the point: the variance of q·k *decreases*, *is small* or *stays constant* ("方差随 d_k
+   变小"), *small* scores make the softmax saturate ("分数很小时 softmax 会饱和") or *large*
+   ones make it *uniform*, the gradients become
    *large* or *explode* ("梯度变得很大"), the scores are *multiplied* by √d_k ("乘以根号
    d_k"), or dividing by √d_k *makes the variance grow*. A claim is a clause (cut at
    punctuation and at and / so / because / which, 所以 / 因为 ...) with both words in it and no
@@ -733,6 +734,28 @@ _OPPOSITES: list[_Opposite] = [
             r"(?:small|tiny)\b|变小|减小|缩小|降低|下降|减少|很小|较小|越小|变少|偏小|越来越小"
         ),
         context=re.compile(f"{_SCALE_WORDS}|{_SMALL_DK}"),
+    ),
+    # "the variance of q·k stays constant as d_k grows" (the words of the idea, the wrong way)
+    _Opposite(
+        roles=frozenset({"variance-grows-with-dk", "variance-grows"}),
+        subject=re.compile(r"varian\w*|\bvar\b|\bstd\b|standard deviation|dot products?|q·k"),
+        reverse=re.compile(
+            r"\b(?:stays?|remains?|is|keeps?|stays? roughly)\s+(?:roughly\s+|approximately\s+)?"
+            r"(?:constant|the same|fixed|unchanged|bounded)\b"
+        ),
+        unless=re.compile(r"\beach\b|component|entr(?:y|ies)|\bterms?\b|\bper\b"),
+        context=re.compile(f"{_SCALE_WORDS}|{_SMALL_DK}"),
+    ),
+    # "large scores make the softmax uniform": saturation the wrong way round
+    _Opposite(
+        roles=frozenset({"softmax-saturates"}),
+        subject=re.compile(r"\buniform\w*|\bflat(?:ter)?\b|\bevenly\b|均匀|平均分"),
+        reverse=re.compile(
+            r"\b(?:large|larger|big|bigger|huge)\s+(?:\w+\s+){0,2}?(?:scores?|logits?|inputs?|"
+            r"values?|dot products?|variance)"
+            r"|(?:分数|点积|方差|数值)[^,。，]{0,4}?(?:很大|较大|变大|过大|太大)"
+        ),
+        context=re.compile(_SCALE_WORDS),
     ),
     # "small scores make the softmax saturate", "分数很小时 softmax 会饱和": the small scores
     # come first, as the cause ("a one-hot softmax gives small scores ~0 weight" is fine).
