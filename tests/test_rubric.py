@@ -685,6 +685,11 @@ def test_the_same_ideas_stated_the_right_way_pass(rubric: Rubric) -> None:
         ("The variance of q·k stays constant as d_k grows.", "variance-grows-with-dk"),
         ("Large scores make the softmax output nearly uniform.", "softmax-saturates"),
         ("分数很大时 softmax 的输出接近均匀分布。", "softmax-saturates"),
+        # about the raw scores: "without scaling" does not excuse the wrong direction
+        ("Without scaling, the variance of q·k decreases as d_k grows.",
+         "variance-grows-with-dk"),
+        ("If we do not divide, small scores make the softmax saturate.", "softmax-saturates"),
+        ("不缩放时，方差随 d_k 变小。", "variance-grows-with-dk"),
     ],
 )
 def test_statements_of_the_opposite_are_recognised(sentence: str, point_id: str) -> None:
@@ -724,6 +729,8 @@ def test_statements_of_the_opposite_are_recognised(sentence: str, point_id: str)
         "The variance stays constant once we divide by √d_k.",
         "For small scores the softmax is nearly uniform, for large ones nearly one-hot.",
         "Dividing by d_k would make the weights uniform even for large scores.",
+        "Once we divide by √d_k, the variance is small enough.",
+        "如果不缩放，d_k 越大，q·k 的方差越大；除以 d_k 则方差变成 1/d_k，太小了。",
     ],
 )
 def test_honest_sentences_are_not_opposites(sentence: str) -> None:

@@ -58,7 +58,8 @@ How an answer is read
    d_k"), or dividing by √d_k *makes the variance grow*. A claim is a clause (cut at
    punctuation and at and / so / because / which, 所以 / 因为 ...) with both words in it and no
    negation, purpose or contrast before them ("not", "prevent", "instead of", "would", 不会,
-   防止, 而不是); clauses about the scaled scores or a small d_k do not count. A contradicted
+   防止, 而不是); clauses about the scaled scores ("after dividing", "除以 √d_k 后", but not
+   "without scaling" / "不缩放时") or a small d_k do not count. A contradicted
    point is not met, whatever else the answer says, and the answer fails.
 8. **Rejections**: what the answer itself calls wrong is not its claim. A quotation ("...",
    '...', 「...」) is dropped when a rejection word (wrong, nonsense, myth, misconception,
@@ -835,6 +836,13 @@ _OPPOSITES: list[_Opposite] = [
 ]
 
 
+# "without scaling", "if we don't divide", "before scaling", "不缩放": about the raw scores.
+_UNSCALED = re.compile(
+    r"(?:\b(?:without|before|no|not|never|don't|doesn't|didn't)|n't|不|未|没有?|之前)"
+    r"(?:\s*\w+){0,2}\s*$"
+)
+
+
 def _claimed(clause: str, start: int) -> bool:
     """Is the word at `start` stated as a claim (no negation, purpose or contrast before it)?
 
@@ -847,8 +855,12 @@ def _claimed(clause: str, start: int) -> bool:
 def _opposite_in(sentence: str, rule: _Opposite) -> bool:
     # Where the sentence first matches `context`: clauses ending after it are exempt
     # ("after scaling, the variance is small"). One search per sentence keeps this linear.
-    first = rule.context.search(sentence) if rule.context is not None else None
-    exempt_from = first.end() if first is not None else len(sentence) + 1
+    exempt_from = len(sentence) + 1
+    if rule.context is not None:
+        for found in rule.context.finditer(sentence):
+            if not _UNSCALED.search(sentence[max(0, found.start() - 24) : found.start()]):
+                exempt_from = found.end()
+                break
     bounds: list[tuple[int, int]] = []
     start = 0
     for brk in _CLAIM_BREAK.finditer(sentence):
