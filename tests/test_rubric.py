@@ -796,6 +796,9 @@ def test_a_sentence_rejecting_what_came_before_drops_it(rubric: Rubric) -> None:
     assert grade_answer(f"{claim} That is not wrong.", rubric, "en").passed
     two = "Dividing by d_k would shrink the variance to 1/d_k. That is wrong. " + claim
     assert grade_answer(two, rubric, "en").passed
+    # "it is wrong to ..." starts a new claim; it is not a verdict on the sentence before.
+    new_claim = claim + " It is wrong to divide by d_k: the weights would become uniform."
+    assert met_ids(grade_answer(new_claim, rubric, "en")) == set(POINT_IDS)
     assert sentences("A. B is here. That is wrong. C is here.") == [
         "a.", "that is wrong.", "c is here."]
 

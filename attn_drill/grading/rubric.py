@@ -619,7 +619,7 @@ _REJECTS_PREVIOUS = re.compile(
     r"(?:'s|'re|\s+is|\s+are|\s+was|\s+were)\s+"
     r"(?:(?:all|entirely|completely|totally|just|simply|pure|utter|plain|of course)\s+)*"
     r"(?:nonsense|wrong|false|incorrect|a myth|untrue|not true|rubbish|bogus|mistaken|"
-    r"a misconception|a fallacy)(?![a-z])"
+    r"a misconception|a fallacy)(?![a-z])(?!\s*(?:to|for|if|when)\b)"  # "it is wrong to ..."
     r"|(?:这|这些|这种|这个|以上|上面|上述|前面|前述)[^,.;:!?,。;:!?]{0,6}?"
     r"(?:都|全|完全|根本|纯属|其实|全部|统统|纯粹)?(?:是|就是)?"
     r"(?:错误|错的|不对|胡说|胡扯|瞎说|无稽之谈|不成立|谬论|误解|不正确)"
