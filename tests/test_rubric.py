@@ -831,6 +831,7 @@ def test_keyword_list_heuristic_is_calibrated_on_honest_answers() -> None:
         "vanishing, tiny. Division by sqrt(d_k), unit variance. Division by d_k, uniform.",
         "方差 随 d_k 增大 分数 很大。softmax 饱和 one-hot。梯度 消失 很小。"
         "除以 根号 d_k 方差 回到1。",
+        "点积方差、随d_k增大、分数很大、softmax饱和、one-hot、梯度消失、很小、除以根号d_k、方差回到1。",
     ]
     assert all(keyword_list(t) for t in stuffed)
 

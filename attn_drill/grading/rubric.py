@@ -937,8 +937,9 @@ LIST_MAX_WORDS = 8  # ... in sentences of at most this many words on average (on
 FRAGMENT_MAX_WORDS = 4  # a "sentence" of at most this many words and no glue is a fragment
 FRAGMENT_MAX_SHARE = 0.5  # more than half of the sentences being fragments makes a list
 # Chinese is written without spaces between words: spaces between Chinese characters
-# ("方差 变大 softmax 饱和 梯度 消失") separate keywords.
-_ZH_GAP = re.compile(f"[{_CJK}][ \\t]+(?=[{_CJK}])")
+# ("方差 变大 softmax 饱和 梯度 消失") separate keywords, and so does a long enumeration with
+# the enumeration comma ("方差、变大、饱和、梯度、消失").
+_ZH_GAP = re.compile(f"[{_CJK}][ \\t]+(?=[{_CJK}])|、")
 ZH_MIN_GAPS = 4
 ZH_CHARS_PER_GAP = 8  # at most this many Chinese characters per gap on average
 
@@ -954,8 +955,9 @@ def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
       arrows `->`, `=>`, `→` and `=` count as glue) and the sentences are short (at most
       `LIST_MAX_WORDS` words on average), or more than `FRAGMENT_MAX_SHARE` of its three or
       more sentences are fragments (at most `FRAGMENT_MAX_WORDS` words, no glue);
-    - Chinese: at least `ZH_MIN_GAPS` spaces between two Chinese characters, one for every
-      `ZH_CHARS_PER_GAP` Chinese characters or fewer.
+    - Chinese: at least `ZH_MIN_GAPS` spaces between two Chinese characters or enumeration
+      commas (、), one for every `ZH_CHARS_PER_GAP` Chinese characters or fewer (honest
+      answers have at most three).
 
     Lines of code inside a fenced block are not prose and are left out.
     """
