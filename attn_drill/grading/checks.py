@@ -999,7 +999,6 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
     first = ""
     first_table = None
     missing: list[str] = []
-    grad_error = ""
     checked = False
     for case in ev.base_cases:
         ref = ev.references.get(case.name)
@@ -1013,8 +1012,6 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
         if outcome is None or outcome.returned is None:
             failed.append(case.name)
             continue
-        if not grad_error:
-            grad_error = outcome.returned.types.get("grad:error", "")
         for key in keys:
             got = outcome.returned.arrays.get(key)
             if got is None:
@@ -1042,10 +1039,7 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
         return None
     if not failed:
         return CheckResult(name, True, kind="property:gradients")
-    if missing and grad_error:
-        first = tr(lang, f"the backward pass failed with inputs that require grad: {grad_error}",
-                   f"输入需要梯度时反向传播失败：{grad_error}")
-    elif missing:
+    if missing:
         first = tr(lang, f"no gradient reached {', '.join(missing)}: something detaches the "
                    "graph (.detach(), .numpy(), torch.no_grad(), new tensors from .data)",
                    f"梯度没有传到 {', '.join(missing)}：某处切断了计算图（.detach()、.numpy()、"

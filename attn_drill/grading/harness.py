@@ -160,9 +160,6 @@ def call_function(
     return returned
 
 
-GRAD_ERROR = "grad:error"  # key in Returned.types: why the gradient call produced nothing
-
-
 def grad_output_for(shape: tuple[int, ...]) -> np.ndarray:
     """The fixed upstream gradient of a function's first output (never all ones, so a
     gradient summed over the wrong axis cannot hide); the same in the child and the parent."""
@@ -191,20 +188,15 @@ def _function_gradients(target: Any, spec: TrackSpec, case: ConcreteCase, refere
     try:
         result = target(*positional, **keywords, **case.args)
         output = result[0] if isinstance(result, tuple) and result else result
-        if not isinstance(output, torch.Tensor):
-            returned.types[GRAD_ERROR] = f"the output is {_describe(output)}, not a tensor"
-            return
-        if not output.requires_grad:
+        if not isinstance(output, torch.Tensor) or not output.requires_grad:
             return  # no graph at all: every gradient is missing
         upstream = torch.from_numpy(grad_output_for(tuple(output.shape))).to(output.dtype)
         (output * upstream).sum().backward()
-    except Exception as exc:  # the learner's code raised while building or running the graph
-        returned.types[GRAD_ERROR] = f"{type(exc).__name__}: {exc}"[:300]
-        return
+    except Exception:  # raised while building or running the graph (e.g. `.numpy()` on a
+        return  # tensor that requires grad): the gradients stay missing and are reported so
     for name, tensor in leaves.items():
-        if tensor.grad is not None:
+        if tensor.grad is not None:  # arrays only: `types` describes what the call returned
             returned.arrays["grad:" + name] = tensor.grad.detach().cpu().numpy()
-            returned.types["grad:" + name] = "tensor"
 
 
 def eval_input(x: np.ndarray) -> np.ndarray:
