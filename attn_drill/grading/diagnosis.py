@@ -221,10 +221,10 @@ def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang:
             with np.errstate(invalid="ignore"):
                 diff = ~(np.abs(got - expected) <= atol + rtol * np.abs(expected))
             bad_rows = np.argwhere(diff.any(axis=-1))[:6]
-            rows_changed += [f"{name} {tuple(int(i) for i in row)}" for row in bad_rows]
+            rows_changed += [_row_label(name, row) for row in bad_rows]
     if not compared:
         return
-    where = "; ".join(rows_changed[:6])
+    where = _group_rows(rows_changed[:6])
     if ignores:
         findings.add("ignores-mask", tr(
             lang, f"your output equals attention without the mask; rows that should differ: "
@@ -246,6 +246,20 @@ def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang:
                 "it broadcasts), before the softmax.",
                 f"加上掩码后，这些行与参考结果不同：{where}。请检查掩码是否按原样作用到每一个"
                 "查询行和每一个批次元素（注意广播方式），并且在 softmax 之前。"))
+
+
+def _row_label(case: str, row: Any) -> str:
+    """A query row of a case, kept apart from the case name for `_group_rows`."""
+    return f"{case}\x00{tuple(int(i) for i in row)}"
+
+
+def _group_rows(labels: list[str]) -> str:
+    """Query rows per case, in order: 'case a' (0, 1), (1, 3); 'case b' (2,)."""
+    grouped: dict[str, list[str]] = {}
+    for label in labels:
+        case, _, row = label.partition("\x00")
+        grouped.setdefault(case, []).append(row)
+    return "; ".join(f"'{case}' " + ", ".join(rows) for case, rows in grouped.items())
 
 
 def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings,
@@ -270,7 +284,7 @@ def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings
             leaked.append(name)
             largest_leak = max(largest_leak, float(np.nanmax(np.abs(weights[leaking]))))
             for row in np.argwhere(leaking.any(axis=-1))[:6 - len(leak_rows)]:
-                leak_rows.append(f"{name} {tuple(int(i) for i in row)}")
+                leak_rows.append(_row_label(name, row))
         else:
             sums = weights.sum(axis=-1)
             if (sums < 1 - 1e-4).any():
@@ -278,9 +292,9 @@ def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings
     if leaked and _reproduces_mutant_of(ev, "mask-tiny-fill", leaked):
         findings.add("mask-tiny-fill", tr(
             lang, "masked positions get the weight a score of about 0 would get, as with a "
-            f"fill like -1e-12; rows: {'; '.join(leak_rows)}",
+            f"fill like -1e-12; rows: {_group_rows(leak_rows)}",
             f"被掩码的位置得到的权重和分数约为 0 时一样，就像用 -1e-12 这类值填充；涉及的行："
-            f"{'; '.join(leak_rows)}"), "property:mask")
+            f"{_group_rows(leak_rows)}"), "property:mask")
     elif leaked:
         # Masked positions get weight, but not as a near-zero fill would give: a weak fill
         # (-10), a mask taken from the wrong row or batch element, a mask added to the scores...
@@ -288,12 +302,12 @@ def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings
         weak = largest_leak < 1e-2
         check.details.append(tr(
             lang, f"positions where the mask is False still get weight (up to "
-            f"{largest_leak:.3g}) in rows: {'; '.join(leak_rows)}. "
+            f"{largest_leak:.3g}) in rows: {_group_rows(leak_rows)}. "
             + ("That is what a fill value that is not negative enough gives: use -inf or -1e9."
                if weak else "Check that the mask is applied as given to every query row and "
                "batch element (how it broadcasts), before the softmax."),
             f"掩码为 False 的位置仍然得到了权重（最大 {largest_leak:.3g}），涉及的行："
-            f"{'; '.join(leak_rows)}。"
+            f"{_group_rows(leak_rows)}。"
             + ("填充值不够负时就会这样：请用 -inf 或 -1e9。" if weak else
                "请检查掩码是否按原样作用到每一个查询行和每一个批次元素（注意广播方式），"
                "并且在 softmax 之前。")))
