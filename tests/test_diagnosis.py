@@ -71,7 +71,7 @@ def test_ignores_mask_evidence_lists_rows(monkeypatch: pytest.MonkeyPatch) -> No
     report = grade(FIXTURES / "sdpa_no_mask.py")
     item = next(d for d in report.diagnosis if d.id == "ignores-mask")
     assert "rows that should differ" in item.message
-    assert "worked example with a mask (0,)" in item.message
+    assert "'worked example with a mask' (0,)" in item.message
 
 
 def test_no_batch_dims_explains_k_transpose() -> None:
