@@ -235,9 +235,13 @@ class PracticeLoop:
     on_enter: Callable[[Path, str], None] = lambda _path, _track: None
     clear_flag: Callable[[str], None] = lambda _concept: None
     list_rows: Callable[[], list[dict[str, object]]] = list
+    # Stops a grade in flight (kills the graded process) when the learner quits meanwhile.
+    cancel: Callable[[], None] = lambda: None
     session_done: set[str] = field(default_factory=set)
     state: LoopState | None = None
     grades: int = 0
+    quit_requested: bool = False
+    events: queue.Queue[Event] | None = None  # set by run(); read while a grade runs
 
     # -- moving between problems ---------------------------------------------------------
     def enter(self, recommendation: Recommendation) -> None:
@@ -286,7 +290,9 @@ class PracticeLoop:
             return  # a second event for the same save, or a save without changes
         self.screen.grading(state.path)
         try:
-            report = self.grade(state.path, state.problem, state.track)
+            report = self._grade_listening_for_quit(state)
+            if report is None:  # the learner quit meanwhile: nothing to record or draw
+                return
         except AttnDrillError as exc:
             state.graded_digest = digest
             self.screen.grade_error(exc.message, state.path)
@@ -312,6 +318,53 @@ class PracticeLoop:
         if store_problem is not None:
             self.screen.note("store_error", passed=state.passed, style="red",
                              error=store_problem)
+
+    def _grade_listening_for_quit(self, state: LoopState) -> Any:
+        """Grade in a thread while still reading keys, so q / Ctrl-C work during a long grade
+        (an endless loop would otherwise hold the loop until the timeout). Other events wait
+        for the grade and are handled after it. None when the learner quit."""
+        from attn_drill.watch import KeyEvent
+
+        if self.events is None:  # driven event by event (tests): grade in this thread
+            return self.grade(state.path, state.problem, state.track)
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["report"] = self.grade(state.path, state.problem, state.track)
+            except BaseException as exc:  # handed to the loop's thread below
+                outcome["error"] = exc
+
+        # Events already queued came before this grade in time: they wait for it, in order.
+        # Only a quit key pressed while the grade runs stops it.
+        earlier = self.events.qsize()
+        worker = threading.Thread(target=work, name="attn-drill-grade", daemon=True)
+        worker.start()
+        waiting: list[Event] = []
+        try:
+            while worker.is_alive():
+                try:
+                    event = self.events.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if len(waiting) >= earlier and isinstance(event, KeyEvent) and (
+                        event.key in QUIT_KEYS):
+                    self.quit_requested = True
+                    self.cancel()
+                    worker.join(timeout=5)
+                    return None
+                waiting.append(event)
+        finally:
+            # Put the waiting events back ahead of anything that arrived meanwhile.
+            later: list[Event] = []
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    later.append(self.events.get_nowait())
+            for event in waiting + later:
+                self.events.put(event)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["report"]
 
     def _clear_reviewed(self, state: LoopState) -> None:
         """A review passed again: its flags are answered, so it stops coming back.
@@ -349,7 +402,7 @@ class PracticeLoop:
         if isinstance(event, FileEvent):
             if event.path.name == state.path.name:
                 self.grade_now(only_if_changed=True)
-            return True
+            return not self.quit_requested
         if not isinstance(event, KeyEvent):
             return True
         key = event.key
@@ -365,6 +418,7 @@ class PracticeLoop:
                 self.screen.hint(step, state.problem, passed=state.passed)
         elif key in ("g", "G"):
             self.grade_now()
+            return not self.quit_requested
         elif key in ("s", "S"):
             from attn_drill.workspace import is_untouched
 
@@ -382,6 +436,7 @@ class PracticeLoop:
     def run(self, events: queue.Queue[Event], *, poll_s: float = 0.25,
             should_stop: Callable[[], bool] = lambda: False) -> int:
         """Enter the first problem, then process events until the learner quits."""
+        self.events = events
         self.enter(self.first)
         while not should_stop():
             try:
@@ -457,6 +512,14 @@ class WorkerPool:
         with self._lock:
             worker = self._workers.get(track)
         return None if worker is None else worker.run  # type: ignore[no-any-return]
+
+    def cancel(self) -> None:
+        """Stop any grade in flight (the learner quit while it ran)."""
+        with self._lock:
+            workers = [w for w in self._workers.values() if w is not None]
+        for worker in workers:
+            with contextlib.suppress(Exception):
+                worker.cancel()
 
     def close(self) -> None:
         """Close every worker; one still starting closes itself when ready (and a zygote
@@ -549,6 +612,7 @@ def run_practice(problem_id: str | None, *, track: str | None, directory: Path |
         record=progress.record_grade,
         recommend=lambda exclude: recommend_next(track, exclude=exclude),
         on_enter=on_enter, list_rows=list_rows, clear_flag=progress.clear_flag,
+        cancel=workers.cancel,
     )
 
     def terminate(_signum: int, _frame: object) -> None:

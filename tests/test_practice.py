@@ -339,3 +339,63 @@ def test_worker_started_after_close_closes_itself() -> None:
     while not closed and time.monotonic() < deadline:
         time.sleep(0.01)
     assert started == ["torch"] and closed == ["torch"]
+
+
+def test_quit_during_a_long_grade_cancels_it_and_records_nothing(loop_parts: Any) -> None:
+    """q (or Ctrl-C) must work while a grade runs, not only after the grade's timeout."""
+    import queue
+    import threading
+    import time
+
+    released = threading.Event()
+    started = threading.Event()
+    loop = loop_parts.loop
+
+    def slow_grade(path: Path, problem: Any, track: str) -> FakeReport:
+        started.set()
+        released.wait(timeout=30)  # an endless loop in the learner's code, until cancelled
+        return FakeReport(problem.id, False)
+
+    loop.grade = slow_grade
+    loop.cancel = released.set
+    events: queue.Queue[Any] = queue.Queue()
+    loop_parts.path.write_text(NAIVE)
+    events.put(KeyEvent("g"))
+
+    def press_q_once_grading() -> None:
+        started.wait(timeout=10)
+        events.put(KeyEvent("q"))
+
+    threading.Thread(target=press_q_once_grading, daemon=True).start()
+    begin = time.monotonic()
+    assert loop.run(events, poll_s=0.05) == 0
+    assert time.monotonic() - begin < 10
+    assert released.is_set()  # the grade in flight was cancelled
+    assert "record" not in _names(loop_parts.log)
+
+
+def test_events_during_a_grade_are_handled_after_it(loop_parts: Any) -> None:
+    import queue
+
+    loop = loop_parts.loop
+    events: queue.Queue[Any] = queue.Queue()
+    grade = loop.grade
+
+    def grade_then_queue_a_hint(path: Path, problem: Any, track: str) -> Any:
+        events.put(KeyEvent("h"))  # pressed while grading
+        return grade(path, problem, track)
+
+    loop.grade = grade_then_queue_a_hint
+    log = loop_parts.log
+
+    class QuitAfterTheHint(RecordingScreen):
+        def hint(self, *args: Any, **kwargs: Any) -> None:
+            log.append(("hint", (args, kwargs)))
+            events.put(KeyEvent("q"))
+
+    loop.screen = QuitAfterTheHint(log)  # type: ignore[assignment]
+    loop_parts.path.write_text(NAIVE)
+    events.put(KeyEvent("g"))
+    assert loop.run(events, poll_s=0.05) == 0
+    names = _names(loop_parts.log)
+    assert names.index("record") < names.index("hint")

@@ -257,3 +257,21 @@ def test_grades_from_several_threads_do_not_mix(numpy_worker: WarmWorker) -> Non
     for source, result in zip(sources, results, strict=True):
         assert result.fatal is None and len(result.cases) == len(SOFTMAX_CASES)
         assert ("PASSED" in result.stdout) == (source.name == "print_passed.py")
+
+
+def test_cancel_stops_the_grade_in_flight(numpy_worker: WarmWorker) -> None:
+    """What practice does when the learner quits during an endless loop."""
+    import threading
+    import time
+
+    def cancel_soon() -> None:
+        time.sleep(1.5)
+        numpy_worker.cancel()
+
+    threading.Thread(target=cancel_soon, daemon=True).start()
+    begin = time.monotonic()
+    stopped = grade(numpy_worker, HOSTILE / "infinite_loop.py", timeout_s=30.0)
+    assert time.monotonic() - begin < 10
+    assert stopped.fatal is not None
+    again = grade(numpy_worker, SOFTMAX.reference_path("numpy"))
+    assert again.fatal is None and len(again.cases) == len(SOFTMAX_CASES)

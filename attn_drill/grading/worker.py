@@ -68,6 +68,7 @@ class WarmWorker:
         self._socket: socket.socket | None = None
         self._closed = False
         self._grading = threading.Lock()  # one grade at a time through the zygote
+        self._current_pid: int | None = None  # the forked child of the grade in flight
         self.warm = sandbox.IS_LINUX  # elsewhere every grade is a cold run_submission
         if self.warm:
             self._start()
@@ -112,6 +113,13 @@ class WarmWorker:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=5)
             self._process = None
+
+    def cancel(self) -> None:
+        """Kill the grade in flight, if any (e.g. the learner quit while it ran). Its `run`
+        then returns the usual result of a child that ended early; the worker stays usable."""
+        pid = self._current_pid
+        if pid is not None:
+            sandbox.kill_group(pid)
 
     def __enter__(self) -> WarmWorker:
         return self
@@ -161,7 +169,11 @@ class WarmWorker:
                         pid = self._fork(str(job.job_path), pipes)
                     finally:
                         pipes.close_child_ends()
-                    return supervise(_ForkedHandle(self, pid), pipes, job, timeout_s)
+                    self._current_pid = pid
+                    try:
+                        return supervise(_ForkedHandle(self, pid), pipes, job, timeout_s)
+                    finally:
+                        self._current_pid = None
                 except _ZygoteGone:
                     self._stop()
                     if attempt:
