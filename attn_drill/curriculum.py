@@ -3,8 +3,9 @@
 The curriculum is the problems' `order` (softmax -> scaled dot-product -> self-attention ->
 masks -> multi-head -> module -> explain). The recommendation is the first problem, in that
 order, that is either unsolved or due for review: a solved problem comes back when one of its
-misconceptions is flagged in the progress store (a failed grade flagged it and no correct
-quiz answer has cleared it since).
+misconceptions was flagged in the progress store AFTER the problem's last pass (a later
+failed grade, on this or another problem, flagged it and no correct quiz answer has cleared
+it since). The failures that led up to a pass do not bring the problem back.
 
 `recommend` is pure (progress comes in as arguments) so it is easy to test; `recommend_next`
 asks the progress store.
@@ -54,12 +55,18 @@ def recommend(
     flagged: Mapping[str, str],
     exclude: Collection[str] = (),
     torch_available: bool = True,
+    flagged_at: Mapping[str, str] | None = None,
+    last_passed: Callable[[str, str], str | None] | None = None,
 ) -> Recommendation | None:
     """The first problem in curriculum order that is unsolved or flagged for review.
 
     `passed(problem_id, track)` tells whether the learner passed it; `flagged` maps flagged
     misconception ids to why; `exclude` holds ids already handled this session (skipped or
     just solved), so `n` moves on instead of offering the same problem again.
+
+    With `flagged_at` (concept -> when flagged) and `last_passed(problem_id, track)` (when
+    last passed), a flag counts for a passed problem only when it is newer than that pass;
+    times are comparable text (fixed-width UTC ISO). Without them every flag counts.
     """
     ordered = sorted(problems, key=lambda p: (p.order, p.id))
     for problem in ordered:
@@ -70,10 +77,26 @@ def recommend(
             continue
         if not passed(problem.id, track_name):
             return Recommendation(problem, track_name, "new")
-        concepts = tuple(m.id for m in problem.misconceptions if m.id in flagged)
+        concepts = tuple(
+            m.id for m in problem.misconceptions
+            if m.id in flagged and _flag_after_pass(m.id, problem.id, track_name,
+                                                    flagged_at, last_passed)
+        )
         if concepts:
             return Recommendation(problem, track_name, "review", concepts)
     return None
+
+
+def _flag_after_pass(concept: str, problem_id: str, track: str,
+                     flagged_at: Mapping[str, str] | None,
+                     last_passed: Callable[[str, str], str | None] | None) -> bool:
+    if flagged_at is None or last_passed is None:
+        return True
+    passed_at = last_passed(problem_id, track)
+    flag_time = flagged_at.get(concept)
+    if passed_at is None or flag_time is None:
+        return True
+    return flag_time > passed_at
 
 
 def torch_installed() -> bool:
@@ -87,6 +110,8 @@ def recommend_next(track: str | None = None, *, exclude: Collection[str] = ()
     from attn_drill.problems import builtin_problems
 
     flagged = progress.flagged_concepts()
+    flagged_at = progress.flag_times()
+    passes = progress.last_pass_times()
     return recommend(
         builtin_problems().values(),
         track=track,
@@ -94,4 +119,6 @@ def recommend_next(track: str | None = None, *, exclude: Collection[str] = ()
         flagged=flagged,
         exclude=exclude,
         torch_available=torch_installed(),
+        flagged_at=flagged_at,
+        last_passed=lambda problem_id, track_name: passes.get((problem_id, track_name)),
     )

@@ -540,6 +540,28 @@ def flagged_concepts() -> dict[str, str]:
     return {concept: why for concept, why in rows}
 
 
+def flag_times() -> dict[str, str]:
+    """Flagged misconception ids -> when they were last flagged (UTC ISO text, comparable
+    as text with `last_pass_times`)."""
+    with _transaction(write=False) as conn:
+        rows = conn.execute("SELECT concept, flagged_at FROM flags").fetchall()
+    return {concept: at for concept, at in rows}
+
+
+def last_pass_times() -> dict[tuple[str, str], str]:
+    """(problem id, track) -> when it was last passed (UTC ISO text).
+
+    A passed problem comes back for review only when one of its misconceptions was flagged
+    after this time: the failures that led up to the pass do not count.
+    """
+    with _transaction(write=False) as conn:
+        rows = conn.execute(
+            "SELECT problem, track, MAX(graded_at) FROM grades WHERE passed = 1 "
+            "GROUP BY problem, track"
+        ).fetchall()
+    return {(problem, track): at for problem, track, at in rows}
+
+
 def clear_flag(concept: str) -> None:
     """Unflag a concept (the quiz calls this after a right answer on it)."""
     with _transaction(write=True) as conn:

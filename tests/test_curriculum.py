@@ -134,6 +134,12 @@ def test_recommend_next_reads_the_progress_store() -> None:
     assert first is not None and (first.problem.id, first.reason) == ("softmax", "new")
     progress.record_grade(Grade("softmax", False, [Diagnosis("unstable-softmax")]))
     progress.record_grade(Grade("softmax", True))
+    # The failures that led up to the pass do not bring it straight back.
+    after_pass = recommend_next()
+    assert after_pass is not None and after_pass.problem.id != "softmax"
+    assert after_pass.reason == "new"
+    # A later failure elsewhere showing the same misconception does.
+    progress.record_grade(Grade("self-attention", False, [Diagnosis("unstable-softmax")]))
     review = recommend_next()
     assert review is not None
     assert (review.problem.id, review.reason, review.concepts) == (
@@ -143,6 +149,29 @@ def test_recommend_next_reads_the_progress_store() -> None:
     progress.clear_flag("unstable-softmax")
     after_quiz = recommend_next()
     assert after_quiz is not None and after_quiz.problem.id != "softmax"
+
+
+def test_flags_before_the_last_pass_do_not_bring_a_problem_back(bank: list[Problem]) -> None:
+    solved = _passed("softmax", "sdpa")
+    passes = {"softmax": "2026-01-01T10:00:00.000000+00:00",
+              "sdpa": "2026-01-01T11:00:00.000000+00:00"}
+    flagged = {"unstable-softmax": "why", "softmax-wrong-axis": "why"}
+
+    def last_passed(problem_id: str, _track: str) -> str | None:
+        return passes.get(problem_id)
+
+    older = {"unstable-softmax": "2026-01-01T09:59:00.000000+00:00",
+             "softmax-wrong-axis": "2026-01-01T10:30:00.000000+00:00"}
+    pick = recommend(bank, track=None, passed=solved, flagged=flagged, flagged_at=older,
+                     last_passed=last_passed)
+    # Both flags predate the pass of the problem they belong to: straight on to new work.
+    assert pick is not None and (pick.problem.id, pick.reason) == ("multi-head", "new")
+    newer = {"unstable-softmax": "2026-01-01T09:59:00.000000+00:00",
+             "softmax-wrong-axis": "2026-01-01T12:00:00.000000+00:00"}
+    pick = recommend(bank, track=None, passed=solved, flagged=flagged, flagged_at=newer,
+                     last_passed=last_passed)
+    assert pick is not None and (pick.problem.id, pick.reason, pick.concepts) == (
+        "sdpa", "review", ("softmax-wrong-axis",))
 
 
 def test_builtin_curriculum_walks_the_issue_order() -> None:
