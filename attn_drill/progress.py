@@ -702,11 +702,29 @@ class WeakConcept:
 
 
 @dataclass(frozen=True)
+class FlaggedQuestions:
+    """Quiz questions waiting because a grade flagged their concept (not counted in `due`)."""
+
+    concept: str
+    questions: int
+    why: str
+    problem: str | None
+    flagged_at: str  # UTC ISO time
+
+
+@dataclass(frozen=True)
 class QuizProgress:
     reviews: int  # every answered question
     correct: int
     cards: int  # questions with a stored card
     due: int  # cards due now
+    # Questions the next quiz asks because a failed grade flagged their concept (beyond the
+    # due cards): without them `progress` would say "0 due" while the quiz has work waiting.
+    flagged: list[FlaggedQuestions] = field(default_factory=list)
+
+    @property
+    def flagged_questions(self) -> int:
+        return sum(f.questions for f in self.flagged)
 
 
 @dataclass(frozen=True)
@@ -768,6 +786,12 @@ class ProgressSummary:
                 "cards": self.quiz.cards,
                 "streak_days": self.streak_days,
                 "flagged": [c.concept for c in self.weak_concepts if c.flagged_why],
+                "flagged_questions": self.quiz.flagged_questions,
+                "flagged_concepts": [
+                    {"concept": f.concept, "questions": f.questions, "why": f.why,
+                     "problem": f.problem, "flagged_at": f.flagged_at}
+                    for f in self.quiz.flagged
+                ],
             },
         }
 
@@ -863,6 +887,8 @@ def _summarise(conn: sqlite3.Connection, path: Path) -> ProgressSummary:
         "SELECT COUNT(*), COALESCE(SUM(due <= ?), 0) FROM cards", (_utc_text(now),)
     ).fetchone()
 
+    flagged_waiting = _flagged_questions(conn, flags, _utc_text(now))
+
     days = {
         _local_date(stamp)
         for (stamp,) in conn.execute(
@@ -880,8 +906,41 @@ def _summarise(conn: sqlite3.Connection, path: Path) -> ProgressSummary:
         last_active=max(days) if days else None,
         weak_concepts=weak[:WEAK_CONCEPTS_SHOWN],
         quiz=QuizProgress(reviews=int(reviews), correct=int(correct), cards=int(cards),
-                          due=int(due)),
+                          due=int(due), flagged=flagged_waiting),
     )
+
+
+def _flagged_questions(
+    conn: sqlite3.Connection, flags: dict[str, tuple[str, str | None, str]], now: str
+) -> list[FlaggedQuestions]:
+    """Per flagged concept, the quiz questions on it that are not already due (the quiz's
+    session plan asks exactly these after the due cards; see quiz.scheduler.plan_session)."""
+    if not flags:
+        return []
+    from attn_drill.errors import AttnDrillError
+
+    try:
+        from attn_drill.quiz.bank import builtin_bank
+
+        entries = builtin_bank().entries
+    except AttnDrillError:  # a broken quiz file is reported by `quiz`; progress still works
+        return []
+    due_now = {qid for (qid,) in conn.execute("SELECT question_id FROM cards WHERE due <= ?",
+                                              (now,))}
+    counts: Counter[str] = Counter()
+    for entry in entries:
+        if entry.question.id in due_now:
+            continue
+        hit = next((c for c in entry.question.concepts if c in flags), None)
+        if hit is not None:
+            counts[hit] += 1
+    waiting = [
+        FlaggedQuestions(concept=concept, questions=n, why=flags[concept][0],
+                         problem=flags[concept][1], flagged_at=flags[concept][2])
+        for concept, n in counts.items()
+    ]
+    waiting.sort(key=lambda f: f.flagged_at, reverse=True)
+    return waiting
 
 
 def _summary_once() -> ProgressSummary:

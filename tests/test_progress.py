@@ -350,6 +350,40 @@ def test_progress_view_fits_80_columns_without_colour(
         assert "薄弱环节" in result.stdout
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_progress_counts_quiz_questions_waiting_on_a_flag(
+    lang: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from attn_drill.quiz.bank import builtin_bank
+
+    on_concept = [e for e in builtin_bank().entries if "missing-scale" in e.question.concepts]
+    assert on_concept, "the quiz bank has questions on missing-scale"
+    progress.record_grade(failed("missing-scale", problem="scaled-dot-product-attention"))
+    result = runner.invoke(app, ["progress", "--json"])
+    assert result.exit_code == 0, result.output
+    quiz = json.loads(result.stdout)["quiz"]
+    assert quiz["due"] == 0  # still the cards due: a flag is not a due card
+    assert quiz["flagged_questions"] == len(on_concept)
+    (concept,) = quiz["flagged_concepts"]
+    assert (concept["concept"], concept["problem"], concept["questions"]) == (
+        "missing-scale", "scaled-dot-product-attention", len(on_concept))
+    # A question already due is counted once, as due, not again as flagged.
+    progress.record_review(on_concept[0].question.id, on_concept[0].topic, "{}", 1, False,
+                           1.0, "2000-01-01T00:00:00Z")
+    summary = progress.progress_summary()
+    assert (summary.quiz.due, summary.quiz.flagged_questions) == (1, len(on_concept) - 1)
+
+    monkeypatch.setenv("COLUMNS", "200")
+    shown = runner.invoke(app, ["progress", "--lang", lang]).stdout
+    n = len(on_concept) - 1
+    if lang == "en":
+        assert (f"{n} questions waiting because the grade of scaled-dot-product-attention "
+                "showed missing-scale — run attn-drill quiz") in shown
+    else:
+        assert (f"有 {n} 道测验题在等你：scaled-dot-product-attention 的评测发现了 "
+                "missing-scale——运行 attn-drill quiz") in shown
+
+
 def test_progress_view_of_an_empty_store() -> None:
     result = runner.invoke(app, ["progress", "--lang", "en"])
     assert result.exit_code == 0, result.output

@@ -39,6 +39,9 @@ TEXT = {
         "weak_flagged": "flagged: {why}",
         "weak_why": "grade of {problem} on {day} showed it",
         "quiz": "Quiz: {reviews} answered, {correct} right; {cards}, {due} due now.",
+        "flagged_waiting": "{n} waiting because the grade of {problem} showed {concept} "
+        "— run [bold]attn-drill quiz[/]",
+        "flagged_waiting_plain": "{n} waiting because {why} — run [bold]attn-drill quiz[/]",
         "next": "Next: ",
         "backup": "The damaged database was kept as {backup}; a fresh one was started.",
         "database": "Progress file: {path}",
@@ -67,6 +70,9 @@ TEXT = {
         "weak_flagged": "已标记：{why}",
         "weak_why": "{day} 评测 {problem} 时发现",
         "quiz": "测验：共答 {reviews} 题，答对 {correct} 题；卡片 {cards} 张，现在到期 {due} 张。",
+        "flagged_waiting": "有 {n} 道测验题在等你：{problem} 的评测发现了 {concept}"
+        "——运行 [bold]attn-drill quiz[/]",
+        "flagged_waiting_plain": "有 {n} 道测验题在等你（{why}）——运行 [bold]attn-drill quiz[/]",
         "next": "下一步：",
         "backup": "损坏的数据库已保留为 {backup}，并已新建一个空的数据库。",
         "database": "进度文件：{path}",
@@ -184,7 +190,16 @@ def progress_view(summary: ProgressSummary, lang: str) -> None:
             due=quiz.due,
         )
     )
-    has_flags = any(c.flagged_why for c in summary.weak_concepts)
+    for flagged in quiz.flagged:
+        if flagged.problem:
+            line = text["flagged_waiting"].format(
+                n=_count(flagged.questions, "question", lang), problem=escape(flagged.problem),
+                concept=escape(flagged.concept))
+        else:
+            line = text["flagged_waiting_plain"].format(
+                n=_count(flagged.questions, "question", lang), why=escape(flagged.why))
+        out.print(line)
+    has_flags = quiz.flagged_questions > 0 or any(c.flagged_why for c in summary.weak_concepts)
     command = "attn-drill quiz" if quiz.due or has_flags else "attn-drill practice"
     out.print(f"{text['next']}[bold]{command}[/]")
     out.print(f"[dim]{escape(text['database'].format(path=summary.database))}[/]")
