@@ -412,16 +412,29 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
                         for c in checks if not c.passed and c.kind.startswith("match:"))
     if failed and not nan_elsewhere and failed.mismatch is not None and (
             failed.mismatch.nan_count or failed.mismatch.inf_count):
-        findings.add("unstable-softmax", failed.message, "property:stability")
+        masked = [name for name in failed.failed_cases
+                  if any(v.dtype == bool for v in ev.case(name).inputs.values())]
+        evidence = failed.message
+        if masked and len(masked) == len(failed.failed_cases):
+            evidence = tr(
+                lang, "only cases whose hidden keys score far above the visible ones give NaN: "
+                "a row maximum taken over the masked keys too (then multiplying by the mask) "
+                "underflows every visible key to 0, and 0/0 is NaN. Fill the masked scores with "
+                "-inf before taking the maximum. ",
+                "只有被遮住的键分数远高于可见键的用例出现了 NaN：如果每行的最大值也算上了被遮住的"
+                "键（之后再乘以掩码），所有可见键的 exp 都会下溢为 0，0/0 得到 NaN。请先把被遮住的"
+                "分数填成 -inf，再取最大值。") + failed.message
+        findings.add("unstable-softmax", evidence, "property:stability")
     elif failed and plain_ok:
         # Right on ordinary scores, wrong (but finite) on large distinct ones: clipped scores,
         # or a maximum that is not each row's own (the whole array's, a hidden position's).
         findings.add("unstable-softmax", tr(
-            lang, "your answer is right for ordinary scores but wrong when one row holds large, "
-            "different scores (e.g. [1000, 999, 0]): clipping the scores, or subtracting a "
-            "maximum other than that row's own, changes the softmax. " + failed.message,
-            "普通分数下你的结果正确，但当同一行里有很大且互不相同的分数（如 [1000, 999, 0]）"
-            "时就错了："
+            lang, "your answer is right for ordinary scores but wrong when one row holds very "
+            "large or very negative, different scores (e.g. [1000, 999, 0] or [-1000, -999, "
+            "-1001]): clipping the scores, or subtracting a maximum other than that row's own, "
+            "changes the softmax. " + failed.message,
+            "普通分数下你的结果正确，但当同一行里有很大或很负且互不相同的分数（如 [1000, 999, 0] "
+            "或 [-1000, -999, -1001]）时就错了："
             "截断分数，或减去的不是该行自己的最大值，都会改变 softmax 的结果。" + failed.message),
             "property:stability")
     failed = _failed(checks, "property:mask")

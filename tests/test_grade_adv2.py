@@ -1,0 +1,148 @@
+"""Second adversarial review: wrong solutions that used to pass, diagnoses that named the wrong
+idea, and report rendering. Each test fails without its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from attn_drill.grading.grade import grade_file, run_in_process
+from tests.conftest import needs_torch
+
+
+def grade(tmp_path: Path, name: str, source: str, problem: str, **kwargs: object):
+    path = tmp_path / name
+    path.write_text(source)
+    return grade_file(path, problem_id=problem, runner=run_in_process,  # type: ignore[arg-type]
+                      **kwargs)
+
+
+def failed_kinds(report) -> list[str]:
+    return [c.kind for c in report.checks if not c.passed]
+
+
+def ids(report) -> list[str]:
+    return [d.id for d in report.diagnosis]
+
+
+# -- 1a: a row maximum over the masked keys, then multiplying by the mask ------------------
+
+SDPA_MASK_MULT = """
+import numpy as np
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    if mask is not None:
+        e = e * mask
+    w = e / e.sum(axis=-1, keepdims=True)
+    return w @ V, w
+"""
+
+SDPA_MASK_MULT_TORCH = """
+import math, torch
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    s = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])
+    e = torch.exp(s - s.amax(dim=-1, keepdim=True))
+    if mask is not None:
+        e = e * mask
+    w = e / e.sum(dim=-1, keepdim=True)
+    return w @ V, w
+"""
+
+MHA_MASK_MULT = """
+import numpy as np
+def split(Y, h):
+    *b, n, d = Y.shape
+    return np.swapaxes(Y.reshape(*b, n, h, d // h), -3, -2)
+def merge(H):
+    *b, h, n, dk = H.shape
+    return np.swapaxes(H, -3, -2).reshape(*b, n, h * dk)
+def multi_head_attention(X, W_q, W_k, W_v, W_o, num_heads, mask=None):
+    Q, K, V = split(X @ W_q, num_heads), split(X @ W_k, num_heads), split(X @ W_v, num_heads)
+    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    if mask is not None:
+        e = e * np.expand_dims(mask, -3)
+    return merge((e / e.sum(-1, keepdims=True)) @ V) @ W_o
+"""
+
+
+def test_sdpa_max_over_masked_keys_fails_stability(tmp_path: Path) -> None:
+    report = grade(tmp_path, "a.py", SDPA_MASK_MULT, "scaled-dot-product-attention")
+    assert not report.passed
+    assert "property:stability" in failed_kinds(report)
+    assert "unstable-softmax" in ids(report)
+
+
+@needs_torch
+def test_sdpa_torch_max_over_masked_keys_fails_stability(tmp_path: Path) -> None:
+    report = grade(tmp_path, "a.py", SDPA_MASK_MULT_TORCH, "scaled-dot-product-attention",
+                   track="torch")
+    assert not report.passed
+    assert "property:stability" in failed_kinds(report)
+
+
+def test_mha_max_over_masked_keys_fails_stability(tmp_path: Path) -> None:
+    report = grade(tmp_path, "a.py", MHA_MASK_MULT, "multi-head-attention")
+    assert not report.passed
+    assert "property:stability" in failed_kinds(report)
+    assert "unstable-softmax" in ids(report)
+
+
+# -- 1b: clipping the scores from below ------------------------------------------------------
+
+SOFTMAX_CLIP = """
+import numpy as np
+def softmax(x, axis=-1):
+    x = np.maximum(x, -500.0)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+"""
+
+SA_CLIP = """
+import numpy as np
+def self_attention(X, W_q, W_k, W_v):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    s = np.maximum(Q @ K.T / np.sqrt(Q.shape[1]), -500.0)
+    e = np.exp(s - s.max(-1, keepdims=True))
+    return (e / e.sum(-1, keepdims=True)) @ V
+"""
+
+MHA_CLIP = MHA_MASK_MULT.replace(
+    "s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])",
+    "s = np.maximum(Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1]), -500.0)").replace(
+    "e = e * np.expand_dims(mask, -3)", "e = np.where(np.expand_dims(mask, -3), e, 0.0)")
+
+
+@pytest.mark.parametrize("problem,source", [
+    ("softmax", SOFTMAX_CLIP), ("self-attention", SA_CLIP), ("multi-head-attention", MHA_CLIP)])
+def test_clipping_from_below_fails_stability(tmp_path: Path, problem: str, source: str) -> None:
+    report = grade(tmp_path, "a.py", source, problem)
+    assert not report.passed
+    assert "property:stability" in failed_kinds(report)
+    assert "unstable-softmax" in ids(report)
+
+
+# -- 1c: cross-attention grades stability ----------------------------------------------------
+
+CROSS_NAIVE = """
+import numpy as np
+def cross_attention(X_dec, X_enc, W_q, W_k, W_v):
+    Q, K, V = X_dec @ W_q, X_enc @ W_k, X_enc @ W_v
+    e = np.exp(Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1]))
+    return (e / e.sum(-1, keepdims=True)) @ V
+"""
+
+
+def test_cross_attention_naive_softmax_fails(tmp_path: Path) -> None:
+    report = grade(tmp_path, "a.py", CROSS_NAIVE, "cross-attention")
+    assert not report.passed
+    assert "property:stability" in failed_kinds(report)
+    assert ids(report)[0] == "unstable-softmax"
+
+
+def test_masked_nan_evidence_names_the_hidden_maximum(tmp_path: Path) -> None:
+    report = grade(tmp_path, "a.py", SDPA_MASK_MULT, "scaled-dot-product-attention")
+    item = next(d for d in report.diagnosis if d.id == "unstable-softmax")
+    assert "masked keys too" in item.message
