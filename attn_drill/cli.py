@@ -121,7 +121,7 @@ def list_cmd(
         return
     from attn_drill.render.problem import problem_table
 
-    problem_table(rows, language)
+    problem_table(rows, language, status=status)
 
 
 @app.command("show")

@@ -106,3 +106,25 @@ def test_practice_report_offers_keys_not_commands(capsys: pytest.CaptureFixture[
     assert "attn-drill hint softmax" in capsys.readouterr().out
     PracticeScreen("en").report(_report(False), SOFTMAX, PATH, hint_level=0)
     assert "Fix the first" not in capsys.readouterr().out
+
+
+def test_compact_list_in_chinese_shows_chinese_statuses(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from rich.cells import cell_len
+
+    rows: list[dict[str, object]] = [
+        {"id": "softmax", "title": "数值稳定的 softmax", "status": "passed",
+         "changed_since_pass": True},
+        {"id": "self-attention", "title": "从输入序列计算自注意力", "status": "attempted"},
+        {"id": "causal-attention", "title": "因果自注意力", "status": "todo"},
+    ]
+    PracticeScreen("zh").problem_list(rows, "self-attention")
+    lines = capsys.readouterr().out.splitlines()
+    by_id = {row["id"]: next(line for line in lines if f" {row['id']} " in line)
+             for row in rows}
+    assert "已通过*" in by_id["softmax"] and "已尝试" in by_id["self-attention"]
+    assert "未开始" in by_id["causal-attention"]
+    assert not any(word in "\n".join(lines) for word in ("passed", "attempted", "todo"))
+    # The ids still line up in one column (statuses padded by display width).
+    columns = {cell_len(line[:line.index(f" {pid} ")]) for pid, line in by_id.items()}
+    assert len(columns) == 1, by_id

@@ -384,6 +384,64 @@ def test_progress_counts_quiz_questions_waiting_on_a_flag(
                 "missing-scale——运行 attn-drill quiz") in shown
 
 
+def _ids_whole(output: str, ids: list[str]) -> None:
+    """Every id appears unbroken on one line of a listing (the learner types it)."""
+    import re
+
+    for problem_id in ids:
+        pattern = re.compile(rf"(?<![\w-]){re.escape(problem_id)}(?![\w-])")
+        assert any(pattern.search(line) for line in output.splitlines()), (problem_id, output)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("with_pass", [False, True])
+def test_list_at_80_columns_never_splits_an_id(
+    lang: str, with_pass: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    if with_pass:  # a pass from an older YAML version: status "passed*", the widest
+        progress.record_grade(passed("scaled-dot-product-attention", version="old"))
+        progress.record_grade(passed("self-attention-module", track="torch", version="old"))
+    result = runner.invoke(app, ["list", "--lang", lang])
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    ids = list(builtin_problems())
+    _ids_whole(result.stdout, ids)
+    if lang == "zh":
+        assert "简单" in result.stdout and "未开始" in result.stdout
+        assert "medium" not in result.stdout and "todo" not in result.stdout
+        if with_pass:
+            assert "已通过*" in result.stdout
+    elif with_pass:
+        assert "passed*" in result.stdout
+    # JSON values stay the English ids whatever the language.
+    rows = json.loads(runner.invoke(app, ["list", "--lang", lang, "--json"]).stdout)
+    assert {row["difficulty"] for row in rows} <= {"easy", "medium", "hard"}
+    assert {row["status"] for row in rows} <= {"todo", "attempted", "passed"}
+
+
+def test_list_piped_through_a_real_process_keeps_ids_whole() -> None:
+    import subprocess
+
+    progress.record_grade(passed("scaled-dot-product-attention", version="old"))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    for lang in ("en", "zh"):
+        result = subprocess.run([sys.executable, "-m", "attn_drill", "list", "--lang", lang],
+                                capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80
+        _ids_whole(result.stdout, list(builtin_problems()))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_list_with_no_match_prints_a_friendly_line(lang: str) -> None:
+    result = runner.invoke(app, ["list", "--status", "passed", "--lang", lang])
+    assert result.exit_code == 0, result.output
+    expected = "No passed problems yet" if lang == "en" else "还没有通过的题目"
+    assert expected in result.stdout and "attn-drill practice" in result.stdout
+    assert "─" not in result.stdout  # no empty table drawn
+
+
 def test_progress_view_of_an_empty_store() -> None:
     result = runner.invoke(app, ["progress", "--lang", "en"])
     assert result.exit_code == 0, result.output

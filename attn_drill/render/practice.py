@@ -302,19 +302,24 @@ class PracticeScreen:
                      passed: bool = False) -> None:
         """A compact one-line-per-problem list (the `list` table is too wide for 80 columns
         next to the loop), the current problem marked."""
+        from rich.cells import cell_len
         from rich.text import Text
 
-        from attn_drill.render.problem import STATUS_STYLE
+        from attn_drill.render.problem import STATUS_STYLE, status_text
 
         self.clear()
         out = console()
         id_width = max((len(str(row.get("id", ""))) for row in rows), default=0)
-        for row in rows:
+        shown = [status_text(str(row.get("status", "todo")), self.lang)
+                 + ("*" if row.get("changed_since_pass") else "") for row in rows]
+        status_width = max((cell_len(s) for s in shown), default=0)
+        for row, status_shown in zip(rows, shown, strict=True):
             status = str(row.get("status", "todo"))
             problem_id = str(row.get("id", ""))
             current = problem_id == current_id
             line = Text("▶ " if current else "  ")
-            line.append(f"{status:<9} ", style=STATUS_STYLE.get(status, ""))
+            padding = " " * (status_width - cell_len(status_shown) + 1)
+            line.append(status_shown + padding, style=STATUS_STYLE.get(status, ""))
             line.append(f"{problem_id:<{id_width}}  ", style="bold" if current else "")
             line.append(str(row.get("title", "")))
             line.truncate(out.width, overflow="ellipsis")

@@ -44,36 +44,115 @@ LABELS = {
 }
 
 
-def problem_table(rows: list[dict[str, object]], lang: str) -> None:
-    from rich import box
+# Values shown in the table (the JSON keeps the English ids; filters take the English ids).
+DIFFICULTY_TEXT = {
+    "en": {"easy": "easy", "medium": "medium", "hard": "hard"},
+    "zh": {"easy": "简单", "medium": "中等", "hard": "困难"},
+}
+STATUS_TEXT = {
+    "en": {"todo": "todo", "attempted": "attempted", "passed": "passed"},
+    "zh": {"todo": "未开始", "attempted": "已尝试", "passed": "已通过"},
+}
+TABLE_TEXT = {
+    "en": {
+        "title": "attn-drill problems",
+        "id": "id",
+        "id_title": "id / title",
+        "title_col": "title",
+        "topic": "topic",
+        "difficulty": "difficulty",
+        "tracks": "tracks",
+        "status": "status",
+        "no_match": "No problems match these filters.",
+        "no_match_passed": "No passed problems yet. "
+        "Start with: [bold]attn-drill practice[/]",
+        "no_match_attempted": "No problem is in progress (attempted but not yet passed).",
+        "no_match_todo": "No untouched problems left: you have started every one of them.",
+        "no_match_hint": "See them all with: [bold]attn-drill list[/]",
+    },
+    "zh": {
+        "title": "attn-drill 题目",
+        "id": "编号",
+        "id_title": "编号 / 标题",
+        "title_col": "标题",
+        "topic": "主题",
+        "difficulty": "难度",
+        "tracks": "轨道",
+        "status": "状态",
+        "no_match": "没有符合这些筛选条件的题目。",
+        "no_match_passed": "还没有通过的题目。从这里开始：[bold]attn-drill practice[/]",
+        "no_match_attempted": "没有进行中（尝试过但还没通过）的题目。",
+        "no_match_todo": "没有未开始的题目了：每一道你都已经开始做了。",
+        "no_match_hint": "查看全部题目：[bold]attn-drill list[/]",
+    },
+}
 
+
+def difficulty_text(difficulty: str, lang: str) -> str:
+    return DIFFICULTY_TEXT.get(lang, DIFFICULTY_TEXT["en"]).get(difficulty, difficulty)
+
+
+def status_text(status: str, lang: str) -> str:
+    return STATUS_TEXT.get(lang, STATUS_TEXT["en"]).get(status, status)
+
+
+def no_problems(lang: str, status: str | None = None) -> None:
+    """The friendly line instead of an empty table (e.g. `list --status passed` at the start)."""
+    text = TABLE_TEXT["zh" if lang == "zh" else "en"]
+    out = console()
+    if status is not None and f"no_match_{status}" in text:
+        out.print(text[f"no_match_{status}"])
+    else:
+        out.print(text["no_match"])
+    out.print(text["no_match_hint"])
+
+
+def problem_table(rows: list[dict[str, object]], lang: str, *, status: str | None = None
+                  ) -> None:
+    from rich import box
+    from rich.text import Text
+
+    lang = "zh" if lang == "zh" else "en"
+    text = TABLE_TEXT[lang]
+    if not rows:
+        # Only a filter can leave nothing; when every row has one status, that was the filter.
+        no_problems(lang, status)
+        return
     # Below ~110 columns the title moves under the id so nothing wraps mid-word.
     compact = console().width < 110
-    table = Table(
-        title="attn-drill problems" if lang == "en" else "attn-drill 题目",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    table.add_column("id / title" if compact else "id", no_wrap=not compact, overflow="fold")
+    # The id is what the learner types: its column is never narrower than the longest id, so
+    # an id is never split across lines (titles and track lists wrap at spaces instead).
+    id_width = max(len(str(row["id"])) for row in rows)
+    table = Table(title=text["title"], box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(text["id_title"] if compact else text["id"], min_width=id_width,
+                     no_wrap=not compact, overflow="fold")
     if not compact:
-        table.add_column("title", overflow="fold")
-    for column in ("topic", "difficulty", "tracks", "status"):
-        table.add_column(column, no_wrap=True)
+        table.add_column(text["title_col"], overflow="fold")
+    table.add_column(text["topic"], no_wrap=True)
+    table.add_column(text["difficulty"], no_wrap=True)
+    table.add_column(text["tracks"])
+    table.add_column(text["status"], no_wrap=True)
     changed = False
     for row in rows:
-        status = str(row["status"])
-        style = STATUS_STYLE.get(status, "")
+        status_id = str(row["status"])
+        style = STATUS_STYLE.get(status_id, "")
+        shown_status = status_text(status_id, lang)
         if row.get("changed_since_pass"):
-            status += "*"
+            shown_status += "*"
             changed = True
-        title = escape(str(row["title"]))
-        cells = [f"{row['id']}\n[dim]{title}[/]"] if compact else [str(row["id"]), title]
+        if compact:
+            cell = Text(str(row["id"]))
+            cell.append("\n")
+            cell.append(str(row["title"]), style="dim")
+            cells: list[object] = [cell]
+        else:
+            cells = [Text(str(row["id"]), no_wrap=True), Text(str(row["title"]))]
         table.add_row(
             *cells,
             str(row["topic"]),
-            str(row["difficulty"]),
+            difficulty_text(str(row["difficulty"]), lang),
             ", ".join(row["tracks"]),  # type: ignore[arg-type]
-            f"[{style}]{status}[/]" if style else status,
+            Text(shown_status, style=style),
         )
     console().print(table)
     if changed:
