@@ -111,7 +111,7 @@ def test_constant_factor_is_noted_on_the_check(tmp_path: Path) -> None:
     assert any("√d_k" in d for d in random_check.details), random_check.details
 
 
-def test_rounded_output_is_found_even_when_the_yaml_does_not_list_it() -> None:
+def test_rounded_output_is_found_and_named() -> None:
     from attn_drill.grading.cases import build_cases
     from attn_drill.grading.checks import compute_references, run_checks
     from attn_drill.grading.grade import evaluation_from_run
@@ -125,8 +125,8 @@ def test_rounded_output_is_found_even_when_the_yaml_does_not_list_it() -> None:
     checks = run_checks(ev)
     findings = diagnosis.collect_findings(ev, checks)
     assert "rounded-output" in findings.ids
-    # softmax.yaml has no rounded-output entry, so the report does not name it
-    assert "rounded-output" not in [d.id for d in diagnosis.to_diagnoses(ev, findings, "en")]
+    # softmax.yaml lists rounded-output, so the report names it
+    assert "rounded-output" in [d.id for d in diagnosis.to_diagnoses(ev, findings, "en")]
 
 
 def test_passing_submission_has_no_diagnosis_even_if_a_mutant_is_harmless() -> None:

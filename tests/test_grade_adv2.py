@@ -146,3 +146,40 @@ def test_masked_nan_evidence_names_the_hidden_maximum(tmp_path: Path) -> None:
     report = grade(tmp_path, "a.py", SDPA_MASK_MULT, "scaled-dot-product-attention")
     item = next(d for d in report.diagnosis if d.id == "unstable-softmax")
     assert "masked keys too" in item.message
+
+
+# -- 2c: one maximum for the whole array -----------------------------------------------------
+
+SOFTMAX_GLOBAL_MAX = """
+import numpy as np
+def softmax(x, axis=-1):
+    e = np.exp(x - x.max())
+    return e / e.sum(axis=axis, keepdims=True)
+"""
+
+
+def test_global_max_is_not_called_a_missing_maximum(tmp_path: Path) -> None:
+    report = grade(tmp_path, "a.py", SOFTMAX_GLOBAL_MAX, "softmax")
+    assert not report.passed
+    assert ids(report) == ["global-normalisation"], ids(report)
+    assert report.diagnosis[0].hint == 3
+
+
+# -- 2e: rounded output ----------------------------------------------------------------------
+
+SA_ROUND = """
+import numpy as np
+def self_attention(X, W_q, W_k, W_v):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    s = Q @ K.T / np.sqrt(Q.shape[1])
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return np.round(e / e.sum(axis=-1, keepdims=True) @ V, 4)
+"""
+
+
+def test_rounded_output_is_named(tmp_path: Path) -> None:
+    report = grade(tmp_path, "a.py", SA_ROUND, "self-attention")
+    assert not report.passed
+    assert "rounded-output" in ids(report)
+    item = next(d for d in report.diagnosis if d.id == "rounded-output")
+    assert "4 decimals" in item.message

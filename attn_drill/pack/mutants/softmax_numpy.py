@@ -20,6 +20,13 @@ def global_sum(x, axis=-1):
     return exps / exps.sum()
 
 
+def global_max(x, axis=-1):
+    # One maximum for the whole array: a slice far below it underflows to 0/0.
+    with np.errstate(under="ignore", invalid="ignore"):
+        exps = np.exp(x - np.max(x))
+        return exps / exps.sum(axis=axis, keepdims=True)
+
+
 def in_place(x, axis=-1):
     x -= np.max(x, axis=axis, keepdims=True)
     np.exp(x, out=x)
