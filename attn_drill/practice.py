@@ -143,7 +143,10 @@ def reveal_solution(problem_id: str, *, track: str | None, yes: bool, plain: boo
     if not passed and not yes:
         if not _interactive():
             raise RefusedError(NEEDS_YES["solution"][_lang(lang)].format(id=problem.id))
-        if not typer.confirm(text(lang, "not_passed_confirm", id=problem.id), default=False):
+        # The explanation is wrapped by rich at word boundaries; the prompt itself stays
+        # short, because the terminal would break a long prompt anywhere (mid-word).
+        message(text(lang, "not_passed_yet", id=problem.id))
+        if not typer.confirm(text(lang, "reveal_prompt"), default=False):
             message(text(lang, "not_revealed", id=problem.id))
             return 1
     if not passed:
@@ -213,6 +216,10 @@ class LoopState:
     # content is not a new save (a second event for one save, or our own scaffolding).
     graded_digest: str | None = None
     review_concepts: tuple[str, ...] = ()
+    # When a file event found the file gone (monotonic seconds); a note follows unless it
+    # comes back quickly (editors that save by delete-and-recreate).
+    missing_since: float | None = None
+    missing_noted: bool = False
 
 
 @dataclass
@@ -237,6 +244,11 @@ class PracticeLoop:
     list_rows: Callable[[], list[dict[str, object]]] = list
     # Stops a grade in flight (kills the graded process) when the learner quits meanwhile.
     cancel: Callable[[], None] = lambda: None
+    # Whether the learner already passed (problem id, track): `practice ID` on a solved
+    # problem says so on entering it.
+    has_passed: Callable[[str, str], bool] = lambda _problem_id, _track: False
+    # How long a deleted file may stay missing before the loop says so (seconds).
+    missing_grace_s: float = 0.6
     session_done: set[str] = field(default_factory=set)
     state: LoopState | None = None
     grades: int = 0
@@ -251,10 +263,17 @@ class PracticeLoop:
         path, created = ensure_starter(problem, track, self.directory, lang=self.lang)
         self.state = LoopState(problem, track, path, review_concepts=recommendation.concepts,
                                graded_digest=_digest(path))
+        already_passed = False
+        if recommendation.reason == "chosen":
+            try:
+                already_passed = bool(self.has_passed(problem.id, track))
+            except AttnDrillError:
+                already_passed = False
+        extra = {"already_passed": True} if already_passed else {}
         self.screen.statement(
             problem, track, path, created=created,
             has_work=not created and not is_untouched(path, problem, track),
-            review_concepts=recommendation.concepts,
+            review_concepts=recommendation.concepts, **extra,
         )
         self.on_enter(path, track)  # after drawing: warming a worker may take a moment
 
@@ -278,13 +297,21 @@ class PracticeLoop:
         try:
             content = state.path.read_bytes()
         except FileNotFoundError:
-            # Some editors delete and recreate the file; the next event brings it back.
+            # Some editors delete and recreate the file; the next event brings it back. If it
+            # stays gone, check_missing() says so after a short grace period.
             if not only_if_changed:
                 self.screen.note("missing_file", passed=state.passed, path=state.path)
+                state.missing_noted = True
+            elif state.missing_since is None:
+                import time
+
+                state.missing_since = time.monotonic()
             return
         except OSError as exc:
             self.screen.grade_error(str(exc), state.path)
             return
+        state.missing_since = None
+        state.missing_noted = False
         digest = hashlib.sha256(content).hexdigest()
         if only_if_changed and digest == state.graded_digest:
             return  # a second event for the same save, or a save without changes
@@ -318,6 +345,23 @@ class PracticeLoop:
         if store_problem is not None:
             self.screen.note("store_error", passed=state.passed, style="red",
                              error=store_problem)
+
+    def check_missing(self, now: float | None = None) -> None:
+        """Say once that the practice file was deleted, when it has stayed missing for
+        `missing_grace_s` (called while the loop waits for events)."""
+        import time
+
+        state = self.state
+        if state is None or state.missing_since is None or state.missing_noted:
+            return
+        moment = time.monotonic() if now is None else now
+        if moment - state.missing_since < self.missing_grace_s:
+            return
+        if state.path.exists():  # recreated: its own event grades it
+            state.missing_since = None
+            return
+        state.missing_noted = True
+        self.screen.note("file_deleted", passed=state.passed, path=state.path)
 
     def _grade_listening_for_quit(self, state: LoopState) -> Any:
         """Grade in a thread while still reading keys, so q / Ctrl-C work during a long grade
@@ -442,6 +486,7 @@ class PracticeLoop:
             try:
                 event = events.get(timeout=poll_s)
             except queue.Empty:
+                self.check_missing()
                 continue
             if not self.handle(event):
                 break
@@ -612,7 +657,7 @@ def run_practice(problem_id: str | None, *, track: str | None, directory: Path |
         record=progress.record_grade,
         recommend=lambda exclude: recommend_next(track, exclude=exclude),
         on_enter=on_enter, list_rows=list_rows, clear_flag=progress.clear_flag,
-        cancel=workers.cancel,
+        cancel=workers.cancel, has_passed=progress.has_passed,
     )
 
     def terminate(_signum: int, _frame: object) -> None:

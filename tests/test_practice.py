@@ -264,6 +264,49 @@ def test_missing_file_is_reported_on_g_and_ignored_on_save(loop_parts: Any) -> N
     assert name == "note" and args[0] == "missing_file"
 
 
+def test_a_deleted_file_is_noticed_when_it_happens(loop_parts: Any) -> None:
+    loop = loop_parts.loop
+    loop.enter(loop.first)
+    loop_parts.path.unlink()
+    loop.handle(FileEvent(loop_parts.path))
+    started = time.monotonic()
+    loop.check_missing(now=started)  # within the grace period: maybe an editor's re-save
+    assert "note" not in _names(loop_parts.log)
+    loop.check_missing(now=started + 5)
+    name, (args, kwargs) = loop_parts.log[-1]
+    assert name == "note" and args[0] == "file_deleted"
+    assert kwargs["path"] == loop_parts.path
+    loop.check_missing(now=started + 10)  # said once, not on every poll
+    assert [n for n, (a, _k) in loop_parts.log if n == "note"] == ["note"]
+    # Saved again: graded as usual, and a later deletion is noticed again.
+    loop_parts.path.write_text(CORRECT)
+    loop.handle(FileEvent(loop_parts.path))
+    assert "passed" in _names(loop_parts.log)
+
+
+def test_a_file_recreated_quickly_is_not_reported_missing(loop_parts: Any) -> None:
+    loop = loop_parts.loop
+    loop.enter(loop.first)
+    loop_parts.path.unlink()
+    loop.handle(FileEvent(loop_parts.path))
+    loop_parts.path.write_text(NAIVE)
+    loop.check_missing(now=time.monotonic() + 5)
+    assert "note" not in _names(loop_parts.log)
+
+
+@pytest.mark.parametrize(("reason", "said"), [("chosen", True), ("new", False)])
+def test_practice_id_on_a_passed_problem_says_it_is_passed(
+        loop_parts: Any, reason: str, said: bool) -> None:
+    loop = loop_parts.loop
+    asked: list[tuple[str, str]] = []
+    loop.has_passed = lambda problem_id, track: asked.append((problem_id, track)) or True
+    loop.enter(Recommendation(get_problem("softmax"), "numpy", reason))  # type: ignore[arg-type]
+    name, (_args, kwargs) = loop_parts.log[0]
+    assert name == "statement"
+    assert kwargs.get("already_passed", False) is said
+    assert asked == ([("softmax", "numpy")] if said else [])
+
+
 def test_passing_a_review_problem_clears_its_flags(loop_parts: Any) -> None:
     loop = loop_parts.loop
     cleared: list[str] = []

@@ -207,3 +207,18 @@ def test_text_reference_falls_back_to_the_rubric_ideas(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no reference solution"):
         reference_source(get_problem("softmax").model_copy(update={"pack_dir": tmp_path}),
                          "numpy")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_solution_prompt_fits_80_columns(monkeypatch: pytest.MonkeyPatch, lang: str) -> None:
+    """The terminal breaks a long prompt anywhere ("solut / ion"): the explanation goes
+    through the word-wrapping console and the prompt itself stays short."""
+    monkeypatch.setattr("attn_drill.practice._interactive", lambda: True)
+    monkeypatch.setenv("COLUMNS", "80")
+    result = runner.invoke(app, ["solution", "scaled-dot-product-attention", "--lang", lang],
+                           input="n\n")
+    assert result.exit_code == 1, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80, result.output
+    prompt = next(line for line in result.output.splitlines() if "[y/N]" in line)
+    assert prompt.startswith("Reveal the reference solution anyway?" if lang == "en"
+                             else "仍然要查看参考答案吗？")

@@ -128,3 +128,63 @@ def test_compact_list_in_chinese_shows_chinese_statuses(
     # The ids still line up in one column (statuses padded by display width).
     columns = {cell_len(line[:line.index(f" {pid} ")]) for pid, line in by_id.items()}
     assert len(columns) == 1, by_id
+
+
+def _python_tokens(source: str) -> list[tuple[int, str]]:
+    """The program's tokens without comments, strings and layout."""
+    import io
+    import tokenize
+
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
+            tokenize.DEDENT, tokenize.STRING, tokenize.ENDMARKER}
+    return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if t.type not in skip]
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_soft_wrapped_references_stay_the_same_python(width: int) -> None:
+    import ast
+
+    from attn_drill.problems import builtin_problems
+    from attn_drill.render.practice import soft_wrap_python
+
+    checked = 0
+    for problem in builtin_problems().values():
+        for track in problem.tracks:
+            path, source = reference_source(problem, track)
+            if path.suffix != ".py":
+                continue
+            wrapped = soft_wrap_python(source, width)
+            ast.parse(wrapped)
+            assert _python_tokens(wrapped) == _python_tokens(source), path
+            for line in wrapped.splitlines():
+                if line.lstrip().startswith("#"):
+                    assert len(line) <= width, (path, line)
+            checked += 1
+    assert checked >= 5
+
+
+def test_pass_screen_reference_is_readable_python_at_80_columns(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """No box, no wrapping back to the left edge: the block between the rules is Python."""
+    cross = get_problem("cross-attention")
+    ref_path, source = reference_source(cross, "numpy")
+    assert max(len(line) for line in source.splitlines()) > 80  # a long comment to wrap
+    PracticeScreen("en").passed(_report(True), cross, "numpy", PATH, (ref_path, source))
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Reference solution"))
+    end = next(i for i in range(start + 1, len(lines)) if set(lines[i]) == {"─"})
+    block = "\n".join(line.rstrip() for line in lines[start + 1:end])
+    assert _python_tokens(block) == _python_tokens(source)
+    assert all(len(line) <= 80 for line in lines)
+
+
+def test_already_passed_statement_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    PracticeScreen("en").statement(SOFTMAX, "numpy", PATH, created=False, has_work=True,
+                                   already_passed=True)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "You have already passed softmax." in out
+    assert "Saving your file grades it again; press n to move on." in out
+    PracticeScreen("zh").statement(SOFTMAX, "numpy", PATH, created=False, has_work=True,
+                                   already_passed=True)
+    assert "你已经通过了 softmax" in capsys.readouterr().out

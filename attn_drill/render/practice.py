@@ -62,6 +62,12 @@ TEXT: dict[str, dict[str, str]] = {
         "solution_title": "Reference solution · {id} · {track}",
         "not_passed_confirm": "You have not passed {id} yet. Reveal the reference solution "
         "anyway?",
+        "not_passed_yet": "You have not passed {id} yet.",
+        "reveal_prompt": "Reveal the reference solution anyway?",
+        "file_deleted": "{path} was deleted. Save it again from your editor to carry on, "
+        "or press n for the next problem.",
+        "already_passed": "You have already passed {id}. Saving your file grades it again; "
+        "press n to move on.",
         "not_revealed": "Not revealed. Keep going: `attn-drill hint {id}` gives the next hint.",
         "reset_done": "Restored the starter file {path}",
         "reset_backup": "Your previous file was kept as {backup}",
@@ -106,6 +112,10 @@ TEXT: dict[str, dict[str, str]] = {
         "bye": "进度已保存。随时可以用 attn-drill practice 继续。",
         "solution_title": "参考答案 · {id} · {track}",
         "not_passed_confirm": "你还没有通过 {id}。仍然要查看参考答案吗？",
+        "not_passed_yet": "你还没有通过 {id}。",
+        "reveal_prompt": "仍然要查看参考答案吗？",
+        "file_deleted": "{path} 被删除了。在编辑器里重新保存它就能继续，或按 n 换下一题。",
+        "already_passed": "你已经通过了 {id}。保存文件会重新评测；按 n 进入下一题。",
         "not_revealed": "没有显示答案。继续加油：`attn-drill hint {id}` 会给出下一条提示。",
         "reset_done": "已恢复初始文件 {path}",
         "reset_backup": "你原来的文件已备份为 {backup}",
@@ -145,28 +155,94 @@ def _hint_box(body: str, title: str) -> Panel:
 # -- solutions ---------------------------------------------------------------------------
 
 
-def _code(source: str, path: Path | None) -> Syntax | Markdown:
+def soft_wrap_python(source: str, width: int) -> str:
+    """Python source whose lines fit `width` where that can be done without changing the
+    program: a long comment is re-wrapped into comment lines at its own indentation, a long
+    trailing comment moves onto comment lines above its code, and a long docstring or string
+    line continues at its indentation. Code itself is never split (rare; the terminal wraps
+    it). The result is still valid Python, so it reads (and copies) as Python at 80 columns
+    instead of wrapping back to the left edge.
+    """
+    import io
+    import textwrap
+    import tokenize
+
+    lines = source.splitlines()
+    comments: dict[int, int] = {}  # line number (1-based) -> column of its comment
+    strings: set[int] = set()  # lines inside a multi-line string (docstrings)
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.COMMENT:
+                comments[token.start[0]] = token.start[1]
+            elif token.type == tokenize.STRING and token.end[0] > token.start[0]:
+                strings.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return source  # not Python we can read: show it as it is
+
+    def comment_lines(indent: str, body: str) -> list[str]:
+        room = max(width - len(indent) - 2, 20)
+        return [f"{indent}# {part}" for part in textwrap.wrap(body, room)] or [f"{indent}#"]
+
+    result: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if len(line) <= width:
+            result.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        column = comments.get(number)
+        if column is not None:
+            body = line[column:].lstrip("#").strip()
+            code = line[:column].rstrip()
+            if code:
+                result.extend(comment_lines(indent, body))
+                result.append(code)
+            else:
+                result.extend(comment_lines(line[:column], body))
+        elif number in strings and line.strip():
+            room = max(width - len(indent), 20)
+            result.extend(indent + part for part in textwrap.wrap(line.strip(), room))
+        else:
+            result.append(line)
+    return "\n".join(result) + ("\n" if source.endswith("\n") else "")
+
+
+def strip_answer_header(source: str) -> str:
+    """A model answer without its `# attn-drill: ...` header line (a marker for the grader,
+    which Markdown would otherwise show as a big heading)."""
+    lines = source.splitlines(keepends=True)
+    while lines and lines[0].lstrip().lower().startswith("# attn-drill:"):
+        lines.pop(0)
+        while lines and not lines[0].strip():
+            lines.pop(0)
+    return "".join(lines)
+
+
+def _code(source: str, path: Path | None, width: int = 80) -> Syntax | Markdown:
     """Python highlighted; a model answer (text track, Markdown) rendered as Markdown."""
     if path is not None and path.suffix in (".md", ".txt"):
-        return Markdown(source)
+        return Markdown(strip_answer_header(source))
     return Syntax(
-        source.rstrip("\n"), "python", theme="ansi_dark", background_color="default",
-        word_wrap=True,
+        soft_wrap_python(source.rstrip("\n"), width), "python", theme="ansi_dark",
+        background_color="default", word_wrap=True,
     )
+
+
+def _reference_block(title: str, source: str, path: Path | None) -> None:
+    """The reference under a titled rule, without a box: code keeps the full width and its
+    own indentation, so wrapped comments stay comments and it copies out cleanly."""
+    from rich.rule import Rule
+
+    out = console()
+    out.print(Rule(escape(title), align="left", style="green"))
+    out.print(_code(source, path, out.width))
+    out.print(Rule(style="green"))
 
 
 def solution_view(problem: Problem, track: str, source: str, source_path: Path | None,
                   lang: str) -> None:
     """The reference solution, highlighted, then the problem's "going further" note."""
-    out = console()
-    out.print(
-        Panel(
-            _code(source, source_path),
-            title=escape(text(lang, "solution_title", id=problem.id, track=track)),
-            title_align="left",
-            border_style="green",
-        )
-    )
+    _reference_block(text(lang, "solution_title", id=problem.id, track=track), source,
+                     source_path)
     _going_further(problem, lang)
 
 
@@ -214,13 +290,15 @@ class PracticeScreen:
 
     def statement(self, problem: Problem, track: str, path: Path, *, created: bool,
                   has_work: bool, review_concepts: tuple[str, ...] = (),
-                  passed: bool = False) -> None:
+                  passed: bool = False, already_passed: bool = False) -> None:
         from attn_drill.render.problem import problem_statement
 
         self.clear()
         problem_statement(problem, track, self.lang)
         out = console()
         out.print()
+        if already_passed:
+            message(self._t("already_passed", id=problem.id), "green")
         if review_concepts:
             titles = [_concept_title(problem, c, self.lang) for c in review_concepts]
             message(self._t("review", concepts=", ".join(titles), id=problem.id), "yellow")
@@ -275,10 +353,7 @@ class PracticeScreen:
         out.print(Panel(f"[bold green]{escape(self._t('passed'))}[/]", border_style="green"))
         if reference is not None:
             ref_path, source = reference
-            out.print(
-                Panel(_code(source, ref_path), title=escape(self._t("reference")),
-                      title_align="left", border_style="green")
-            )
+            _reference_block(self._t("reference"), source, ref_path)
         _going_further(problem, self.lang)
         out.print(f"[bold]{escape(self._t('next_prompt'))}[/]")
         self.legend(passed=True)
