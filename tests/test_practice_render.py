@@ -188,3 +188,19 @@ def test_already_passed_statement_says_so(capsys: pytest.CaptureFixture[str]) ->
     PracticeScreen("zh").statement(SOFTMAX, "numpy", PATH, created=False, has_work=True,
                                    already_passed=True)
     assert "你已经通过了 softmax" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_model_answer_hides_its_header_line(capsys: pytest.CaptureFixture[str],
+                                            lang: str) -> None:
+    from attn_drill.render.practice import solution_view
+
+    explain = get_problem("explain-sqrt-dk")
+    ref_path, source = reference_source(explain, "text", lang)
+    assert source.lstrip().startswith("# attn-drill:")  # the marker the grader reads
+    solution_view(explain, "text", source, ref_path, lang)
+    shown = capsys.readouterr().out
+    assert "attn-drill: explain-sqrt-dk" not in shown
+    assert "Model answer" in shown or "参考" in shown
+    PracticeScreen(lang).passed(_report(True), explain, "text", PATH, (ref_path, source))
+    assert "attn-drill: explain-sqrt-dk" not in capsys.readouterr().out

@@ -415,3 +415,35 @@ def test_relative_time_reads_naturally() -> None:
     assert relative_time(NOW + timedelta(days=8), NOW, "en") == "in 8 day(s)"
     assert relative_time(NOW + timedelta(hours=3), NOW, "zh") == "3 小时后"
     assert relative_time(NOW - timedelta(days=2), NOW, "zh") == "2 天前"
+
+
+@pytest.mark.parametrize(("row", "sign", "root"), [((1, 0, 1, 0), "=", "2"),
+                                                   ((1, 0, 1), "≈", "1.7321")])
+def test_worked_solution_says_equal_for_an_exact_square_root(
+        row: tuple[int, ...], sign: str, root: str) -> None:
+    from attn_drill.quiz.handcalc import HandcalcItem
+
+    d_k = len(row)
+    item = HandcalcItem(target="output", q=(row, row), k=(row, tuple(reversed(row))),
+                        v=((1, 2), (3, 4)), row=0, col=0, decimals=2)
+    en = "\n".join(worked_solution(item, "en"))
+    zh = "\n".join(worked_solution(item, "zh"))
+    assert f"√d_k = √{d_k} {sign} {root}" in en and f"√d_k = √{d_k} {sign} {root}" in zh
+    other = "≈" if sign == "=" else "="
+    assert f"√{d_k} {other} " not in en
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_due_reason_reads_naturally(bank: Bank, lang: str) -> None:
+    from attn_drill.quiz.scheduler import PlannedQuestion, utc_now
+    from attn_drill.render.quiz import _reason
+
+    entry = bank.entries[0]
+    now_due = prepare(PlannedQuestion(entry, "due", utc_now()), lang, random.Random(0))
+    text = _reason(now_due, lang)
+    assert "since" not in text and "自" not in text
+    assert text == ("due for review now" if lang == "en" else "现在到期复习")
+    earlier = prepare(PlannedQuestion(entry, "due", utc_now() - timedelta(days=2)), lang,
+                      random.Random(0))
+    assert _reason(earlier, lang) == ("due for review (it was due 2 day(s) ago)"
+                                      if lang == "en" else "到期复习（2 天前到期）")

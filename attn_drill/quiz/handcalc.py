@@ -173,6 +173,8 @@ def worked_solution(item: HandcalcItem, lang: str) -> list[str]:
     q_row = item.q[i]
     scores = [sum(a * b for a, b in zip(q_row, key, strict=True)) for key in item.k]
     root = math.sqrt(item.d_k)
+    # √4 = 2 is exact; √8 ≈ 2.8284 is not: say which.
+    root_sign = "=" if math.isqrt(item.d_k) ** 2 == item.d_k else "≈"
     scaled = [s / root for s in scores]
     weights = item.weights()[i]
     lines: list[str] = []
@@ -185,9 +187,10 @@ def worked_solution(item: HandcalcItem, lang: str) -> list[str]:
         terms = " + ".join(f"{_signed(a)}×{_signed(b)}" for a, b in zip(q_row, key, strict=True))
         lines.append(f"   s_{j} = {terms} = {s}")
     lines.append(
-        f"2. 除以 √d_k = √{item.d_k} ≈ {_num(root)}：[{', '.join(_num(x) for x in scaled)}]"
+        f"2. 除以 √d_k = √{item.d_k} {root_sign} {_num(root)}："
+        f"[{', '.join(_num(x) for x in scaled)}]"
         if zh
-        else f"2. Divide by √d_k = √{item.d_k} ≈ {_num(root)}: "
+        else f"2. Divide by √d_k = √{item.d_k} {root_sign} {_num(root)}: "
         f"[{', '.join(_num(x) for x in scaled)}]"
     )
     exps = [math.exp(x - max(scaled)) for x in scaled]

@@ -23,7 +23,8 @@ TEXT: dict[str, dict[str, str]] = {
         "intro": "Quiz: {n} question(s). Type ? for a hint, q to stop (answers so far are kept).",
         "intro_piped": "Quiz: {n} question(s), one answer per line.",
         "question": "Question {number}/{total}",
-        "due": "due for review (since {when})",
+        "due": "due for review (it was due {when})",
+        "due_now": "due for review now",
         "ahead": "reviewed ahead of schedule (due {when})",
         "new": "new",
         "flagged": "asked because a grade flagged '{concept}' ({why})",
@@ -70,7 +71,8 @@ TEXT: dict[str, dict[str, str]] = {
         "intro": "测验：共 {n} 题。输入 ? 查看提示，输入 q 退出（已答的题会保存）。",
         "intro_piped": "测验：共 {n} 题，每行一个答案。",
         "question": "第 {number}/{total} 题",
-        "due": "到期复习（自 {when}）",
+        "due": "到期复习（{when}到期）",
+        "due_now": "现在到期复习",
         "ahead": "提前复习（原定 {when}）",
         "new": "新题",
         "flagged": "出这道题是因为评分发现了“{concept}”的问题（{why}）",
@@ -172,7 +174,10 @@ def _reason(prepared: PreparedQuestion, lang: str) -> str:
     if planned.reason == "flagged":
         return _t(lang, "flagged", concept=planned.concept, why=_why(planned.why or "", lang))
     if planned.reason in ("due", "ahead") and planned.due is not None:
-        return _t(lang, planned.reason, when=relative_time(planned.due, utc_now(), lang))
+        when = relative_time(planned.due, utc_now(), lang)
+        if planned.reason == "due" and when == _t(lang, "now"):
+            return _t(lang, "due_now")  # not "due since now"
+        return _t(lang, planned.reason, when=when)
     return _t(lang, "new")
 
 
