@@ -183,3 +183,123 @@ def test_rounded_output_is_named(tmp_path: Path) -> None:
     assert "rounded-output" in ids(report)
     item = next(d for d in report.diagnosis if d.id == "rounded-output")
     assert "4 decimals" in item.message
+
+
+# -- 2a/2b: the module track: weights that cannot be loaded, unused parameters, in-place edits
+
+MODULE = """
+import math, torch
+from torch import nn
+class SelfAttention(nn.Module):
+    def __init__(self, d_model, n_heads):
+        super().__init__()
+        self.n_heads, self.d_k = n_heads, d_model // n_heads
+        self.W_q = nn.Linear(d_model, d_model); self.W_k = nn.Linear(d_model, d_model)
+        self.W_v = nn.Linear(d_model, d_model); self.W_o = nn.Linear(d_model, d_model)
+        # INIT
+    def split(self, t):
+        b, s, _ = t.shape
+        return t.view(b, s, self.n_heads, self.d_k).transpose(1, 2)
+    def forward(self, x, mask=None):
+        Q = self.split(self.W_q(x))
+        K, V = self.split(self.W_k(x)), self.split(self.W_v(x))
+        s = Q @ K.transpose(-2, -1) / math.sqrt(self.d_k)
+        if mask is not None:
+            s = s.masked_fill(mask == 0, float("-inf"))
+        b, h, n, dk = V.shape
+        out = self.W_o((torch.softmax(s, -1) @ V).transpose(1, 2).reshape(b, n, h * dk))
+        # AFTER
+        return out
+"""
+
+
+def grade_module(tmp_path: Path, **edits: str):
+    source = MODULE
+    for marker, code in edits.items():
+        source = source.replace(f"# {marker}", code)
+    return grade(tmp_path, "attention_module.py", source, "self-attention-module",
+                 track="torch")
+
+
+def gradients(report):
+    return next(c for c in report.checks if c.kind == "property:gradients")
+
+
+@needs_torch
+def test_module_without_an_output_bias_is_told_to_add_it(tmp_path: Path) -> None:
+    report = grade_module(tmp_path, INIT="self.W_o = nn.Linear(d_model, d_model, bias=False)")
+    runs = next(c for c in report.checks if c.kind == "runs")
+    assert "W_o has no bias" in runs.message and "bias=True" in runs.message
+    assert "NoneType" not in runs.message
+    assert "detaches" not in gradients(report).message
+    assert "no-gradient" not in ids(report) and "missing-bias" in ids(report)
+
+
+@needs_torch
+@pytest.mark.parametrize("init,expected", [
+    ("del self.W_q; self.q = nn.Linear(d_model, d_model)", "has no attribute `W_q`"),
+    ("self.W_q = nn.Linear(d_model, 2 * d_model)", "W_q.weight has shape"),
+])
+def test_module_weights_that_cannot_be_loaded_are_not_called_no_gradient(
+        tmp_path: Path, init: str, expected: str) -> None:
+    report = grade_module(tmp_path, INIT=init)
+    runs = next(c for c in report.checks if c.kind == "runs")
+    assert expected in runs.message, runs.message
+    assert "no-gradient" not in ids(report)
+    assert "backward pass did not run" not in gradients(report).message
+
+
+@needs_torch
+def test_an_unused_bias_is_called_unused_not_detached(tmp_path: Path) -> None:
+    source = MODULE.replace("self.split(self.W_q(x))", "self.split(x @ self.W_q.weight.T)")
+    report = grade(tmp_path, "attention_module.py", source, "self-attention-module",
+                   track="torch")
+    message = gradients(report).message
+    assert "never uses W_q.bias" in message and "detaches" not in message
+    assert "missing-bias" in ids(report) and "no-gradient" not in ids(report)
+
+
+@needs_torch
+def test_a_detached_output_is_still_no_gradient(tmp_path: Path) -> None:
+    report = grade_module(tmp_path, AFTER="out = out.detach()")
+    assert "detaches the graph" in gradients(report).message
+    assert "no-gradient" in ids(report)
+
+
+@needs_torch
+def test_module_editing_x_in_place_is_named_with_autograds_reason(tmp_path: Path) -> None:
+    report = grade_module(tmp_path, AFTER="with torch.no_grad(): x.mul_(2)")
+    assert "property:no-mutation" in failed_kinds(report)
+    assert "inplace operation" in gradients(report).message
+    assert "mutates-input" in ids(report) and "no-gradient" not in ids(report)
+
+
+@needs_torch
+def test_module_editing_the_mask_in_place_fails_only_no_mutation(tmp_path: Path) -> None:
+    report = grade_module(tmp_path, AFTER="if mask is not None: mask.zero_()")
+    # the eval pass gets its own mask: it is not NaN because the train pass zeroed it
+    assert failed_kinds(report) == ["property:no-mutation"], failed_kinds(report)
+    assert ids(report) == ["mutates-input"]
+
+
+# -- 2d: no-batch-dims only when `.T`-style code explains the evidence ------------------------
+
+ADDITIVE_FIRST_QUERY = """
+import numpy as np
+def sm(s, axis=-1):
+    e = np.exp(s - s.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+def additive_attention(query, keys, values, W_q, W_k, v):
+    q = query.reshape(-1, query.shape[-1])[0] @ W_q
+    h = np.tanh(q + keys @ W_k)
+    w = sm(h @ v)
+    return np.einsum('...m,...md->...d', w, values), w
+"""
+
+
+def test_first_query_for_every_batch_element_is_not_called_transpose(tmp_path: Path) -> None:
+    report = grade(tmp_path, "a.py", ADDITIVE_FIRST_QUERY, "additive-attention")
+    assert failed_kinds(report) == ["property:batch-dims"]
+    assert "no-batch-dims" not in ids(report)
+    batch = next(c for c in report.checks if c.kind == "property:batch-dims")
+    assert any("its own inputs" in d for d in batch.details)

@@ -993,6 +993,37 @@ def check_derived(ev: Evaluation, prop: str, kind: str, lang: str) -> CheckResul
                        mismatch=comparison.table, failed_cases=failed_cases)
 
 
+@dataclass
+class GradientGaps:
+    """Why gradients are missing, from the module harness's notes: parameters forward never
+    used, parameters it used but cut off from the graph, and backward's own error."""
+
+    unused: list[str] = field(default_factory=list)
+    detached: list[str] = field(default_factory=list)
+    backward_error: str = ""
+    backward_case: str = ""
+
+
+def gradient_gaps(ev: Evaluation) -> GradientGaps:
+    from attn_drill.grading.harness import BACKWARD_ERROR, GRAD_NOTE
+
+    gaps = GradientGaps()
+    for case in ev.base_cases:
+        outcome = ev.outcomes.get(case.name)
+        if outcome is None or outcome.returned is None:
+            continue
+        types = outcome.returned.types
+        if BACKWARD_ERROR in types and not gaps.backward_error:
+            gaps.backward_error, gaps.backward_case = types[BACKWARD_ERROR], case.name
+        for key, note in types.items():
+            if not key.startswith(GRAD_NOTE):
+                continue
+            target = gaps.unused if note == "unused" else gaps.detached
+            if key[len(GRAD_NOTE):] not in target:
+                target.append(key[len(GRAD_NOTE):])
+    return gaps
+
+
 def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
     name = property_name("gradients", lang)
     failed = []
@@ -1039,6 +1070,44 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
         return None
     if not failed:
         return CheckResult(name, True, kind="property:gradients")
+    if not any(ev.outcomes.get(n) is not None and ev.outcomes[n].returned is not None
+               for n in failed):
+        # Nothing to take a gradient of: the run check says why.
+        return CheckResult(name, False, tr(
+            lang, "not run: no case returned a result", "未运行：没有任何用例返回结果"),
+            kind="property:gradients", failed_cases=failed, not_run=True)
+    gaps = gradient_gaps(ev)
+    if gaps.backward_error:
+        inplace = "inplace operation" in gaps.backward_error
+        first = tr(
+            lang, f"backward raised on case '{gaps.backward_case}': {gaps.backward_error}"
+            + (" (forward changed a tensor in place that autograd still needed: compute new "
+               "tensors instead of editing x, the mask or intermediate results in place)"
+               if inplace else ""),
+            f"用例「{gaps.backward_case}」的反向传播出错：{gaps.backward_error}"
+            + ("（forward 原地修改了自动求导仍需要的张量：请生成新张量，不要原地修改 x、掩码或"
+               "中间结果）" if inplace else ""))
+        return CheckResult(name, False, first, kind="property:gradients", mismatch=first_table,
+                           failed_cases=failed)
+    if gaps.unused or gaps.detached:
+        parts = []
+        if gaps.unused:
+            names = ", ".join(gaps.unused)
+            parts.append(tr(
+                lang, f"forward never uses {names}, so no gradient can reach "
+                f"{'them' if len(gaps.unused) > 1 else 'it'}",
+                f"forward 从未用到 {names}，所以梯度无法传到这里"))
+        if gaps.detached:
+            names = ", ".join(gaps.detached)
+            parts.append(tr(
+                lang, f"no gradient reached {names} although forward uses "
+                f"{'them' if len(gaps.detached) > 1 else 'it'}: something detaches the graph "
+                "(.detach(), .numpy(), torch.no_grad(), new tensors from .data)",
+                f"forward 用到了 {names}，梯度却没有传到：某处切断了计算图（.detach()、"
+                ".numpy()、torch.no_grad()、用 .data 新建张量）"))
+        first = "; ".join(parts)
+        return CheckResult(name, False, first, kind="property:gradients", mismatch=first_table,
+                           failed_cases=failed)
     if missing:
         first = tr(lang, f"no gradient reached {', '.join(missing)}: something detaches the "
                    "graph (.detach(), .numpy(), torch.no_grad(), new tensors from .data)",

@@ -258,6 +258,9 @@ class _Reporter:
                           exc)
 
     def call_error(self, exc: BaseException, case_name: str) -> dict[str, str]:
+        plain = getattr(exc, "plain_message", None)  # harness.ModuleSetupError: ours, not theirs
+        if isinstance(plain, str) and plain:
+            return self.error("exception", _sentence(plain), exc)
         kind = _resource_kind(exc)
         if kind is not None:
             message = _sentence(

@@ -195,7 +195,7 @@ def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang:
     ignores, inverted = True, True
     rows_changed: list[str] = []
     compared = 0
-    for name in check.failed_cases:
+    for name in _mask_evidence_cases(ev, check):
         case = ev.case(name)
         outcome = ev.outcomes.get(name)
         if outcome is None or outcome.returned is None:
@@ -248,6 +248,13 @@ def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang:
                 "查询行和每一个批次元素（注意广播方式），并且在 softmax 之前。"))
 
 
+def _mask_evidence_cases(ev: Evaluation, check: CheckResult) -> list[str]:
+    """The failed mask cases to reason about: those with ordinary scores when there are any
+    (a stability case with huge hidden scores says more about the softmax than the mask)."""
+    ordinary = [n for n in check.failed_cases if "stability" not in ev.case(n).tags]
+    return ordinary or list(check.failed_cases)
+
+
 def _row_label(case: str, row: Any) -> str:
     """A query row of a case, kept apart from the case name for `_group_rows`."""
     return f"{case}\x00{tuple(int(i) for i in row)}"
@@ -268,7 +275,7 @@ def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings
     leak_rows: list[str] = []
     largest_leak = 0.0
     zero_but_short = 0
-    for name in check.failed_cases:
+    for name in _mask_evidence_cases(ev, check):
         case = ev.case(name)
         weights = learner_array(ev, name, "weights")
         mask = next((v for v in case.inputs.values() if v.dtype == bool), None)
@@ -372,6 +379,36 @@ def _train_mode_findings(ev: Evaluation, checks: list[CheckResult], findings: Fi
             "个用例上不同"), "pattern:train-only")
 
 
+def _gradient_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
+    """Missing gradients are no-gradient only when forward used the tensor and the graph was
+    cut; a parameter forward never uses is a missing bias or projection, and a module the
+    grader could not load its weights into says so in the run check."""
+    from attn_drill.grading.checks import gradient_gaps
+
+    setup = [o.error.message for o in ev.outcomes.values()
+             if o.error is not None and "has no bias: the grader loads" in str(o.error.message)]
+    if setup:
+        findings.add("missing-bias", setup[0].rstrip("."), "pattern:module-setup")
+    failed = _failed(checks, "property:gradients")
+    if failed is None:
+        return
+    gaps = gradient_gaps(ev)
+    if gaps.backward_error:
+        if "inplace operation" in gaps.backward_error:
+            findings.add("mutates-input", failed.message, "property:gradients")
+    elif gaps.detached:
+        findings.add("no-gradient", failed.message, "property:gradients")
+    elif gaps.unused:
+        if any(name.startswith("W_o.") for name in gaps.unused) and all(
+                name.startswith("W_o.") or name.endswith(".bias") for name in gaps.unused) and \
+                any(name == "W_o.weight" for name in gaps.unused):
+            findings.add("missing-output-projection", failed.message, "property:gradients")
+        elif all(name.endswith(".bias") for name in gaps.unused):
+            findings.add("missing-bias", failed.message, "property:gradients")
+    elif failed.mismatch is None:
+        findings.add("no-gradient", failed.message, "property:gradients")
+
+
 def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
                       lang: str) -> None:
     failed = _failed(checks, "property:no-mutation")
@@ -388,7 +425,21 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
                if not other_failed & set(ev.case(name).tags)]
         known = ev.problem.misconception("no-batch-dims")
         already_explained = known is not None and "swapaxes" in known.explanation.en
-        if own and already_explained:
+        # The `.T` / axis=1 explanation only when the evidence fits it: batched cases that
+        # raise, or that reproduce the problem's own no-batch-dims mutant.
+        raised = [name for name in own if ev.outcomes.get(name) is not None
+                  and ev.outcomes[name].returned is None]
+        mismatched = [name for name in own if name not in raised]
+        supported = bool(raised) or (bool(mismatched) and _reproduces_mutant_of(
+            ev, "no-batch-dims", mismatched))
+        if own and not supported:
+            failed.details.append(tr(
+                lang, "the cases without batch axes pass, but the batched ones give different "
+                "numbers: check that every batch element is computed from its own inputs (its "
+                "own queries, keys and values), and that axes are counted from the end",
+                "没有批次轴的用例都通过了，但带批次轴的用例结果不同：请检查每个批次元素是否只用"
+                "它自己的输入（自己的查询、键和值）计算，以及轴是否从末尾数起"))
+        elif own and already_explained:
             findings.add("no-batch-dims", failed.message, "property:batch-dims")
         elif own:
             findings.add("no-batch-dims", failed.message + tr(
@@ -400,9 +451,7 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
                 "np.swapaxes(K, -1, -2) 或 K.transpose(-2, -1)，并从末尾数轴（axis=-1）"),
                 "property:batch-dims")
     _train_mode_findings(ev, checks, findings, lang)
-    failed = _failed(checks, "property:gradients")
-    if failed and failed.mismatch is None:
-        findings.add("no-gradient", failed.message, "property:gradients")
+    _gradient_findings(ev, checks, findings)
     failed = _failed(checks, "property:causal-future")
     if failed:
         findings.add("causal-future-leak", failed.message, "property:causal-future")

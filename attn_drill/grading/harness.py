@@ -21,6 +21,17 @@ if TYPE_CHECKING:
     from attn_drill.problems import TrackSpec
 
 MODULE_PARAMS = ("W_q", "W_k", "W_v", "W_o")
+GRAD_NOTE = "grad-note:"  # Returned.types["grad-note:<param>"]: "unused" or "detached"
+BACKWARD_ERROR = "backward-error"  # Returned.types[...]: why backward raised, in torch's words
+
+
+class ModuleSetupError(Exception):
+    """The grader could not load a case's weights into the learner's module. `plain_message`
+    says what to change; the child reports it as it is (it is not the learner's exception)."""
+
+    def __init__(self, plain_message: str) -> None:
+        super().__init__(plain_message)
+        self.plain_message = plain_message
 
 
 @dataclass
@@ -222,26 +233,27 @@ def call_module(
     module = module.to(dtype)
     with torch.no_grad():
         for name, value in case.params.items():
-            owner_name, _, attr = name.rpartition(".")
-            owner = module.get_submodule(owner_name) if owner_name else module
-            tensor = getattr(owner, attr)
-            tensor.copy_(torch.from_numpy(value).to(dtype).reshape(tensor.shape))
+            _load_parameter(module, name, torch.from_numpy(value).to(dtype), spec.entry)
     inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
     x_name = next(iter(inputs))
     inputs[x_name].requires_grad_(True)
     module.train()
     positional, keywords = split_inputs(inputs, spec)
-    result = module(*positional, **keywords, **case.args)
+    named_params = dict(module.named_parameters())
+    with _TensorUse() as used:
+        result = module(*positional, **keywords, **case.args)
     returned = _collect(result, spec.outputs)
     output = result if not isinstance(result, tuple) else result[0]
-    named_params = dict(module.named_parameters())
     if isinstance(output, torch.Tensor) and output.requires_grad and case.grad_output is not None:
         module.zero_grad(set_to_none=True)
         grad_out = torch.from_numpy(case.grad_output).to(dtype)
         try:
             (output * grad_out.reshape(output.shape)).sum().backward()
-        except RuntimeError:
-            pass  # shape mismatch: the output check reports it; grads stay missing
+        except RuntimeError as exc:
+            # A wrong shape (the output check reports it) or an in-place edit of a tensor
+            # autograd needed: say which, in torch's words.
+            lines = str(exc).strip().splitlines()
+            returned.types[BACKWARD_ERROR] = (lines[0] if lines else type(exc).__name__)[:300]
         grads = {"grad:" + x_name: inputs[x_name].grad}
         for name in case.params:
             param = named_params.get(name)
@@ -250,9 +262,15 @@ def call_module(
             if grad is not None:
                 returned.arrays[key] = grad.detach().cpu().numpy()
                 returned.types[key] = "tensor"
+            elif BACKWARD_ERROR not in returned.types:
+                tensor = inputs[x_name] if key[5:] == x_name else named_params.get(key[5:])
+                returned.types[GRAD_NOTE + key[5:]] = (
+                    "detached" if tensor is not None and id(tensor) in used.ids else "unused")
     module.eval()
-    # A different x for the eval pass: a module that caches its first result cannot pass.
-    eval_inputs = dict(inputs)
+    # Fresh inputs for the eval pass: an in-place edit during the train pass (judged by
+    # no-mutation) must not leak into it, and a different x means a module that caches its
+    # first result cannot pass.
+    eval_inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
     eval_inputs[x_name] = _as_torch(eval_input(case.inputs[x_name]), dtype)
     positional, keywords = split_inputs(eval_inputs, spec)
     with torch.no_grad():
@@ -264,6 +282,77 @@ def call_module(
         returned.types["output@eval"] = _describe(eval_output)
     returned.inputs_after = {k: v.detach().cpu().numpy() for k, v in inputs.items()}
     return returned
+
+
+def _load_parameter(module: Any, name: str, value: Any, entry: str) -> None:
+    """Copy one case weight (`W_q.weight`) into the learner's module, or say plainly why the
+    module cannot take it."""
+    import torch
+
+    owner_name, _, attr = name.rpartition(".")
+    owner = module
+    if owner_name:
+        try:
+            owner = module.get_submodule(owner_name)
+        except AttributeError:
+            raise ModuleSetupError(
+                f"{entry} has no attribute `{owner_name}`: the grader loads the case's weights "
+                f"into self.{owner_name}.{attr}; create self.{owner_name} = "
+                "nn.Linear(d_model, d_model) in __init__") from None
+    tensor = getattr(owner, attr, None)
+    if tensor is None and attr == "bias":
+        raise ModuleSetupError(
+            f"{owner_name} has no bias: the grader loads a bias into {name}; create "
+            f"nn.Linear(d_model, d_model) with bias=True")
+    if not isinstance(tensor, torch.Tensor):
+        raise ModuleSetupError(
+            f"{name} is not a tensor in your module: the grader loads the case's weights into "
+            f"{name}; make {owner_name or name} an nn.Linear(d_model, d_model)")
+    if tensor.numel() != value.numel():
+        raise ModuleSetupError(
+            f"{name} has shape {tuple(tensor.shape)}; the grader loads a weight of shape "
+            f"{tuple(value.shape)} (nn.Linear(d_model, d_model) stores (out, in))")
+    tensor.copy_(value.reshape(tensor.shape))
+
+
+class _TensorUse:
+    """Records every tensor passed to a torch operation while active (ids only), so that a
+    parameter without a gradient can be told apart: never used by forward, or used and then
+    cut off from the graph."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self._mode: Any = None
+
+    def __enter__(self) -> _TensorUse:
+        import torch
+        from torch.overrides import TorchFunctionMode
+
+        ids = self.ids
+
+        def note(value: Any) -> None:
+            if isinstance(value, torch.Tensor):
+                ids.add(id(value))
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    note(item)
+            elif isinstance(value, dict):
+                for item in value.values():
+                    note(item)
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func: Any, types: Any, args: Any = (),
+                                   kwargs: Any = None) -> Any:
+                note(args)
+                note(kwargs or {})
+                return func(*args, **(kwargs or {}))
+
+        self._mode = Mode()
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._mode.__exit__(*exc)
 
 
 def call(

@@ -168,8 +168,9 @@ if grad_file.exists() and hasattr(output, "requires_grad"):
             continue
         expected = np.load(expected_file)
         ok = judge(f"grad {{name}}", tensor.grad.reshape(expected.shape), expected) and ok
-# Eval mode on a different x (saved as eval_x.npy), the other inputs unchanged.
-eval_inputs = [as_input(np.load(HERE / "eval_x.npy")), *inputs[1:]]
+# Eval mode on a different x (saved as eval_x.npy) and fresh copies of the other inputs, so
+# an in-place edit during the train pass does not carry over (the grader does the same).
+eval_inputs = [as_input(np.load(HERE / "eval_x.npy")), *[{inputs}][1:]]
 model.eval()
 with torch.no_grad():
     result = model(*eval_inputs{args})
