@@ -303,3 +303,79 @@ def test_first_query_for_every_batch_element_is_not_called_transpose(tmp_path: P
     assert "no-batch-dims" not in ids(report)
     batch = next(c for c in report.checks if c.kind == "property:batch-dims")
     assert any("its own inputs" in d for d in batch.details)
+
+
+# -- 3: the report at 80 columns --------------------------------------------------------------
+
+
+def render(report, lang: str, capsys: pytest.CaptureFixture[str],
+           monkeypatch: pytest.MonkeyPatch) -> str:
+    from attn_drill.render.report import grade_report
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+    grade_report(report, lang)
+    return capsys.readouterr().out
+
+
+def test_wrapped_check_messages_hang_under_the_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    report = grade(tmp_path, "a.py", SDPA_MASK_MULT, "scaled-dot-product-attention")
+    lines = render(report, "en", capsys, monkeypatch).splitlines()
+    start = next(i for i, line in enumerate(lines) if "✗ respects the mask" in line)
+    assert lines[start + 1].startswith("    ") and lines[start + 1][4] != " ", lines[start + 1]
+    diagnosis = next(i for i, line in enumerate(lines) if line.startswith("Likely"))
+    body = [line for line in lines[diagnosis + 1:diagnosis + 4]]
+    assert all(line.startswith("  ") and line[2] != " " for line in body), body
+
+
+def test_a_file_that_cannot_load_is_said_once_after_its_syntax_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.py"
+    path.write_text("def softmax(x, axis=-1)\n    return x\n")
+    report = grade_file(path, problem_id="softmax")  # the real runner: it keeps the traceback
+    out = render(report, "en", capsys, monkeypatch)
+    assert out.count("could not be loaded") == 1, out
+    assert out.index("SyntaxError: expected") < out.index("could not be loaded")
+    flat = " ".join(out.split())
+    assert "output shapes" in flat and "matches reference (fixed cases)" in flat
+
+
+def test_every_case_failing_the_same_way_is_said_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    source = "def softmax(x, axis=-1):\n    raise ValueError('not yet')\n"
+    report = grade(tmp_path, "a.py", source, "softmax")
+    out = render(report, "en", capsys, monkeypatch)
+    checks_part = " ".join(out.split("Your code raised")[0].split())
+    assert checks_part.count("ValueError: not yet") == 1, out
+    assert "every case failed as above" in checks_part
+
+
+@pytest.mark.parametrize("lang,words", [
+    ("en", "your code can read files the grading user can read"),
+    ("zh", "你的代码能读取评测用户可以读取的文件"),
+])
+def test_protections_are_named_in_plain_words(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        lang: str, words: str) -> None:
+    report = grade(tmp_path, "a.py", SOFTMAX_CLIP, "softmax", lang=lang)
+    report.protections_off = ["read-restricted"]
+    out = "".join(render(report, lang, capsys, monkeypatch).split())
+    assert "".join(words.split()) in out and "read-restricted" not in out
+    assert report.to_dict()["protections_off"] == ["read-restricted"]
+
+
+def test_heatmap_shows_the_case_where_the_weights_differ_most(tmp_path: Path) -> None:
+    import numpy as np
+
+    report = grade(tmp_path, "a.py", SDPA_MASK_MULT.replace(
+        "w = e / e.sum(axis=-1, keepdims=True)",
+        "w = e / e.sum(axis=-1, keepdims=True)\n"
+        "    if w.ndim == 3: w = w.copy(); w[-1] = 1.0 / w.shape[-1]"),
+        "scaled-dot-product-attention")
+    heat = next(c.heatmap for c in report.checks if c.heatmap is not None)
+    got, expected = np.array(heat.got, dtype=float), np.array(heat.expected, dtype=float)
+    assert not np.allclose(got, expected, equal_nan=True)

@@ -694,7 +694,9 @@ def judge_case(ev: Evaluation, case: ConcreteCase, outputs: list[str]) -> CaseVe
 
 
 def _heatmap_for(ev: Evaluation, cases: list[ConcreteCase]) -> Heatmap | None:
-    """Learner vs reference weights of the smallest failing case (first batch element)."""
+    """Learner vs reference weights of the (case, batch element) where they differ most, so
+    the two drawings show the difference (a slice that happens to agree would look identical);
+    the smaller table wins a tie."""
     if "weights" in ev.spec.outputs:
         output = "weights"
     elif "sums-to-one" in ev.spec.properties and len(ev.spec.outputs) == 1:
@@ -703,7 +705,7 @@ def _heatmap_for(ev: Evaluation, cases: list[ConcreteCase]) -> Heatmap | None:
         return None
     if len([n for n in ev.output_names(output) if not n.startswith("...")]) < 2:
         return None  # one weight per key (additive attention): no (n, m) table to draw
-    best: tuple[int, Heatmap] | None = None
+    best: tuple[float, int, Heatmap] | None = None
     for case in cases:
         got = learner_array(ev, case.name, output)
         expected = reference_array(ev, case.name, output)
@@ -712,12 +714,18 @@ def _heatmap_for(ev: Evaluation, cases: list[ConcreteCase]) -> Heatmap | None:
         n, m = expected.shape[-2:]
         if n > HEATMAP_MAX or m > HEATMAP_MAX:
             continue
-        lead = (0,) * (expected.ndim - 2)
-        heat = Heatmap(case.name, np.asarray(got[lead], dtype=float).tolist(),
-                       np.asarray(expected[lead], dtype=float).tolist())
-        if best is None or n * m < best[0]:
-            best = (n * m, heat)
-    return None if best is None else best[1]
+        try:
+            mine = np.asarray(got, dtype=float).reshape(-1, n, m)
+        except (TypeError, ValueError):
+            continue
+        theirs = np.asarray(expected, dtype=float).reshape(-1, n, m)
+        for index in range(mine.shape[0]):
+            diff = np.abs(mine[index] - theirs[index])
+            worst = float("inf") if not np.isfinite(diff).all() else float(diff.max())
+            if best is None or (worst, -n * m) > (best[0], -best[1]):
+                best = (worst, n * m, Heatmap(case.name, mine[index].tolist(),
+                                              theirs[index].tolist()))
+    return None if best is None else best[2]
 
 
 def _match_check(ev: Evaluation, name: str, kind: str, cases: list[ConcreteCase],

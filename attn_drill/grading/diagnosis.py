@@ -286,7 +286,7 @@ def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings
         except ValueError:
             continue
         with np.errstate(invalid="ignore"):
-            leaking = blocked & ~(np.abs(weights) <= 1e-6)
+            leaking = blocked & (np.abs(weights) > 1e-6)  # NaN is not a leak
         if leaking.any():
             leaked.append(name)
             largest_leak = max(largest_leak, float(np.nanmax(np.abs(weights[leaking]))))

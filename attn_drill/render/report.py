@@ -31,6 +31,8 @@ LABELS = {
         "stderr": "Your program wrote to stderr", "optional": "(optional)", ":": ": ",
         "saved": "Saved {n} failing case(s) under {dir} (each folder has repro.py)",
         "saved_none": "No failing cases to save in {dir}",
+        "grouped_load": "not run, because the file could not be loaded: {names}",
+        "grouped_error": "not run, because every case failed as above: {names}",
     },
     "zh": {
         "passed": "通过", "failed": "未通过", "score": "得分", "time": "用时",
@@ -44,8 +46,42 @@ LABELS = {
         "stderr": "你的程序写到 stderr 的内容", "optional": "（可选）", ":": "：",
         "saved": "已把 {n} 个未通过的用例保存到 {dir}（每个文件夹里有 repro.py）",
         "saved_none": "没有未通过的用例需要保存到 {dir}",
+        "grouped_load": "未运行，因为文件无法加载：{names}",
+        "grouped_error": "未运行，因为每个用例都像上面那样失败了：{names}",
     },
 }
+
+
+# Plain words for the protection ids of a grade (the --json document keeps the ids).
+PROTECTION_WORDS = {
+    "isolated-process": ("your code runs inside the grader's own process",
+                         "你的代码在评测程序自己的进程里运行"),
+    "timeout": ("there is no time limit", "没有运行时间限制"),
+    "output-cap": ("your program's output is not capped", "不限制你的程序输出的长度"),
+    "kill-process-group": ("processes your code starts are not stopped afterwards",
+                           "你的代码启动的进程结束后不会被清理"),
+    "kill-escaped-processes": ("processes that leave their group are not stopped",
+                               "脱离进程组的进程不会被清理"),
+    "memory-limit": ("there is no memory limit", "没有内存限制"),
+    "cpu-limit": ("there is no CPU-time limit", "没有 CPU 时间限制"),
+    "file-size-limit": ("there is no limit on the size of files it writes",
+                        "不限制写出的文件大小"),
+    "privilege-drop": ("your code runs as your own user, not a separate one",
+                       "你的代码以你自己的用户身份运行，而不是单独的用户"),
+    "process-limit": ("there is no limit on how many processes it starts",
+                      "不限制启动的进程数量"),
+    "no-new-privileges": ("programs it starts may gain privileges",
+                          "它启动的程序可能获得更高权限"),
+    "read-restricted": ("your code can read files the grading user can read",
+                        "你的代码能读取评测用户可以读取的文件"),
+    "hide-references": ("your code could read the reference solutions",
+                        "你的代码可以读取参考答案"),
+}
+
+
+def protection_words(ids: list[str], lang: str) -> list[str]:
+    index = 1 if lang == "zh" else 0
+    return [PROTECTION_WORDS[i][index] if i in PROTECTION_WORDS else i for i in ids]
 
 
 def _labels(lang: str) -> dict[str, str]:
@@ -100,18 +136,63 @@ def heatmap_text(heat: Heatmap, lang: str) -> Text:
     return text
 
 
-def _check_line(check: CheckResult, lang: str) -> Text:
-    line = Text("  ")
-    if check.passed:
-        line.append("✓ ", style="green")
-    else:
-        line.append("✗ ", style="bold red")
-    line.append(check.name, style="" if check.passed else "bold")
+def _check_line(check: CheckResult, lang: str) -> Table:
+    """✓/✗, the name and the message; wrapped lines hang under the name, not under the mark."""
+    text = Text()
+    text.append(check.name, style="" if check.passed else "bold")
     if not check.required:
-        line.append(" " + _labels(lang)["optional"], style="dim")
+        text.append(" " + _labels(lang)["optional"], style="dim")
     if check.message:
-        line.append(" — " + check.message, style="dim" if check.passed else "")
-    return line
+        text.append(" — " + check.message, style="dim" if check.passed else "")
+    mark = Text("✓", style="green") if check.passed else Text("✗", style="bold red")
+    return _hanging(mark, text, indent=2)
+
+
+def _hanging(lead: Text, body: Text, *, indent: int) -> Table:
+    """`lead` then `body`, every wrapped line of `body` starting under its first character."""
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(width=indent + len(lead.plain), justify="right", no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(lead, body)
+    return grid
+
+
+def _bare(message: str) -> str:
+    """A check message without its case name and case counts, to compare failure reasons."""
+    import re
+
+    text = re.sub(r"^(case|用例)\s*[「'].*?[」']\s*[:：,，]?\s*", "", message.strip())
+    return re.sub(r"\s*[（(][^()（）]*(cases?|用例)[^()（）]*[)）]\s*$", "", text).strip()
+
+
+def _grouped(report: GradeReport) -> tuple[set[int], str]:
+    """Indexes of the failed checks that only repeat one reason (the file could not be
+    loaded, or every case failed the same way), and which of the two it is ("load",
+    "error" or "")."""
+    checks = report.checks
+    load = [i for i, c in enumerate(checks) if c.not_run and c.kind != "defines" and any(
+        other.kind == "defines" and not other.passed for other in checks)]
+    if len(load) >= 2:
+        return set(load), "load"
+    runs = next((c for c in checks if c.kind == "runs" and not c.passed), None)
+    if runs is None:
+        return set(), ""
+    reason = _bare(runs.message)
+    repeated = {i for i, c in enumerate(checks) if c is not runs and not c.passed
+                and (c.not_run or (reason and _bare(c.message) == reason))}
+    failed_others = [i for i, c in enumerate(checks) if c is not runs and not c.passed]
+    if len(repeated) >= 2 and len(repeated) == len(failed_others):
+        return repeated, "error"
+    return set(), ""
+
+
+def _traceback_block(report: GradeReport, labels: dict[str, str]) -> list[Text]:
+    lines, more = _tail(report.learner_traceback, TRACEBACK_LINES)
+    block = [Text(labels["traceback"] + labels[":"].strip(), style="bold")]
+    block += [Text("  " + line) for line in lines]
+    if more:
+        block.append(Text("  …"))
+    return block
 
 
 def grade_report(report: GradeReport, lang: str, *, next_steps: bool = True) -> None:
@@ -131,10 +212,24 @@ def grade_report(report: GradeReport, lang: str, *, next_steps: bool = True) -> 
     out.print(header)
     out.print()
     heatmap_shown = False  # one heatmap is informative; one per failed check is noise
-    for check in report.checks:
+    grouped, why = _grouped(report)
+    traceback_first = why == "load" and bool(report.learner_traceback.strip())
+    for index, check in enumerate(report.checks):
+        if index in grouped:
+            if index == min(grouped):
+                if traceback_first:  # the learner's own error before what it stopped
+                    out.print()
+                    for line in _traceback_block(report, labels):
+                        out.print(line, overflow="fold")
+                    out.print()
+                names = ", ".join(report.checks[i].name for i in sorted(grouped))
+                key = "grouped_load" if why == "load" else "grouped_error"
+                out.print(_hanging(Text("✗", style="bold red"),
+                                   Text(labels[key].format(names=names)), indent=2))
+            continue
         out.print(_check_line(check, lang))
         for detail in check.details:
-            out.print(Text("      · " + detail))
+            out.print(_hanging(Text("·"), Text(detail), indent=6))
         if not check.passed and check.mismatch is not None and check.mismatch.rows:
             out.print(Padding(mismatch_table(check.mismatch, lang), (0, 0, 0, 6), expand=False))
         if not check.passed and check.heatmap is not None and not heatmap_shown:
@@ -146,15 +241,11 @@ def grade_report(report: GradeReport, lang: str, *, next_steps: bool = True) -> 
             title = f" — {item.title}" if item.title else ""
             out.print(Text(labels["diagnosis"] + labels[":"], style="bold yellow") +
                       Text(f"{item.id}{title}", style="bold"))
-            out.print(Text("  " + item.message))
-    if report.learner_traceback.strip():
+            out.print(Padding(Text(item.message), (0, 0, 0, 2)))
+    if report.learner_traceback.strip() and not traceback_first:
         out.print()
-        out.print(Text(labels["traceback"] + labels[":"].strip(), style="bold"))
-        lines, more = _tail(report.learner_traceback, TRACEBACK_LINES)
-        for line in lines:
-            out.print(Text("  " + line), overflow="fold")
-        if more:
-            out.print(Text("  …"))
+        for line in _traceback_block(report, labels):
+            out.print(line, overflow="fold")
     if report.stdout.strip():
         out.print()
         out.print(Text(labels["stdout"] + labels[":"].strip(), style="bold"))
@@ -181,8 +272,10 @@ def grade_report(report: GradeReport, lang: str, *, next_steps: bool = True) -> 
         out.print(Text(text), overflow="fold")
     if report.protections_off:
         out.print()
-        out.print(Text(labels["protections"] + labels[":"] + ", ".join(report.protections_off),
-                       style="dim"))
+        joiner = "；" if lang == "zh" else "; "
+        out.print(Padding(Text(labels["protections"] + labels[":"] + joiner.join(
+            protection_words(report.protections_off, lang)), style="dim"), (0, 0, 0, 0),
+                          expand=False))
     if next_steps:
         out.print()
         key = "next_pass" if report.passed else "next_fail"
