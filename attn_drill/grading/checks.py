@@ -833,9 +833,12 @@ def check_no_mutation(ev: Evaluation, lang: str) -> CheckResult:
             if after.shape != sent.shape or not np.array_equal(after, sent, equal_nan=True):
                 failed.append(case.name)
                 if not first:
+                    fresh = "tensors" if ev.track == "torch" else "arrays"
+                    fresh_zh = "张量" if ev.track == "torch" else "数组"
                     first = tr(lang, f"`{key}` was changed in place (case '{case.name}'); "
-                               "compute into new arrays",
-                               f"`{key}` 被原地修改了（用例「{case.name}」）；请把结果写到新数组里")
+                               f"compute into new {fresh}",
+                               f"`{key}` 被原地修改了（用例「{case.name}」）；请把结果写到新"
+                               f"{fresh_zh}里")
                 break
     if not failed:
         return CheckResult(name, True, kind="property:no-mutation")

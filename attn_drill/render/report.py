@@ -222,7 +222,8 @@ def grade_report(report: GradeReport, lang: str, *, next_steps: bool = True) -> 
                     for line in _traceback_block(report, labels):
                         out.print(line, overflow="fold")
                     out.print()
-                names = ", ".join(report.checks[i].name for i in sorted(grouped))
+                names = ("、" if lang == "zh" else ", ").join(
+                    report.checks[i].name for i in sorted(grouped))
                 key = "grouped_load" if why == "load" else "grouped_error"
                 out.print(_hanging(Text("✗", style="bold red"),
                                    Text(labels[key].format(names=names)), indent=2))
