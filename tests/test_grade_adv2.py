@@ -379,3 +379,12 @@ def test_heatmap_shows_the_case_where_the_weights_differ_most(tmp_path: Path) ->
     heat = next(c.heatmap for c in report.checks if c.heatmap is not None)
     got, expected = np.array(heat.got, dtype=float), np.array(heat.expected, dtype=float)
     assert not np.allclose(got, expected, equal_nan=True)
+
+
+@needs_torch
+def test_module_with_a_plain_tensor_for_w_q_is_told_to_use_a_linear(tmp_path: Path) -> None:
+    report = grade_module(
+        tmp_path, INIT="del self.W_q; self.W_q = torch.randn(d_model, d_model)")
+    runs = next(c for c in report.checks if c.kind == "runs")
+    assert "W_q is not an nn.Module" in runs.message, runs.message
+    assert "no-gradient" not in ids(report)

@@ -295,6 +295,11 @@ def _load_parameter(module: Any, name: str, value: Any, entry: str) -> None:
         try:
             owner = module.get_submodule(owner_name)
         except AttributeError:
+            if getattr(module, owner_name.split(".")[0], None) is not None:
+                raise ModuleSetupError(
+                    f"{owner_name} is not an nn.Module in your {entry}: the grader loads the "
+                    f"case's weights into {owner_name}.weight and {owner_name}.bias; make it "
+                    "nn.Linear(d_model, d_model)") from None
             raise ModuleSetupError(
                 f"{entry} has no attribute `{owner_name}`: the grader loads the case's weights "
                 f"into self.{owner_name}.{attr}; create self.{owner_name} = "
