@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from attn_drill.render import console
-from attn_drill.render.problem import CHANGED_NOTE, STATUS_STYLE
+from attn_drill.render.problem import CHANGED_NOTE, STATUS_STYLE, status_text
 
 if TYPE_CHECKING:
     from attn_drill.progress import ProgressSummary, WeakConcept
@@ -79,10 +79,6 @@ TEXT = {
     },
 }
 
-STATUS_TEXT = {
-    "en": {"todo": "todo", "attempted": "attempted", "passed": "passed"},
-    "zh": {"todo": "未开始", "attempted": "已尝试", "passed": "已通过"},
-}
 
 
 def _count(n: int, word: str, lang: str) -> str:
@@ -155,7 +151,7 @@ def progress_view(summary: ProgressSummary, lang: str) -> None:
         problems.add_column(column, overflow="fold")
     for row in summary.problems:
         progress = row.progress
-        status = STATUS_TEXT[lang].get(progress.status, progress.status)
+        status = status_text(progress.status, lang)
         if progress.changed_since_pass:
             status += "*"
             changed = True
