@@ -348,7 +348,7 @@ def _open(path: Path) -> sqlite3.Connection:
         if version != SCHEMA_VERSION:
             # WAL is a property of the file: set it once, when creating or upgrading, and
             # never on a file we are not going to change.
-            conn.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(conn)
             found = apply_migrations(conn)
             if found > SCHEMA_VERSION:  # a newer attn-drill upgraded it while we waited
                 raise NewerStoreError(path, found)
@@ -357,6 +357,23 @@ def _open(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """`PRAGMA journal_mode = WAL` does not wait on the busy timeout: while another process
+    is creating or migrating the same new file it fails at once with "database is locked".
+    Retry it for as long as any other lock would be waited for."""
+    import time
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _classify(path: Path, exc: sqlite3.Error) -> StoreError:

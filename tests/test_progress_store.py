@@ -410,3 +410,23 @@ def test_progress_as_a_real_process_on_a_damaged_file() -> None:
     reset = run_cli("progress", "--reset-corrupt", env={"COLUMNS": "80"}, timeout=60)
     assert reset.returncode == 0, reset.stderr
     assert len(backups(path)) == 1 and "kept as" in reset.stdout
+
+
+
+def test_a_new_database_locked_by_another_writer_is_waited_for(tmp_path: Path) -> None:
+    """Switching a new file to WAL does not wait on the busy timeout: while another process
+    holds a write lock on the file (it is creating it too) the switch fails at once with
+    "database is locked". The store must wait, as for any other lock, not report it busy."""
+    import threading
+
+    path = progress.database_path()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # the other writer's lock, released half a second later
+    release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        progress.record_hint("softmax", 1)
+    finally:
+        release.join()
+        other.close()
+    assert progress.hint_level("softmax") == 1
