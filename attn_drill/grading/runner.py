@@ -580,17 +580,11 @@ def _read_until_done(selector: selectors.BaseSelector, pipes: Pipes, protocol: _
             reading.timed_out = True
             break
         for key, _ in selector.select(timeout=deadline - now):
-            try:
-                chunk = os.read(key.fd, 1 << 16)
-            except BlockingIOError:
+            chunk = _read_ready(key.fd)
+            if chunk is None:
                 continue
-            except OSError:
-                chunk = b""
             if key.fd != pipes.result_r:
-                if chunk:
-                    outputs[key.fd].add(chunk)
-                else:
-                    selector.unregister(key.fd)
+                _keep_output(selector, outputs, key.fd, chunk)
                 continue
             if not chunk:
                 reading.result_closed = True
@@ -683,16 +677,29 @@ def _drain(selector: selectors.BaseSelector, pipes: Pipes, outputs: dict[int, _C
     deadline = time.monotonic() + DRAIN_S
     while selector.get_map() and time.monotonic() < deadline:
         for key, _ in selector.select(timeout=max(0.0, deadline - time.monotonic())):
-            try:
-                chunk = os.read(key.fd, 1 << 16)
-            except BlockingIOError:
-                continue
-            except OSError:
-                chunk = b""
-            if chunk:
-                outputs[key.fd].add(chunk)
-            else:
-                selector.unregister(key.fd)
+            chunk = _read_ready(key.fd)
+            if chunk is not None:
+                _keep_output(selector, outputs, key.fd, chunk)
+
+
+def _read_ready(fd: int) -> bytes | None:
+    """One read from a pipe the selector called ready: b"" at its end (or when it broke),
+    None when it had nothing after all."""
+    try:
+        return os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
+def _keep_output(selector: selectors.BaseSelector, outputs: dict[int, _Capture], fd: int,
+                 chunk: bytes) -> None:
+    """Capture a chunk of stdout/stderr; an empty one means that stream has ended."""
+    if chunk:
+        outputs[fd].add(chunk)
+    else:
+        selector.unregister(fd)
 
 
 def _where(protocol: _Protocol, job: PreparedJob) -> str:
