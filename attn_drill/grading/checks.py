@@ -93,6 +93,11 @@ class Evaluation:
     def case(self, name: str) -> ConcreteCase:
         return next(c for c in self.cases if c.name == name)
 
+    def returned(self, case_name: str) -> Returned | None:
+        """What the learner's code returned on that case (None: it raised or never ran)."""
+        outcome = self.outcomes.get(case_name)
+        return None if outcome is None else outcome.returned
+
     def compared_outputs(self) -> list[str]:
         """Outputs compared with the reference (the module's eval output included)."""
         names = list(self.spec.outputs)
@@ -356,10 +361,8 @@ def ignored_rows(case: ConcreteCase, shape: tuple[int, ...]) -> np.ndarray | Non
 
 
 def learner_array(ev: Evaluation, case: str, output: str) -> np.ndarray | None:
-    outcome = ev.outcomes.get(case)
-    if outcome is None or outcome.returned is None:
-        return None
-    return outcome.returned.arrays.get(output)
+    returned = ev.returned(case)
+    return None if returned is None else returned.arrays.get(output)
 
 
 def reference_array(ev: Evaluation, case: str, output: str) -> np.ndarray | None:
@@ -545,10 +548,9 @@ def check_types(ev: Evaluation, lang: str) -> CheckResult:
     failed = []
     first = ""
     for case in ev.cases:
-        outcome = ev.outcomes.get(case.name)
-        if outcome is None or outcome.returned is None:
+        returned = ev.returned(case.name)
+        if returned is None:
             continue
-        returned = outcome.returned
         problem = ""
         if returned.structure_error:
             problem = returned.structure_error
@@ -640,10 +642,10 @@ def check_dtypes(ev: Evaluation, lang: str) -> CheckResult:
 def unreadable_output(ev: Evaluation, case: str, output: str, lang: str) -> str:
     """Why an output that came back as an array or tensor has no numbers to grade, or "" (it
     was not returned at all, or is not an array: the type check says so)."""
-    outcome = ev.outcomes.get(case)
-    if outcome is None or outcome.returned is None:
+    returned = ev.returned(case)
+    if returned is None:
         return ""
-    types = outcome.returned.types
+    types = returned.types
     base = output.split("@")[0]
     dtype = types.get(f"dtype:{output}") or types.get(f"dtype:{base}", "")
     shown = shown_output(output, lang)
@@ -671,14 +673,14 @@ class CaseVerdict:
 
 def judge_case(ev: Evaluation, case: ConcreteCase, outputs: list[str]) -> CaseVerdict:
     """Learner vs reference on one case (fully masked rows ignored)."""
-    outcome = ev.outcomes.get(case.name)
-    if outcome is None or outcome.returned is None:
+    returned = ev.returned(case.name)
+    if returned is None:
         return CaseVerdict(False, "error")
     for output in outputs:
         expected = reference_array(ev, case.name, output)
         if expected is None:
             continue
-        got = outcome.returned.arrays.get(output)
+        got = returned.arrays.get(output)
         if got is None:
             return CaseVerdict(False, "missing", output=output)
         if got.shape != expected.shape:
@@ -820,11 +822,11 @@ def check_no_mutation(ev: Evaluation, lang: str) -> CheckResult:
     failed = []
     first = ""
     for case in ev.base_cases:
-        outcome = ev.outcomes.get(case.name)
-        if outcome is None or outcome.returned is None:
+        returned = ev.returned(case.name)
+        if returned is None:
             continue
         for key, original in case.inputs.items():
-            after = outcome.returned.inputs_after.get(key)
+            after = returned.inputs_after.get(key)
             if after is None:
                 continue
             sent = original
@@ -1020,10 +1022,10 @@ def gradient_gaps(ev: Evaluation) -> GradientGaps:
 
     gaps = GradientGaps()
     for case in ev.base_cases:
-        outcome = ev.outcomes.get(case.name)
-        if outcome is None or outcome.returned is None:
+        returned = ev.returned(case.name)
+        if returned is None:
             continue
-        types = outcome.returned.types
+        types = returned.types
         if BACKWARD_ERROR in types and not gaps.backward_error:
             gaps.backward_error, gaps.backward_case = types[BACKWARD_ERROR], case.name
         for key, note in types.items():
@@ -1044,18 +1046,18 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
     checked = False
     for case in ev.base_cases:
         ref = ev.references.get(case.name)
-        outcome = ev.outcomes.get(case.name)
+        returned = ev.returned(case.name)
         if ref is None:
             continue
         keys = [k for k in ref.arrays if k.startswith("grad:")]
         if not keys:
             continue
         checked = True
-        if outcome is None or outcome.returned is None:
+        if returned is None:
             failed.append(case.name)
             continue
         for key in keys:
-            got = outcome.returned.arrays.get(key)
+            got = returned.arrays.get(key)
             if got is None:
                 if key[5:] not in missing:
                     missing.append(key[5:])
@@ -1081,8 +1083,7 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
         return None
     if not failed:
         return CheckResult(name, True, kind="property:gradients")
-    if not any(ev.outcomes.get(n) is not None and ev.outcomes[n].returned is not None
-               for n in failed):
+    if not any(ev.returned(n) is not None for n in failed):
         # Nothing to take a gradient of: the run check says why.
         return CheckResult(name, False, tr(
             lang, "not run: no case returned a result", "未运行：没有任何用例返回结果"),

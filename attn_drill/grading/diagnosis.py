@@ -197,8 +197,8 @@ def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang:
     compared = 0
     for name in _mask_evidence_cases(ev, check):
         case = ev.case(name)
-        outcome = ev.outcomes.get(name)
-        if outcome is None or outcome.returned is None:
+        learner = ev.returned(name)
+        if learner is None:
             return
         unmasked = _with_mask(case, lambda m: np.ones_like(m))
         flipped = _with_mask(case, lambda m: ~m)
@@ -206,11 +206,11 @@ def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang:
             return
         compared += 1
         free = call_trusted(target, ev.spec, unmasked, ev.track)
-        if not same_outputs(ev, case, outcome.returned, free, slack=MUTANT_SLACK):
+        if not same_outputs(ev, case, learner, free, slack=MUTANT_SLACK):
             ignores = False
         with np.errstate(all="ignore"):
             inverse = call_trusted(target, ev.spec, flipped, ev.track)
-        if not same_outputs(ev, flipped, outcome.returned, inverse, slack=MUTANT_SLACK):
+        if not same_outputs(ev, flipped, learner, inverse, slack=MUTANT_SLACK):
             inverted = False
         output = ev.spec.outputs[0]
         got = learner_array(ev, name, output)
@@ -335,8 +335,7 @@ def _reproduces_mutant_of(ev: Evaluation, misconception: str, case_names: list[s
         matched = True
         for case_name in case_names:
             mutant = outputs.get(case_name)
-            outcome = ev.outcomes.get(case_name)
-            learner = outcome.returned if outcome is not None else None
+            learner = ev.returned(case_name)
             if mutant is None or learner is None or not same_outputs(
                     ev, ev.case(case_name), learner, mutant, slack=MUTANT_SLACK):
                 matched = False
@@ -357,11 +356,11 @@ def _train_mode_findings(ev: Evaluation, checks: list[CheckResult], findings: Fi
     output = ev.spec.outputs[0]
     eval_ok = train_wrong = 0
     for case in ev.base_cases:
-        outcome = ev.outcomes.get(case.name)
-        if outcome is None or outcome.returned is None:
+        returned = ev.returned(case.name)
+        if returned is None:
             continue
-        train = outcome.returned.arrays.get(output)
-        evaluated = outcome.returned.arrays.get(f"{output}@eval")
+        train = returned.arrays.get(output)
+        evaluated = returned.arrays.get(f"{output}@eval")
         ref_train = reference_array(ev, case.name, output)
         ref_eval = reference_array(ev, case.name, f"{output}@eval")
         if any(a is None for a in (train, evaluated, ref_train, ref_eval)):
@@ -517,10 +516,10 @@ def pattern_findings(ev: Evaluation, checks: list[CheckResult], findings: Findin
     seen_cases = [name for c in numeric for name in c.failed_cases]
     for name in seen_cases[:3]:
         case = ev.case(name)
-        outcome = ev.outcomes.get(name)
-        if outcome is None or outcome.returned is None:
+        returned = ev.returned(name)
+        if returned is None:
             continue
-        got = outcome.returned.arrays
+        got = returned.arrays
         ref = ev.references[name].arrays
         if {"output", "weights"} <= set(ev.spec.outputs):
             out_is_w = _close(ev, got.get("output"), ref.get("weights"))
