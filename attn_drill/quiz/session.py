@@ -245,12 +245,6 @@ class TerminalInput:
             return "q"
 
 
-def stdin_is_terminal() -> bool:
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except (ValueError, OSError):
-        return False
-
 
 # -- the session -------------------------------------------------------------------------
 
@@ -430,6 +424,8 @@ def run_quiz_command(
         raise UsageError("The question bank is empty: there is nothing to quiz on.")
     bank.for_topic(topic)  # an unknown topic is a usage error before anything is asked
     if answer_input is None:
+        from attn_drill.watch import stdin_is_terminal
+
         answer_input = TerminalInput() if stdin_is_terminal() else PipedInput()
     session = _session(bank, store, lang, seed, answer_input)
     session.run(topic=topic, count=count)
