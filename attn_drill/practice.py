@@ -228,7 +228,8 @@ class PracticeLoop:
 
     Injected: `grade` (file, problem, track) -> report; `record` saves a report to progress;
     `recommend(exclude)` picks the next problem; `on_enter(path, track)` lets the caller
-    point the file watcher at a new file and warm the right worker; `clear_flag(concept)`
+    point the file watcher at a new file before its statement is drawn, and
+    `on_shown(path, track)` warm the right worker once it is; `clear_flag(concept)`
     unflags the concepts of a review problem once it is passed again.
     """
 
@@ -239,7 +240,10 @@ class PracticeLoop:
     grade: Grader
     record: Callable[[Any], None]
     recommend: Callable[[Collection[str]], Recommendation | None]
+    # Called before a problem's statement is drawn (the watcher must already follow the new
+    # file when the learner sees it and saves), then once it is on screen.
     on_enter: Callable[[Path, str], None] = lambda _path, _track: None
+    on_shown: Callable[[Path, str], None] = lambda _path, _track: None
     clear_flag: Callable[[str], None] = lambda _concept: None
     list_rows: Callable[[], list[dict[str, object]]] = list
     # Stops a grade in flight (kills the graded process) when the learner quits meanwhile.
@@ -270,12 +274,13 @@ class PracticeLoop:
             except AttnDrillError:
                 already_passed = False
         extra = {"already_passed": True} if already_passed else {}
+        self.on_enter(path, track)
         self.screen.statement(
             problem, track, path, created=created,
             has_work=not created and not is_untouched(path, problem, track),
             review_concepts=recommendation.concepts, **extra,
         )
-        self.on_enter(path, track)  # after drawing: warming a worker may take a moment
+        self.on_shown(path, track)  # after drawing: warming a worker may take a moment
 
     def next_problem(self) -> None:
         state = self._state
@@ -639,8 +644,10 @@ def run_practice(problem_id: str | None, *, track: str | None, directory: Path |
         return grade_file(path, problem_id=problem.id, track=track_name, lang=lang,
                           runner=workers.runner(track_name))
 
-    def on_enter(path: Path, track_name: str) -> None:
+    def on_enter(path: Path, _track_name: str) -> None:
         watcher.set_target(path)
+
+    def on_shown(_path: Path, track_name: str) -> None:
         if watcher.error:
             screen.note("watch_error", error=watcher.error)
         # Start the grading process while the learner reads the statement.
@@ -656,7 +663,7 @@ def run_practice(problem_id: str | None, *, track: str | None, directory: Path |
         first=first, directory=workspace, lang=lang, screen=screen, grade=grade,
         record=progress.record_grade,
         recommend=lambda exclude: recommend_next(track, exclude=exclude),
-        on_enter=on_enter, list_rows=list_rows, clear_flag=progress.clear_flag,
+        on_enter=on_enter, on_shown=on_shown, list_rows=list_rows, clear_flag=progress.clear_flag,
         cancel=workers.cancel, has_passed=progress.has_passed,
     )
 

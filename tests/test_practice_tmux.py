@@ -171,8 +171,11 @@ def test_practice_in_a_real_terminal(tmp_path: Path, isolated_home: Path) -> Non
         solution.write_text(NAIVE)
         failed = _wait_for(
             terminal,
-            lambda s: "Softmax without subtracting the maximum" in _latest(s, "Your file:"),
-            "the failed grade with its diagnosis",
+            # The key legend is the last thing a report draws: wait for it, not only for
+            # the diagnosis above it.
+            lambda s: all(part in _latest(s, "Your file:") for part in (
+                "Softmax without subtracting the maximum", "q quit")),
+            "the failed grade with its diagnosis and the key legend",
         )
         latest = _latest(failed, "Your file:")
         assert "Passed!" not in latest
@@ -180,7 +183,8 @@ def test_practice_in_a_real_terminal(tmp_path: Path, isolated_home: Path) -> Non
 
         _save_atomically(solution, CORRECT)
         passed = _wait_for(
-            terminal, lambda s: "Passed!" in _latest(s, "Your file:") and "n / Enter" in s,
+            terminal,
+            lambda s: all(part in _latest(s, "Your file:") for part in ("Passed!", "n / Enter")),
             "the pass and the reference solution",
         )
         latest = _latest(passed, "Your file:")

@@ -7,9 +7,11 @@ instead of piling up. Text fits 80 columns and reads without colour (NO_COLOR).
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.markdown import Markdown
 from rich.markup import escape
@@ -272,8 +274,25 @@ def message(body: str, style: str = "") -> None:
 # -- the practice loop's screens ---------------------------------------------------------
 
 
+_Draw = TypeVar("_Draw", bound=Callable[..., None])
+
+
+def _in_one_write(draw: _Draw) -> _Draw:
+    """Buffer everything a screen method prints and write it at once when it returns: the
+    terminal never shows a report half drawn (no flicker, and a reader of the screen sees the
+    key legend only together with everything above it)."""
+
+    @functools.wraps(draw)
+    def drawn(*args: Any, **kwargs: Any) -> None:
+        with console():
+            draw(*args, **kwargs)
+
+    return drawn  # type: ignore[return-value]
+
+
 class PracticeScreen:
-    """What the practice loop draws, one method per moment of the loop."""
+    """What the practice loop draws, one method per moment of the loop; each screen reaches
+    the terminal in one write."""
 
     def __init__(self, lang: str) -> None:
         self.lang = lang
@@ -281,13 +300,16 @@ class PracticeScreen:
     def _t(self, key: str, **values: Any) -> str:
         return text(self.lang, key, **values)
 
+    @_in_one_write
     def clear(self) -> None:
         console().clear()
 
+    @_in_one_write
     def legend(self, passed: bool = False) -> None:
         console().print()
         console().print(f"[dim]{escape(self._t('keys_passed' if passed else 'keys'))}[/]")
 
+    @_in_one_write
     def statement(self, problem: Problem, track: str, path: Path, *, created: bool,
                   has_work: bool, review_concepts: tuple[str, ...] = (),
                   passed: bool = False, already_passed: bool = False) -> None:
@@ -310,9 +332,11 @@ class PracticeScreen:
         message(self._t("edit_and_save"))
         self.legend(passed)
 
+    @_in_one_write
     def grading(self, path: Path) -> None:
         console().print(f"[dim]{escape(self._t('grading', name=path.name))}[/]")
 
+    @_in_one_write
     def report(self, report: Any, problem: Problem, path: Path, hint_level: int) -> None:
         """A failed grade: the full report, then which hint addresses each diagnosis."""
         from attn_drill.render.report import grade_report
@@ -340,6 +364,7 @@ class PracticeScreen:
             message(self._t("press_h"), "cyan")
         self.legend()
 
+    @_in_one_write
     def passed(self, report: Any, problem: Problem, track: str, path: Path,
                reference: tuple[Path, str] | None) -> None:
         """A pass: the report, congratulations, the reference, one note to go further."""
@@ -358,6 +383,7 @@ class PracticeScreen:
         out.print(f"[bold]{escape(self._t('next_prompt'))}[/]")
         self.legend(passed=True)
 
+    @_in_one_write
     def grade_error(self, error: str, path: Path, *, internal: bool = False) -> None:
         self.clear()
         message(self._t("file", path=path), "dim")
@@ -368,11 +394,13 @@ class PracticeScreen:
             message(error)
         self.legend()
 
+    @_in_one_write
     def hint(self, step: HintStep, problem: Problem, passed: bool = False) -> None:
         console().print()
         hint_panel(step, problem, self.lang)
         self.legend(passed)
 
+    @_in_one_write
     def problem_list(self, rows: list[dict[str, object]], current_id: str,
                      passed: bool = False) -> None:
         """A compact one-line-per-problem list (the `list` table is too wide for 80 columns
@@ -403,12 +431,14 @@ class PracticeScreen:
         message(self._t("list_current", id=current_id), "bold")
         self.legend(passed)
 
+    @_in_one_write
     def note(self, key: str, passed: bool = False, style: str = "yellow", **values: Any
              ) -> None:
         console().print()
         message(self._t(key, **values), style)
         self.legend(passed)
 
+    @_in_one_write
     def goodbye(self) -> None:
         console().print()
         message(self._t("bye"))
