@@ -2,8 +2,8 @@
 
 A *pack* is a directory with `problems/*.yaml` (one problem per file), `solutions/*.py`
 (reference implementations, one file per problem and track) and `mutants/*.py` (known-wrong
-variants, each tagged in the YAML with the misconception it embodies). The built-in pack ships
-inside the package (`attn_drill/pack`), so a plain `pip install .` carries everything.
+variants, each tagged in the YAML with the misconception it embodies). `attn_drill.packs`
+locates the built-in pack (inside the wheel, or the repository's top level in a checkout).
 
 Loading errors never surface as pydantic tracebacks: `PackError` names the file and the field.
 """
@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from attn_drill.errors import PackError, UnknownProblemError, UnknownTrackError
+from attn_drill.packs import BUILTIN_PACK
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-BUILTIN_PACK = Path(__file__).parent / "pack"
 TRACKS = ("numpy", "torch", "text")
 Track = Literal["numpy", "torch", "text"]
 KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"

@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import report, time_command
 
-PACK = Path(__file__).resolve().parents[1] / "attn_drill" / "pack" / "solutions"
+PACK = Path(__file__).resolve().parents[1] / "solutions"
 
 
 def main() -> None:

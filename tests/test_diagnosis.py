@@ -130,7 +130,7 @@ def test_rounded_output_is_found_and_named() -> None:
 
 
 def test_passing_submission_has_no_diagnosis_even_if_a_mutant_is_harmless() -> None:
-    report = grade(REPO / "attn_drill" / "pack" / "solutions" / "softmax_numpy.py",
+    report = grade(REPO / "solutions" / "softmax_numpy.py",
                    problem_id="softmax")
     assert report.passed and report.diagnosis == []
 

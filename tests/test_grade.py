@@ -25,7 +25,7 @@ from attn_drill.grading.grade import grade_file, run_in_process
 from tests.conftest import REPO, needs_torch
 
 FIXTURES = REPO / "tests" / "fixtures" / "solutions"
-PACK = REPO / "attn_drill" / "pack"
+PACK = REPO
 
 
 def grade(path: Path, **kwargs: object):

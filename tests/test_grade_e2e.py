@@ -14,7 +14,7 @@ from attn_drill.problems import builtin_problems
 from tests.conftest import HAS_TORCH, REPO, needs_torch, run_cli
 
 FIXTURES = REPO / "tests" / "fixtures" / "solutions"
-PACK = REPO / "attn_drill" / "pack"
+PACK = REPO
 runner = CliRunner()
 
 CODE_TRACKS = [

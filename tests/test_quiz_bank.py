@@ -1,4 +1,4 @@
-"""The built-in quiz bank (attn_drill/pack/quiz/*.yaml): loads, is big and bilingual enough,
+"""The built-in quiz bank (quiz/*.yaml): loads, is big and bilingual enough,
 links only to real problems, and every answer is right.
 
 Numeric answers are recomputed here from first principles (not copied from the YAML), and

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from attn_drill.cli import app
 
 runner = CliRunner()
-PACK = Path(__file__).resolve().parents[1] / "attn_drill" / "pack" / "solutions"
+PACK = Path(__file__).resolve().parents[1] / "solutions"
 
 
 @pytest.fixture(autouse=True)

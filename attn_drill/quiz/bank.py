@@ -1,4 +1,4 @@
-"""Loading the quiz bank: `pack/quiz/*.yaml`, one topic per file.
+"""Loading the quiz bank: `quiz/*.yaml` of the built-in pack, one topic per file.
 
 Errors are `PackError`s naming the file and the field, formatted like problem-file errors.
 """

@@ -1,4 +1,4 @@
-"""The quiz question model (pydantic): one YAML file per topic in `pack/quiz/<topic>.yaml`.
+"""The quiz question model (pydantic): one YAML file per topic in `quiz/<topic>.yaml` of a pack.
 
 ```yaml
 topic: scaling
