@@ -14,9 +14,17 @@ import hashlib
 import re
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from attn_drill.errors import PackError, UnknownProblemError, UnknownTrackError
 from attn_drill.packs import BUILTIN_PACK
@@ -119,6 +127,18 @@ class MutantSpec(Model):
     misconception: str = Field(pattern=KEBAB)
 
 
+def _registered_property(value: str) -> str:
+    """A property id the grader knows (grading.properties holds the registry)."""
+    from attn_drill.grading.properties import PROPERTIES
+
+    if value not in PROPERTIES:
+        raise ValueError(f"unknown property {value!r}; known: {', '.join(PROPERTIES)}")
+    return value
+
+
+PropertyId = Annotated[str, AfterValidator(_registered_property)]
+
+
 class TrackSpec(Model):
     signature: str = ""
     entry: str = Field(default="", description="name the submission must define")
@@ -132,7 +152,7 @@ class TrackSpec(Model):
         default_factory=list,
         description="inputs passed by keyword instead of position (e.g. `mask` after `num_heads`)",
     )
-    properties: list[str] = Field(default_factory=list)
+    properties: list[PropertyId] = Field(default_factory=list)
     cases: list[Case] = Field(default_factory=list)
     mutants: list[MutantSpec] = Field(default_factory=list)
 
@@ -258,13 +278,43 @@ class Problem(Model):
 # -- loading -----------------------------------------------------------------------------
 
 
-def format_validation_error(path: Path, error: ValidationError, what: str = "problem") -> str:
-    """One line per schema violation, naming the file and the field (shared by the quiz)."""
+def format_validation_error(path: Path, error: ValidationError, what: str = "problem",
+                            text: str | None = None) -> str:
+    """One line per schema violation, naming the file and the field (shared by the quiz);
+    with the file's `text`, also the line the field is on."""
     lines = [f"Invalid {what} file {path}:"]
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        lines.append(f"  - {where}: {item['msg']}")
+        line = yaml_line(text, item["loc"]) if text is not None else None
+        at = f" (line {line})" if line is not None else ""
+        lines.append(f"  - {where}{at}: {item['msg']}")
     return "\n".join(lines)
+
+
+def yaml_line(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node at `loc` (mapping keys and list indices), or of the
+    deepest node on the way that exists; None when the text cannot be composed."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for step in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((value for key, value in node.value if key.value == str(step)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) \
+                and 0 <= step < len(node.value):
+            child = node.value[step]
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line
 
 
 def read_yaml(path: Path) -> Any:
@@ -294,7 +344,8 @@ def load_problem_file(path: Path, pack_dir: Path) -> Problem:
     try:
         problem = Problem.model_validate({**data, "source_path": path, "pack_dir": pack_dir})
     except ValidationError as exc:
-        raise PackError(format_validation_error(path, exc)) from None
+        text = path.read_text(encoding="utf-8")
+        raise PackError(format_validation_error(path, exc, text=text)) from None
     if path.stem != problem.id:
         raise PackError(
             f"Invalid problem file {path}: id {problem.id!r} must match the file name "

@@ -6,18 +6,18 @@ outputs). Output: a list of `CheckResult`, one line each. Everything here is tru
 working on plain NumPy data; nothing here runs the submission.
 
 Which cases feed which check:
-- cases tagged for a listed property (`batched` -> batch-dims, `mask` -> mask,
-  `stability` -> stability) are judged by that property's check only;
+- cases carrying the tag of a listed property (`batched` -> batch-dims, `mask` -> mask,
+  `stability` -> stability: see grading.properties) are judged by that property's check only;
 - the other fixed (literal) cases -> "matches reference (fixed cases)", the other random
   cases -> "matches reference (random, seed N)";
 - derived cases (a permuted copy, copies with one later token changed) feed the
-  permutation-equivariance and causal-future checks, judged against the learner's own outputs.
+  permutation-equivariance and causal-future checks, judged against the learner's own outputs;
+- each listed property adds its own line (grading.properties), in the YAML's order.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from attn_drill.grading.compare import (
     compare_arrays,
     tolerance_for,
 )
+from attn_drill.grading.properties import PROPERTIES, plain_cases
 from attn_drill.grading.report import CheckResult, Heatmap
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from attn_drill.grading.harness import Returned
     from attn_drill.problems import Problem, TrackSpec
 
-PROPERTY_TAGS = {"batch-dims": "batched", "mask": "mask", "stability": "stability"}
 DERIVED_PERMUTED = "derived:permutation"
 DERIVED_CAUSAL = "derived:causal-future"
 LOAD_ERRORS = ("syntax", "import", "missing-name")
@@ -182,95 +182,6 @@ def signature_problem(source: str, spec: TrackSpec, cases: list[ConcreteCase]) -
             why = _accepts(node.args, positional, keywords, skip_self=False)
             return f"{spec.entry} {why}" if why else None
     return None  # defined some other way (assignment, import): the runner will tell
-
-
-# -- derived cases -------------------------------------------------------------------------
-
-
-def _seq_name(spec: TrackSpec) -> str | None:
-    names = spec.output_dims.get(spec.outputs[0], []) if spec.outputs else []
-    return names[-2] if len(names) >= 2 else None
-
-
-def _sequence_inputs(case_spec: Any, seq: str) -> list[str]:
-    return [
-        name
-        for name, input_spec in case_spec.random.items()
-        if len(input_spec.shape) >= 2
-        and input_spec.shape[-2] == seq
-        and not input_spec.kind.endswith("mask")
-    ]
-
-
-def derive_cases(
-    spec: TrackSpec, cases: list[ConcreteCase], seed: int
-) -> tuple[list[ConcreteCase], dict[str, DerivedCase]]:
-    """Extra cases for permutation-equivariance and causal-future, built from graded cases."""
-    seq = _seq_name(spec)
-    derived_cases: list[ConcreteCase] = []
-    derived: dict[str, DerivedCase] = {}
-    if seq is None:
-        return derived_cases, derived
-    specs = {c.name: c for c in spec.cases}
-    rng = np.random.default_rng([seed, 7919])
-
-    # (case, its sequence inputs, has a mask, is causal) for every random case usable as a source
-    sources = []
-    for case in cases:
-        case_spec = specs.get(case.name)
-        if case_spec is None or not case.is_random or "stability" in case.tags:
-            continue
-        seq_inputs = _sequence_inputs(case_spec, seq)
-        if not seq_inputs or case.dims.get(seq, 0) < 2:
-            continue
-        kinds = {s.kind for s in case_spec.random.values()}
-        has_mask = any(k.endswith("mask") for k in kinds) or any(
-            v.dtype == bool for v in case.inputs.values())
-        is_causal = "causal" in case.tags or "causal-mask" in kinds
-        sources.append((case, seq_inputs, has_mask, is_causal))
-    unmasked = [(c, inputs) for c, inputs, has_mask, _ in sources if not has_mask]
-    causal = [(c, inputs) for c, inputs, _, is_causal in sources if is_causal]
-
-    if "permutation-equivariance" in spec.properties:
-        options = unmasked
-        if options:
-            source, seq_inputs = options[0]
-            n = source.dims[seq]
-            perm = rng.permutation(n)
-            if (perm == np.arange(n)).all():
-                perm = perm[::-1].copy()
-            case = copy.deepcopy(source)
-            case.name = f"{source.name} (sequence permuted)"
-            case.tags = [*source.tags, DERIVED_PERMUTED]
-            for name in seq_inputs:
-                case.inputs[name] = np.take(source.inputs[name], perm, axis=-2)
-            if case.grad_output is not None and case.grad_output.ndim >= 2:
-                case.grad_output = np.take(case.grad_output, perm, axis=-2)
-            derived_cases.append(case)
-            derived[case.name] = DerivedCase(
-                case.name, DERIVED_PERMUTED, source.name, seq, permutation=perm.tolist()
-            )
-    if "causal-future" in spec.properties:
-        options = causal or unmasked  # causal-attention itself has no mask input
-        if options:
-            # One copy per later token, with only that token changed: a leak from any token to
-            # any earlier position shows up (changing a whole tail only checks the first half).
-            source, seq_inputs = options[0]
-            n = source.dims[seq]
-            for cutoff in range(1, n):
-                case = copy.deepcopy(source)
-                case.name = f"{source.name} (token {cutoff} changed)"
-                case.tags = [*source.tags, DERIVED_CAUSAL]
-                for name in seq_inputs:
-                    changed = source.inputs[name].copy()
-                    token = changed[..., cutoff, :]
-                    changed[..., cutoff, :] = rng.standard_normal(token.shape) * 3.0
-                    case.inputs[name] = changed
-                derived_cases.append(case)
-                derived[case.name] = DerivedCase(
-                    case.name, DERIVED_CAUSAL, source.name, seq, cutoff=cutoff
-                )
-    return derived_cases, derived
 
 
 # -- trusted calls -------------------------------------------------------------------------
@@ -779,358 +690,6 @@ def _match_check(ev: Evaluation, name: str, kind: str, cases: list[ConcreteCase]
     )
 
 
-def _property_cases(ev: Evaluation) -> dict[str, list[ConcreteCase]]:
-    grouped: dict[str, list[ConcreteCase]] = {}
-    listed = {PROPERTY_TAGS[p] for p in ev.spec.properties if p in PROPERTY_TAGS}
-    for prop, tag in PROPERTY_TAGS.items():
-        if prop in ev.spec.properties:
-            grouped[prop] = [c for c in ev.base_cases if tag in c.tags]
-    if grouped.get("batch-dims"):
-        # A batched mask case that fails is the mask's failure: judge batching on the cases
-        # that test nothing else, when there are any.
-        only = [c for c in grouped["batch-dims"] if not (listed - {"batched"}) & set(c.tags)]
-        grouped["batch-dims"] = only or grouped["batch-dims"]
-    return grouped
-
-
-def _plain_cases(ev: Evaluation) -> list[ConcreteCase]:
-    tags = {PROPERTY_TAGS[p] for p in ev.spec.properties if p in PROPERTY_TAGS}
-    return [c for c in ev.base_cases if not tags & set(c.tags)]
-
-
-PROPERTY_NAMES = {
-    "batch-dims": ("works with leading batch dimensions", "支持前置的批量维度"),
-    "mask": ("respects the mask", "正确使用掩码"),
-    "stability": ("numerically stable for large scores", "大分数下数值稳定"),
-    "no-mutation": ("does not modify its inputs", "不修改输入"),
-    "sums-to-one": ("attention weights sum to 1", "注意力权重和为 1"),
-    "permutation-equivariance": ("permuting the sequence permutes the output",
-                                 "打乱序列顺序，输出随之同样打乱"),
-    "causal-future": ("future tokens do not change earlier outputs",
-                      "未来的 token 不影响之前位置的输出"),
-    "gradients": ("gradients match the reference", "梯度与参考实现一致"),
-}
-
-
-def property_name(prop: str, lang: str) -> str:
-    en, zh = PROPERTY_NAMES.get(prop, (prop, prop))
-    return tr(lang, en, zh)
-
-
-def check_no_mutation(ev: Evaluation, lang: str) -> CheckResult:
-    name = property_name("no-mutation", lang)
-    failed = []
-    first = ""
-    for case in ev.base_cases:
-        returned = ev.returned(case.name)
-        if returned is None:
-            continue
-        for key, original in case.inputs.items():
-            after = returned.inputs_after.get(key)
-            if after is None:
-                continue
-            sent = original
-            if ev.track == "torch" and original.dtype != bool:
-                sent = original.astype(np.float32)  # what the child actually received
-            if after.shape != sent.shape or not np.array_equal(after, sent, equal_nan=True):
-                failed.append(case.name)
-                if not first:
-                    fresh = "tensors" if ev.track == "torch" else "arrays"
-                    fresh_zh = "张量" if ev.track == "torch" else "数组"
-                    first = tr(lang, f"`{key}` was changed in place (case '{case.name}'); "
-                               f"compute into new {fresh}",
-                               f"`{key}` 被原地修改了（用例「{case.name}」）；请把结果写到新"
-                               f"{fresh_zh}里")
-                break
-    if not failed:
-        return CheckResult(name, True, kind="property:no-mutation")
-    return CheckResult(name, False, first, kind="property:no-mutation", failed_cases=failed)
-
-
-def _sum_axis(ev: Evaluation, case: ConcreteCase) -> tuple[str, int] | None:
-    if "weights" in ev.spec.outputs:
-        return "weights", -1
-    if len(ev.spec.outputs) == 1:
-        return ev.spec.outputs[0], int(case.args.get("axis", -1))
-    return None
-
-
-def sums_check_name(ev: Evaluation, lang: str) -> str:
-    if "weights" not in ev.spec.outputs:
-        return tr(lang, "each slice sums to 1 along `axis`", "沿 `axis` 的每个切片之和为 1")
-    return property_name("sums-to-one", lang)
-
-
-def check_sums_to_one(ev: Evaluation, lang: str) -> CheckResult:
-    name = sums_check_name(ev, lang)
-    failed = []
-    first = ""
-    for case in ev.base_cases:
-        target = _sum_axis(ev, case)
-        if target is None:
-            break
-        output, axis = target
-        got = learner_array(ev, case.name, output)
-        expected = reference_array(ev, case.name, output)
-        if got is None or expected is None or got.shape != expected.shape:
-            continue
-        sums = np.asarray(got, dtype=np.float64).sum(axis=axis)
-        rtol, atol = tolerance(ev, got)
-        limit = atol + rtol * got.shape[axis] + 1e-12
-        graded = np.ones(sums.shape, dtype=bool)
-        skip = ignored_rows(case, expected.shape)
-        if skip is not None and axis == -1:
-            graded = ~skip[..., 0]
-        with np.errstate(invalid="ignore"):
-            bad = graded & ~(np.abs(sums - 1.0) <= limit)
-        if bad.any():
-            failed.append(case.name)
-            if not first:
-                where = tuple(int(i) for i in np.argwhere(bad)[0])
-                value = float(sums[where])
-                first = tr(
-                    lang,
-                    f"case '{case.name}': `{output}` sums to {value:.6g} along axis {axis} at "
-                    f"index {where} ({int(bad.sum())} of {bad.size} slices are off)",
-                    f"用例「{case.name}」：`{output}` 沿轴 {axis} 在索引 {where} 处之和为 "
-                    f"{value:.6g}（{bad.size} 个切片中有 {int(bad.sum())} 个不为 1）",
-                )
-    if not failed:
-        return CheckResult(name, True, kind="property:sums-to-one")
-    return CheckResult(name, False, first, kind="property:sums-to-one", failed_cases=failed)
-
-
-def _derived_expectation(ev: Evaluation, derived: DerivedCase, output: str,
-                         array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """What the learner's derived-case output must equal, from its own source output.
-
-    Returns (expected, ignore) where ignore marks elements the property says nothing about.
-    """
-    names = ev.output_names(output)
-    seq_axes = [i - len(names) for i, n in enumerate(names) if n == derived.seq_name]
-    seq_axes = [a for a in seq_axes if -a <= array.ndim]
-    if derived.kind == DERIVED_PERMUTED:
-        expected = array
-        for axis in seq_axes:
-            expected = np.take(expected, derived.permutation, axis=axis)
-        return expected, None
-    # causal: only positions before the cutoff (along the query axis) are constrained
-    ignore = np.zeros(array.shape, dtype=bool)
-    if seq_axes:
-        query_axis = seq_axes[0]
-        index = [slice(None)] * array.ndim
-        index[query_axis] = slice(derived.cutoff, None)
-        ignore[tuple(index)] = True
-    return array, ignore
-
-
-def _changed_rows(after: np.ndarray, expected: np.ndarray, ignore: np.ndarray | None,
-                  rtol: float, atol: float) -> list[int]:
-    """Query positions (axis -2) where `after` moved away from `expected`."""
-    from attn_drill.grading.compare import close_elements
-
-    bad = ~close_elements(after, expected, rtol, atol)
-    if ignore is not None:
-        bad &= ~ignore
-    if bad.ndim < 2:
-        return []
-    per_row = bad.reshape(-1, *bad.shape[-2:]).any(axis=(0, 2))
-    return [int(i) for i in np.flatnonzero(per_row)]
-
-
-def check_derived(ev: Evaluation, prop: str, kind: str, lang: str) -> CheckResult | None:
-    name = property_name(prop, lang)
-    todo = [d for d in ev.derived.values() if d.kind == kind]
-    if not todo:
-        return None
-    # causal-future: every changed token that reaches an earlier position, and those positions
-    leaking_tokens: list[int] = []
-    leaked_rows: set[int] = set()
-    first_failure: tuple[DerivedCase, str, Comparison] | None = None
-    failed_cases: list[str] = []
-    for derived in todo:
-        source = ev.outcomes.get(derived.source)
-        result = ev.outcomes.get(derived.name)
-        if (source is None or source.returned is None or result is None
-                or result.returned is None):
-            return CheckResult(name, False, tr(
-                lang, f"could not be checked: case '{derived.source}' did not return a result",
-                f"无法检查：用例「{derived.source}」没有返回结果"),
-                kind=f"property:{prop}", failed_cases=[derived.name], not_run=True)
-        for output in ev.spec.outputs:
-            before = source.returned.arrays.get(output)
-            after = result.returned.arrays.get(output)
-            if before is None or after is None:
-                continue
-            expected, ignore = _derived_expectation(ev, derived, output, before)
-            if expected.shape != after.shape:
-                continue  # the shape check reports this
-            rtol, atol = tolerance(ev, after)
-            comparison = compare_arrays(after, expected, rtol=rtol * 10, atol=atol * 10,
-                                        dtype=tolerance_label(ev, after), case=derived.name,
-                                        output=output,
-                                        ignore=ignore)
-            if comparison.ok:
-                continue
-            if kind == DERIVED_PERMUTED:
-                message = tr(
-                    lang,
-                    f"reordering the tokens of case '{derived.source}' changed `{output}` by more "
-                    "than reordering it: attention must not depend on token positions",
-                    f"打乱用例「{derived.source}」中 token 的顺序后，`{output}` 的变化不只是顺序"
-                    "改变：注意力不应依赖 token 的位置",
-                )
-                return CheckResult(name, False, message, kind=f"property:{prop}",
-                                   mismatch=comparison.table, failed_cases=[derived.name])
-            if first_failure is None:
-                first_failure = (derived, output, comparison)
-            if derived.name not in failed_cases:
-                failed_cases.append(derived.name)
-            if derived.cutoff not in leaking_tokens:
-                leaking_tokens.append(derived.cutoff)
-            leaked_rows.update(_changed_rows(after, expected, ignore, rtol * 10, atol * 10))
-    if first_failure is None:
-        return CheckResult(name, True, kind=f"property:{prop}")
-    derived, output, comparison = first_failure
-    rows = sorted(leaked_rows)
-    tokens = ", ".join(str(t) for t in sorted(leaking_tokens))
-    message = tr(
-        lang,
-        f"changing token{'s' if len(leaking_tokens) > 1 else ''} {tokens} of case "
-        f"'{derived.source}' (one at a time) changed "
-        f"`{output}` at earlier positions {rows}: position i may only attend to j ≤ i",
-        f"逐个修改用例「{derived.source}」中的第 {tokens} 个 token，`{output}` 在更早的位置 "
-        f"{rows} 也变了：位置 i 只能关注 j ≤ i",
-    )
-    return CheckResult(name, False, message, kind=f"property:{prop}",
-                       mismatch=comparison.table, failed_cases=failed_cases)
-
-
-@dataclass
-class GradientGaps:
-    """Why gradients are missing, from the module harness's notes: parameters forward never
-    used, parameters it used but cut off from the graph, and backward's own error."""
-
-    unused: list[str] = field(default_factory=list)
-    detached: list[str] = field(default_factory=list)
-    backward_error: str = ""
-    backward_case: str = ""
-
-
-def gradient_gaps(ev: Evaluation) -> GradientGaps:
-    from attn_drill.grading.harness import BACKWARD_ERROR, GRAD_NOTE
-
-    gaps = GradientGaps()
-    for case in ev.base_cases:
-        returned = ev.returned(case.name)
-        if returned is None:
-            continue
-        types = returned.types
-        if BACKWARD_ERROR in types and not gaps.backward_error:
-            gaps.backward_error, gaps.backward_case = types[BACKWARD_ERROR], case.name
-        for key, note in types.items():
-            if not key.startswith(GRAD_NOTE):
-                continue
-            target = gaps.unused if note == "unused" else gaps.detached
-            if key[len(GRAD_NOTE):] not in target:
-                target.append(key[len(GRAD_NOTE):])
-    return gaps
-
-
-def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
-    name = property_name("gradients", lang)
-    failed = []
-    first = ""
-    first_table = None
-    missing: list[str] = []
-    checked = False
-    for case in ev.base_cases:
-        ref = ev.references.get(case.name)
-        returned = ev.returned(case.name)
-        if ref is None:
-            continue
-        keys = [k for k in ref.arrays if k.startswith("grad:")]
-        if not keys:
-            continue
-        checked = True
-        if returned is None:
-            failed.append(case.name)
-            continue
-        for key in keys:
-            got = returned.arrays.get(key)
-            if got is None:
-                if key[5:] not in missing:
-                    missing.append(key[5:])
-                if case.name not in failed:
-                    failed.append(case.name)
-                continue
-            expected = ref.arrays[key]
-            if got.shape != expected.shape:
-                got = got.reshape(expected.shape) if got.size == expected.size else got
-            rtol, atol = tolerance(ev, got)
-            comparison = compare_arrays(got, expected, rtol=rtol, atol=atol,
-                                        dtype=tolerance_label(ev, got), case=case.name,
-                                        output=key)
-            if not comparison.ok:
-                if case.name not in failed:
-                    failed.append(case.name)
-                if not first and comparison.table is not None:
-                    first = tr(lang, f"case '{case.name}', gradient of `{key[5:]}`: ",
-                               f"用例「{case.name}」，`{key[5:]}` 的梯度：") + \
-                        comparison.table.summary(lang)
-                    first_table = comparison.table
-    if not checked:
-        return None
-    if not failed:
-        return CheckResult(name, True, kind="property:gradients")
-    if not any(ev.returned(n) is not None for n in failed):
-        # Nothing to take a gradient of: the run check says why.
-        return CheckResult(name, False, tr(
-            lang, "not run: no case returned a result", "未运行：没有任何用例返回结果"),
-            kind="property:gradients", failed_cases=failed, not_run=True)
-    gaps = gradient_gaps(ev)
-    if gaps.backward_error:
-        inplace = "inplace operation" in gaps.backward_error
-        first = tr(
-            lang, f"backward raised on case '{gaps.backward_case}': {gaps.backward_error}"
-            + (" (forward changed a tensor in place that autograd still needed: compute new "
-               "tensors instead of editing x, the mask or intermediate results in place)"
-               if inplace else ""),
-            f"用例「{gaps.backward_case}」的反向传播出错：{gaps.backward_error}"
-            + ("（forward 原地修改了自动求导仍需要的张量：请生成新张量，不要原地修改 x、掩码或"
-               "中间结果）" if inplace else ""))
-        return CheckResult(name, False, first, kind="property:gradients", mismatch=first_table,
-                           failed_cases=failed)
-    if gaps.unused or gaps.detached:
-        parts = []
-        if gaps.unused:
-            names = ", ".join(gaps.unused)
-            parts.append(tr(
-                lang, f"forward never uses {names}, so no gradient can reach "
-                f"{'them' if len(gaps.unused) > 1 else 'it'}",
-                f"forward 从未用到 {names}，所以梯度无法传到这里"))
-        if gaps.detached:
-            names = ", ".join(gaps.detached)
-            parts.append(tr(
-                lang, f"no gradient reached {names} although forward uses "
-                f"{'them' if len(gaps.detached) > 1 else 'it'}: something detaches the graph "
-                "(.detach(), .numpy(), torch.no_grad(), new tensors from .data)",
-                f"forward 用到了 {names}，梯度却没有传到：某处切断了计算图（.detach()、"
-                ".numpy()、torch.no_grad()、用 .data 新建张量）"))
-        first = "; ".join(parts)
-        return CheckResult(name, False, first, kind="property:gradients", mismatch=first_table,
-                           failed_cases=failed)
-    if missing:
-        first = tr(lang, f"no gradient reached {', '.join(missing)}: something detaches the "
-                   "graph (.detach(), .numpy(), torch.no_grad(), new tensors from .data)",
-                   f"梯度没有传到 {', '.join(missing)}：某处切断了计算图（.detach()、.numpy()、"
-                   "torch.no_grad()、用 .data 新建张量）")
-    elif not first:
-        first = tr(lang, "the backward pass did not run", "反向传播没有运行")
-    return CheckResult(name, False, first, kind="property:gradients", mismatch=first_table,
-                       failed_cases=failed)
-
-
 def run_checks(ev: Evaluation, lang: str = "en") -> list[CheckResult]:
     """Every check line of a grade, in display order. The learner's numbers may be anything
     (complex, inf, nan): numpy's warnings about them are ours to silence, never to print."""
@@ -1152,7 +711,7 @@ def _run_checks(ev: Evaluation, lang: str) -> list[CheckResult]:
     ]
     for func, label, kind in basic:
         checks.append(func(ev, lang) if loaded else _not_run(label, kind, lang))
-    plain = _plain_cases(ev)
+    plain = plain_cases(ev)
     fixed = [c for c in plain if not c.is_random]
     random_cases = [c for c in plain if c.is_random]
     groups = [
@@ -1165,29 +724,13 @@ def _run_checks(ev: Evaluation, lang: str) -> list[CheckResult]:
         if cases:
             checks.append(_match_check(ev, label, kind, cases, lang) if loaded
                           else _not_run(label, kind, lang))
-    grouped = _property_cases(ev)
-    for prop in ev.spec.properties:
-        label = sums_check_name(ev, lang) if prop == "sums-to-one" else property_name(prop, lang)
-        result: CheckResult | None
-        if prop in grouped:
-            if not grouped[prop]:
-                continue
-            result = _match_check(ev, label, f"property:{prop}", grouped[prop], lang)
-        elif prop == "no-mutation":
-            result = check_no_mutation(ev, lang)
-        elif prop == "sums-to-one":
-            result = check_sums_to_one(ev, lang)
-        elif prop == "permutation-equivariance":
-            result = check_derived(ev, prop, DERIVED_PERMUTED, lang)
-        elif prop == "causal-future":
-            result = check_derived(ev, prop, DERIVED_CAUSAL, lang)
-        elif prop == "gradients":
-            result = check_gradients(ev, lang)
-        else:
-            result = None
+    for prop_id in ev.spec.properties:
+        prop = PROPERTIES[prop_id]
+        result = prop.check(ev, lang)
         if result is None:
             continue
-        checks.append(result if loaded else _not_run(label, f"property:{prop}", lang))
+        label = prop.label(ev, lang)
+        checks.append(result if loaded else _not_run(label, f"property:{prop_id}", lang))
     if loaded and not any(o.returned is not None for o in ev.outcomes.values()):
         # Checks that look only at returned values would pass vacuously.
         for check in checks:

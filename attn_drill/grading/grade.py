@@ -260,13 +260,9 @@ def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: i
     from concurrent.futures import ThreadPoolExecutor
 
     from attn_drill.grading.cases import build_cases
-    from attn_drill.grading.checks import (
-        compute_references,
-        derive_cases,
-        run_checks,
-        signature_problem,
-    )
+    from attn_drill.grading.checks import compute_references, run_checks, signature_problem
     from attn_drill.grading.diagnosis import diagnose
+    from attn_drill.grading.properties import derive_cases
 
     spec = problem.tracks[track]
     cases = build_cases(spec, seed)

@@ -18,20 +18,6 @@ from attn_drill.errors import MissingFileError, PackError
 if TYPE_CHECKING:
     from attn_drill.problems import Problem
 
-KNOWN_PROPERTIES = (
-    "batch-dims", "mask", "stability", "no-mutation", "sums-to-one",
-    "permutation-equivariance", "causal-future", "gradients",
-)
-# The misconception a failed property is reported as (grading/diagnosis.py).
-PROPERTY_IDS = {
-    "no-mutation": "mutates-input",
-    "batch-dims": "no-batch-dims",
-    "mask": "ignores-mask",
-    "causal-future": "causal-future-leak",
-    "gradients": "no-gradient",
-    "stability": "unstable-softmax",
-}
-
 
 @dataclass
 class ValidationItem:
@@ -117,15 +103,14 @@ def validate_track(problem: Problem, track: str, result: ValidationResult) -> No
     if track == "torch" and not _torch_available():
         result.notes.append(f"{problem.id} [torch]: skipped, PyTorch is not installed")
         return
+    from attn_drill.grading.properties import PROPERTIES
+
     ok = True
-    for prop in spec.properties:
-        if prop not in KNOWN_PROPERTIES:
+    for prop in spec.properties:  # every id is registered: the loader checked
+        reported = PROPERTIES[prop].diagnoses
+        if reported and problem.misconception(reported) is None:
             result.add(problem.id, track, f"property {prop}", False,
-                       f"unknown property; known: {', '.join(KNOWN_PROPERTIES)}")
-            ok = False
-        elif PROPERTY_IDS.get(prop) and problem.misconception(PROPERTY_IDS[prop]) is None:
-            result.add(problem.id, track, f"property {prop}", False,
-                       f"its failures are reported as {PROPERTY_IDS[prop]!r}, which is not in "
+                       f"its failures are reported as {reported!r}, which is not in "
                        "'misconceptions'")
             ok = False
     reference = problem.reference_path(track)
@@ -160,13 +145,9 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
     import numpy as np
 
     from attn_drill.grading.cases import build_cases
-    from attn_drill.grading.checks import (
-        PROPERTY_TAGS,
-        compute_references,
-        derive_cases,
-        reference_target,
-    )
+    from attn_drill.grading.checks import compute_references, reference_target
     from attn_drill.grading.diagnosis import mutant_targets
+    from attn_drill.grading.properties import PROPERTIES, derive_cases
 
     spec = problem.tracks[track]
     try:
@@ -176,13 +157,12 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
         return
     extra, derived = derive_cases(spec, cases, 0)
     all_cases = cases + extra
-    for prop, tag in PROPERTY_TAGS.items():
-        if prop in spec.properties and not any(tag in c.tags for c in cases):
-            result.add(problem.id, track, f"property {prop}", False,
-                       f"no case is tagged {tag!r}, so it is never checked")
-    for prop in ("permutation-equivariance", "causal-future"):
-        if prop in spec.properties and not derived:
-            result.add(problem.id, track, f"property {prop}", False,
+    for prop in (PROPERTIES[p] for p in spec.properties):
+        if prop.tag is not None and not any(prop.tag in c.tags for c in cases):
+            result.add(problem.id, track, f"property {prop.id}", False,
+                       f"no case is tagged {prop.tag!r}, so it is never checked")
+        if prop.derives and not derived:
+            result.add(problem.id, track, f"property {prop.id}", False,
                        "no random case to derive a test case from")
     references = compute_references(problem, track, all_cases)
     for case in cases:
