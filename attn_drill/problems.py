@@ -64,18 +64,43 @@ class Example(Model):
     explanation: L10n
 
 
+def _registered_generator(value: str) -> str:
+    from attn_drill.grading.inputs import GENERATORS
+
+    if value not in GENERATORS:
+        raise ValueError(f"unknown input kind {value!r}; known: {', '.join(GENERATORS)}")
+    return value
+
+
 class InputSpec(Model):
-    """How the grader generates one random input.
+    """How the grader generates one random input (`kind`: grading.inputs.GENERATORS).
 
     `shape` uses names resolved against the case's `dims` (or literal ints). Masks are boolean
     with True meaning "may attend"; every generated mask row keeps at least one key.
+    `integers` draws from [low, high]; `arange` counts up from `low` along the last axis;
+    `blocks` makes one tuple per entry of `sizes`, its `parts` shaped with `block` bound to
+    that size.
     """
 
     shape: list[int | str] = Field(default_factory=list)
-    kind: Literal[
-        "normal", "uniform", "padding-mask", "causal-mask", "random-mask"
-    ] = "normal"
+    kind: Annotated[str, AfterValidator(_registered_generator)] = "normal"
     scale: float = 1.0
+    low: int = 0
+    high: int = 1
+    sizes: list[int] = Field(default_factory=list)
+    parts: dict[str, InputSpec] = Field(default_factory=dict)
+
+
+class InputDecl(Model):
+    """What one input of a track is (grading.inputs): unset fields follow the role, then the
+    values (a boolean literal or mask generator is the mask, anything else float data)."""
+
+    role: Literal[
+        "data", "weight", "mask", "positions", "lengths", "cache", "blocks", "option"
+    ] | None = None
+    dtype: Literal["float", "int64", "bool"] | None = None
+    pass_as: Literal["array", "list", "scalar", "iterator"] | None = None
+    grad: bool | None = Field(default=None, description="torch track: take its gradient")
 
 
 class Case(Model):
@@ -148,6 +173,14 @@ class TrackSpec(Model):
         default_factory=dict, description="symbolic shape per output, e.g. [batch, n, d_v]"
     )
     starter: str
+    inputs: dict[str, InputDecl] = Field(
+        default_factory=dict, description="role / dtype of inputs (grading.inputs)")
+    sequence: str | None = Field(
+        default=None, description="the sequence dimension (default: the second-to-last name "
+        "of the first output's output_dims)")
+    attention_weights: str | None = Field(
+        default=None, description="the output holding attention weights (rows sum to 1); "
+        "default: `weights` when it is an output")
     keyword_inputs: list[str] = Field(
         default_factory=list,
         description="inputs passed by keyword instead of position (e.g. `mask` after `num_heads`)",
@@ -160,7 +193,25 @@ class TrackSpec(Model):
     def _callable_tracks_need_entry(self) -> TrackSpec:
         if self.call != "text" and not (self.entry and self.signature and self.cases):
             raise ValueError("code tracks need 'entry', 'signature' and at least one case")
+        if self.attention_weights is not None and self.attention_weights not in self.outputs:
+            raise ValueError(f"attention_weights {self.attention_weights!r} is not one of "
+                             f"the outputs ({', '.join(self.outputs)})")
         return self
+
+    @property
+    def sequence_dim(self) -> str | None:
+        """The dimension name of the sequence axis (derived cases permute / change it)."""
+        if self.sequence is not None:
+            return self.sequence
+        names = self.output_dims.get(self.outputs[0], []) if self.outputs else []
+        return names[-2] if len(names) >= 2 else None
+
+    @property
+    def weights_output(self) -> str | None:
+        """The output that holds attention weights, if any."""
+        if self.attention_weights is not None:
+            return self.attention_weights
+        return "weights" if "weights" in self.outputs else None
 
 
 class RubricPoint(Model):

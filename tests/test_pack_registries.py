@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from attn_drill.grading.properties import PROPERTIES
 from attn_drill.grading.validate import validate_pack
 from attn_drill.messages import CATALOG, LANGS, render
 from attn_drill.problems import BUILTIN_PACK, builtin_problems, load_pack
+from tests.conftest import needs_torch
 
 
 def _copy_pack(tmp_path: Path) -> Path:
@@ -65,3 +67,190 @@ def test_properties_listed_by_the_pack_are_registered_objects() -> None:
         "batch-dims": "batched", "stability": "stability", "mask": "mask"}
     assert {p.id for p in PROPERTIES.values() if p.derives} == {
         "permutation-equivariance", "causal-future"}
+
+
+# -- inputs say what they are ---------------------------------------------------------------
+
+PROBE_YAML = """\
+id: input-kinds
+title: {en: Input kinds, zh: 输入的种类}
+topic: attention
+difficulty: easy
+order: 999
+formula: "output = x + positions + lengths + cache + blocks + tokens + window"
+statement: {en: "Adds every kind of input to x.", zh: "把每种输入都加到 x 上。"}
+shapes: {en: "x (n, d)", zh: "x (n, d)"}
+constraints: {en: "none", zh: "无"}
+examples:
+  - inputs: "see the cases"
+    output: "see the cases"
+    explanation: {en: "a probe", zh: "一个探针"}
+hints:
+  - {en: one, zh: 一}
+  - {en: two, zh: 二}
+  - {en: three, zh: 三}
+misconceptions:
+  - id: mutates-input
+    title: {en: Changes its inputs, zh: 修改了输入}
+    explanation: {en: "Compute into new arrays.", zh: "请写到新数组里。"}
+tracks:
+  TRACK:
+    entry: probe
+    signature: "def probe(x, positions, key_lengths, K_cache, kv_blocks, global_tokens, window)"
+    outputs: [output]
+    output_dims: {output: [n, d]}
+    inputs:
+      x: {role: data}
+      positions: {role: positions}
+      key_lengths: {role: lengths}
+      K_cache: {role: cache}
+      kv_blocks: {role: blocks}
+      global_tokens: {role: option, dtype: int64, pass_as: list}
+      window: {role: option, dtype: int64, pass_as: scalar}
+    properties: [no-mutation]
+    starter: |
+      def probe(x, positions, key_lengths, K_cache, kv_blocks, global_tokens, window):
+          raise NotImplementedError  # TODO
+    cases:
+      - name: literal positions and an empty cache
+        dims: {n: 3, d: 4, t: 0}
+        inputs:
+          global_tokens: [0, 2]
+          window: 2
+          positions: [5, 6, 7]
+          key_lengths: [1, 0]
+        random:
+          x: {shape: [n, d]}
+          K_cache: {shape: [t, d]}
+          kv_blocks:
+            kind: blocks
+            sizes: [2, 3]
+            parts: {K: {shape: [block, d]}, V: {shape: [block, d]}}
+      - name: generated positions, lengths and cache
+        dims: {n: 5, d: 4, t: 3, b: 2}
+        random:
+          x: {shape: [n, d]}
+          positions: {shape: [n], kind: arange, low: 100}
+          key_lengths: {shape: [b], kind: integers, low: 0, high: 5}
+          K_cache: {shape: [t, d]}
+          kv_blocks:
+            kind: blocks
+            sizes: [1, 4, 2]
+            parts: {K: {shape: [block, d]}, V: {shape: [block, d]}}
+          global_tokens: {shape: [0], kind: integers}
+          window: {shape: [], kind: integers, low: 1, high: 3}
+"""
+
+# The reference computes the answer from whatever it is given; the submission also insists
+# on the types the contract promises, so it only passes when they reach the child intact.
+PROBE_BODY = """
+def probe(x, positions, key_lengths, K_cache, kv_blocks, global_tokens, window):
+    {checks}
+    assert isinstance(global_tokens, list) and all(type(t) is int for t in global_tokens)
+    assert type(window) is int
+    assert iter(kv_blocks) is kv_blocks, "blocks come as a one-shot iterator"
+    total = 0.0
+    for K_j, V_j in kv_blocks:
+        {block_checks}
+        total = total + float(K_j.sum()) + float(V_j.sum())
+    assert list(kv_blocks) == [], "consumed once"
+    extra = float(key_lengths.sum()) + float(K_cache.sum()) + total + len(global_tokens) + window
+    return x + positions[:, None] * 1.0 + extra
+"""
+NUMPY_CHECKS = """import numpy as np
+""" + PROBE_BODY.format(
+    checks="assert x.dtype == np.float64 and positions.dtype == np.int64 "
+    "and key_lengths.dtype == np.int64 and K_cache.dtype == np.float64",
+    block_checks="assert K_j.dtype == np.float64 and V_j.dtype == np.float64")
+TORCH_CHECKS = """import torch
+""" + PROBE_BODY.format(
+    checks="assert x.dtype == torch.float32 and positions.dtype == torch.int64 "
+    "and key_lengths.dtype == torch.int64 and K_cache.dtype == torch.float32",
+    block_checks="assert K_j.dtype == torch.float32 and V_j.dtype == torch.float32")
+REFERENCE = PROBE_BODY.format(checks="pass", block_checks="pass").replace(
+    "assert type(window)", "window = int(window)\n    assert type(window)")
+
+
+def _grade_in_child(pack: Path, submission: Path, track: str) -> Any:
+    """`grade_code` with the real isolated child (the runner every grade uses)."""
+    import time
+
+    from attn_drill.grading.grade import default_runner, grade_code
+
+    problem = load_pack(pack)["input-kinds"]
+    return grade_code(problem, track, submission, submission.read_text(), seed=0, timeout=20.0,
+                      lang="en", runner=default_runner(), started=time.perf_counter())
+
+
+def _probe_pack(tmp_path: Path, track: str) -> Path:
+    pack = tmp_path / f"pack-{track}"
+    for part in ("problems", "solutions", "mutants"):
+        (pack / part).mkdir(parents=True)
+    (pack / "problems" / "input-kinds.yaml").write_text(
+        PROBE_YAML.replace("TRACK", track), encoding="utf-8")
+    header = "import numpy as np\n" if track == "numpy" else "import torch\n"
+    (pack / "solutions" / f"input_kinds_{track}.py").write_text(header + REFERENCE)
+    return pack
+
+
+@pytest.mark.parametrize("track", ["numpy", pytest.param("torch", marks=needs_torch)])
+def test_declared_input_kinds_reach_the_child_with_their_dtypes(tmp_path: Path,
+                                                               track: str) -> None:
+    pack = _probe_pack(tmp_path, track)
+    submission = tmp_path / "probe.py"
+    submission.write_text(NUMPY_CHECKS if track == "numpy" else TORCH_CHECKS)
+    report = _grade_in_child(pack, submission, track)
+    assert report.passed, [(c.name, c.message) for c in report.checks if not c.passed]
+    # the same submission run with float positions fails: the check above is not vacuous
+    floats = pack / "problems" / "input-kinds.yaml"
+    floats.write_text(floats.read_text().replace("positions: {role: positions}",
+                                                 "positions: {role: positions, dtype: float}"))
+    report = _grade_in_child(pack, submission, track)
+    assert not report.passed
+    assert "AssertionError" in report.checks[1].message  # the run check names the failure
+
+
+def test_a_pack_with_every_input_kind_validates(tmp_path: Path) -> None:
+    result = validate_pack(_probe_pack(tmp_path, "numpy"))
+    assert result.ok, [(i.subject, i.message) for i in result.items if not i.ok]
+
+
+def test_the_child_process_modules_stay_lean() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import attn_drill.grading.child, attn_drill.grading.harness, "
+            "attn_drill.grading.cases, attn_drill.grading.inputs\n"
+            "print(sorted(m for m in ('pydantic', 'yaml', 'rich', 'typer') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@needs_torch
+def test_a_declared_0_1_mask_is_read_as_a_mask() -> None:
+    """The torch track's literal 0/1 mask is declared `role: mask`: the mask analysis reads it
+    as it reads boolean masks (before, any non-boolean input stopped the analysis)."""
+    from attn_drill.grading.cases import build_cases
+    from attn_drill.grading.checks import compute_references, run_checks
+    from attn_drill.grading.diagnosis import diagnose, mutant_targets
+    from attn_drill.grading.grade import evaluation_from_run, run_object_in_process
+    from attn_drill.grading.properties import derive_cases
+
+    problem = builtin_problems()["scaled-dot-product-attention"]
+    spec = problem.tracks["torch"]
+    cases = build_cases(spec, 0)
+    literal = next(c for c in cases if "0/1" in c.name)
+    assert literal.input_info("mask").is_mask and literal.inputs["mask"].dtype != bool
+    extra, derived = derive_cases(spec, cases, 0)
+    references = compute_references(problem, "torch", cases + extra)
+    target = next(t for name, _, t in mutant_targets(problem, "torch")
+                  if name == "mask_after_softmax")
+    run = run_object_in_process(target, problem, "torch", cases + extra)
+    ev = evaluation_from_run(problem, "torch", 0, cases + extra, derived, references, run,
+                             None, 10.0)
+    checks = run_checks(ev, "en")
+    assert "mask-after-softmax" in [d.id for d in diagnose(ev, checks, "en")]
+    mask_check = next(c for c in checks if c.kind == "property:mask")
+    assert any(literal.name in detail for detail in mask_check.details), mask_check.details

@@ -30,6 +30,7 @@ from attn_drill.grading.compare import (
     compare_arrays,
     tolerance_for,
 )
+from attn_drill.grading.inputs import describe_shape
 from attn_drill.grading.properties import PROPERTIES, plain_cases
 from attn_drill.grading.report import CheckResult, Heatmap
 
@@ -248,16 +249,9 @@ def explain_shape(shape: tuple[int, ...], names: list[str]) -> str:
     return f"{_fmt_shape(shape)} = ({', '.join(aligned)})"
 
 
-def _bool_mask(case: ConcreteCase) -> np.ndarray | None:
-    for value in case.inputs.values():
-        if value.dtype == bool and value.ndim >= 1:
-            return value
-    return None
-
-
 def ignored_rows(case: ConcreteCase, shape: tuple[int, ...]) -> np.ndarray | None:
     """Elements of an output that belong to fully masked query rows (not graded), or None."""
-    mask = _bool_mask(case)
+    mask = case.mask()
     if mask is None or mask.ndim < 2 or len(shape) < 2:
         return None
     empty = ~mask.any(axis=-1)  # (..., n)
@@ -501,7 +495,7 @@ def check_shapes(ev: Evaluation, lang: str) -> CheckResult:
                 failed.append(case.name)
             if not first:
                 input_shapes = ", ".join(
-                    f"{k} {_fmt_shape(v.shape)}" for k, v in case.inputs.items()
+                    f"{k} {describe_shape(v)}" for k, v in case.inputs.items()
                 )
                 first = tr(
                     lang,
@@ -610,8 +604,8 @@ def _heatmap_for(ev: Evaluation, cases: list[ConcreteCase]) -> Heatmap | None:
     """Learner vs reference weights of the (case, batch element) where they differ most, so
     the two drawings show the difference (a slice that happens to agree would look identical);
     the smaller table wins a tie."""
-    if "weights" in ev.spec.outputs:
-        output = "weights"
+    if ev.spec.weights_output is not None:
+        output = ev.spec.weights_output
     elif "sums-to-one" in ev.spec.properties and len(ev.spec.outputs) == 1:
         output = ev.spec.outputs[0]  # the output is itself a probability table (softmax)
     else:

@@ -144,14 +144,22 @@ def read_job(path: str) -> Job:
 def case_to_json(case: ConcreteCase, arrays: list[np.ndarray]) -> dict[str, Any]:
     """A case without its expected values; arrays go to `arrays`, the JSON keeps their index."""
 
+    from attn_drill.grading.inputs import Blocks
+
     def ref(array: np.ndarray) -> int:
         arrays.append(array)
         return len(arrays) - 1
 
+    def value(v: Any) -> Any:  # an array's index, or {"blocks": [[index, ...], ...]}
+        if isinstance(v, Blocks):
+            return {"blocks": [[ref(part) for part in item] for item in v.items]}
+        return ref(v)
+
     return {
         "name": case.name, "tags": list(case.tags), "dims": dict(case.dims),
         "args": dict(case.args), "init": dict(case.init), "is_random": case.is_random,
-        "inputs": [[k, ref(v)] for k, v in case.inputs.items()],
+        "inputs": [[k, value(v)] for k, v in case.inputs.items()],
+        "info": {k: case.input_info(k).to_json() for k in case.inputs},
         "params": [[k, ref(v)] for k, v in case.params.items()],
         "grad_output": None if case.grad_output is None else ref(case.grad_output),
     }
@@ -159,13 +167,20 @@ def case_to_json(case: ConcreteCase, arrays: list[np.ndarray]) -> dict[str, Any]
 
 def case_from_json(data: dict[str, Any], arrays: list[np.ndarray]) -> ConcreteCase:
     from attn_drill.grading.cases import ConcreteCase
+    from attn_drill.grading.inputs import Blocks, InputInfo
+
+    def value(v: Any) -> Any:
+        if isinstance(v, dict):
+            return Blocks([tuple(arrays[i] for i in item) for item in v["blocks"]])
+        return arrays[v]
 
     return ConcreteCase(
         name=data["name"], tags=data["tags"], dims=data["dims"],
-        inputs={k: arrays[i] for k, i in data["inputs"]}, args=data["args"], init=data["init"],
+        inputs={k: value(v) for k, v in data["inputs"]}, args=data["args"], init=data["init"],
         params={k: arrays[i] for k, i in data["params"]}, expected={},
         grad_output=None if data["grad_output"] is None else arrays[data["grad_output"]],
         is_random=data["is_random"],
+        info={k: InputInfo.from_json(v) for k, v in data.get("info", {}).items()},
     )
 
 
@@ -335,9 +350,9 @@ def _guarded_owners(track: str) -> list[Any]:
 
     import numpy as np
 
-    from attn_drill.grading import cases, harness
+    from attn_drill.grading import cases, harness, inputs
 
-    owners: list[Any] = [builtins, np, harness, cases, sys.modules[__name__],
+    owners: list[Any] = [builtins, np, harness, cases, inputs, sys.modules[__name__],
                          os, json, struct, time, traceback, linecache, io]
     if track == "torch":
         import torch

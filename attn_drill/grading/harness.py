@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from attn_drill.grading.inputs import Blocks
 
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
@@ -136,9 +139,32 @@ def _collect(result: Any, outputs: list[str]) -> Returned:
 def _as_torch(array: np.ndarray, float_dtype: Any) -> Any:
     import torch
 
-    if array.dtype == bool:
+    if array.dtype == bool or array.dtype == np.int64:
         return torch.from_numpy(array.copy())
     return torch.from_numpy(array.copy()).to(float_dtype)
+
+
+def _one_shot(items: list[tuple[Any, ...]], convert: Any) -> Iterator[tuple[Any, ...]]:
+    """A generator that converts each block as it is yielded (a fresh array each time)."""
+    for item in items:
+        yield tuple(convert(part) for part in item)
+
+
+def convert_inputs(case: ConcreteCase, convert: Any) -> dict[str, Any]:
+    """The values the submission is called with: each array converted for the track, then
+    passed as the input's declaration says (array, Python list or number, one-shot iterator)."""
+    values: dict[str, Any] = {}
+    for name, value in case.inputs.items():
+        info = case.input_info(name)
+        if isinstance(value, Blocks):
+            values[name] = _one_shot(value.items, convert)
+        elif info.pass_as == "list":
+            values[name] = value.tolist()
+        elif info.pass_as == "scalar":
+            values[name] = value.item()
+        else:
+            values[name] = convert(value)
+    return values
 
 
 def split_inputs(inputs: dict[str, Any], spec: TrackSpec) -> tuple[list[Any], dict[str, Any]]:
@@ -157,18 +183,28 @@ def call_function(
         import torch
 
         dtype = torch.float64 if reference else torch.float32
-        inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
+        inputs = convert_inputs(case, lambda v: _as_torch(v, dtype))
     else:
-        inputs = {k: v.copy() for k, v in case.inputs.items()}
+        inputs = convert_inputs(case, lambda v: v.copy())
     positional, keywords = split_inputs(inputs, spec)
     result = target(*positional, **keywords, **case.args)
     returned = _collect(result, spec.outputs)
-    returned.inputs_after = {k: to_numpy(v) for k, v in inputs.items()}  # type: ignore[misc]
+    returned.inputs_after = _arrays_after(inputs)
     # Stability cases test the forward pass; their float32 gradients (scores near 1000) are
     # not meaningfully comparable.
     if track == "torch" and "gradients" in spec.properties and "stability" not in case.tags:
         _function_gradients(target, spec, case, reference, returned)
     return returned
+
+
+def _arrays_after(inputs: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The inputs as they are after the call (an iterator has nothing to compare)."""
+    after = {}
+    for name, value in inputs.items():
+        array = to_numpy(value)
+        if array is not None:
+            after[name] = array
+    return after
 
 
 def grad_output_for(shape: tuple[int, ...]) -> np.ndarray:
@@ -188,8 +224,9 @@ def _function_gradients(target: Any, spec: TrackSpec, case: ConcreteCase, refere
     import torch
 
     dtype = torch.float64 if reference else torch.float32
-    inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
-    leaves = {k: v for k, v in inputs.items() if v.is_floating_point() and "mask" not in k}
+    inputs = convert_inputs(case, lambda v: _as_torch(v, dtype))
+    leaves = {k: inputs[k] for k in case.grad_inputs()
+              if isinstance(inputs[k], torch.Tensor) and inputs[k].is_floating_point()}
     for name, tensor in leaves.items():
         tensor.requires_grad_(True)
         # The learner gets a non-leaf copy: an in-place edit (judged by no-mutation) must not
@@ -234,8 +271,9 @@ def call_module(
     with torch.no_grad():
         for name, value in case.params.items():
             _load_parameter(module, name, torch.from_numpy(value).to(dtype), spec.entry)
-    inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
-    x_name = next(iter(inputs))
+    inputs = convert_inputs(case, lambda v: _as_torch(v, dtype))
+    # The module's input x: its first data input (gradients and the eval pass follow it).
+    x_name = next((k for k in inputs if case.input_info(k).role == "data"), next(iter(inputs)))
     inputs[x_name].requires_grad_(True)
     module.train()
     positional, keywords = split_inputs(inputs, spec)
@@ -270,7 +308,7 @@ def call_module(
     # Fresh inputs for the eval pass: an in-place edit during the train pass (judged by
     # no-mutation) must not leak into it, and a different x means a module that caches its
     # first result cannot pass.
-    eval_inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
+    eval_inputs = convert_inputs(case, lambda v: _as_torch(v, dtype))
     eval_inputs[x_name] = _as_torch(eval_input(case.inputs[x_name]), dtype)
     positional, keywords = split_inputs(eval_inputs, spec)
     with torch.no_grad():
@@ -280,7 +318,7 @@ def call_module(
     if array is not None:
         returned.arrays["output@eval"] = array
         returned.types["output@eval"] = _describe(eval_output)
-    returned.inputs_after = {k: v.detach().cpu().numpy() for k, v in inputs.items()}
+    returned.inputs_after = _arrays_after(inputs)
     return returned
 
 

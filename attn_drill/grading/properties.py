@@ -254,7 +254,7 @@ class Stability(Property):
         if failed and not nan_elsewhere and failed.mismatch is not None and (
                 failed.mismatch.nan_count or failed.mismatch.inf_count):
             masked = [name for name in failed.failed_cases
-                      if any(v.dtype == bool for v in ev.case(name).inputs.values())]
+                      if ev.case(name).mask() is not None]
             evidence = failed.message
             if masked and len(masked) == len(failed.failed_cases):
                 evidence = tr(
@@ -297,7 +297,7 @@ class SumsToOne(Property):
     id = "sums-to-one"
 
     def label(self, ev: Evaluation, lang: str) -> str:
-        if "weights" not in ev.spec.outputs:
+        if ev.spec.weights_output is None:
             return render("property.sums-to-one.axis", lang)
         return property_label(self.id, lang)
 
@@ -376,18 +376,14 @@ class DeriveContext:
     causal: list[tuple[ConcreteCase, list[str]]] = field(default_factory=list)
 
 
-def _seq_name(spec: TrackSpec) -> str | None:
-    names = spec.output_dims.get(spec.outputs[0], []) if spec.outputs else []
-    return names[-2] if len(names) >= 2 else None
-
-
-def _sequence_inputs(case_spec: Any, seq: str) -> list[str]:
+def _sequence_inputs(case: ConcreteCase, case_spec: Any, seq: str) -> list[str]:
+    """The generated inputs that carry the sequence axis (second to last) of a case."""
     return [
         name
         for name, input_spec in case_spec.random.items()
         if len(input_spec.shape) >= 2
         and input_spec.shape[-2] == seq
-        and not input_spec.kind.endswith("mask")
+        and case.input_info(name).carries_sequence
     ]
 
 
@@ -397,7 +393,7 @@ def derive_cases(
     """Extra cases for the listed deriving properties, built from graded cases."""
     import numpy as np
 
-    seq = _seq_name(spec)
+    seq = spec.sequence_dim
     derived_cases: list[ConcreteCase] = []
     derived: dict[str, DerivedCase] = {}
     if seq is None:
@@ -408,12 +404,11 @@ def derive_cases(
         case_spec = specs.get(case.name)
         if case_spec is None or not case.is_random or "stability" in case.tags:
             continue
-        seq_inputs = _sequence_inputs(case_spec, seq)
+        seq_inputs = _sequence_inputs(case, case_spec, seq)
         if not seq_inputs or case.dims.get(seq, 0) < 2:
             continue
         kinds = {s.kind for s in case_spec.random.values()}
-        has_mask = any(k.endswith("mask") for k in kinds) or any(
-            v.dtype == bool for v in case.inputs.values())
+        has_mask = any(case.input_info(name).is_mask for name in case.inputs)
         if not has_mask:
             context.unmasked.append((case, seq_inputs))
         if "causal" in case.tags or "causal-mask" in kinds:
@@ -446,7 +441,7 @@ def check_no_mutation(ev: Evaluation, lang: str) -> CheckResult:
             if after is None:
                 continue
             sent = original
-            if ev.track == "torch" and original.dtype != bool:
+            if ev.track == "torch" and original.dtype.kind == "f":
                 sent = original.astype(np.float32)  # what the child actually received
             if after.shape != sent.shape or not np.array_equal(after, sent, equal_nan=True):
                 failed.append(case.name)
@@ -464,8 +459,8 @@ def check_no_mutation(ev: Evaluation, lang: str) -> CheckResult:
 
 
 def _sum_axis(ev: Evaluation, case: ConcreteCase) -> tuple[str, int] | None:
-    if "weights" in ev.spec.outputs:
-        return "weights", -1
+    if ev.spec.weights_output is not None:
+        return ev.spec.weights_output, -1
     if len(ev.spec.outputs) == 1:
         return ev.spec.outputs[0], int(case.args.get("axis", -1))
     return None
@@ -772,7 +767,7 @@ def _with_mask(case: ConcreteCase, make: Any) -> ConcreteCase | None:
     import copy
 
     for key, value in case.inputs.items():
-        if value.dtype == bool:
+        if case.input_info(key).is_mask:
             changed = copy.copy(case)
             changed.inputs = {**case.inputs, key: make(value)}
             return changed
@@ -802,7 +797,7 @@ def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang:
         if learner is None:
             return
         unmasked = _with_mask(case, lambda m: np.ones_like(m))
-        flipped = _with_mask(case, lambda m: ~m)
+        flipped = _with_mask(case, lambda m: ~m if m.dtype == bool else (m == 0).astype(m.dtype))
         if unmasked is None or flipped is None:
             return
         compared += 1
@@ -838,7 +833,7 @@ def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang:
             "property:mask")
     else:
         before = (len(findings.items), len(check.details))
-        if "weights" in ev.spec.outputs:
+        if ev.spec.weights_output is not None:
             _weight_mask_patterns(ev, check, findings, lang)
         if (len(findings.items), len(check.details)) == before and where:
             check.details.append(tr(
@@ -883,8 +878,8 @@ def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings
     zero_but_short = 0
     for name in _mask_evidence_cases(ev, check):
         case = ev.case(name)
-        weights = learner_array(ev, name, "weights")
-        mask = next((v for v in case.inputs.values() if v.dtype == bool), None)
+        weights = learner_array(ev, name, ev.spec.weights_output or "weights")
+        mask = case.mask()
         if weights is None or mask is None:
             continue
         try:
