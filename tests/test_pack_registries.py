@@ -254,3 +254,41 @@ def test_a_declared_0_1_mask_is_read_as_a_mask() -> None:
     assert "mask-after-softmax" in [d.id for d in diagnose(ev, checks, "en")]
     mask_check = next(c for c in checks if c.kind == "property:mask")
     assert any(literal.name in detail for detail in mask_check.details), mask_check.details
+
+
+# -- tracks as objects ------------------------------------------------------------------------
+
+
+def test_torch_is_imported_only_by_the_track_module() -> None:
+    """The grader's torch knowledge lives in grading/tracks.py: no other module of the
+    package imports torch (practice.py's warm-up import is the one known exception)."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "attn_drill"
+    importers = set()
+    for path in package.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "torch" or n.startswith("torch.") for n in names):
+                importers.add(path.relative_to(package).as_posix())
+    assert importers - {"practice.py"} == {"grading/tracks.py"}
+
+
+def test_each_code_track_says_what_a_right_answer_is() -> None:
+    import numpy as np
+
+    from attn_drill.grading.tracks import TRACKS
+
+    assert {name for name, track in TRACKS.items() if track.runs_code} == {"numpy", "torch"}
+    numpy_track, torch_track = TRACKS["numpy"], TRACKS["torch"]
+    positions = np.arange(3, dtype=np.int64)
+    floats = np.ones(3)
+    assert numpy_track.sent(floats).dtype == np.float64
+    assert torch_track.sent(floats).dtype == np.float32  # float inputs travel as float32
+    assert torch_track.sent(positions).dtype == np.int64  # integers stay integers
+    assert numpy_track.tolerance_dtype("float64") == "float64"
+    assert torch_track.tolerance_dtype("float64") == "float32"
+    for track in (numpy_track, torch_track):
+        assert track.returned_kind not in track.type_advice  # advice only for wrong kinds

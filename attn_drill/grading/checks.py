@@ -33,6 +33,7 @@ from attn_drill.grading.compare import (
 from attn_drill.grading.inputs import describe_shape
 from attn_drill.grading.properties import PROPERTIES, plain_cases
 from attn_drill.grading.report import CheckResult, Heatmap
+from attn_drill.grading.tracks import get_track
 
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
@@ -225,10 +226,7 @@ def compute_references(
     """The parent's own float64 outputs of the pack's reference on every case."""
     spec = problem.tracks[track]
     target = reference_target(problem, track)
-    if track == "torch":
-        import torch
-
-        torch.set_num_threads(1)
+    get_track(track).prepare_trusted_calls()
     return {case.name: call_trusted(target, spec, case, track) for case in cases}
 
 
@@ -282,15 +280,14 @@ def dtype_of(array: np.ndarray) -> str:
 def tolerance(ev: Evaluation, array: np.ndarray) -> tuple[float, float]:
     """rtol/atol for the dtype returned; the torch track's inputs are float32, so a float64
     result computed from them can only be as precise as float32."""
-    dtype = "float32" if ev.track == "torch" else dtype_of(array)
-    tol = tolerance_for(ev.problem, dtype)
+    tol = tolerance_for(ev.problem, get_track(ev.track).tolerance_dtype(dtype_of(array)))
     return tol.rtol, tol.atol
 
 
 def tolerance_label(ev: Evaluation, array: np.ndarray) -> str:
     """The dtype whose tolerance judged `array` (see `tolerance`): float64's for float64 on
     the NumPy track, float32's for everything else (float16 included)."""
-    return "float64" if ev.track != "torch" and dtype_of(array) == "float64" else "float32"
+    return get_track(ev.track).tolerance_dtype(dtype_of(array))
 
 
 def error_text(error: Any, lang: str, timeout_s: float) -> str:
@@ -409,36 +406,8 @@ def check_runs(ev: Evaluation, lang: str) -> CheckResult:
                        failed_cases=failed)
 
 
-TYPE_ADVICE = {
-    ("numpy", "list"): (
-        "returned a Python list; return a NumPy array (build the result with NumPy operations, "
-        "or np.asarray at the end)",
-        "返回了 Python 列表；请返回 NumPy 数组（用 NumPy 运算得到结果，或最后用 np.asarray 转换）",
-    ),
-    ("numpy", "tuple"): (
-        "returned a tuple where an array was expected",
-        "在应返回数组的位置返回了元组",
-    ),
-    ("numpy", "tensor"): (
-        "returned a torch.Tensor; the NumPy track expects np.ndarray",
-        "返回了 torch.Tensor；NumPy 赛道要求返回 np.ndarray",
-    ),
-    ("numpy", "scalar"): ("returned a single number, not an array", "返回了单个数字，而不是数组"),
-    ("torch", "ndarray"): (
-        "returned a NumPy array; the torch track expects torch.Tensor (stay in torch so "
-        "gradients can flow)",
-        "返回了 NumPy 数组；torch 赛道要求返回 torch.Tensor（全程使用 torch，梯度才能回传）",
-    ),
-    ("torch", "list"): ("returned a Python list; return a torch.Tensor",
-                        "返回了 Python 列表；请返回 torch.Tensor"),
-    ("torch", "tuple"): ("returned a tuple where a tensor was expected",
-                         "在应返回张量的位置返回了元组"),
-    ("torch", "scalar"): ("returned a single number, not a tensor", "返回了单个数字，而不是张量"),
-}
-
-
 def type_check_name(ev: Evaluation, lang: str) -> str:
-    want_text = "torch.Tensor" if ev.track == "torch" else "np.ndarray"
+    want_text = get_track(ev.track).returned_text
     outputs = ", ".join(ev.spec.outputs)
     if len(ev.spec.outputs) > 1:
         return tr(lang, f"returns a tuple ({outputs}) of {want_text}",
@@ -447,8 +416,8 @@ def type_check_name(ev: Evaluation, lang: str) -> str:
 
 
 def check_types(ev: Evaluation, lang: str) -> CheckResult:
-    want = "tensor" if ev.track == "torch" else "ndarray"
-    want_text = "torch.Tensor" if want == "tensor" else "np.ndarray"
+    track = get_track(ev.track)
+    want, want_text = track.returned_kind, track.returned_text
     name = type_check_name(ev, lang)
     failed = []
     first = ""
@@ -464,7 +433,7 @@ def check_types(ev: Evaluation, lang: str) -> CheckResult:
                 kind = returned.types.get(output, "missing")
                 if kind == want:
                     continue
-                advice = TYPE_ADVICE.get((ev.track, kind))
+                advice = track.type_advice.get(kind)
                 if advice:
                     problem = f"`{output}`: " + tr(lang, *advice)
                 else:
@@ -535,10 +504,11 @@ def check_dtypes(ev: Evaluation, lang: str) -> CheckResult:
                     kind="dtype", failed_cases=[case.name],
                 )
     message = ""
-    expected_dtype = "float32" if ev.track == "torch" else "float64"
-    other = sorted(seen - {expected_dtype})
+    track = get_track(ev.track)
+    other = sorted(seen - {track.result_dtype})
     if other:
-        judged = "float32" if ev.track == "torch" or "float32" in other else "float64"
+        judged = "float32" if "float32" in {track.tolerance_dtype(d) for d in other} \
+            else "float64"
         message = tr(lang, f"{', '.join(other)} results are judged with {judged} tolerances",
                      f"{', '.join(other)} 结果按 {judged} 的容差评判")
     return CheckResult(name, True, message, kind="dtype")
@@ -554,7 +524,7 @@ def unreadable_output(ev: Evaluation, case: str, output: str, lang: str) -> str:
     base = output.split("@")[0]
     dtype = types.get(f"dtype:{output}") or types.get(f"dtype:{base}", "")
     shown = shown_output(output, lang)
-    want = "float32" if ev.track == "torch" else "float64 (or float32)"
+    want = get_track(ev.track).result_dtype_text
     if dtype == "bfloat16":
         return tr(lang, f"{shown} is a bfloat16 tensor, which is not accepted (like float16): "
                   f"return {want}",

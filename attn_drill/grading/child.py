@@ -350,14 +350,11 @@ def _guarded_owners(track: str) -> list[Any]:
 
     import numpy as np
 
-    from attn_drill.grading import cases, harness, inputs
+    from attn_drill.grading import cases, harness, inputs, tracks
 
-    owners: list[Any] = [builtins, np, harness, cases, inputs, sys.modules[__name__],
+    owners: list[Any] = [builtins, np, harness, cases, inputs, tracks, sys.modules[__name__],
                          os, json, struct, time, traceback, linecache, io]
-    if track == "torch":
-        import torch
-
-        owners += [torch, torch.Tensor, torch.nn.Module, torch.nn]
+    owners += tracks.get_track(track).guarded_modules()
     return owners
 
 
@@ -410,14 +407,7 @@ def _prepare(job_path: str, result_fd: int) -> tuple[Job, list[ConcreteCase], An
 
     job = read_job(job_path)
     _setup_streams()
-    if job.track == "torch":
-        import torch
-
-        torch.set_num_threads(1)
-        try:
-            torch.set_num_interop_threads(1)
-        except RuntimeError:  # already set in the warm worker's zygote
-            pass
+    _preload(job.track)  # one thread everywhere (set once, in the zygote or here)
     # Modules the reporting needs, imported while every file is still readable.
     import errno  # noqa: F401
     import linecache  # noqa: F401
@@ -570,16 +560,17 @@ def main() -> NoReturn:
     torch) while the grader is still loading the problem, then reads the job path on stdin."""
     job_path, fd = sys.argv[1], int(sys.argv[2])
     if job_path == "-":
-        _import_track_modules(sys.argv[3] if len(sys.argv) > 3 else "numpy")
+        _preload(sys.argv[3] if len(sys.argv) > 3 else "numpy")
         job_path = _job_path_from_stdin()
     run_job(job_path, fd)
 
 
-def _import_track_modules(track: str) -> None:
-    import numpy  # noqa: F401
+def _preload(track: str) -> None:
+    """Import what the track's calls need (numpy for an unknown or text track)."""
+    from attn_drill.grading.tracks import TRACKS
 
-    if track == "torch":
-        import torch  # noqa: F401
+    chosen = TRACKS.get(track)
+    (chosen if chosen is not None and chosen.runs_code else TRACKS["numpy"]).preload()
 
 
 def _job_path_from_stdin() -> str:

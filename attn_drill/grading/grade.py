@@ -201,44 +201,28 @@ def grade_file(
         import functools
 
         from attn_drill.grading.runner import prestart_child, run_submission
+        from attn_drill.grading.tracks import TRACKS
 
         hint = _track_hint(source, track)
         prestarted = prestart_child(hint)
         runner = functools.partial(run_submission, prestarted=prestarted)
-        if hint == "torch":
-            _import_torch_in_background()
+        if hint in TRACKS:
+            # The parent needs the track's imports for the references: start them now,
+            # beside the child's own, instead of after the problem is loaded.
+            TRACKS[hint].import_in_background()
     try:
         problem, header_track = resolve_problem(path, source, problem_id)
         track_name = resolve_track(problem, path, source, track, header_track)
-        if track_name == "text":
+        if problem.tracks[track_name].call == "text":
             return grade_text(problem, path, source, seed=seed, lang=lang, started=started)
-        if track_name == "torch":
-            from attn_drill.errors import require_torch
+        from attn_drill.grading.tracks import get_track
 
-            require_torch()
+        get_track(track_name).require()
         return grade_code(problem, track_name, path, source, seed=seed, timeout=timeout,
                           lang=lang, runner=runner or default_runner(), started=started)
     finally:
         if prestarted is not None:
             prestarted.discard()
-
-
-def _import_torch_in_background() -> None:
-    """The parent needs torch for the references of a torch problem: start importing it now,
-    beside the child's own import, instead of after the problem is loaded."""
-    import importlib.util
-    import threading
-
-    if importlib.util.find_spec("torch") is None:
-        return  # require_torch() reports it once the track is known
-    threading.Thread(target=_import_torch, name="attn-drill-import-torch", daemon=True).start()
-
-
-def _import_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except Exception:  # a broken install shows up again, with its message, where it is used
-        pass
 
 
 def _track_hint(source: str, explicit: str | None) -> str:

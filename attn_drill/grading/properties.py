@@ -428,7 +428,9 @@ def check_no_mutation(ev: Evaluation, lang: str) -> CheckResult:
     import numpy as np
 
     from attn_drill.grading.checks import tr
+    from attn_drill.grading.tracks import get_track
 
+    track = get_track(ev.track)
     name = property_label("no-mutation", lang)
     failed = []
     first = ""
@@ -440,14 +442,11 @@ def check_no_mutation(ev: Evaluation, lang: str) -> CheckResult:
             after = returned.inputs_after.get(key)
             if after is None:
                 continue
-            sent = original
-            if ev.track == "torch" and original.dtype.kind == "f":
-                sent = original.astype(np.float32)  # what the child actually received
+            sent = track.sent(original)  # what the child actually received
             if after.shape != sent.shape or not np.array_equal(after, sent, equal_nan=True):
                 failed.append(case.name)
                 if not first:
-                    fresh = "tensors" if ev.track == "torch" else "arrays"
-                    fresh_zh = "张量" if ev.track == "torch" else "数组"
+                    fresh, fresh_zh = track.container_words
                     first = tr(lang, f"`{key}` was changed in place (case '{case.name}'); "
                                f"compute into new {fresh}",
                                f"`{key}` 被原地修改了（用例「{case.name}」）；请把结果写到新"

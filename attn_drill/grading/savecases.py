@@ -180,24 +180,11 @@ print("this case passes now" if ok else "this case still fails")
 sys.exit(0 if ok else 1)
 '''
 
-TORCH_CONVERT = '''import torch
-
-
-def as_input(array):
-    tensor = torch.from_numpy(array)
-    return tensor if tensor.dtype == torch.bool else tensor.float()
-'''
-
-NUMPY_CONVERT = '''
-
-def as_input(array):
-    return array
-'''
-
-
 def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
     """Write every failing case of `report` under `directory`; returns the case folders."""
     import numpy as np
+
+    from attn_drill.grading.tracks import get_track
 
     directory = Path(directory)
     try:
@@ -235,7 +222,7 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
             "case": case.name, "problem": report.problem, "seed": report.seed,
             "solution": solution, "entry": report.entry, "inputs": ", ".join(input_names),
             "args": args, "outputs": tuple(case.expected),
-            "convert": TORCH_CONVERT if report.track == "torch" else NUMPY_CONVERT,
+            "convert": get_track(report.track).repro_convert,
         }
         if report.call == "module":
             snippet = MODULE_SNIPPET.format(init=case.init, params=params,

@@ -89,19 +89,16 @@ def validate_pack(path: Path | None = None) -> ValidationResult:
     return result
 
 
-def _torch_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("torch") is not None
-
-
 def validate_track(problem: Problem, track: str, result: ValidationResult) -> None:
+    from attn_drill.grading.tracks import get_track
+
     spec = problem.tracks[track]
-    if track == "text":
+    if spec.call == "text":
         validate_text(problem, result)
         return
-    if track == "torch" and not _torch_available():
-        result.notes.append(f"{problem.id} [torch]: skipped, PyTorch is not installed")
+    if not get_track(track).available():
+        result.notes.append(f"{problem.id} [{track}]: skipped, "
+                            f"{get_track(track).requires_label} is not installed")
         return
     from attn_drill.grading.properties import PROPERTIES
 
