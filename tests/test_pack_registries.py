@@ -292,3 +292,64 @@ def test_each_code_track_says_what_a_right_answer_is() -> None:
     assert torch_track.tolerance_dtype("float64") == "float32"
     for track in (numpy_track, torch_track):
         assert track.returned_kind not in track.type_advice  # advice only for wrong kinds
+
+
+# -- localisation at the edge -----------------------------------------------------------------
+
+
+def test_every_message_has_both_languages_with_the_same_parameters() -> None:
+    import string
+
+    formatter = string.Formatter()
+    for key, texts in CATALOG.items():
+        assert len(texts) == len(LANGS) and all(t.strip() for t in texts), key
+        fields = [{f for _, f, _, _ in formatter.parse(t) if f} for t in texts]
+        assert all(f <= fields[0] for f in fields[1:]), key  # zh may drop an English plural
+
+
+def test_every_message_id_the_grader_uses_is_in_the_catalog() -> None:
+    import re
+
+    from attn_drill.grading.checks import ERROR_KINDS, LOAD_ERRORS
+    from attn_drill.grading.tracks import TRACKS
+
+    package = Path(__file__).resolve().parents[1] / "attn_drill"
+    used = set()
+    for path in package.rglob("*.py"):
+        used |= set(re.findall(r'msg\(\s*"([a-z0-9.\-]+)"', path.read_text(encoding="utf-8")))
+    used |= {f"error.{kind}" for kind in ERROR_KINDS}
+    used |= {f"defines.{kind}" for kind in LOAD_ERRORS}
+    used |= {f"advice.{t.name}.{kind}" for t in TRACKS.values() for kind in t.type_advice}
+    used |= {f"property.{p}" for p in PROPERTIES}
+    missing = sorted(used - set(CATALOG))
+    assert not missing, missing
+
+
+def test_verdicts_and_ids_are_the_same_in_every_language(tmp_path: Path) -> None:
+    """`grade --json` in English and in Chinese: the same verdict, checks, message ids and
+    diagnoses; only the rendered words differ."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from attn_drill.cli import app
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "solutions"
+    documents = {}
+    for lang in LANGS:
+        result = CliRunner().invoke(app, ["grade", str(fixtures / "sdpa_no_scale.py"),
+                                          "--json", "--no-record", "--lang", lang])
+        assert result.exit_code == 1, result.output
+        documents[lang] = json.loads(result.stdout)
+    en, zh = documents["en"], documents["zh"]
+    assert (en["passed"], en["score"]) == (zh["passed"], zh["score"])
+    keys = ("id", "kind", "passed", "message_id", "failed_cases")
+    assert [[c[k] for k in keys] for c in en["checks"]] == \
+        [[c[k] for k in keys] for c in zh["checks"]]
+    assert [d["id"] for d in en["diagnosis"]] == [d["id"] for d in zh["diagnosis"]]
+    assert "missing-scale" in [d["id"] for d in en["diagnosis"]]
+    failed = [(e, z) for e, z in zip(en["checks"], zh["checks"], strict=True)
+              if not e["passed"]]
+    assert failed and all(e["message_id"] for e, _ in failed)
+    assert all(e["message"] != z["message"] for e, z in failed)  # written in each language
+    assert {c["id"] for c in en["checks"]} >= {"defines", "runs", "match-random"}

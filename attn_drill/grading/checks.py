@@ -34,6 +34,7 @@ from attn_drill.grading.inputs import describe_shape
 from attn_drill.grading.properties import PROPERTIES, plain_cases
 from attn_drill.grading.report import CheckResult, Heatmap
 from attn_drill.grading.tracks import get_track
+from attn_drill.messages import Localisable, Message, msg
 
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
@@ -47,6 +48,8 @@ HEATMAP_MAX = 12
 
 
 def tr(lang: str, en: str, zh: str) -> str:
+    """Inline bilingual text (kept for callers outside the grading core; the core speaks in
+    message ids: attn_drill.messages)."""
     return zh if lang == "zh" else en
 
 
@@ -290,42 +293,25 @@ def tolerance_label(ev: Evaluation, array: np.ndarray) -> str:
     return get_track(ev.track).tolerance_dtype(dtype_of(array))
 
 
-def error_text(error: Any, lang: str, timeout_s: float) -> str:
-    """One line describing a learner error, by kind."""
+ERROR_KINDS = ("timeout", "memory", "process-limit", "exited", "crashed", "bad-output")
+
+
+def error_text(error: Any, timeout_s: float) -> Message | str:
+    """One line describing a learner error, by kind (an exception: its own message)."""
     kind = getattr(error, "kind", "exception")
     message = getattr(error, "message", str(error))
-    texts = {
-        "timeout": tr(
-            lang,
-            f"stopped after {timeout_s:g} s (the limit for all cases together): an endless "
-            "loop, or far too slow",
-            f"运行超过 {timeout_s:g} 秒（所有用例合计的时限）被终止：可能是死循环，或者太慢",
-        ),
-        "memory": tr(lang, f"ran out of memory: {message}", f"内存超出限制：{message}"),
-        "process-limit": tr(
-            lang, f"started too many processes or threads: {message}",
-            f"启动了过多的进程或线程：{message}",
-        ),
-        "exited": tr(
-            lang,
-            f"ended before returning a result (sys.exit / os._exit?): {message}",
-            f"在返回结果之前就结束了（sys.exit / os._exit？）：{message}",
-        ),
-        "crashed": tr(lang, f"the Python process crashed: {message}",
-                      f"Python 进程崩溃了：{message}"),
-        "bad-output": tr(lang, f"returned something that cannot be graded: {message}",
-                         f"返回了无法评分的内容：{message}"),
-    }
-    return texts.get(kind, message)
+    if kind not in ERROR_KINDS:
+        return message
+    return msg(f"error.{kind}", timeout=timeout_s, message=message)
 
 
 # -- the checks ----------------------------------------------------------------------------
 
 
-def shown_output(output: str, lang: str) -> str:
+def shown_output(output: str) -> Message | str:
     """`output`, or for a module's second forward pass "`output` (eval mode)"."""
     if output.endswith("@eval"):
-        return tr(lang, f"`{output[:-5]}` (eval mode)", f"`{output[:-5]}`（eval 模式）")
+        return msg("output.eval", output=output[:-5])
     return f"`{output}`"
 
 
@@ -340,25 +326,17 @@ def _signature_display(spec: TrackSpec) -> str:
     return text.split("->")[0].strip().rstrip(":")
 
 
-def check_defines(ev: Evaluation, lang: str) -> CheckResult:
-    name = tr(lang, f"defines {_signature_display(ev.spec)}",
-              f"定义了 {_signature_display(ev.spec)}")
+def check_defines(ev: Evaluation) -> CheckResult:
+    name = msg("check.defines", signature=_signature_display(ev.spec))
     fatal = ev.fatal
     if fatal is not None and getattr(fatal, "kind", "") in LOAD_ERRORS:
-        kind = fatal.kind
-        lead = {
-            "syntax": tr(lang, "the file has a syntax error", "文件有语法错误"),
-            "import": tr(lang, "importing the file failed", "导入文件失败"),
-            "missing-name": tr(lang, f"the file does not define `{ev.spec.entry}`",
-                               f"文件中没有定义 `{ev.spec.entry}`"),
-        }[kind]
-        return CheckResult(name, False, f"{lead}: {fatal.message}", kind="defines")
+        lead = msg(f"defines.{fatal.kind}", entry=ev.spec.entry)
+        return CheckResult(name, False, msg("defines.load-failed", lead=lead,
+                                            detail=fatal.message), kind="defines")
     if ev.signature_problem:
         return CheckResult(
             name, False,
-            tr(lang, f"incompatible signature: {ev.signature_problem}; expected "
-               f"`{ev.spec.signature}`",
-               f"签名不兼容：{ev.signature_problem}；应为 `{ev.spec.signature}`"),
+            msg("defines.signature", problem=ev.signature_problem, signature=ev.spec.signature),
             kind="defines",
         )
     binding = _binding_error(ev)
@@ -380,15 +358,14 @@ def _binding_error(ev: Evaluation) -> str:
     return ""
 
 
-def _not_run(name: str, kind: str, lang: str) -> CheckResult:
-    return CheckResult(name, False, tr(lang, "not run: the file could not be loaded",
-                                       "未运行：文件无法加载"), kind=kind, not_run=True)
+def _not_run(name: Localisable | str, kind: str) -> CheckResult:
+    return CheckResult(name, False, msg("check.not-run.unloaded"), kind=kind, not_run=True)
 
 
-def check_runs(ev: Evaluation, lang: str) -> CheckResult:
-    name = tr(lang, "runs on every case without errors", "所有用例运行无错误")
+def check_runs(ev: Evaluation) -> CheckResult:
+    name = msg("check.runs")
     failed = []
-    first = ""
+    first: Localisable | str = ""
     for case in ev.cases:
         outcome = ev.outcomes.get(case.name)
         if outcome is not None and outcome.error is None and outcome.returned is not None:
@@ -396,36 +373,35 @@ def check_runs(ev: Evaluation, lang: str) -> CheckResult:
         error = outcome.error if outcome is not None and outcome.error is not None else ev.fatal
         failed.append(case.name)
         if not first:
-            reason = (error_text(error, lang, ev.timeout_s) if error is not None
-                      else tr(lang, "no result came back", "没有返回结果"))
-            first = tr(lang, f"case '{case.name}': ", f"用例「{case.name}」：") + reason
+            reason = (error_text(error, ev.timeout_s) if error is not None
+                      else msg("runs.no-result"))
+            first = msg("case.reason", case=case.name, reason=reason)
     if not failed:
         return CheckResult(name, True, kind="runs")
-    more = tr(lang, f" (and {len(failed) - 1} more cases)", f"（另有 {len(failed) - 1} 个用例）")
-    return CheckResult(name, False, first + (more if len(failed) > 1 else ""), kind="runs",
-                       failed_cases=failed)
+    if len(failed) > 1:
+        first = first + msg("runs.more", count=len(failed) - 1)
+    return CheckResult(name, False, first, kind="runs", failed_cases=failed)
 
 
-def type_check_name(ev: Evaluation, lang: str) -> str:
+def type_check_name(ev: Evaluation) -> Message:
     want_text = get_track(ev.track).returned_text
     outputs = ", ".join(ev.spec.outputs)
     if len(ev.spec.outputs) > 1:
-        return tr(lang, f"returns a tuple ({outputs}) of {want_text}",
-                  f"返回 {want_text} 组成的元组 ({outputs})")
-    return tr(lang, f"returns {want_text}", f"返回 {want_text}")
+        return msg("check.type.tuple", outputs=outputs, want=want_text)
+    return msg("check.type", want=want_text)
 
 
-def check_types(ev: Evaluation, lang: str) -> CheckResult:
+def check_types(ev: Evaluation) -> CheckResult:
     track = get_track(ev.track)
     want, want_text = track.returned_kind, track.returned_text
-    name = type_check_name(ev, lang)
+    name = type_check_name(ev)
     failed = []
-    first = ""
+    first: Localisable | str = ""
     for case in ev.cases:
         returned = ev.returned(case.name)
         if returned is None:
             continue
-        problem = ""
+        problem: Localisable | str = ""
         if returned.structure_error:
             problem = returned.structure_error
         else:
@@ -433,13 +409,12 @@ def check_types(ev: Evaluation, lang: str) -> CheckResult:
                 kind = returned.types.get(output, "missing")
                 if kind == want:
                     continue
-                advice = track.type_advice.get(kind)
-                if advice:
-                    problem = f"`{output}`: " + tr(lang, *advice)
+                if kind in track.type_advice:
+                    problem = msg("output.reason", output=output,
+                                  reason=msg(f"advice.{track.name}.{kind}"))
                 else:
                     shown = kind.split(":", 1)[-1]
-                    problem = tr(lang, f"`{output}` is {shown}, expected {want_text}",
-                                 f"`{output}` 是 {shown}，应为 {want_text}")
+                    problem = msg("type.wrong-kind", output=output, shown=shown, want=want_text)
                 break
         if problem:
             failed.append(case.name)
@@ -450,10 +425,10 @@ def check_types(ev: Evaluation, lang: str) -> CheckResult:
     return CheckResult(name, False, first, kind="type", failed_cases=failed)
 
 
-def check_shapes(ev: Evaluation, lang: str) -> CheckResult:
-    name = tr(lang, "output shapes", "输出形状")
+def check_shapes(ev: Evaluation) -> CheckResult:
+    name = msg("check.shape")
     failed = []
-    first = ""
+    first: Localisable | str = ""
     for case in ev.cases:
         for output in ev.compared_outputs():
             got = learner_array(ev, case.name, output)
@@ -466,55 +441,45 @@ def check_shapes(ev: Evaluation, lang: str) -> CheckResult:
                 input_shapes = ", ".join(
                     f"{k} {describe_shape(v)}" for k, v in case.inputs.items()
                 )
-                first = tr(
-                    lang,
-                    f"case '{case.name}' ({input_shapes}): {shown_output(output, lang)} has shape "
-                    f"{_fmt_shape(got.shape)}, expected "
-                    f"{explain_shape(expected.shape, ev.output_names(output))}",
-                    f"用例「{case.name}」（{input_shapes}）：{shown_output(output, lang)} 的形状是 "
-                    f"{_fmt_shape(got.shape)}，应为 "
-                    f"{explain_shape(expected.shape, ev.output_names(output))}",
-                )
+                first = msg("shape.wrong", case=case.name, inputs=input_shapes,
+                            output=shown_output(output), got=_fmt_shape(got.shape),
+                            expected=explain_shape(expected.shape, ev.output_names(output)))
     if not failed:
         return CheckResult(name, True, kind="shape")
     return CheckResult(name, False, first, kind="shape", failed_cases=failed)
 
 
-def check_dtypes(ev: Evaluation, lang: str) -> CheckResult:
-    name = tr(lang, "floating-point result dtype", "结果为浮点类型")
+def check_dtypes(ev: Evaluation) -> CheckResult:
+    name = msg("check.dtype")
     seen: set[str] = set()
     for case in ev.cases:
         for output in ev.compared_outputs():
             got = learner_array(ev, case.name, output)
             if got is None:
-                unreadable = unreadable_output(ev, case.name, output, lang)
+                unreadable = unreadable_output(ev, case.name, output)
                 if unreadable:
                     return CheckResult(
-                        name, False, tr(lang, f"case '{case.name}': ", f"用例「{case.name}」：")
-                        + unreadable, kind="dtype", failed_cases=[case.name])
+                        name, False, msg("case.reason", case=case.name, reason=unreadable),
+                        kind="dtype", failed_cases=[case.name])
                 continue
             seen.add(dtype_of(got))
             if dtype_of(got) not in FLOAT_DTYPES:
                 return CheckResult(
                     name, False,
-                    tr(lang, f"case '{case.name}': `{output}` has dtype {dtype_of(got)}; "
-                       "return float64 (or float32) values",
-                       f"用例「{case.name}」：`{output}` 的 dtype 是 {dtype_of(got)}；"
-                       "请返回 float64（或 float32）"),
+                    msg("dtype.not-float", case=case.name, output=output, dtype=dtype_of(got)),
                     kind="dtype", failed_cases=[case.name],
                 )
-    message = ""
+    message: Localisable | str = ""
     track = get_track(ev.track)
     other = sorted(seen - {track.result_dtype})
     if other:
         judged = "float32" if "float32" in {track.tolerance_dtype(d) for d in other} \
             else "float64"
-        message = tr(lang, f"{', '.join(other)} results are judged with {judged} tolerances",
-                     f"{', '.join(other)} 结果按 {judged} 的容差评判")
+        message = msg("dtype.judged", dtypes=", ".join(other), judged=judged)
     return CheckResult(name, True, message, kind="dtype")
 
 
-def unreadable_output(ev: Evaluation, case: str, output: str, lang: str) -> str:
+def unreadable_output(ev: Evaluation, case: str, output: str) -> Message | str:
     """Why an output that came back as an array or tensor has no numbers to grade, or "" (it
     was not returned at all, or is not an array: the type check says so)."""
     returned = ev.returned(case)
@@ -523,18 +488,14 @@ def unreadable_output(ev: Evaluation, case: str, output: str, lang: str) -> str:
     types = returned.types
     base = output.split("@")[0]
     dtype = types.get(f"dtype:{output}") or types.get(f"dtype:{base}", "")
-    shown = shown_output(output, lang)
+    shown = shown_output(output)
     want = get_track(ev.track).result_dtype_text
     if dtype == "bfloat16":
-        return tr(lang, f"{shown} is a bfloat16 tensor, which is not accepted (like float16): "
-                  f"return {want}",
-                  f"{shown} 是 bfloat16 张量，不被接受（与 float16 一样）：请返回 {want}")
+        return msg("unreadable.bfloat16", output=shown, want=want)
     if dtype:
-        return tr(lang, f"{shown} has dtype {dtype}, not numbers: return {want} values",
-                  f"{shown} 的 dtype 是 {dtype}，不是数值：请返回 {want}")
+        return msg("unreadable.dtype", output=shown, dtype=dtype, want=want)
     if types.get(base) in ("ndarray", "tensor"):
-        return tr(lang, f"{shown} could not be read as numbers (dtype not numeric): return "
-                  f"{want} values", f"{shown} 无法读取为数值（dtype 不是数值类型）：请返回 {want}")
+        return msg("unreadable.not-numeric", output=shown, want=want)
     return ""
 
 
@@ -605,8 +566,8 @@ def _heatmap_for(ev: Evaluation, cases: list[ConcreteCase]) -> Heatmap | None:
     return None if best is None else best[2]
 
 
-def _match_check(ev: Evaluation, name: str, kind: str, cases: list[ConcreteCase],
-                 lang: str) -> CheckResult:
+def _match_check(ev: Evaluation, name: Localisable | str, kind: str,
+                 cases: list[ConcreteCase]) -> CheckResult:
     outputs = ev.compared_outputs()
     failed: list[ConcreteCase] = []
     first: CaseVerdict | None = None
@@ -622,30 +583,25 @@ def _match_check(ev: Evaluation, name: str, kind: str, cases: list[ConcreteCase]
     assert first is not None
     if first.reason == "mismatch" and first.comparison and first.comparison.table:
         table = first.comparison.table
-        shown = shown_output(first.output, lang)
-        message = tr(lang, f"case '{first_case}', {shown}: ",
-                     f"用例「{first_case}」，{shown}：") + table.summary(lang)
+        message: Localisable = msg("case.output.reason", case=first_case,
+                                   output=shown_output(first.output),
+                                   reason=table.summary_message())
         if table.nan_count or table.inf_count:
-            message += tr(lang, f"; your output contains {table.nan_count} NaN and "
-                          f"{table.inf_count} inf values",
-                          f"；你的输出含有 {table.nan_count} 个 NaN 和 {table.inf_count} 个 inf")
+            message += msg("match.nonfinite", nan=table.nan_count, inf=table.inf_count)
     elif first.reason == "shape":
-        message = tr(lang, f"case '{first_case}': wrong shape (see the shape check)",
-                     f"用例「{first_case}」：形状不对（见形状检查）")
+        message = msg("match.wrong-shape", case=first_case)
     elif first.reason == "missing":
-        shown = shown_output(first.output, lang)
-        reason = unreadable_output(ev, first_case, first.output, lang) or tr(
-            lang, f"{shown} could not be read as numbers", f"{shown} 无法读取为数值")
-        message = tr(lang, f"case '{first_case}': ", f"用例「{first_case}」：") + reason
+        reason = unreadable_output(ev, first_case, first.output) or msg(
+            "match.unreadable", output=shown_output(first.output))
+        message = msg("case.reason", case=first_case, reason=reason)
     else:
         outcome = ev.outcomes.get(first_case)
         error = outcome.error if outcome is not None and outcome.error else ev.fatal
-        reason = error_text(error, lang, ev.timeout_s) if error is not None else tr(
-            lang, "no result", "没有结果")
-        message = tr(lang, f"case '{first_case}': {reason}", f"用例「{first_case}」：{reason}")
+        reason = error_text(error, ev.timeout_s) if error is not None else msg(
+            "match.no-result")
+        message = msg("case.reason", case=first_case, reason=reason)
     if len(failed) > 1:
-        message += tr(lang, f" ({len(failed)} of {len(cases)} cases fail)",
-                      f"（{len(cases)} 个用例中 {len(failed)} 个未通过）")
+        message += msg("match.count", failed=len(failed), total=len(cases))
     return CheckResult(
         name, False, message, kind=kind,
         mismatch=first.comparison.table if first.comparison else None,
@@ -654,53 +610,54 @@ def _match_check(ev: Evaluation, name: str, kind: str, cases: list[ConcreteCase]
     )
 
 
-def run_checks(ev: Evaluation, lang: str = "en") -> list[CheckResult]:
-    """Every check line of a grade, in display order. The learner's numbers may be anything
-    (complex, inf, nan): numpy's warnings about them are ours to silence, never to print."""
+def run_checks(ev: Evaluation, lang: str | None = "en") -> list[CheckResult]:
+    """Every check line of a grade, in display order, as message ids and parameters (written
+    in `lang` unless it is None: then the report renders them). The learner's numbers may be
+    anything (complex, inf, nan): numpy's warnings about them are ours to silence."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return _run_checks(ev, lang)
+        checks = _run_checks(ev)
+    if lang is not None:
+        for check in checks:
+            check.localise(lang)
+    return checks
 
 
-def _run_checks(ev: Evaluation, lang: str) -> list[CheckResult]:
-    checks = [check_defines(ev, lang)]
+def _run_checks(ev: Evaluation) -> list[CheckResult]:
+    checks = [check_defines(ev)]
     # An incompatible signature still runs (its TypeErrors are worth seeing); a file that
     # could not be loaded cannot.
     loaded = ev.fatal is None or getattr(ev.fatal, "kind", "") not in LOAD_ERRORS
     basic = [
-        (check_runs, tr(lang, "runs on every case without errors", "所有用例运行无错误"), "runs"),
-        (check_types, type_check_name(ev, lang), "type"),
-        (check_shapes, tr(lang, "output shapes", "输出形状"), "shape"),
-        (check_dtypes, tr(lang, "floating-point result dtype", "结果为浮点类型"), "dtype"),
+        (check_runs, msg("check.runs"), "runs"),
+        (check_types, type_check_name(ev), "type"),
+        (check_shapes, msg("check.shape"), "shape"),
+        (check_dtypes, msg("check.dtype"), "dtype"),
     ]
     for func, label, kind in basic:
-        checks.append(func(ev, lang) if loaded else _not_run(label, kind, lang))
+        checks.append(func(ev) if loaded else _not_run(label, kind))
     plain = plain_cases(ev)
     fixed = [c for c in plain if not c.is_random]
     random_cases = [c for c in plain if c.is_random]
     groups = [
-        (fixed, tr(lang, "matches reference (fixed cases)", "与参考答案一致（固定用例）"),
-         "match:fixed"),
-        (random_cases, tr(lang, f"matches reference (random, seed {ev.seed})",
-                          f"与参考答案一致（随机用例，种子 {ev.seed}）"), "match:random"),
+        (fixed, msg("check.match.fixed"), "match:fixed"),
+        (random_cases, msg("check.match.random", seed=ev.seed), "match:random"),
     ]
     for cases, label, kind in groups:
         if cases:
-            checks.append(_match_check(ev, label, kind, cases, lang) if loaded
-                          else _not_run(label, kind, lang))
+            checks.append(_match_check(ev, label, kind, cases) if loaded
+                          else _not_run(label, kind))
     for prop_id in ev.spec.properties:
         prop = PROPERTIES[prop_id]
-        result = prop.check(ev, lang)
+        result = prop.check(ev)
         if result is None:
             continue
-        label = prop.label(ev, lang)
-        checks.append(result if loaded else _not_run(label, f"property:{prop_id}", lang))
+        checks.append(result if loaded else _not_run(prop.label(ev), f"property:{prop_id}"))
     if loaded and not any(o.returned is not None for o in ev.outcomes.values()):
         # Checks that look only at returned values would pass vacuously.
         for check in checks:
             if check.passed and check.kind not in ("defines",):
                 check.passed = False
                 check.not_run = True
-                check.message = tr(lang, "not checked: no case returned a result",
-                                   "未检查：没有任何用例返回结果")
+                check.message = msg("check.not-run.no-result")
     return checks

@@ -31,6 +31,7 @@ from attn_drill.grading.checks import (
 from attn_drill.grading.compare import allclose
 from attn_drill.grading.properties import property_findings, tagged_properties
 from attn_drill.grading.report import CheckResult, Diagnosis
+from attn_drill.messages import text_of
 
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
@@ -301,7 +302,8 @@ def to_diagnoses(ev: Evaluation, findings: Findings, lang: str) -> list[Diagnosi
             continue
         message = known.explanation.get(lang).strip()
         if finding.evidence:
-            message += tr(lang, f" Evidence: {finding.evidence}.", f"依据：{finding.evidence}。")
+            evidence = text_of(finding.evidence, lang)
+            message += tr(lang, f" Evidence: {evidence}.", f"依据：{evidence}。")
         message += hint_pointer(ev.problem.id, known.hint, lang)
         diagnoses.append(Diagnosis(id=finding.id, message=message, title=known.title.get(lang),
                                    hint=known.hint, source=finding.source))
@@ -323,7 +325,7 @@ def collect_findings(ev: Evaluation, checks: list[CheckResult], lang: str = "en"
                 lang, "your outputs reproduce this mistake on every case where it gives a "
                 "result of the right shape",
                 "凡是这个错误能给出正确形状结果的用例，你的输出都与它一致"), f"mutant:{name}")
-    property_findings(ev, checks, findings, lang)
+    property_findings(ev, checks, findings)
     if numeric_failed:
         pattern_findings(ev, checks, findings, lang)
     return findings
@@ -336,4 +338,8 @@ def diagnose(ev: Evaluation, checks: list[CheckResult], lang: str = "en") -> lis
 
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return to_diagnoses(ev, collect_findings(ev, checks, lang), lang)
+        diagnoses = to_diagnoses(ev, collect_findings(ev, checks, lang), lang)
+    for check in checks:
+        if isinstance(check.name, str):  # already written in `lang`: so are its new details
+            check.details = [text_of(d, lang) for d in check.details]
+    return diagnoses

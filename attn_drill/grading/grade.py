@@ -261,7 +261,7 @@ def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: i
         run = future.result()
     ev = evaluation_from_run(problem, track, seed, all_cases, derived, references, run,
                              signature_problem(source, spec, cases), timeout)
-    checks = run_checks(ev, lang)
+    checks = run_checks(ev, lang=None)  # message ids: the report writes them in `lang`
     diagnosis = diagnose(ev, checks, lang)
     return build_report(ev, run, checks, diagnosis, path=path, lang=lang, started=started)
 
@@ -297,6 +297,8 @@ def build_report(ev: Any, run: Any, checks: list[Any], diagnosis: list[Any], *, 
     from attn_drill.grading.report import GradeReport, score_of
     from attn_drill.grading.savecases import failing_cases
 
+    for check in checks:
+        check.localise(lang)
     passed, score = score_of(checks)
     error = _first_error(run)
     protections = getattr(run, "protections", {}) or {}
@@ -332,9 +334,9 @@ def build_report(ev: Any, run: Any, checks: list[Any], diagnosis: list[Any], *, 
 def grade_text(problem: Problem, path: Path, source: str, *, seed: int, lang: str,
                started: float) -> GradeReport:
     """The text track: the answer is graded against the problem's rubric (no child process)."""
-    from attn_drill.grading.checks import tr
     from attn_drill.grading.report import CheckResult, Diagnosis, GradeReport, score_of
     from attn_drill.grading.rubric import grade_answer
+    from attn_drill.messages import msg
     from attn_drill.problems import parse_header
 
     lines = source.splitlines()
@@ -346,20 +348,19 @@ def grade_text(problem: Problem, path: Path, source: str, *, seed: int, lang: st
     checks: list[CheckResult] = []
     if result.too_short:
         checks.append(CheckResult(
-            tr(lang, "answer is long enough to grade", "答案长度足以评分"), False,
-            tr(lang, f"write at least {problem.rubric.min_chars} characters explaining your "
-               "reasoning", f"请至少写 {problem.rubric.min_chars} 个字符来解释你的推理"),
+            msg("text.length"), False, msg("text.too-short", chars=problem.rubric.min_chars),
             kind="text:length"))
     for point in result.points:
         checks.append(CheckResult(
             point.label, bool(point.met),
-            "" if point.met else tr(lang, f"missing: {point.advice}", f"缺少：{point.advice}"),
+            "" if point.met else msg("text.missing", advice=point.advice),
             required=bool(point.required), kind=f"rubric:{point.id}"))
     checks.append(CheckResult(
-        tr(lang, "covers enough of the key ideas", "覆盖了足够多的要点"), bool(result.passed),
-        result.message or tr(lang, f"score {result.score:.0%}, {result.threshold:.0%} needed",
-                             f"得分 {result.score:.0%}，需要 {result.threshold:.0%}"),
+        msg("text.threshold"), bool(result.passed),
+        result.message or msg("text.score", score=result.score, threshold=result.threshold),
         kind="text:threshold"))
+    for check in checks:
+        check.localise(lang)
     passed, score = score_of(checks)
     diagnosis = []
     for misconception_id in getattr(result, "diagnosis", []) or []:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from attn_drill.grading.report import CheckResult
-from attn_drill.messages import render
+from attn_drill.messages import Message, msg
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,32 +41,28 @@ class Property:
     diagnoses: str | None = None  # the misconception a failure is reported as
     derives: bool = False  # judged on cases derived from graded ones
 
-    def label(self, ev: Evaluation, lang: str) -> str:
-        return property_label(self.id, lang)
+    def label(self, ev: Evaluation) -> Message:
+        return property_label(self.id)
 
-    def check(self, ev: Evaluation, lang: str) -> CheckResult | None:
+    def check(self, ev: Evaluation) -> CheckResult | None:
         """The property's check line; None when there is nothing to check."""
         cases = property_cases(ev).get(self.id, [])
         if not cases:
             return None
         from attn_drill.grading.checks import _match_check
 
-        return _match_check(ev, self.label(ev, lang), f"property:{self.id}", cases, lang)
+        return _match_check(ev, self.label(ev), f"property:{self.id}", cases)
 
     def derive(self, context: DeriveContext) -> list[tuple[ConcreteCase, DerivedCase]]:
         """Extra cases built from graded ones (with what each one tests)."""
         return []
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
-             lang: str) -> None:
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
         """Read the misconception behind a failure of this property (or leave a detail)."""
 
 
-def property_label(prop: str, lang: str) -> str:
-    key = f"property.{prop}"
-    from attn_drill.messages import CATALOG
-
-    return render(key, lang) if key in CATALOG else prop
+def property_label(prop: str) -> Message:
+    return msg(f"property.{prop}")
 
 
 def failed_check(checks: list[CheckResult], kind: str) -> CheckResult | None:
@@ -81,11 +77,10 @@ class NoMutation(Property):
     id = "no-mutation"
     diagnoses = "mutates-input"
 
-    def check(self, ev: Evaluation, lang: str) -> CheckResult | None:
-        return check_no_mutation(ev, lang)
+    def check(self, ev: Evaluation) -> CheckResult | None:
+        return check_no_mutation(ev)
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
-             lang: str) -> None:
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
         failed = failed_check(checks, "property:no-mutation")
         if failed:
             findings.add("mutates-input", failed.message, "property:no-mutation")
@@ -96,9 +91,7 @@ class BatchDims(Property):
     tag = "batched"
     diagnoses = "no-batch-dims"
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
-             lang: str) -> None:
-        from attn_drill.grading.checks import tr
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
         from attn_drill.grading.diagnosis import _reproduces_mutant_of
 
         failed = failed_check(checks, "property:batch-dims")
@@ -120,37 +113,25 @@ class BatchDims(Property):
         supported = bool(raised) or (bool(mismatched) and _reproduces_mutant_of(
             ev, "no-batch-dims", mismatched))
         if own and not supported:
-            failed.details.append(tr(
-                lang, "the cases without batch axes pass, but the batched ones give different "
-                "numbers: check that every batch element is computed from its own inputs (its "
-                "own queries, keys and values), and that axes are counted from the end",
-                "没有批次轴的用例都通过了，但带批次轴的用例结果不同：请检查每个批次元素是否只用"
-                "它自己的输入（自己的查询、键和值）计算，以及轴是否从末尾数起"))
+            failed.details.append(msg("batch-dims.numbers-differ"))
         elif own and already_explained:
             findings.add("no-batch-dims", failed.message, "property:batch-dims")
         elif own:
-            findings.add("no-batch-dims", failed.message + tr(
-                lang,
-                ". With a batch dimension `K.T` reverses every axis ((b, m, d) becomes "
-                "(d, m, b)); use np.swapaxes(K, -1, -2) or K.transpose(-2, -1), and count axes "
-                "from the end (axis=-1)",
-                "。有批量维度时 `K.T` 会把所有轴都倒过来（(b, m, d) 变成 (d, m, b)）；请用 "
-                "np.swapaxes(K, -1, -2) 或 K.transpose(-2, -1)，并从末尾数轴（axis=-1）"),
-                "property:batch-dims")
+            findings.add("no-batch-dims", failed.message + msg("batch-dims.transpose"),
+                         "property:batch-dims")
 
 
 class Gradients(Property):
     id = "gradients"
     diagnoses = "no-gradient"
 
-    def check(self, ev: Evaluation, lang: str) -> CheckResult | None:
-        return check_gradients(ev, lang)
+    def check(self, ev: Evaluation) -> CheckResult | None:
+        return check_gradients(ev)
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
-             lang: str) -> None:
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
         # Both read what the module harness adds to a call (the eval-mode output, the notes
         # on missing gradients), and run whether or not the track lists the property.
-        _train_mode_findings(ev, checks, findings, lang)
+        _train_mode_findings(ev, checks, findings)
         _gradient_findings(ev, checks, findings)
 
 
@@ -158,10 +139,10 @@ class PermutationEquivariance(Property):
     id = "permutation-equivariance"
     derives = True
 
-    def check(self, ev: Evaluation, lang: str) -> CheckResult | None:
+    def check(self, ev: Evaluation) -> CheckResult | None:
         from attn_drill.grading.checks import DERIVED_PERMUTED
 
-        return check_derived(ev, self.id, DERIVED_PERMUTED, lang)
+        return check_derived(ev, self.id, DERIVED_PERMUTED)
 
     def derive(self, context: DeriveContext) -> list[tuple[ConcreteCase, DerivedCase]]:
         import copy
@@ -194,10 +175,10 @@ class CausalFuture(Property):
     diagnoses = "causal-future-leak"
     derives = True
 
-    def check(self, ev: Evaluation, lang: str) -> CheckResult | None:
+    def check(self, ev: Evaluation) -> CheckResult | None:
         from attn_drill.grading.checks import DERIVED_CAUSAL
 
-        return check_derived(ev, self.id, DERIVED_CAUSAL, lang)
+        return check_derived(ev, self.id, DERIVED_CAUSAL)
 
     def derive(self, context: DeriveContext) -> list[tuple[ConcreteCase, DerivedCase]]:
         import copy
@@ -225,8 +206,7 @@ class CausalFuture(Property):
                                               cutoff=cutoff)))
         return derived
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
-             lang: str) -> None:
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
         failed = failed_check(checks, "property:causal-future")
         if failed:
             findings.add("causal-future-leak", failed.message, "property:causal-future")
@@ -237,10 +217,7 @@ class Stability(Property):
     tag = "stability"
     diagnoses = "unstable-softmax"
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
-             lang: str) -> None:
-        from attn_drill.grading.checks import tr
-
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
         failed = failed_check(checks, "property:stability")
         if failed and any(f.source.startswith("mutant:") and f.id != "unstable-softmax"
                           for f in findings.items):
@@ -257,28 +234,14 @@ class Stability(Property):
                       if ev.case(name).mask() is not None]
             evidence = failed.message
             if masked and len(masked) == len(failed.failed_cases):
-                evidence = tr(
-                    lang, "only cases whose hidden keys score far above the visible ones give "
-                    "NaN: a row maximum taken over the masked keys too (then multiplying by the "
-                    "mask) underflows every visible key to 0, and 0/0 is NaN. Fill the masked "
-                    "scores with -inf before taking the maximum. ",
-                    "只有被遮住的键分数远高于可见键的用例出现了 NaN：如果每行的最大值也算上了被"
-                    "遮住的键（之后再乘以掩码），所有可见键的 exp 都会下溢为 0，0/0 得到 NaN。"
-                    "请先把被遮住的分数填成 -inf，再取最大值。") + failed.message
+                evidence = msg("stability.masked-nan") + failed.message
             findings.add("unstable-softmax", evidence, "property:stability")
         elif failed and plain_cases_pass(checks):
             # Right on ordinary scores, wrong (but finite) on large distinct ones: clipped
             # scores, or a maximum that is not each row's own (the whole array's, a hidden
             # position's).
-            findings.add("unstable-softmax", tr(
-                lang, "your answer is right for ordinary scores but wrong when one row holds "
-                "very large or very negative, different scores (e.g. [1000, 999, 0] or [-1000, "
-                "-999, -1001]): clipping the scores, or subtracting a maximum other than that "
-                "row's own, changes the softmax. " + failed.message,
-                "普通分数下你的结果正确，但当同一行里有很大或很负且互不相同的分数（如 "
-                "[1000, 999, 0] 或 [-1000, -999, -1001]）时就错了：截断分数，或减去的不是"
-                "该行自己的最大值，都会改变 softmax 的结果。" + failed.message),
-                "property:stability")
+            findings.add("unstable-softmax", msg("stability.large-scores") + failed.message,
+                         "property:stability")
 
 
 class Mask(Property):
@@ -286,23 +249,22 @@ class Mask(Property):
     tag = "mask"
     diagnoses = "ignores-mask"
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
-             lang: str) -> None:
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
         failed = failed_check(checks, "property:mask")
         if failed and plain_cases_pass(checks):
-            _mask_findings(ev, failed, findings, lang)
+            _mask_findings(ev, failed, findings)
 
 
 class SumsToOne(Property):
     id = "sums-to-one"
 
-    def label(self, ev: Evaluation, lang: str) -> str:
+    def label(self, ev: Evaluation) -> Message:
         if ev.spec.weights_output is None:
-            return render("property.sums-to-one.axis", lang)
-        return property_label(self.id, lang)
+            return msg("property.sums-to-one.axis")
+        return property_label(self.id)
 
-    def check(self, ev: Evaluation, lang: str) -> CheckResult | None:
-        return check_sums_to_one(ev, lang)
+    def check(self, ev: Evaluation) -> CheckResult | None:
+        return check_sums_to_one(ev)
 
 
 # The registry. Its order is the order of derivation (one random stream) and of diagnosis
@@ -355,11 +317,10 @@ def plain_cases_pass(checks: list[CheckResult]) -> bool:
     return all(c.passed for c in checks if c.kind.startswith("match:"))
 
 
-def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
-                      lang: str) -> None:
+def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
     """Every property's reading of the failed checks, in registry order."""
     for prop in PROPERTIES.values():
-        prop.find(ev, checks, findings, lang)
+        prop.find(ev, checks, findings)
 
 
 # -- derived cases ---------------------------------------------------------------------------
@@ -424,14 +385,13 @@ def derive_cases(
 # -- how the properties check ------------------------------------------------------------------
 
 
-def check_no_mutation(ev: Evaluation, lang: str) -> CheckResult:
+def check_no_mutation(ev: Evaluation) -> CheckResult:
     import numpy as np
 
-    from attn_drill.grading.checks import tr
     from attn_drill.grading.tracks import get_track
 
     track = get_track(ev.track)
-    name = property_label("no-mutation", lang)
+    name = property_label("no-mutation")
     failed = []
     first = ""
     for case in ev.base_cases:
@@ -446,11 +406,8 @@ def check_no_mutation(ev: Evaluation, lang: str) -> CheckResult:
             if after.shape != sent.shape or not np.array_equal(after, sent, equal_nan=True):
                 failed.append(case.name)
                 if not first:
-                    fresh, fresh_zh = track.container_words
-                    first = tr(lang, f"`{key}` was changed in place (case '{case.name}'); "
-                               f"compute into new {fresh}",
-                               f"`{key}` 被原地修改了（用例「{case.name}」）；请把结果写到新"
-                               f"{fresh_zh}里")
+                    first = msg("no-mutation.changed", input=key, case=case.name,
+                                fresh=msg(track.container_message))
                 break
     if not failed:
         return CheckResult(name, True, kind="property:no-mutation")
@@ -465,7 +422,7 @@ def _sum_axis(ev: Evaluation, case: ConcreteCase) -> tuple[str, int] | None:
     return None
 
 
-def check_sums_to_one(ev: Evaluation, lang: str) -> CheckResult:
+def check_sums_to_one(ev: Evaluation) -> CheckResult:
     import numpy as np
 
     from attn_drill.grading.checks import (
@@ -473,10 +430,9 @@ def check_sums_to_one(ev: Evaluation, lang: str) -> CheckResult:
         learner_array,
         reference_array,
         tolerance,
-        tr,
     )
 
-    name = PROPERTIES["sums-to-one"].label(ev, lang)
+    name = PROPERTIES["sums-to-one"].label(ev)
     failed = []
     first = ""
     for case in ev.base_cases:
@@ -502,13 +458,8 @@ def check_sums_to_one(ev: Evaluation, lang: str) -> CheckResult:
             if not first:
                 where = tuple(int(i) for i in np.argwhere(bad)[0])
                 value = float(sums[where])
-                first = tr(
-                    lang,
-                    f"case '{case.name}': `{output}` sums to {value:.6g} along axis {axis} at "
-                    f"index {where} ({int(bad.sum())} of {bad.size} slices are off)",
-                    f"用例「{case.name}」：`{output}` 沿轴 {axis} 在索引 {where} 处之和为 "
-                    f"{value:.6g}（{bad.size} 个切片中有 {int(bad.sum())} 个不为 1）",
-                )
+                first = msg("sums-to-one.off", case=case.name, output=output, value=value,
+                            axis=axis, index=where, bad=int(bad.sum()), size=bad.size)
     if not failed:
         return CheckResult(name, True, kind="property:sums-to-one")
     return CheckResult(name, False, first, kind="property:sums-to-one", failed_cases=failed)
@@ -558,16 +509,15 @@ def _changed_rows(after: np.ndarray, expected: np.ndarray, ignore: np.ndarray | 
     return [int(i) for i in np.flatnonzero(per_row)]
 
 
-def check_derived(ev: Evaluation, prop: str, kind: str, lang: str) -> CheckResult | None:
+def check_derived(ev: Evaluation, prop: str, kind: str) -> CheckResult | None:
     from attn_drill.grading.checks import (
         DERIVED_PERMUTED,
         tolerance,
         tolerance_label,
-        tr,
     )
     from attn_drill.grading.compare import Comparison, compare_arrays
 
-    name = property_label(prop, lang)
+    name = property_label(prop)
     todo = [d for d in ev.derived.values() if d.kind == kind]
     if not todo:
         return None
@@ -581,10 +531,9 @@ def check_derived(ev: Evaluation, prop: str, kind: str, lang: str) -> CheckResul
         result = ev.outcomes.get(derived.name)
         if (source is None or source.returned is None or result is None
                 or result.returned is None):
-            return CheckResult(name, False, tr(
-                lang, f"could not be checked: case '{derived.source}' did not return a result",
-                f"无法检查：用例「{derived.source}」没有返回结果"),
-                kind=f"property:{prop}", failed_cases=[derived.name], not_run=True)
+            return CheckResult(name, False, msg("derived.no-source", case=derived.source),
+                               kind=f"property:{prop}", failed_cases=[derived.name],
+                               not_run=True)
         for output in ev.spec.outputs:
             before = source.returned.arrays.get(output)
             after = result.returned.arrays.get(output)
@@ -601,13 +550,7 @@ def check_derived(ev: Evaluation, prop: str, kind: str, lang: str) -> CheckResul
             if comparison.ok:
                 continue
             if kind == DERIVED_PERMUTED:
-                message = tr(
-                    lang,
-                    f"reordering the tokens of case '{derived.source}' changed `{output}` by more "
-                    "than reordering it: attention must not depend on token positions",
-                    f"打乱用例「{derived.source}」中 token 的顺序后，`{output}` 的变化不只是顺序"
-                    "改变：注意力不应依赖 token 的位置",
-                )
+                message = msg("permutation.changed", case=derived.source, output=output)
                 return CheckResult(name, False, message, kind=f"property:{prop}",
                                    mismatch=comparison.table, failed_cases=[derived.name])
             if first_failure is None:
@@ -622,14 +565,8 @@ def check_derived(ev: Evaluation, prop: str, kind: str, lang: str) -> CheckResul
     derived, output, comparison = first_failure
     rows = sorted(leaked_rows)
     tokens = ", ".join(str(t) for t in sorted(leaking_tokens))
-    message = tr(
-        lang,
-        f"changing token{'s' if len(leaking_tokens) > 1 else ''} {tokens} of case "
-        f"'{derived.source}' (one at a time) changed "
-        f"`{output}` at earlier positions {rows}: position i may only attend to j ≤ i",
-        f"逐个修改用例「{derived.source}」中的第 {tokens} 个 token，`{output}` 在更早的位置 "
-        f"{rows} 也变了：位置 i 只能关注 j ≤ i",
-    )
+    message = msg("causal.leak", plural="s" if len(leaking_tokens) > 1 else "", tokens=tokens,
+                  case=derived.source, output=output, rows=rows)
     return CheckResult(name, False, message, kind=f"property:{prop}",
                        mismatch=comparison.table, failed_cases=failed_cases)
 
@@ -665,11 +602,11 @@ def gradient_gaps(ev: Evaluation) -> GradientGaps:
     return gaps
 
 
-def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
-    from attn_drill.grading.checks import tolerance, tolerance_label, tr
+def check_gradients(ev: Evaluation) -> CheckResult | None:
+    from attn_drill.grading.checks import tolerance, tolerance_label
     from attn_drill.grading.compare import compare_arrays
 
-    name = property_label("gradients", lang)
+    name = property_label("gradients")
     failed = []
     first = ""
     first_table = None
@@ -706,9 +643,8 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
                 if case.name not in failed:
                     failed.append(case.name)
                 if not first and comparison.table is not None:
-                    first = tr(lang, f"case '{case.name}', gradient of `{key[5:]}`: ",
-                               f"用例「{case.name}」，`{key[5:]}` 的梯度：") + \
-                        comparison.table.summary(lang)
+                    first = msg("gradients.case", case=case.name, input=key[5:],
+                                reason=comparison.table.summary_message())
                     first_table = comparison.table
     if not checked:
         return None
@@ -716,48 +652,34 @@ def check_gradients(ev: Evaluation, lang: str) -> CheckResult | None:
         return CheckResult(name, True, kind="property:gradients")
     if not any(ev.returned(n) is not None for n in failed):
         # Nothing to take a gradient of: the run check says why.
-        return CheckResult(name, False, tr(
-            lang, "not run: no case returned a result", "未运行：没有任何用例返回结果"),
-            kind="property:gradients", failed_cases=failed, not_run=True)
+        return CheckResult(name, False, msg("gradients.not-run"), kind="property:gradients",
+                           failed_cases=failed, not_run=True)
     gaps = gradient_gaps(ev)
     if gaps.backward_error:
         inplace = "inplace operation" in gaps.backward_error
-        first = tr(
-            lang, f"backward raised on case '{gaps.backward_case}': {gaps.backward_error}"
-            + (" (forward changed a tensor in place that autograd still needed: compute new "
-               "tensors instead of editing x, the mask or intermediate results in place)"
-               if inplace else ""),
-            f"用例「{gaps.backward_case}」的反向传播出错：{gaps.backward_error}"
-            + ("（forward 原地修改了自动求导仍需要的张量：请生成新张量，不要原地修改 x、掩码或"
-               "中间结果）" if inplace else ""))
+        first = msg("gradients.backward-raised", case=gaps.backward_case,
+                    error=gaps.backward_error)
+        if inplace:
+            first = first + msg("gradients.backward-inplace")
         return CheckResult(name, False, first, kind="property:gradients", mismatch=first_table,
                            failed_cases=failed)
     if gaps.unused or gaps.detached:
         parts = []
         if gaps.unused:
             names = ", ".join(gaps.unused)
-            parts.append(tr(
-                lang, f"forward never uses {names}, so no gradient can reach "
-                f"{'them' if len(gaps.unused) > 1 else 'it'}",
-                f"forward 从未用到 {names}，所以梯度无法传到这里"))
+            parts.append(msg("gradients.unused", names=names,
+                             them="them" if len(gaps.unused) > 1 else "it"))
         if gaps.detached:
             names = ", ".join(gaps.detached)
-            parts.append(tr(
-                lang, f"no gradient reached {names} although forward uses "
-                f"{'them' if len(gaps.detached) > 1 else 'it'}: something detaches the graph "
-                "(.detach(), .numpy(), torch.no_grad(), new tensors from .data)",
-                f"forward 用到了 {names}，梯度却没有传到：某处切断了计算图（.detach()、"
-                ".numpy()、torch.no_grad()、用 .data 新建张量）"))
-        first = "; ".join(parts)
+            parts.append(msg("gradients.detached", names=names,
+                             them="them" if len(gaps.detached) > 1 else "it"))
+        first = parts[0] if len(parts) == 1 else parts[0] + "; " + parts[1]
         return CheckResult(name, False, first, kind="property:gradients", mismatch=first_table,
                            failed_cases=failed)
     if missing:
-        first = tr(lang, f"no gradient reached {', '.join(missing)}: something detaches the "
-                   "graph (.detach(), .numpy(), torch.no_grad(), new tensors from .data)",
-                   f"梯度没有传到 {', '.join(missing)}：某处切断了计算图（.detach()、.numpy()、"
-                   "torch.no_grad()、用 .data 新建张量）")
+        first = msg("gradients.missing", names=", ".join(missing))
     elif not first:
-        first = tr(lang, "the backward pass did not run", "反向传播没有运行")
+        first = msg("gradients.no-backward")
     return CheckResult(name, False, first, kind="property:gradients", mismatch=first_table,
                        failed_cases=failed)
 
@@ -773,7 +695,7 @@ def _with_mask(case: ConcreteCase, make: Any) -> ConcreteCase | None:
     return None
 
 
-def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang: str) -> None:
+def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings) -> None:
     import numpy as np
 
     from attn_drill.grading.checks import (
@@ -782,7 +704,6 @@ def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang:
         reference_array,
         reference_target,
         tolerance,
-        tr,
     )
     from attn_drill.grading.diagnosis import MUTANT_SLACK, same_outputs
 
@@ -821,26 +742,15 @@ def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang:
         return
     where = _group_rows(rows_changed[:6])
     if ignores:
-        findings.add("ignores-mask", tr(
-            lang, f"your output equals attention without the mask; rows that should differ: "
-            f"{where}", f"你的输出与不加掩码时完全相同；本应不同的行：{where}"),
-            "property:mask")
+        findings.add("ignores-mask", msg("mask.ignored", rows=where), "property:mask")
     elif inverted:
-        findings.add("inverted-mask", tr(
-            lang, "your output equals attention with the mask inverted (True must mean "
-            "\"may attend\")", "你的输出与把掩码取反后的结果相同（True 表示“可以关注”）"),
-            "property:mask")
+        findings.add("inverted-mask", msg("mask.inverted"), "property:mask")
     else:
         before = (len(findings.items), len(check.details))
         if ev.spec.weights_output is not None:
-            _weight_mask_patterns(ev, check, findings, lang)
+            _weight_mask_patterns(ev, check, findings)
         if (len(findings.items), len(check.details)) == before and where:
-            check.details.append(tr(
-                lang, f"with the mask, these rows differ from the reference: {where}. Check "
-                "that the mask is applied as given to every query row and batch element (how "
-                "it broadcasts), before the softmax.",
-                f"加上掩码后，这些行与参考结果不同：{where}。请检查掩码是否按原样作用到每一个"
-                "查询行和每一个批次元素（注意广播方式），并且在 softmax 之前。"))
+            check.details.append(msg("mask.rows-differ", rows=where))
 
 
 def _mask_evidence_cases(ev: Evaluation, check: CheckResult) -> list[str]:
@@ -864,11 +774,10 @@ def _group_rows(labels: list[str]) -> str:
     return "; ".join(f"'{case}' " + ", ".join(rows) for case, rows in grouped.items())
 
 
-def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings,
-                          lang: str) -> None:
+def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings) -> None:
     import numpy as np
 
-    from attn_drill.grading.checks import learner_array, tr
+    from attn_drill.grading.checks import learner_array
     from attn_drill.grading.diagnosis import _reproduces_mutant_of
 
     leaked: list[str] = []
@@ -897,38 +806,24 @@ def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings
             if (sums < 1 - 1e-4).any():
                 zero_but_short += 1
     if leaked and _reproduces_mutant_of(ev, "mask-tiny-fill", leaked):
-        findings.add("mask-tiny-fill", tr(
-            lang, "masked positions get the weight a score of about 0 would get, as with a "
-            f"fill like -1e-12; rows: {_group_rows(leak_rows)}",
-            f"被掩码的位置得到的权重和分数约为 0 时一样，就像用 -1e-12 这类值填充；涉及的行："
-            f"{_group_rows(leak_rows)}"), "property:mask")
+        findings.add("mask-tiny-fill", msg("mask.tiny-fill", rows=_group_rows(leak_rows)),
+                     "property:mask")
     elif leaked:
         # Masked positions get weight, but not as a near-zero fill would give: a weak fill
         # (-10), a mask taken from the wrong row or batch element, a mask added to the scores...
         # Name the rows; claim no misconception.
         weak = largest_leak < 1e-2
-        check.details.append(tr(
-            lang, f"positions where the mask is False still get weight (up to "
-            f"{largest_leak:.3g}) in rows: {_group_rows(leak_rows)}. "
-            + ("That is what a fill value that is not negative enough gives: use -inf or -1e9."
-               if weak else "Check that the mask is applied as given to every query row and "
-               "batch element (how it broadcasts), before the softmax."),
-            f"掩码为 False 的位置仍然得到了权重（最大 {largest_leak:.3g}），涉及的行："
-            f"{_group_rows(leak_rows)}。"
-            + ("填充值不够负时就会这样：请用 -inf 或 -1e9。" if weak else
-               "请检查掩码是否按原样作用到每一个查询行和每一个批次元素（注意广播方式），"
-               "并且在 softmax 之前。")))
+        check.details.append(msg("mask.leak.weak" if weak else "mask.leak",
+                                 largest=largest_leak, rows=_group_rows(leak_rows)))
     elif zero_but_short:
-        findings.add("mask-after-softmax", tr(
-            lang, "masked weights are zero but the rows no longer sum to 1",
-            "被掩码的权重为 0，但每行之和不再为 1"), "property:mask")
+        findings.add("mask-after-softmax", msg("mask.after-softmax"), "property:mask")
 
 
-def _train_mode_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
-                         lang: str) -> None:
+def _train_mode_findings(ev: Evaluation, checks: list[CheckResult],
+                         findings: Findings) -> None:
     """A module whose eval-mode output is right on every case while its train-mode output is
     wrong somewhere: something random (dropout) is active in train mode only."""
-    from attn_drill.grading.checks import reference_array, tr
+    from attn_drill.grading.checks import reference_array
     from attn_drill.grading.diagnosis import _close
 
     if ev.spec.call != "module" or not any(
@@ -953,11 +848,8 @@ def _train_mode_findings(ev: Evaluation, checks: list[CheckResult], findings: Fi
         if not _close(ev, train, ref_train):
             train_wrong += 1
     if eval_ok and train_wrong:
-        findings.add("dropout-in-train", tr(
-            lang, f"eval-mode output matches on all {eval_ok} cases, train-mode output differs "
-            f"on {train_wrong}",
-            f"eval 模式的输出在全部 {eval_ok} 个用例上一致，train 模式的输出在 {train_wrong} "
-            "个用例上不同"), "pattern:train-only")
+        findings.add("dropout-in-train", msg("train-mode.differs", eval_ok=eval_ok,
+                                             train_wrong=train_wrong), "pattern:train-only")
 
 
 def _gradient_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:

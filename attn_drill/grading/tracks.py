@@ -9,7 +9,7 @@ imports the harness (and so numpy): a text answer's grade does not need it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from attn_drill.grading import harness
 
@@ -32,9 +32,10 @@ class Track:
     returned_text = ""  # ... as the learner writes it ("np.ndarray", "torch.Tensor")
     result_dtype = "float64"  # the dtype a result is expected in
     result_dtype_text = ""  # what a message asks the learner to return
-    container_words: tuple[str, str] = ("arrays", "数组")  # what "compute into new ..." names
-    # Advice per wrong returned kind (harness._describe), (en, zh).
-    type_advice: ClassVar[dict[str, tuple[str, str]]] = {}
+    container_message = "fresh.arrays"  # what "compute into new ..." names (a message id)
+    # Wrong returned kinds (harness._describe) with advice of their own: message ids
+    # `advice.<track>.<kind>`.
+    type_advice: frozenset[str] = frozenset()
     repro_convert = ""  # `as_input` of the --save-cases snippet
 
     def available(self) -> bool:
@@ -88,20 +89,7 @@ class NumpyTrack(Track):
     returned_kind = "ndarray"
     returned_text = "np.ndarray"
     result_dtype_text = "float64 (or float32)"
-    type_advice: ClassVar[dict[str, tuple[str, str]]] = {
-        "list": (
-            "returned a Python list; return a NumPy array (build the result with NumPy "
-            "operations, or np.asarray at the end)",
-            "返回了 Python 列表；请返回 NumPy 数组（用 NumPy 运算得到结果，或最后用 np.asarray "
-            "转换）",
-        ),
-        "tuple": ("returned a tuple where an array was expected", "在应返回数组的位置返回了元组"),
-        "tensor": (
-            "returned a torch.Tensor; the NumPy track expects np.ndarray",
-            "返回了 torch.Tensor；NumPy 赛道要求返回 np.ndarray",
-        ),
-        "scalar": ("returned a single number, not an array", "返回了单个数字，而不是数组"),
-    }
+    type_advice = frozenset({"list", "tuple", "tensor", "scalar"})
     repro_convert = '''
 
 def as_input(array):
@@ -121,18 +109,8 @@ class TorchTrack(Track):
     returned_text = "torch.Tensor"
     result_dtype = "float32"
     result_dtype_text = "float32"
-    container_words = ("tensors", "张量")
-    type_advice: ClassVar[dict[str, tuple[str, str]]] = {
-        "ndarray": (
-            "returned a NumPy array; the torch track expects torch.Tensor (stay in torch so "
-            "gradients can flow)",
-            "返回了 NumPy 数组；torch 赛道要求返回 torch.Tensor（全程使用 torch，梯度才能回传）",
-        ),
-        "list": ("returned a Python list; return a torch.Tensor",
-                 "返回了 Python 列表；请返回 torch.Tensor"),
-        "tuple": ("returned a tuple where a tensor was expected", "在应返回张量的位置返回了元组"),
-        "scalar": ("returned a single number, not a tensor", "返回了单个数字，而不是张量"),
-    }
+    container_message = "fresh.tensors"
+    type_advice = frozenset({"ndarray", "list", "tuple", "scalar"})
     repro_convert = '''import torch
 
 
