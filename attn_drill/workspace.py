@@ -18,16 +18,18 @@ DEFAULT_DIR = Path("attn-drill-work")
 
 def starter_filename(problem: Problem, track: str) -> str:
     stem = problem.module_stem
-    if track == "text":
+    if problem.tracks[track].call == "text":
         return f"{stem}.md"
-    # Two code tracks of one problem need distinct files in one directory.
-    return f"{stem}.py" if len(problem.tracks) == 1 or track == "numpy" else f"{stem}_{track}.py"
+    # Two code tracks of one problem need distinct files in one directory: the default
+    # track's keeps the plain name.
+    plain = len(problem.tracks) == 1 or track == problem.track(None)[0]
+    return f"{stem}.py" if plain else f"{stem}_{track}.py"
 
 
 def starter_text(problem: Problem, track: str, lang: str = "en") -> str:
     spec = problem.tracks[track]
     header = f"# attn-drill: {problem.id}" + (f" track={track}" if len(problem.tracks) > 1 else "")
-    if track == "text":
+    if spec.call == "text":
         return f"{header}\n\n{spec.starter.rstrip()}\n"
     task = problem.title.get(lang)
     body = spec.starter.rstrip()

@@ -353,3 +353,17 @@ def test_verdicts_and_ids_are_the_same_in_every_language(tmp_path: Path) -> None
     assert failed and all(e["message_id"] for e, _ in failed)
     assert all(e["message"] != z["message"] for e, z in failed)  # written in each language
     assert {c["id"] for c in en["checks"]} >= {"defines", "runs", "match-random"}
+
+
+def test_the_track_registry_is_lean_to_import() -> None:
+    """`start` asks a track what it requires before numpy or torch load."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from attn_drill.grading.tracks import TRACKS\n"
+            "TRACKS['numpy'].require(); TRACKS['text'].require()\n"
+            "print(sorted(m for m in ('numpy', 'torch', 'pydantic', 'yaml') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

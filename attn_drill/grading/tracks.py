@@ -3,19 +3,18 @@ submission is called, what the child preloads, which dtype a result is judged by
 
 This is the one module of the grader that imports torch (always inside a function: `grade`
 for a NumPy problem never imports it). The harness calls through `get_track(name)`, in the
-child and in the parent alike; checks ask the track what a right answer looks like. It
-imports the harness (and so numpy): a text answer's grade does not need it.
+child and in the parent alike; checks ask the track what a right answer looks like. Lean at
+import (no numpy, no harness): the CLI asks a track what it requires before anything loads.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from attn_drill.grading import harness
-
 if TYPE_CHECKING:
     import numpy as np
 
+    from attn_drill.grading import harness
     from attn_drill.grading.cases import ConcreteCase
     from attn_drill.problems import TrackSpec
 
@@ -212,6 +211,8 @@ def _torch_function_gradients(target: Any, spec: TrackSpec, case: ConcreteCase, 
     `.numpy()` (reported by the type check) keep their own verdicts in the first one."""
     import torch
 
+    from attn_drill.grading import harness
+
     dtype = torch.float64 if reference else torch.float32
     inputs = harness.convert_inputs(case, lambda v: _as_torch(v, dtype))
     leaves = {k: inputs[k] for k in case.grad_inputs()
@@ -245,6 +246,8 @@ def _torch_call_module(target: Any, spec: TrackSpec, case: ConcreteCase,
     sum(output * grad_output).
     """
     import torch
+
+    from attn_drill.grading import harness
 
     dtype = torch.float64 if reference else torch.float32
     module = target(**case.init)
@@ -308,6 +311,8 @@ def _load_parameter(module: Any, name: str, value: Any, entry: str) -> None:
     """Copy one case weight (`W_q.weight`) into the learner's module, or say plainly why the
     module cannot take it."""
     import torch
+
+    from attn_drill.grading import harness
 
     owner_name, _, attr = name.rpartition(".")
     owner = module
