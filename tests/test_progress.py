@@ -10,7 +10,6 @@ import sys
 import time
 import types
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,42 +19,13 @@ from typer.testing import CliRunner
 from attn_drill import progress
 from attn_drill.cli import app
 from attn_drill.problems import builtin_problems
+from tests.helpers import FakeDiagnosis, FakeReport, failed_report, passed_report
 
 runner = CliRunner()
 
 
-@dataclass
-class FakeDiagnosis:
-    id: str
-    message: str = ""
-
-
-@dataclass
-class FakeReport:
-    """The fields of grading.report.GradeReport that record_grade reads."""
-
-    problem: str = "softmax"
-    track: str = "numpy"
-    passed: bool = False
-    score: float = 0.5
-    duration_s: float = 0.25
-    problem_version: str = ""
-    diagnosis: list[FakeDiagnosis] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not self.problem_version:
-            pack = builtin_problems()
-            self.problem_version = pack[self.problem].version if self.problem in pack else "x"
-
-
-def failed(*concepts: str, problem: str = "softmax", score: float = 0.5) -> FakeReport:
-    return FakeReport(problem=problem, passed=False, score=score,
-                      diagnosis=[FakeDiagnosis(c) for c in concepts])
-
-
-def passed(problem: str = "softmax", track: str = "numpy", version: str = "") -> FakeReport:
-    return FakeReport(problem=problem, track=track, passed=True, score=1.0,
-                      problem_version=version)
+failed = failed_report
+passed = passed_report
 
 
 @pytest.fixture
