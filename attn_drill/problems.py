@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from attn_drill.errors import PackError, UnknownProblemError, UnknownTrackError
-from attn_drill.packs import BUILTIN_PACK
+from attn_drill.errors import PackError, UnknownProblemError, UnknownTrackError, UsageError
+from attn_drill.packs import BUILTIN_PACK, extra_packs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -322,8 +322,33 @@ def builtin_problems() -> dict[str, Problem]:
     return load_pack(BUILTIN_PACK)
 
 
+def pack_problems() -> dict[str, Problem]:
+    """The problems of every active pack (`attn_drill.packs.active_packs`), in curriculum
+    order; an extra pack that redefines a problem id is a usage error."""
+    extras = extra_packs()
+    return _with_extra_packs(extras) if extras else builtin_problems()
+
+
+@cache
+def _with_extra_packs(extras: tuple[Path, ...]) -> dict[str, Problem]:
+    merged = dict(builtin_problems())
+    origin = dict.fromkeys(merged, BUILTIN_PACK)
+    for pack in extras:
+        for problem_id, problem in load_pack(pack).items():
+            if problem_id in merged:
+                built_in = "the built-in pack" if origin[problem_id] == BUILTIN_PACK \
+                    else f"the pack {origin[problem_id]}"
+                raise UsageError(
+                    f"Problem id {problem_id!r} of the pack {pack} is already defined by "
+                    f"{built_in}: give the problem another id."
+                )
+            merged[problem_id] = problem
+            origin[problem_id] = pack
+    return dict(sorted(merged.items(), key=lambda item: (item[1].order, item[0])))
+
+
 def get_problem(problem_id: str, problems: dict[str, Problem] | None = None) -> Problem:
-    bank = builtin_problems() if problems is None else problems
+    bank = pack_problems() if problems is None else problems
     try:
         return bank[problem_id]
     except KeyError:

@@ -824,14 +824,14 @@ def _streak(days: set[date], today: date) -> int:
 
 
 def _summarise(conn: sqlite3.Connection, path: Path) -> ProgressSummary:
-    from attn_drill.problems import builtin_problems
+    from attn_drill.problems import pack_problems
 
     # quick_check reads every page: a truncated file shows up here, not halfway through.
     problems_found = [row[0] for row in conn.execute("PRAGMA quick_check")]
     if problems_found != ["ok"]:
         raise _Damaged(f"integrity check: {problems_found[0]}")
 
-    pack = builtin_problems()
+    pack = pack_problems()
     by_track = _track_progress(conn, {p.id: p.version for p in pack.values()})
     hints = dict(conn.execute("SELECT problem, MAX(level) FROM hints GROUP BY problem").fetchall())
 
@@ -937,9 +937,9 @@ def _flagged_questions(
     from attn_drill.errors import AttnDrillError
 
     try:
-        from attn_drill.quiz.bank import builtin_bank
+        from attn_drill.quiz.bank import pack_bank
 
-        entries = builtin_bank().entries
+        entries = pack_bank().entries
     except AttnDrillError:  # a broken quiz file is reported by `quiz`; progress still works
         return []
     due_now = {qid for (qid,) in conn.execute("SELECT question_id FROM cards WHERE due <= ?",

@@ -402,9 +402,9 @@ def run_quiz_command(
     answer_input: AnswerInput | None = None,
 ) -> int:
     """`attn-drill quiz`; returns the exit code (0 when the quiz ran, whatever the score)."""
-    from attn_drill.quiz.bank import builtin_bank
+    from attn_drill.quiz.bank import pack_bank
 
-    bank = builtin_bank() if bank is None else bank
+    bank = pack_bank() if bank is None else bank
     if list_bank:
         rows = bank_rows(bank, topic)
         if as_json:
@@ -455,8 +455,8 @@ def preview_session(
 ) -> list[PreparedQuestion]:
     """The questions `quiz --seed SEED` would ask now, with their right answers (for
     teachers preparing a class, and for tests that answer a seeded quiz)."""
-    from attn_drill.quiz.bank import builtin_bank
+    from attn_drill.quiz.bank import pack_bank
 
-    bank = builtin_bank() if bank is None else bank
+    bank = pack_bank() if bank is None else bank
     session = _session(bank, store, lang, seed, PipedInput())
     return session.prepare(topic=topic, count=count)
