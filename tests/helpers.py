@@ -82,3 +82,20 @@ def passed_report(problem: str = "softmax", track: str = "numpy",
                   version: str = "") -> FakeReport:
     return FakeReport(problem=problem, track=track, passed=True, score=1.0,
                       problem_version=version)
+
+
+def code_track_params() -> list[Any]:
+    """(problem id, track) of every code track of the built-in pack, as pytest params with
+    the torch tracks marked: tests loop over the loaded pack, never over a list of ids."""
+    import pytest
+
+    from attn_drill.problems import builtin_problems
+    from tests.conftest import needs_torch
+
+    return [
+        pytest.param(problem.id, track, id=f"{problem.id}-{track}",
+                     marks=[needs_torch] * (track == "torch"))
+        for problem in builtin_problems().values()
+        for track in problem.tracks
+        if track != "text"
+    ]
