@@ -135,6 +135,18 @@ class TrackSpec(Model):
     properties: list[str] = Field(default_factory=list)
     cases: list[Case] = Field(default_factory=list)
     mutants: list[MutantSpec] = Field(default_factory=list)
+    forbidden: list[str] = Field(
+        default_factory=list,
+        description="qualified names of library callables a submission may not use",
+    )
+
+    @field_validator("forbidden")
+    @classmethod
+    def _qualified_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not re.match(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$", name):
+                raise ValueError(f"{name!r} is not a qualified name such as torch.nn.Linear")
+        return names
 
     @model_validator(mode="after")
     def _callable_tracks_need_entry(self) -> TrackSpec:

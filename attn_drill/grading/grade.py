@@ -284,6 +284,7 @@ def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: i
         run = future.result()
     ev = evaluation_from_run(problem, track, seed, all_cases, derived, references, run,
                              signature_problem(source, spec, cases), timeout)
+    ev.source = source
     checks = run_checks(ev, lang)
     diagnosis = diagnose(ev, checks, lang)
     return build_report(ev, run, checks, diagnosis, path=path, lang=lang, started=started)

@@ -336,7 +336,8 @@ def validate_track(problem: Problem, track: str, result: ValidationResult) -> No
 
 def _evaluate(problem: Problem, track: str, target: Any, cases: list[Any],
               derived: dict[str, Any], references: dict[str, Any],
-              mutant_cache: dict[str, Any], lang: str = "en") -> tuple[Any, list[Any], list[Any]]:
+              mutant_cache: dict[str, Any], lang: str = "en",
+              source: str = "") -> tuple[Any, list[Any], list[Any]]:
     from attn_drill.grading.checks import run_checks
     from attn_drill.grading.diagnosis import diagnose
     from attn_drill.grading.grade import evaluation_from_run, run_object_in_process
@@ -344,6 +345,7 @@ def _evaluate(problem: Problem, track: str, target: Any, cases: list[Any],
     run = run_object_in_process(target, problem, track, cases)
     ev = evaluation_from_run(problem, track, 0, cases, derived, references, run, None, 10.0)
     ev.mutant_cache = mutant_cache
+    ev.source = source
     checks = run_checks(ev, lang)
     return ev, checks, diagnose(ev, checks, lang)
 
@@ -386,7 +388,12 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
                            f"the reference's `{output}` differs from the YAML's expected value")
     cache: dict[str, Any] = {}
     target = reference_target(problem, track)
-    _, checks, _ = _evaluate(problem, track, target, all_cases, derived, references, cache)
+    reference_source = problem.reference_path(track).read_text(encoding="utf-8")
+    _, checks, _ = _evaluate(problem, track, target, all_cases, derived, references, cache,
+                             source=reference_source)
+    if spec.forbidden:
+        check_forbidden_rule(problem, track, result, lambda source: _evaluate(
+            problem, track, target, all_cases, derived, references, cache, source=source))
     failed = [c for c in checks if not c.passed]
     result.add(problem.id, track, "reference passes every check", not failed,
                "; ".join(f"{c.name}: {c.message}" for c in failed) or f"{len(checks)} checks")
@@ -418,6 +425,51 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
             note = f"; also matches {', '.join(others)}" if others else ""
             result.add(problem.id, track, subject, True,
                        f"fails {len(failed)} check(s), diagnosed as itself{note}")
+
+
+IMPORT_FORMS = (
+    "import {module}\n{module}.{attr}\n",
+    "import {module} as lib\nlib.{attr}\n",
+    "from {module} import {attr}\n",
+    "from {module} import {attr} as renamed\n",
+    "import {module} as lib\nthing = getattr(lib, '{attr}')\n",
+)
+
+
+def check_forbidden_rule(problem: Problem, track: str, result: ValidationResult,
+                         evaluate: Any) -> None:
+    """`forbidden`: each name exists in its library, and a submission using it (under every
+    import form) fails the `forbidden` check and is diagnosed as `uses-builtin`."""
+    from attn_drill.grading.forbidden import find_uses, resolve
+
+    spec = problem.tracks[track]
+    file = problem.source_path or ""
+    if problem.misconception("uses-builtin") is None:
+        result.add(problem.id, track, "forbidden built-ins", False,
+                   "its uses are reported as 'uses-builtin', which is not in 'misconceptions'",
+                   rule="forbidden", file=file)
+    reference = problem.reference_path(track).read_text(encoding="utf-8")
+    for name in spec.forbidden:
+        defects = []
+        try:
+            resolve(name)
+        except (ImportError, AttributeError):
+            defects.append(f"{name} does not exist here, so the child cannot watch it "
+                           "(a misspelt name, or its library is missing)")
+        module, attr = name.rsplit(".", 1)
+        for form in IMPORT_FORMS:
+            snippet = form.format(module=module, attr=attr)
+            if not any(use.name == name for use in find_uses(snippet, spec.forbidden)):
+                defects.append(f"not found in: {snippet.strip()!r}")
+        using = f"{reference}\n\nimport {module} as _lib\n_unused = _lib.{attr}\n"
+        _, checks, diagnoses = evaluate(using)
+        failed = [c for c in checks if c.kind == "forbidden" and not c.passed]
+        if not failed:
+            defects.append("the reference with a use of it added still passes the check")
+        elif "uses-builtin" not in [d.id for d in diagnoses]:
+            defects.append("a submission using it is not diagnosed as uses-builtin")
+        result.add(problem.id, track, f"forbidden {name}", not defects, "; ".join(defects),
+                   rule="forbidden", file=file)
 
 
 def validate_text(problem: Problem, result: ValidationResult) -> None:
