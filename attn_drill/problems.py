@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -259,12 +259,44 @@ class Problem(Model):
     def misconception(self, misconception_id: str) -> Misconception | None:
         return next((m for m in self.misconceptions if m.id == misconception_id), None)
 
-    @property
+    @cached_property
     def version(self) -> str:
-        """A short hash of the problem's YAML: attempts record it so edits are noticed."""
+        """A short hash of what is graded: each track's signature, cases, properties and
+        forbidden list, the tolerances, the rubric's logic and the reference files. Grades
+        record it so that a pass from before a change to the grading shows as stale; wording
+        (statement, hints, titles, explanations, starters) is left out, so fixing a typo
+        does not."""
         if self.source_path is None:
             return "unknown"
-        return hashlib.sha256(self.source_path.read_bytes()).hexdigest()[:12]
+        import json
+
+        graded: dict[str, Any] = {
+            "tracks": {
+                name: _without_wording(spec.model_dump(mode="json", exclude={"starter", "mutants"}))
+                for name, spec in sorted(self.tracks.items())
+            },
+            "tolerances": self.tolerances.model_dump(mode="json"),
+            "rubric": _without_wording(self.rubric.model_dump(mode="json"))
+            if self.rubric is not None else None,
+            "references": {
+                name: hashlib.sha256(path.read_bytes()).hexdigest()
+                for name in sorted(self.tracks) if name != "text"
+                for path in [self.reference_path(name)] if path.is_file()
+            },
+        }
+        text = json.dumps(graded, sort_keys=True, ensure_ascii=True, default=repr)
+        return hashlib.sha256(text.encode("ascii")).hexdigest()[:12]
+
+
+def _without_wording(data: Any) -> Any:
+    """`data` without its learner-facing texts (every `{en, zh}` pair)."""
+    if isinstance(data, dict):
+        if data and set(data) <= {"en", "zh"}:
+            return None
+        return {key: _without_wording(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_without_wording(value) for value in data]
+    return data
 
 
 # -- loading -----------------------------------------------------------------------------
