@@ -276,9 +276,12 @@ def practice_cmd(
 ) -> None:
     """Guided loop: next problem, scaffold a file, re-grade on save, hints, reveal after a pass."""
     from attn_drill.practice import run_practice
+    from attn_drill.render.practice import PracticeScreen
     from attn_drill.settings import resolve_lang
 
-    code = run_practice(problem_id, track=track, directory=directory, lang=resolve_lang(lang))
+    language = resolve_lang(lang)
+    code = run_practice(problem_id, track=track, directory=directory, lang=language,
+                        screen=PracticeScreen(language))
     raise typer.Exit(int(code))
 
 
@@ -312,9 +315,12 @@ def solution_cmd(
 ) -> None:
     """Show the reference solution (after a pass, or after you confirm)."""
     from attn_drill.practice import reveal_solution
+    from attn_drill.render.practice import CommandScreen
     from attn_drill.settings import resolve_lang
 
-    code = reveal_solution(problem_id, track=track, yes=yes, plain=plain, lang=resolve_lang(lang))
+    language = resolve_lang(lang)
+    code = reveal_solution(problem_id, track=track, yes=yes, plain=plain, lang=language,
+                           view=CommandScreen(language))
     raise typer.Exit(int(code))
 
 
@@ -330,11 +336,12 @@ def reset_cmd(
 ) -> None:
     """Restore the starter file, keeping a backup of yours."""
     from attn_drill.practice import reset_problem
+    from attn_drill.render.practice import CommandScreen
     from attn_drill.settings import resolve_lang
 
-    code = reset_problem(
-        problem_id, track=track, directory=directory, yes=yes, lang=resolve_lang(lang)
-    )
+    language = resolve_lang(lang)
+    code = reset_problem(problem_id, track=track, directory=directory, yes=yes, lang=language,
+                         view=CommandScreen(language))
     raise typer.Exit(int(code))
 
 
@@ -353,13 +360,29 @@ def quiz_cmd(
     packs: list[Path] | None = PackOpt,
 ) -> None:
     """Spaced-repetition quiz on attention concepts (reads answers from stdin when piped)."""
-    from attn_drill.quiz.session import run_quiz_command
+    from attn_drill.errors import UsageError
+    from attn_drill.quiz.bank import pack_bank
+    from attn_drill.quiz.session import bank_rows, run_quiz_command
+    from attn_drill.render import quiz as quiz_view
     from attn_drill.settings import resolve_lang
+    from attn_drill.watch import stdin_is_terminal
 
-    code = run_quiz_command(
-        topic=topic, count=count, lang=resolve_lang(lang), seed=seed, list_bank=list_bank,
-        as_json=as_json,
-    )
+    language = resolve_lang(lang)
+    if list_bank:
+        bank = pack_bank()
+        rows = bank_rows(bank, topic)
+        if as_json:
+            from attn_drill.render import print_json
+
+            print_json(rows)
+        else:
+            quiz_view.bank_table(rows, bank, language)
+        return
+    if as_json:
+        raise UsageError("--json goes with --list (the quiz itself is interactive).")
+    answers = quiz_view.TerminalInput() if stdin_is_terminal() else quiz_view.PipedInput()
+    code = run_quiz_command(topic=topic, count=count, lang=language, seed=seed,
+                            view=quiz_view, answer_input=answers)
     raise typer.Exit(int(code))
 
 
