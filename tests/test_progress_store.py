@@ -21,6 +21,7 @@ from attn_drill import progress
 from attn_drill.cli import app
 from attn_drill.errors import StoreError, UsageError
 from tests.conftest import REPO, run_cli
+from tests.helpers import failed_report
 
 runner = CliRunner()
 
@@ -199,14 +200,7 @@ def _missing_table(path: Path) -> None:
     conn.close()
 
 
-class _Report:
-    problem = "softmax"
-    track = "numpy"
-    passed = False
-    score = 0.5
-    duration_s = 0.1
-    problem_version = "v"
-    diagnosis = ()
+_Report = failed_report
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ runs against the built-in bank."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from attn_drill.quiz import bank as bank_module
 from attn_drill.quiz.bank import Bank, load_bank
 from attn_drill.quiz.session import preview_session
 from tests.conftest import run_cli
+from tests.helpers import failed_report
 
 ALPHA = """\
 topic: alpha
@@ -211,21 +211,7 @@ def test_handcalc_shows_worked_solution(fixture_bank: Bank, lang: str, words: li
 
 
 def test_flagged_concept_comes_first_and_is_cleared(fixture_bank: Bank) -> None:
-    @dataclass
-    class Diagnosis:
-        id: str
-
-    @dataclass
-    class Report:
-        problem: str = "softmax"
-        track: str = "numpy"
-        passed: bool = False
-        score: float = 0.5
-        duration_s: float = 0.1
-        problem_version: str = "x"
-        diagnosis: tuple = (Diagnosis("missing-scale"),)
-
-    progress.record_grade(Report())
+    progress.record_grade(failed_report("missing-scale"))
     assert "missing-scale" in progress.flagged_concepts()
     assert question_ids(seed=11, count=1) == ["alpha-choice"]
     answer = right_answers(seed=11, count=1)[0]
@@ -234,7 +220,7 @@ def test_flagged_concept_comes_first_and_is_cleared(fixture_bank: Bank) -> None:
     flat = " ".join(result.output.split())
     assert "asked because a grade flagged 'missing-scale' (grade of softmax on" in flat
     assert "missing-scale" not in progress.flagged_concepts()
-    progress.record_grade(Report())
+    progress.record_grade(failed_report("missing-scale"))
     zh = quiz("--seed", "11", "-n", "1", "--lang", "zh", input="x\n")
     flat_zh = "".join(zh.output.split())
     assert "出这道题是因为评分发现了“missing-scale”的问题（" in flat_zh
