@@ -397,8 +397,8 @@ def progress_cmd(
     ),
 ) -> None:
     """Your progress: solved problems per topic and track, streak, weak spots, cards due."""
-    from attn_drill.progress import progress_summary
     from attn_drill.settings import resolve_lang
+    from attn_drill.summary import progress_summary
 
     language = resolve_lang(lang)
     summary = progress_summary(reset_corrupt=reset_corrupt)

@@ -16,6 +16,7 @@ from attn_drill.cli import app
 from attn_drill.quiz import bank as bank_module
 from attn_drill.quiz.bank import Bank, load_bank
 from attn_drill.quiz.session import preview_session
+from attn_drill.summary import progress_summary
 from tests.conftest import run_cli
 from tests.helpers import failed_report
 
@@ -95,7 +96,7 @@ def question_ids(seed: int, count: int, topic: str | None = None) -> list[str]:
 
 
 def reviews() -> int:
-    return progress.progress_summary().quiz.reviews
+    return progress_summary().quiz.reviews
 
 
 def test_all_correct(fixture_bank: Bank) -> None:
