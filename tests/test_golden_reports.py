@@ -50,7 +50,7 @@ def stable_view(document: dict[str, Any]) -> dict[str, Any]:
         "score": document["score"],
         "seed": document["seed"],
         "checks": [
-            {"check": check.get("id") or check.get("kind") or check["name"],
+            {"check": check.get("kind") or check.get("id") or check["name"],
              "passed": check["passed"], "required": check.get("required", True)}
             for check in document["checks"]
         ],

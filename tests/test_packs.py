@@ -300,3 +300,14 @@ def test_the_locator_lists_the_builtin_pack_first(pack: Path) -> None:
         assert NEW_ID in pack_problems() and get_problem(NEW_ID).pack_dir == pack.resolve()
     assert active_packs() == (BUILTIN_PACK,)
     assert NEW_ID not in pack_problems() and pack_problems() is builtin_problems()
+
+
+def test_a_broken_quiz_file_fails_validate(pack: Path) -> None:
+    quiz = pack / "quiz" / "drills.yaml"
+    quiz.write_text(quiz.read_text(encoding="utf-8").replace(
+        f"problem: {NEW_ID}", "problem: no-such-problem"), encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(pack), "--json"])
+    assert result.exit_code == 1, result.output
+    found = failures(json.loads(result.stdout))
+    assert [(i["rule"], i["file"]) for i in found] == [("quiz", str(pack / "quiz"))]
+    assert "no-such-problem" in found[0]["message"] and str(quiz) in found[0]["message"]

@@ -12,7 +12,8 @@ Each finding names the file it is about and the rule (a stable id):
 - `properties`: every property is known, has cases to run on, and its diagnosis id is listed;
 - `reference`: the reference exists, passes every check and reproduces published values;
 - `mutant`: every mutant fails and is diagnosed as its own misconception;
-- `forbidden`: every forbidden built-in is caught when a submission uses it.
+- `forbidden`: every forbidden built-in is caught when a submission uses it;
+- `quiz`: the quiz files match the schema and link to problems that exist.
 References and mutants are trusted, so they run in-process, but through the same `run_checks`
 and `diagnose` the grader uses.
 """
@@ -187,6 +188,23 @@ def _validate_pack_dir(pack_dir: Path, result: ValidationResult, seen: dict[str,
                 check_track_layout(problem, track, result)
             validate_track(problem, track, result)
         result.files = {}
+    check_quiz(pack_dir, set(seen) | reserved_ids, result)
+
+
+def check_quiz(pack_dir: Path, problem_ids: set[str], result: ValidationResult) -> None:
+    """`quiz`: the pack's quiz files match the schema and link to problems that exist."""
+    from attn_drill.quiz.bank import load_bank
+
+    quiz_dir = pack_dir / "quiz"
+    if not quiz_dir.is_dir() or not any(quiz_dir.glob("*.yaml")):
+        return
+    try:
+        bank = load_bank(quiz_dir, problem_ids=problem_ids)
+    except PackError as exc:
+        result.add("(quiz)", "", "quiz files", False, exc.message, rule="quiz", file=quiz_dir)
+        return
+    result.add("(quiz)", "", "quiz files", True, f"{len(bank.entries)} questions",
+               rule="quiz", file=quiz_dir)
 
 
 # -- rules on the problem file itself ---------------------------------------------------------
