@@ -40,15 +40,15 @@ PackOpt = typer.Option(
 
 def _guarded(func: F) -> F:
     """Map domain errors to their exit code and any other exception to exit 3; a command's
-    `--pack` directories are made active (attn_drill.packs) before it runs."""
+    `--pack` directories (none for commands without the option) are made active
+    (attn_drill.packs) before it runs."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            if "packs" in kwargs:
-                from attn_drill.packs import use_packs
+            from attn_drill.packs import use_packs
 
-                use_packs(kwargs["packs"])
+            use_packs(kwargs.get("packs"))  # each command sees exactly its own --pack dirs
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise

@@ -311,3 +311,12 @@ def test_a_broken_quiz_file_fails_validate(pack: Path) -> None:
     found = failures(json.loads(result.stdout))
     assert [(i["rule"], i["file"]) for i in found] == [("quiz", str(pack / "quiz"))]
     assert "no-such-problem" in found[0]["message"] and str(quiz) in found[0]["message"]
+
+
+def test_a_command_without_pack_does_not_inherit_the_previous_ones(pack: Path) -> None:
+    assert runner.invoke(app, ["list", "--pack", str(pack)]).exit_code == 0
+    assert active_packs() == (BUILTIN_PACK, pack.resolve())
+    shown = runner.invoke(app, ["progress", "--json"])
+    assert shown.exit_code == 0
+    assert NEW_ID not in {row["id"] for row in json.loads(shown.stdout)["problems"]}
+    assert active_packs() == (BUILTIN_PACK,)
