@@ -411,6 +411,10 @@ def _prepare(job_path: str, result_fd: int) -> tuple[Job, list[ConcreteCase], An
 
     cases = [case_from_json(c, job.arrays) for c in job.cases]
     spec = SimpleNamespace(**job.spec)
+    if getattr(spec, "forbidden", None):
+        from attn_drill.grading.forbidden import install_guards
+
+        install_guards(spec.forbidden)  # before the namespace guard's snapshot: it keeps them
     plan = sandbox.SandboxPlan.from_json(job.plan)
     directory = os.path.dirname(job.source)
     os.chdir(directory)
@@ -418,10 +422,6 @@ def _prepare(job_path: str, result_fd: int) -> tuple[Job, list[ConcreteCase], An
     os.environ["HOME"] = directory
     os.environ[sandbox.GRADE_MARK_VAR] = plan.mark
     sys.dont_write_bytecode = True
-    if getattr(spec, "forbidden", None):
-        from attn_drill.grading.forbidden import install_guards
-
-        install_guards(spec.forbidden)  # before the guard's snapshot, which then keeps them
     protections = sandbox.apply_limits(plan)
     guard = _NamespaceGuard(_guarded_owners(job.track))
     return job, cases, spec, protections, guard, _Channel(result_fd)
