@@ -108,7 +108,8 @@ def test_duplicate_problem_id_is_rejected(pack: Path) -> None:
 
 def test_duplicate_misconception_id_is_rejected(pack: Path) -> None:
     path = pack / "problems" / "scaled-dot-product-attention.yaml"
-    edit(path, lambda d: d["misconceptions"].append(dict(d["misconceptions"][0])))
+    edit(path, lambda d: d["misconceptions"].append(
+        dict(next(m for m in d["misconceptions"] if m["id"] == "missing-scale"))))
     message = load_error(pack)
     assert str(path) in message
     assert "misconceptions" in message and "missing-scale" in message
