@@ -320,3 +320,10 @@ def test_a_command_without_pack_does_not_inherit_the_previous_ones(pack: Path) -
     assert shown.exit_code == 0
     assert NEW_ID not in {row["id"] for row in json.loads(shown.stdout)["problems"]}
     assert active_packs() == (BUILTIN_PACK,)
+
+
+def test_a_formula_may_read_the_same_in_both_languages(pack: Path) -> None:
+    edit_problem(pack, lambda d: d.update(shapes={"en": "Q: (n, d_k) -> (n, d_v)",
+                                                  "zh": "Q: (n, d_k) -> (n, d_v)"}))
+    result = runner.invoke(app, ["validate", str(pack), "--json"])
+    assert result.exit_code == 0, failures(json.loads(result.stdout))

@@ -214,6 +214,14 @@ def _has_chinese(text: str) -> bool:
     return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
+def _is_prose(text: str) -> bool:
+    """Three words in a row: a sentence to translate, not a formula or a shape like
+    `Q: (n, d_k)` that reads the same in both languages."""
+    import re
+
+    return re.search(r"[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){2}", text) is not None
+
+
 def _texts(data: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     """Every `{en, zh}` text of a problem file's data, with its dotted path."""
     if isinstance(data, dict):
@@ -238,8 +246,8 @@ def check_text_rules(problem_id: str, file: Path, data: dict[str, Any],
             if not isinstance(value, str) or not value.strip():
                 defects.append(f"{where}.{lang} is missing or empty")
         zh, en = text.get("zh"), text.get("en")
-        if isinstance(zh, str) and zh.strip() and isinstance(en, str) and \
-                any(ch.isalpha() for ch in en) and not _has_chinese(zh):
+        if isinstance(zh, str) and zh.strip() and isinstance(en, str) and _is_prose(en) \
+                and not _has_chinese(zh):
             defects.append(f"{where}.zh is not written in Chinese")
     result.add(problem_id, "", "bilingual text", not defects, "; ".join(defects),
                rule="bilingual-text", file=file)
