@@ -51,6 +51,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "check.match.fixed": ("matches reference (fixed cases)", "与参考答案一致（固定用例）"),
     "check.match.random": ("matches reference (random, seed {seed})",
                            "与参考答案一致（随机用例，种子 {seed}）"),
+    "check.forbidden": ("does not use a forbidden built-in", "不使用被禁止的内置实现"),
     # -- check messages -----------------------------------------------------------------------
     "check.not-run.unloaded": ("not run: the file could not be loaded", "未运行：文件无法加载"),
     "check.not-run.no-result": ("not checked: no case returned a result",
@@ -61,6 +62,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     "defines.load-failed": ("{lead}: {detail}", "{lead}: {detail}"),
     "defines.signature": ("incompatible signature: {problem}; expected `{signature}`",
                           "签名不兼容：{problem}；应为 `{signature}`"),
+    "forbidden.line": ("line {line} uses {name}", "第 {line} 行使用了 {name}"),
+    "forbidden.runtime": ("{name} was called at run time", "运行时调用了 {name}"),
+    "forbidden.used": ("This problem asks you to write it yourself: {names} is not allowed.",
+                       "这道题要你自己实现，不能调用 {names}。"),
     "runs.no-result": ("no result came back", "没有返回结果"),
     "runs.more": (" (and {count} more cases)", "（另有 {count} 个用例）"),
     "type.wrong-kind": ("`{output}` is {shown}, expected {want}",
@@ -296,6 +301,14 @@ class Joined(Localisable):
     def id(self) -> str:
         """The id of the first message among the pieces."""
         return next((p.id for p in self.parts if isinstance(p, Localisable)), "")
+
+
+def join(parts: list[Any], separator: str) -> Joined:
+    """The parts one after the other, `separator` between them."""
+    pieces: list[Any] = []
+    for index, part in enumerate(parts):
+        pieces += [separator, part] if index else [part]
+    return Joined(tuple(pieces))
 
 
 def msg(message_id: str, **params: Any) -> Message:

@@ -112,6 +112,17 @@ tracks:
       def probe(x, positions, key_lengths, K_cache, kv_blocks, global_tokens, window):
           raise NotImplementedError  # TODO
     cases:
+      - name: every input literal
+        inputs:
+          x: [[1.0, 2.0], [3.0, 4.0]]
+          positions: [0, 1]
+          key_lengths: [2]
+          K_cache: [[0.5, 0.5]]
+          kv_blocks:
+            - [[[1.0, 0.0]], [[0.0, 1.0]]]
+            - [[[2.0, 2.0], [1.0, 1.0]], [[0.5, 0.5], [0.0, 0.0]]]
+          global_tokens: [1]
+          window: 1
       - name: literal positions and an empty cache
         dims: {n: 3, d: 4, t: 0}
         inputs:

@@ -90,6 +90,7 @@ class Evaluation:
     signature_problem: str | None = None
     timeout_s: float = 10.0
     mutant_cache: dict[str, Any] = field(default_factory=dict)  # validate reuses mutant runs
+    source: str = ""  # the learner's file, for checks that read it (forbidden built-ins)
 
     @property
     def base_cases(self) -> list[ConcreteCase]:
@@ -660,4 +661,9 @@ def _run_checks(ev: Evaluation) -> list[CheckResult]:
                 check.passed = False
                 check.not_run = True
                 check.message = msg("check.not-run.no-result")
+    from attn_drill.grading.forbidden import check_forbidden
+
+    forbidden = check_forbidden(ev, ev.source)
+    if forbidden is not None:
+        checks.insert(1, forbidden)  # right after `defines`: the first thing to fix
     return checks

@@ -29,9 +29,9 @@ from attn_drill.grading.checks import (
     tr,
 )
 from attn_drill.grading.compare import allclose
-from attn_drill.grading.properties import property_findings, tagged_properties
+from attn_drill.grading.properties import failed_check, property_findings, tagged_properties
 from attn_drill.grading.report import CheckResult, Diagnosis
-from attn_drill.messages import text_of
+from attn_drill.messages import join, text_of
 
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
@@ -314,6 +314,9 @@ def collect_findings(ev: Evaluation, checks: list[CheckResult], lang: str = "en"
     findings = Findings()
     if all(c.passed for c in checks if c.required):
         return findings
+    forbidden = failed_check(checks, "forbidden")
+    if forbidden is not None:
+        findings.add("uses-builtin", join(forbidden.details, "; "), "forbidden")
     if ev.fatal is not None and getattr(ev.fatal, "kind", "") in LOAD_ERRORS:
         return findings
     numeric_failed = any(
