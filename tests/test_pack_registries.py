@@ -378,3 +378,24 @@ def test_the_track_registry_is_lean_to_import() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_saved_cases_pass_every_input_kind_as_the_grader_does(tmp_path: Path) -> None:
+    """--save-cases with blocks, a Python list and a number: repro.py rebuilds them as the
+    grader passes them, so the learner's own checks run and the case is judged."""
+    import subprocess
+    import sys
+
+    from attn_drill.grading.savecases import save_failing_cases
+
+    pack = _probe_pack(tmp_path, "numpy")
+    submission = tmp_path / "probe.py"
+    submission.write_text(NUMPY_CHECKS.replace("return x + ", "return 2 * x + "))
+    report = _grade_in_child(pack, submission, "numpy")
+    assert not report.passed
+    folders = save_failing_cases(report, tmp_path / "saved")
+    assert folders
+    run = subprocess.run([sys.executable, str(folders[0] / "repro.py")], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 1, run.stderr
+    assert "this case still fails" in run.stdout and "Traceback" not in run.stderr

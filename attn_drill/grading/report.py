@@ -145,6 +145,7 @@ class FailingCase:
     params: dict[str, Any] = field(default_factory=dict)
     grad_output: Any = None  # upstream gradient of a module's backward check
     error: str = ""
+    passed_as: dict[str, str] = field(default_factory=dict)  # input -> array/list/scalar/...
 
 
 @dataclass
