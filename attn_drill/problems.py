@@ -181,6 +181,9 @@ class TrackSpec(Model):
     attention_weights: str | None = Field(
         default=None, description="the output holding attention weights (rows sum to 1); "
         "default: `weights` when it is an output")
+    gradient_outputs: list[str] = Field(
+        default_factory=list, description="torch track: outputs the gradient checks' loss "
+        "covers (default: the first output only)")
     keyword_inputs: list[str] = Field(
         default_factory=list,
         description="inputs passed by keyword instead of position (e.g. `mask` after `num_heads`)",
@@ -205,6 +208,10 @@ class TrackSpec(Model):
     def _callable_tracks_need_entry(self) -> TrackSpec:
         if self.call != "text" and not (self.entry and self.signature and self.cases):
             raise ValueError("code tracks need 'entry', 'signature' and at least one case")
+        unknown = [name for name in self.gradient_outputs if name not in self.outputs]
+        if unknown:
+            raise ValueError(f"gradient_outputs {unknown} are not outputs "
+                             f"({', '.join(self.outputs)})")
         if self.attention_weights is not None and self.attention_weights not in self.outputs:
             raise ValueError(f"attention_weights {self.attention_weights!r} is not one of "
                              f"the outputs ({', '.join(self.outputs)})")

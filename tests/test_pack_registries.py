@@ -399,3 +399,44 @@ def test_saved_cases_pass_every_input_kind_as_the_grader_does(tmp_path: Path) ->
                          text=True, timeout=60)
     assert run.returncode == 1, run.stderr
     assert "this case still fails" in run.stdout and "Traceback" not in run.stderr
+
+
+@needs_torch
+def test_a_modules_gradient_check_can_cover_its_weights_output() -> None:
+    """`gradient_outputs: [output, weights]`: the loss of the gradient check covers both, so
+    a parameter that only shapes the weights gets a gradient (attention-module's rule)."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from attn_drill.grading import harness
+    from attn_drill.grading.cases import ConcreteCase
+    from attn_drill.problems import TrackSpec
+
+    class Probe(nn.Module):
+        def __init__(self, d_model: int) -> None:
+            super().__init__()
+            self.W_q = nn.Linear(d_model, d_model)
+            self.W_k = nn.Linear(d_model, d_model)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            weights = torch.softmax(self.W_k(x) @ x.transpose(-2, -1), dim=-1)
+            return self.W_q(x), weights
+
+    rng = np.random.default_rng(0)
+    case = ConcreteCase(
+        name="one", tags=[], dims={}, inputs={"x": rng.standard_normal((2, 3, 4))},
+        init={"d_model": 4}, grad_output=rng.standard_normal((2, 3, 4)),
+        params={f"{m}.{p}": rng.standard_normal((4, 4) if p == "weight" else (4,))
+                for m in ("W_q", "W_k") for p in ("weight", "bias")})
+
+    def grads(**extra: object) -> set[str]:
+        spec = TrackSpec(entry="Probe", signature="class Probe(nn.Module)", call="module",
+                         outputs=["output", "weights"], starter="", properties=["gradients"],
+                         cases=[{"name": "one", "inputs": {"x": [[0.0]]}}], **extra)
+        returned = harness.call(Probe, spec, case, "torch", reference=True)
+        return {k[5:] for k in returned.arrays if k.startswith("grad:")}
+
+    assert "W_k.weight" not in grads()  # the output alone does not depend on W_k
+    assert {"x", "W_q.weight", "W_k.weight", "W_k.bias"} <= grads(
+        gradient_outputs=["output", "weights"])

@@ -229,12 +229,33 @@ def _torch_function_gradients(target: Any, spec: TrackSpec, case: ConcreteCase, 
         if not isinstance(output, torch.Tensor) or not output.requires_grad:
             return  # no graph at all: every gradient is missing
         upstream = torch.from_numpy(harness.grad_output_for(tuple(output.shape))).to(output.dtype)
-        (output * upstream).sum().backward()
+        ((output * upstream).sum() + _other_losses(result, spec)).backward()
     except Exception:  # raised while building or running the graph (e.g. `.numpy()` on a
         return  # tensor that requires grad): the gradients stay missing and are reported so
     for name, tensor in leaves.items():
         if tensor.grad is not None:  # arrays only: `types` describes what the call returned
             returned.arrays["grad:" + name] = tensor.grad.detach().cpu().numpy()
+
+
+def _other_losses(result: Any, spec: Any) -> Any:
+    """The loss terms of the outputs after the first that `gradient_outputs` names (a module
+    returning (output, weights) whose weights are graded too): each output times a fixed
+    upstream gradient of its shape, summed. 0 when there are none."""
+    import torch
+
+    from attn_drill.grading import harness
+
+    wanted = getattr(spec, "gradient_outputs", None) or []
+    if not isinstance(result, tuple):
+        return 0
+    total: Any = 0
+    for name, value in zip(spec.outputs, result, strict=False):
+        if name == spec.outputs[0] or name not in wanted:
+            continue
+        if isinstance(value, torch.Tensor) and value.requires_grad:
+            upstream = harness.grad_output_for(tuple(value.shape))
+            total = total + (value * torch.from_numpy(upstream).to(value.dtype)).sum()
+    return total
 
 
 def _torch_call_module(target: Any, spec: TrackSpec, case: ConcreteCase,
@@ -270,7 +291,8 @@ def _torch_call_module(target: Any, spec: TrackSpec, case: ConcreteCase,
         module.zero_grad(set_to_none=True)
         grad_out = torch.from_numpy(case.grad_output).to(dtype)
         try:
-            (output * grad_out.reshape(output.shape)).sum().backward()
+            loss = (output * grad_out.reshape(output.shape)).sum()
+            (loss + _other_losses(result, spec)).backward()
         except RuntimeError as exc:
             # A wrong shape (the output check reports it) or an in-place edit of a tensor
             # autograd needed: say which, in torch's words.
