@@ -208,6 +208,10 @@ class TrackSpec(Model):
     def _callable_tracks_need_entry(self) -> TrackSpec:
         if self.call != "text" and not (self.entry and self.signature and self.cases):
             raise ValueError("code tracks need 'entry', 'signature' and at least one case")
+        used = {name for case in self.cases for name in (*case.inputs, *case.random)}
+        undeclared = [name for name in self.inputs if name not in used]
+        if self.cases and undeclared:
+            raise ValueError(f"inputs {undeclared} are declared but no case has them")
         unknown = [name for name in self.gradient_outputs if name not in self.outputs]
         if unknown:
             raise ValueError(f"gradient_outputs {unknown} are not outputs "

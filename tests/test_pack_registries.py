@@ -440,3 +440,13 @@ def test_a_modules_gradient_check_can_cover_its_weights_output() -> None:
     assert "W_k.weight" not in grads()  # the output alone does not depend on W_k
     assert {"x", "W_q.weight", "W_k.weight", "W_k.bias"} <= grads(
         gradient_outputs=["output", "weights"])
+
+
+def test_a_declared_input_no_case_has_is_a_pack_error(tmp_path: Path) -> None:
+    pack = _probe_pack(tmp_path, "numpy")
+    path = pack / "problems" / "input-kinds.yaml"
+    path.write_text(path.read_text().replace("key_lengths: {role: lengths}",
+                                             "key_lenghts: {role: lengths}"))
+    with pytest.raises(PackError) as caught:
+        load_pack(pack)
+    assert "key_lenghts" in caught.value.message and "(line " in caught.value.message
