@@ -101,7 +101,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from attn_drill.problems import Rubric, RubricPoint
+    from attn_drill.problems import Rubric, RubricContradiction, RubricPoint
 
 WINDOW_SENTENCES = 2
 MAX_MATCHED_CHARS = 20_000  # ideas are looked for in the first 20k characters (keeps it fast)
@@ -155,7 +155,9 @@ class RubricResult:
     total: float = 0.0
     keyword_list: bool = False  # a list of keywords, not an explanation (see `keyword_list`)
     contradicted: list[str] = field(default_factory=list)  # ids of points stated the other way
-    overflow_only: bool = False  # overflow in exp() is the only consequence given
+    overflow_only: bool = False  # a guard of the rubric failed the answer (see `guards`)
+    guards: list[str] = field(default_factory=list)  # ids of the rubric's guards that failed it
+    # (explain-sqrt-dk: `overflow-only`, overflow in exp() the only consequence given)
     rejected: list[str] = field(default_factory=list)  # ids of points met only in what the
     # answer itself calls wrong (a rejected quotation, a sentence followed by "that is wrong")
 
@@ -175,6 +177,7 @@ class RubricResult:
             "keyword_list": self.keyword_list,
             "contradicted": list(self.contradicted),
             "overflow_only": self.overflow_only,
+            "guards": list(self.guards),
             "rejected": list(self.rejected),
         }
 
@@ -690,150 +693,58 @@ _NOT_A_CLAIM = re.compile(
 
 @dataclass(frozen=True)
 class _Opposite:
-    """A statement of the opposite direction of a rubric idea, looked for clause by clause.
+    """A compiled `RubricContradiction` (the rubric's data), looked for clause by clause.
 
     `subject` and `reverse` (when given) must both occur in one clause, at most `reach`
-    characters apart, with no word of `_NOT_A_CLAIM` before either of them in the clause. A
-    clause that matches `unless`, or whose sentence matches `context` up to the clause's end
-    ("after scaling, the variance is small", "for small d_k, ..."), is not a contradiction.
+    characters apart, with no word of `_NOT_A_CLAIM` before either of them in the clause
+    (unless `claim_only` is off). A clause that matches `unless`, or whose sentence matches
+    `context` up to the clause's end ("after scaling, the variance is small", "for small d_k,
+    ..."), is not a contradiction.
     """
 
-    roles: frozenset[str]  # rubric point ids (the pack's and the quiz's) this contradicts
+    points: frozenset[str]
     subject: re.Pattern[str]
-    reverse: re.Pattern[str] | None  # None: the subject alone states the opposite
-    unless: re.Pattern[str] | None = None  # looked for in the clause
-    context: re.Pattern[str] | None = None  # looked for in the sentence up to the clause's end
+    reverse: re.Pattern[str] | None
+    unless: re.Pattern[str] | None = None
+    context: re.Pattern[str] | None = None
     reach: int = 48
-    reverse_first: bool = False  # the reverse word must come before the subject (a cause)
+    reverse_first: bool = False
+    claim_only: bool = True
 
 
-_SCALE_WORDS = (
-    r"divid\w*|\bdivision|\bscal\w*|normali[sz]\w*|/\s*(?:sqrt)?dk(?![a-z0-9])|\bafter\b|"
-    r"除以?|缩放|归一化|之后|以后"
-)
-# A small d_k is not a contradiction ("for small d_k the variance is small"), but
-# "方差随 d_k 变小" (the variance falls as d_k grows) is.
-_SMALL_DK = (
-    r"small(?:er)?\s+(?:values?\s+of\s+)?dk|dk\s+(?:is\s+|are\s+|gets?\s+)?(?:small|tiny|low)|"
-    r"dk\s+(?:decreas|shrink)|low[\s\-]+dimension|fewer dimensions|"
-    r"dimension\w*\s+(?:is\s+|are\s+|gets?\s+)?(?:decreas\w*|shrink\w*|small\w*|low\w*)|(?<!随)(?<!随着)dk\s*(?:较|很|比较|变|越)?小|"
-    r"dk\s*的\s*(?:减小|降低|变小|缩小)|小的?\s*dk|(?<!随)(?<!随着)维度(?:较|很|比较|越)?(?:小|低)|低维"
-)
-_OPPOSITES: list[_Opposite] = [
-    # "the variance of q·k decreases as d_k grows", "because the variance is small",
-    # "方差随 d_k 变小"
-    _Opposite(
-        roles=frozenset({"variance-grows-with-dk", "variance-grows"}),
-        subject=re.compile(
-            r"varian\w*|\bvar\b|\bstd\b|standard deviation|dot products?|q·k|方差|标准差|点积|内积"
-        ),
-        reverse=re.compile(
-            r"\b(?:decreas\w*|shrink\w*|shrank|shrunk|smaller|diminish\w*|drops?|dropping|dropped|"
-            r"falls?|falling|fell)\b|goes down|go down|gets? lower|small(?:er)? variance|"
-            r"inversely|\binverse\w*|反比|"
-            r"\b(?:is|are|be|stays?|remains?|becomes?|gets?)\s+(?:very\s+|quite\s+|rather\s+)?"
-            r"(?:small|tiny)\b|变小|减小|缩小|降低|下降|减少|很小|较小|越小|变少|偏小|越来越小"
-        ),
-        context=re.compile(f"{_SCALE_WORDS}|{_SMALL_DK}"),
-    ),
-    # "the variance of q·k stays constant as d_k grows" (the words of the idea, the wrong way)
-    _Opposite(
-        roles=frozenset({"variance-grows-with-dk", "variance-grows"}),
-        subject=re.compile(r"varian\w*|\bvar\b|\bstd\b|standard deviation|dot products?|q·k"),
-        reverse=re.compile(
-            r"\b(?:stays?|remains?|is|keeps?|stays? roughly)\s+(?:roughly\s+|approximately\s+)?"
-            r"(?:constant|the same|fixed|unchanged|bounded)\b"
-        ),
-        unless=re.compile(r"\beach\b|component|entr(?:y|ies)|\bterms?\b|\bper\b"),
-        context=re.compile(f"{_SCALE_WORDS}|{_SMALL_DK}"),
-    ),
-    # "large scores make the softmax uniform": saturation the wrong way round
-    _Opposite(
-        roles=frozenset({"softmax-saturates"}),
-        subject=re.compile(r"\buniform\w*|\bflat(?:ter)?\b|\bevenly\b|均匀|平均分"),
-        reverse=re.compile(
-            r"\b(?:large|larger|big|bigger|huge)\s+(?:\w+\s+){0,2}?(?:scores?|logits?|inputs?|"
-            r"values?|dot products?|variance)"
-            r"|(?:分数|点积|方差|数值)[^,。，]{0,4}?(?:很大|较大|变大|过大|太大)"
-        ),
-        context=re.compile(_SCALE_WORDS),
-    ),
-    # "small scores make the softmax saturate", "分数很小时 softmax 会饱和": the small scores
-    # come first, as the cause ("a one-hot softmax gives small scores ~0 weight" is fine).
-    _Opposite(
-        roles=frozenset({"softmax-saturates"}),
-        subject=re.compile(r"saturat\w*|one-?hot|argmax|hard\s*max|饱和|独热|尖锐"),
-        reverse=re.compile(
-            r"\b(?:small|smaller|tiny|low)\s+(?:\w+\s+){0,2}?(?:scores?|logits?|inputs?|values?|"
-            r"dot products?|numbers?|variance)\b"
-            r"|\b(?:scores?|logits?|inputs?|dot products?|variance)\s+(?:\w+\s+){0,3}?"
-            r"(?:small|smaller|tiny|low)\b"
-            r"|(?:分数|分值|点积|输入|方差|数值|logits?)[^,。，]{0,4}?(?:很小|较小|变小|太小|过小|偏小|小)"
-        ),
-        context=re.compile(_SCALE_WORDS),
-        reverse_first=True,
-    ),
-    # "the softmax saturates when the scores are small"
-    _Opposite(
-        roles=frozenset({"softmax-saturates"}),
-        subject=re.compile(
-            r"saturat\w*\s+(?:\w+\s+){0,4}?(?:when|if|whenever|because|as|since)\s+(?:the\s+)?"
-            r"(?:scores?|logits?|inputs?|dot products?|variance)\s+(?:is|are|get|gets|become|"
-            r"becomes)\s+(?:very\s+|too\s+)?(?:small|tiny)"
-            r"|saturat\w*\s+(?:\w+\s+){0,4}?(?:for|with|at|on)\s+(?:very\s+)?(?:small|tiny|low)\s+"
-            r"(?:scores?|logits?|inputs?|values?|dot products?)"
-        ),
-        reverse=None,
-        context=re.compile(_SCALE_WORDS),
-    ),
-    # "the gradient becomes large", "training explodes", "梯度变得很大"
-    _Opposite(
-        roles=frozenset({"vanishing-gradients", "gradients-vanish"}),
-        subject=re.compile(r"gradient\w*|\bgrads?\b|derivative\w*|jacobian\w*|梯度|导数"),
-        reverse=re.compile(
-            r"\b(?:large|larger|big|bigger|huge|enormous|explod\w*|explosion|blow\w* up|blew up|"
-            r"grow|grows|growing|grew|increas\w*|massive|skyrocket\w*)\b|变大|很大|过大|增大|爆炸|"
-            r"太大|较大|剧增|变得很大"
-        ),
-        # mixed ("vanish or explode"), or about the scaled scores ("after scaling the gradients
-        # are larger"), or what the scale keeps ("keeps the gradients large enough")
-        unless=re.compile(
-            r"vanish\w*|\bsmall|\btiny|\bzero|negligible|消失|很小|极小|变小|接近0|为0|为零|弥散|"
-            r"\bkeep\w*|\bkept|\benough|\bhealthy|\buseful|保持|足够|恢复|"
-            r"\bonly\b|uniform|unsaturat\w*|sensitive|均匀|未饱和|不饱和|只有"
-        ),
-        context=re.compile(_SCALE_WORDS),
-        reach=32,
-    ),
-    # "multiplying by √d_k fixes this", "乘以根号 d_k"
-    _Opposite(
-        roles=frozenset({"restores-unit-variance", "unit-variance"}),
-        subject=re.compile(
-            r"(?:multipl\w*|\btimes|乘以?|乘上|×|\*)\s*(?:by\s+)?(?:the\s+)?sqrtdk(?![a-z0-9])"
-            r"|(?:multipl\w*|scal\w*(?:\s+\w+){0,3}?\s+up)\s+(?:\w+\s+){0,3}?by\s+(?:the\s+)?"
-            r"sqrtdk(?![a-z0-9])"
-        ),
-        reverse=None,
-        unless=re.compile(r"\bwould|\bworse|\bwrong|反而|更糟|错"),
-    ),
-    # "dividing by √d_k makes the variance grow"
-    _Opposite(
-        roles=frozenset({"restores-unit-variance", "unit-variance"}),
-        subject=re.compile(
-            r"(?:divid\w*|scal\w*)\s+(?:\w+\s+){0,3}?by\s+(?:1/)?sqrtdk|除以\s*sqrtdk"
-        ),
-        reverse=re.compile(
-            r"\b(?:make|makes|made|cause\w*|lets?|forces?)\s+(?:the\s+)?(?:variance|scores?|"
-            r"logits?|dot products?)[^,;]{0,30}?\b(?:grow\w*|grew|increas\w*|larger|bigger)"
-            r"|\b(?:increas\w*|rais\w*|inflat\w*|amplif\w*|boost\w*)\s+(?:the\s+|their\s+)?"
-            r"(?:variance|scores?|logits?)"
-            r"|(?:增大|增加|放大|提高)了?(?:方差|分数)"
-            r"|(?:使|让)得?(?:方差|分数|点积)[^,。，]{0,8}?(?:变大|增大|增长|更大)"
-        ),
-        unless=re.compile(r"\bthan\b|比"),  # "larger than dividing by d_k would"
-        reach=60,
-    ),
-]
+def _joined(pattern: str | list[str] | None) -> str | None:
+    if pattern is None:
+        return None
+    return pattern if isinstance(pattern, str) else "|".join(f"(?:{p})" for p in pattern)
+
+
+@lru_cache(maxsize=1024)
+def _compile_rule_pattern(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, re.I)
+    except re.error as exc:
+        from attn_drill.errors import PackError
+
+        raise PackError(f"Invalid rubric pattern {pattern!r}: {exc}") from None
+
+
+def _compiled(rule: RubricContradiction) -> _Opposite:
+    def pattern(value: str | list[str] | None) -> re.Pattern[str] | None:
+        text = _joined(value)
+        return None if text is None else _compile_rule_pattern(text)
+
+    subject = pattern(rule.subject)
+    assert subject is not None
+    return _Opposite(
+        points=frozenset(rule.points),
+        subject=subject,
+        reverse=pattern(rule.reverse),
+        unless=pattern(rule.unless),
+        context=pattern(rule.context),
+        reach=rule.reach,
+        reverse_first=rule.reverse_first,
+        claim_only=rule.claim_only,
+    )
 
 
 # "without scaling", "if we don't divide", "before scaling", "不缩放": about the raw scores.
@@ -843,11 +754,13 @@ _UNSCALED = re.compile(
 )
 
 
-def _claimed(clause: str, start: int) -> bool:
+def _claimed(clause: str, start: int, rule: _Opposite | None = None) -> bool:
     """Is the word at `start` stated as a claim (no negation, purpose or contrast before it)?
 
     Only the last `CLAIM_LOOKBACK` characters are looked at, which keeps a run-on clause linear.
     """
+    if rule is not None and not rule.claim_only:
+        return True
     before = clause[max(0, start - CLAIM_LOOKBACK) : start]
     return not _NOT_A_CLAIM.search(before) and not _denied(before)
 
@@ -873,13 +786,13 @@ def _opposite_in(sentence: str, rule: _Opposite) -> bool:
         clause = sentence[start:end]
         if rule.unless is not None and rule.unless.search(clause):
             continue
-        subjects = [m for m in rule.subject.finditer(clause) if _claimed(clause, m.start())]
+        subjects = [m for m in rule.subject.finditer(clause) if _claimed(clause, m.start(), rule)]
         if not subjects:
             continue
         if rule.reverse is None:
             return True
         for reverse in rule.reverse.finditer(clause):
-            if not _claimed(clause, reverse.start()):
+            if not _claimed(clause, reverse.start(), rule):
                 continue
             for subject in subjects:
                 if rule.reverse_first and reverse.start() >= subject.start():
@@ -890,14 +803,17 @@ def _opposite_in(sentence: str, rule: _Opposite) -> bool:
     return False
 
 
-def contradictions(point_id: str, sents: Sequence[str]) -> str | None:
+def contradictions(rubric: Rubric, point_id: str, sents: Sequence[str]) -> str | None:
     """The first sentence that states the opposite of the rubric point `point_id`, if any.
 
-    Known for the ideas of the scaling explanation (pack and quiz point ids): the variance of
-    q·k *decreasing*, saturation from *small* scores, gradients becoming *large* or exploding,
-    and a scale that *multiplies* by √d_k or makes the variance grow. Other points have none.
+    The rules are the rubric's data (`Rubric.contradictions`, e.g. for the scaling
+    explanation: the variance of q·k *decreasing*, saturation from *small* scores, gradients
+    that *explode*, a scale that *multiplies* by √d_k; for cross-attention: queries from the
+    encoder). A point no rule names has no opposite.
     """
-    rules = [rule for rule in _OPPOSITES if point_id in rule.roles]
+    rules = [_compiled(rule) for rule in rubric.contradictions if point_id in rule.points]
+    if not rules:
+        return None
     for sentence in sents:
         if any(_opposite_in(sentence, rule) for rule in rules):
             return sentence
@@ -1012,9 +928,6 @@ _MESSAGES = {
         "direction of each effect.",
         "rejected": "The answer calls wrong, or quotes only to reject, ideas it needs ({labels}): "
         "what an answer rejects does not count as its explanation.",
-        "overflow": "Overflow in exp() is the only consequence given. The scale is about the "
-        "softmax saturating and its gradients vanishing; overflow is already prevented by "
-        "subtracting the row maximum.",
         "below": "Score {score:.0%} is below the pass mark of {threshold:.0%}.",
         "passed": "Passed: {score:.0%} of the rubric (pass mark {threshold:.0%}).",
     },
@@ -1028,8 +941,6 @@ _MESSAGES = {
         "opposite": "答案把要点说反了（{labels}）：请检查每个因果关系的方向。",
         "rejected": "答案把需要的要点说成是错的，或者引用它们只是为了否定（{labels}）："
         "被答案自己否定的内容不算作解释。",
-        "overflow": "答案只给出了 exp() 溢出这一个后果。缩放针对的是 softmax 饱和、梯度消失；"
-        "溢出问题靠减去每行最大值就已经解决了。",
         "below": "得分 {score:.0%}，低于及格线 {threshold:.0%}。",
         "passed": "通过：得到评分标准的 {score:.0%}（及格线 {threshold:.0%}）。",
     },
@@ -1060,13 +971,14 @@ def check_rubric(rubric: Rubric) -> list[str]:
 def grade_answer(text: str, rubric: Rubric, lang: str) -> RubricResult:
     """Grade a free-text answer (English or Chinese; `lang` picks the feedback language)."""
     lang = "zh" if lang == "zh" else "en"
+    rubric = with_rules(rubric)
     parsed = _split(text[:MAX_MATCHED_CHARS])
     sents = [s.text for s in parsed]
     total = sum(p.weight for p in rubric.points) or 1.0
     points: list[PointResult] = []
     earned = 0.0
     for point in rubric.points:
-        opposite = contradictions(point.id, sents) is not None
+        opposite = contradictions(rubric, point.id, sents) is not None
         evidence = None if opposite else point_evidence(point, sents)
         met = evidence is not None
         earned += point.weight if met else 0.0
@@ -1087,14 +999,13 @@ def grade_answer(text: str, rubric: Rubric, lang: str) -> RubricResult:
     count = meaningful_chars(text)
     too_short = count < rubric.min_chars
     keywords = not too_short and keyword_list(text[:MAX_MATCHED_CHARS], parsed)
-    overflow = _overflow_only(points, sents)
-    required_missing = any(p.required and not p.met for p in points)
+    guards = _failed_guards(rubric, points, sents)
     passed = (
         not too_short
         and not keywords
-        and not overflow
+        and not guards
         and not any(p.contradicted for p in points)
-        and not required_missing
+        and not _required_missing(rubric, points)
         and score >= threshold - 1e-9
     )
     result = RubricResult(
@@ -1108,10 +1019,24 @@ def grade_answer(text: str, rubric: Rubric, lang: str) -> RubricResult:
         total=total,
         keyword_list=keywords,
         contradicted=[p.id for p in points if p.contradicted],
-        overflow_only=overflow,
+        overflow_only=bool(guards),
+        guards=guards,
     )
     message = _verdict_message(text, rubric, result, count, lang)
-    return replace(result, message=message, diagnosis=diagnose(sents, result))
+    return replace(result, message=message, diagnosis=diagnose(rubric, sents, result))
+
+
+def _required_missing(rubric: Rubric, points: Sequence[PointResult]) -> list[str]:
+    """Labels of what a passing answer must still say: each unmet `required` point, and for
+    each `require_any` group with no point met, its labels joined by " / "."""
+    met = {p.id for p in points if p.met}
+    labels = {p.id: p.label for p in points}
+    missing = [p.label for p in points if p.required and not p.met]
+    for group in rubric.require_any:
+        present = [i for i in group if i in labels]
+        if present and not met & set(present):
+            missing.append(" / ".join(labels[i] for i in present))
+    return missing
 
 
 def _met_only_in_rejected(
@@ -1130,13 +1055,17 @@ def _met_only_in_rejected(
     ]
 
 
-def _overflow_only(points: Sequence[PointResult], sents: Sequence[str]) -> bool:
-    """Overflow is given as the consequence and softmax saturation is not (only for rubrics
-    with a saturation point: the scaling explanations)."""
-    saturation = [p for p in points if p.id in _SATURATION]
-    return bool(saturation) and not any(p.met for p in saturation) and _mentions(
-        _OVERFLOW_WORDS, sents
-    )
+def _failed_guards(
+    rubric: Rubric, points: Sequence[PointResult], sents: Sequence[str]
+) -> list[str]:
+    """Ids of the rubric's guards that fail this answer: one of the guard's phrases occurs
+    and none of its `met_none` points is met (e.g. overflow given as the only consequence)."""
+    met = {p.id for p in points if p.met}
+    return [
+        guard.id
+        for guard in rubric.guards
+        if not met & set(guard.met_none) and _mentions(guard.mentions, sents)
+    ]
 
 
 def _verdict_message(
@@ -1157,65 +1086,83 @@ def _verdict_message(
     rejected = [p for p in result.points if p.id in result.rejected]
     if rejected:
         return messages["rejected"].format(labels="; ".join(p.label for p in rejected))
-    if result.overflow_only:
-        return messages["overflow"]
-    required_missing = [p for p in result.points if p.required and not p.met]
+    for guard in rubric.guards:
+        if guard.id in result.guards:
+            return guard.message.get(lang)
+    required_missing = _required_missing(rubric, result.points)
     if required_missing:
-        return messages["required"].format(labels="; ".join(p.label for p in required_missing))
+        return messages["required"].format(labels="; ".join(required_missing))
     if not result.passed:
         return messages["below"].format(score=result.score, threshold=result.threshold)
     return messages["passed"].format(score=result.score, threshold=result.threshold)
 
 
-# -- misconceptions of explanations of the 1/sqrt(d_k) scale ------------------------------
-
-# Rubric point ids by role, for this pack's explain problem and the quiz's scaling question.
-_VARIANCE = {"variance-grows-with-dk", "variance-grows"}
-_SATURATION = {"softmax-saturates"}
-_GRADIENT = {"vanishing-gradients", "gradients-vanish"}
-_UNIT = {"restores-unit-variance", "unit-variance"}
-
-_NORMALISE_WORDS = [
-    "normalis", "standardis", "rescal", "stabilis", "stable", "stability", "tidy", "nice range",
-    "归一化", "标准化", "规范化", "稳定", "整齐",
-]
-_OVERFLOW_WORDS = ["overflow", "re:(?<![a-z])(?:inf|nan)(?![a-z])", "infinit", "溢出", "上溢"]
+# -- misconceptions -------------------------------------------------------------------------
 
 
 def _mentions(phrases: Iterable[str], sents: Sequence[str]) -> bool:
-    return bool(_group_hits(list(phrases), sents))
+    phrases = list(phrases)
+    return bool(phrases) and bool(_group_hits(phrases, sents))
 
 
-def diagnose(sents: Sequence[str], result: RubricResult) -> list[str]:
-    """Misconception ids recognised in a scaling explanation (empty for other rubrics).
+def diagnose(rubric: Rubric, sents: Sequence[str], result: RubricResult) -> list[str]:
+    """Misconception ids recognised in an answer, from the rubric's `diagnoses` (data).
 
-    Ids (listed in explain-sqrt-dk.yaml): `confuses-d-k-with-d-model`, and for answers that
-    fail: `variance-without-consequence`, `no-variance-argument`, `overflow-not-saturation`,
-    `only-normalises`.
+    Entries are tried in order; an entry applies when every condition it gives holds: the
+    answer failed (unless `when: always`), no point was contradicted (unless
+    `on_contradiction`), some of `met_any` and none of `met_none` met, some phrase of
+    `mentions` and none of `mentions_none` found, its `guard` failed the answer, and none of
+    the ids in `unless` was diagnosed by an earlier entry. Each id is reported once.
     """
     met = {p.id for p in result.points if p.met}
-    ids = {p.id for p in result.points}
-    if not ids & (_VARIANCE | _GRADIENT):
-        return []
     found: list[str] = []
-    if _mentions(["sqrtdmodel", "re:/\\s*dmodel"], sents) and not _mentions(["sqrtdk"], sents):
-        found.append("confuses-d-k-with-d-model")
-    if result.passed or result.too_short:
-        return found
-    if result.contradicted:
-        # The missing ideas are stated the wrong way round: the verdict's message says so,
-        # and "without its consequence" would be misleading.
-        if result.overflow_only:
-            found.append("overflow-not-saturation")
-        return found
-    has_variance = bool(met & (_VARIANCE | _UNIT))
-    has_consequence = bool(met & (_SATURATION | _GRADIENT))
-    if has_variance and not has_consequence:
-        found.append("variance-without-consequence")
-    elif has_consequence and not met & _VARIANCE:
-        found.append("no-variance-argument")
-    if result.overflow_only or (not met & _GRADIENT and _mentions(_OVERFLOW_WORDS, sents)):
-        found.append("overflow-not-saturation")
-    elif not has_variance and not has_consequence and _mentions(_NORMALISE_WORDS, sents):
-        found.append("only-normalises")
+    for entry in rubric.diagnoses:
+        if entry.id in found:
+            continue
+        if entry.when == "failed" and (result.passed or result.too_short):
+            continue
+        if result.contradicted and not entry.on_contradiction:
+            continue
+        if entry.met_any and not met & set(entry.met_any):
+            continue
+        if met & set(entry.met_none):
+            continue
+        if entry.guard is not None and entry.guard not in result.guards:
+            continue
+        if any(i in found for i in entry.unless):
+            continue
+        if entry.mentions and not _mentions(entry.mentions, sents):
+            continue
+        if _mentions(entry.mentions_none, sents):
+            continue
+        found.append(entry.id)
     return found
+
+
+# -- rules shared with a problem's rubric --------------------------------------------------
+
+
+def with_rules(rubric: Rubric, problems: dict[str, Any] | None = None) -> Rubric:
+    """`rubric` with the contradictions, guards and diagnoses of the problem its `rules`
+    names (a quiz question explaining the same idea as an explain problem); unchanged when it
+    names none. `problems` defaults to the built-in pack; an unknown id is a `PackError`."""
+    if rubric.rules is None:
+        return rubric
+    if problems is None:
+        from attn_drill.problems import builtin_problems
+
+        problems = builtin_problems()
+    source = problems.get(rubric.rules)
+    if source is None or source.rubric is None:
+        from attn_drill.errors import PackError
+
+        raise PackError(f"rubric rules: {rubric.rules!r} is not a problem with a rubric")
+    shared = with_rules(source.rubric, problems)
+    return rubric.model_copy(
+        update={
+            "rules": None,
+            "contradictions": [*shared.contradictions, *rubric.contradictions],
+            "guards": [*shared.guards, *rubric.guards],
+            "diagnoses": [*shared.diagnoses, *rubric.diagnoses],
+        }
+    )
