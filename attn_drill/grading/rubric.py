@@ -48,14 +48,15 @@ How an answer is read
 6. **Length**: an answer with fewer than `rubric.min_chars` meaningful characters (letters,
    digits, Chinese characters outside comments, headings and markup) is `too_short` and fails
    with a message saying why (empty, or only the template).
-7. **Opposites** (`contradictions`): finding the words of an idea is not enough when the
-   answer states the idea the other way round. For the ideas of the scaling explanation (the
-   pack's and the quiz's point ids) a clause that claims the reverse direction contradicts
-   the point: the variance of q·k *decreases*, *is small* or *stays constant* ("方差随 d_k
-   变小"), *small* scores make the softmax saturate ("分数很小时 softmax 会饱和") or *large*
-   ones make it *uniform*, the gradients become
-   *large* or *explode* ("梯度变得很大"), the scores are *multiplied* by √d_k ("乘以根号
-   d_k"), or dividing by √d_k *makes the variance grow*. A claim is a clause (cut at
+7. **Opposites** (`Rubric.contradictions`, data in the rubric's YAML): finding the words of
+   an idea is not enough when the answer states the idea the other way round. Each rule
+   names the points it contradicts and a `subject` (and optionally a `reverse`) pattern; a
+   clause that claims both contradicts those points. explain-sqrt-dk's rules: the variance of
+   q·k *decreases* or *stays constant* ("方差随 d_k 变小"), *small* scores make the softmax
+   saturate or *large* ones make it *uniform*, the gradients *explode* ("梯度变得很大"), the
+   scores are *multiplied* by √d_k ("multiply QKᵀ by √d_k", "乘以根号 d_k"), dividing makes
+   the variance grow; the quiz has its own (queries *from the encoder* in cross-attention, a
+   mask that lets tokens *see the future*). A claim is a clause (cut at
    punctuation and at and / so / because / which, 所以 / 因为 ...) with both words in it and no
    negation, purpose or contrast before them ("not", "prevent", "instead of", "would", 不会,
    防止, 而不是); clauses about the scaled scores ("after dividing", "除以 √d_k 后", but not
@@ -66,26 +67,37 @@ How an answer is read
    错误, 不对, 胡说 ...) sits in the same sentence just before or after it; a sentence that
    opens with a verdict on what came before ("that is wrong", "I think this is all nonsense",
    "Nonsense.", "这种说法是错误的", "以上都不对") drops the sentence before it, or every
-   earlier sentence of its paragraph when it says "all" / "以上"; a verdict inside a sentence
-   ("X, but that is a myth") drops what precedes it in that sentence. "... is not wrong" is
+   earlier sentence of its paragraph when it says "all" / "以上" (of the whole answer when
+   that verdict opens a paragraph: "Everything I wrote above is wrong."); a verdict inside a
+   sentence ("X, but that is a myth") drops what precedes it in that sentence. "... is not wrong" is
    not a verdict. When an answer fails and the ideas it lacks are in what it rejected, the
    message says so (`RubricResult.rejected`).
 9. **Keyword lists** (`keyword_list`): an answer that strings keywords together instead of
    explaining ("variance d_k grows large. softmax saturates one-hot. gradient vanishes tiny.")
    fails even when every idea's words are there. English: under a quarter of glue words
    (articles, prepositions, pronouns, auxiliaries, conjunctions, and arrows like `->`) in
-   short sentences, or mostly glue-less fragments of at most four words; Chinese: words
-   separated by spaces ("方差 变大 softmax 饱和"). Calibrated on the honest answers in
+   short sentences or short comma- / semicolon-separated pieces ("variance grows with d_k,
+   softmax saturates, gradients vanish, ..."), or mostly glue-less fragments of at most four
+   words; Chinese: words separated by spaces ("方差 变大 softmax 饱和") or mostly short pieces
+   without a function word between commas ("方差，变大，饱和，梯度，消失"); and an answer
+   written mostly in the cells of a Markdown table. Calibrated on the honest answers in
    tests/fixtures/answers, the model answer and the quiz's reference answers (see
    `keyword_list` for the numbers); answers under a dozen English words are not judged.
-10. **Overflow only**: for a rubric with a softmax-saturation point, an answer that gives
-   overflow in exp() as the consequence and never states the saturation fails
-   (`overflow_only`, diagnosed as `overflow-not-saturation`).
+   Keyword grading has a limit no rule here removes: grammatical sentences assembled from
+   the right words ("word salad") can still pass; a human reads answers that matter.
+10. **Guards and required ideas** (`Rubric.guards`, `Rubric.require_any`): a guard fails an
+   answer that mentions one of its phrases and meets none of its points (explain-sqrt-dk:
+   overflow in exp() given as the only consequence, `overflow-only`); `require_any` asks for
+   at least one point of each group (the quiz's scaling question: saturation or vanishing
+   gradients, so "numerical stability, variance 1" is not enough).
+11. **Diagnoses** (`Rubric.diagnoses`): misconception ids recognised from which points are
+   met and which phrases occur (see `diagnose`). A quiz rubric with `rules: <problem>` takes
+   that problem's contradictions, guards and diagnoses too (`with_rules`).
 
 `score` is the fraction of the total weight earned and `threshold` the same fraction of
 `rubric.threshold` (the rubric's threshold is in weight units). `passed` needs
-`score >= threshold`, every `required` point met, an answer that is not too short, no
-contradicted point, not a keyword list and not overflow only.
+`score >= threshold`, every `required` point and a point of every `require_any` group met, an
+answer that is not too short, no contradicted point, not a keyword list and no failed guard.
 Ideas are looked for in the first `MAX_MATCHED_CHARS` characters, and every step is linear
 in the length of the answer, so even a pathological file grades in well under a second.
 """
@@ -218,6 +230,12 @@ _MATH_RULES: list[tuple[re.Pattern[str], str]] = [
         (r"\\gg(?![a-z])", "≫", 0),
         (r"\\ll(?![a-z])", "≪", 0),
         (r"\\(?:t|d)?frac(?![a-z])", r"\\frac", 0),
+        # \sum_{i=1}^{d_k} reads "sum of d_k terms"; a bare \sum reads "sum"
+        (r"\\sum\s*(?:_\s*(?:\{[^{}]*\}|\w))?\s*\^\s*\{([^{}]*)\}", r" sum of \1 terms ", 0),
+        (r"\\sum\s*(?:_\s*(?:\{[^{}]*\}|\w))?\s*\^\s*(\w)", r" sum of \1 terms ", 0),
+        (r"\\sum\s*(?:_\s*(?:\{[^{}]*\}|\w))?", " sum ", 0),
+        (r"\\mathcal\s*\{?\s*n\s*\}?", "n", 0),
+        (r"\\sim(?![a-z])", "~", 0),
         # d_k and d_model in their many spellings (LaTeX, code, subscripts, spaced).
         (r"(?<![a-z0-9])d\s*_\s*\{\s*(?:model|\\?text\s*model)\s*\}", "dmodel", 0),
         (r"(?<![a-z0-9])d\s*_\s*model(?![a-z0-9])", "dmodel", 0),
@@ -286,7 +304,11 @@ _BLOCK_START = re.compile(r"^\s*(?:#{1,6}\s|[-+*]\s|\d{1,3}[.)]\s|>|\||\$\$)")
 _ORDERED_ITEM = re.compile(r"^\s*\d{1,3}[.)]\s")
 _ENDS_UNIT = re.compile(r"[.!?:;。！？：；]\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-+*]|\d{1,3}[.)])\s")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+# "i.e." and "e.g." do not end a sentence ("... variance d_k, i.e. d_k times that of a term").
+_SENTENCE_END = re.compile(
+    r"(?<![^a-z]i\.e\.)(?<![^a-z]e\.g\.)(?<![^a-z]vs\.)(?<![^a-z]cf\.)(?<=[.!?])\s+"
+    r"|(?<=[。！？])"
+)
 _FENCE = re.compile(r"^\s*(?:```|~~~)")
 # A comment line inside a code block: `# ...`, `// ...`, `-- ...`, `% ...`, `; ...`.
 _CODE_COMMENT = re.compile(r"^\s*(?:#+|//+|--|%+|;+)\s?")
@@ -297,6 +319,7 @@ class _Sentence:
     text: str  # normalised
     paragraph: int  # blank lines and code fences start a new paragraph
     code: bool = False  # a line of code inside a fenced block (not prose)
+    table: bool = False  # a row of a Markdown table
 
 
 @dataclass
@@ -305,6 +328,7 @@ class _Block:
     paragraph: int
     code: bool = False
     item: bool = False  # a list item: a following "1." line starts a new block
+    table: bool = False  # a Markdown table row ("| a | b |")
 
 
 def _blocks(folded: str) -> list[_Block]:
@@ -358,7 +382,10 @@ def _blocks(folded: str) -> list[_Block]:
             starts_block = False
         if starts_block or current is None or current.code:
             close()
-            current = _Block([], paragraph, item=bool(_LIST_ITEM.match(line)))
+            current = _Block(
+                [], paragraph, item=bool(_LIST_ITEM.match(line)),
+                table=line.lstrip().startswith("|"),
+            )
             if starts_block:
                 line = _LINE_PREFIX.sub("", line)
         current.lines.append(line)
@@ -378,7 +405,7 @@ def _split(text: str, *, keep_rejected: bool = False) -> list[_Sentence]:
         for piece in _SENTENCE_END.split(" ".join(block.lines)):
             compact = _compact(piece)
             if compact:
-                out.append(_Sentence(compact, block.paragraph, block.code))
+                out.append(_Sentence(compact, block.paragraph, block.code, block.table))
     return out if keep_rejected else _drop_rejected_sentences(out)
 
 
@@ -617,18 +644,23 @@ def _drop_rejected_quotes(folded: str) -> str:
 
 # "That is all nonsense." / "这种说法是错误的。": the sentence rejects what came before it.
 _REJECTS_PREVIOUS = re.compile(
-    r"(?:^|[^a-z])(?:that|this|these|those|it|all (?:of )?(?:this|that|these|it)|the above|"
+    r"(?:^|[^a-z])(?:that|this|these|those|it|all (?:of )?(?:this|that|these|it|the above)|"
+    r"the above|everything (?:[a-z']+ ){0,3}?(?:above|before|so far|i said|i wrote)|"
     r"everything (?:above|i said)|such (?:claims?|answers?|explanations?|stories))"
     r"(?:'s|'re|\s+is|\s+are|\s+was|\s+were)\s+"
     r"(?:(?:all|entirely|completely|totally|just|simply|pure|utter|plain|of course)\s+)*"
     r"(?:nonsense|wrong|false|incorrect|a myth|untrue|not true|rubbish|bogus|mistaken|"
     r"a misconception|a fallacy)(?![a-z])(?!\s*(?:to|for|if|when)\b)"  # "it is wrong to ..."
+    r"|(?:^|[^a-z])none of (?:this|that|these|it|the above|what i (?:said|wrote))"
+    r"(?:\s+[a-z]+)?\s+(?:is|are|was|were|holds?)\s+(?:true|right|correct|valid)(?![a-z])"
     r"|(?:这|这些|这种|这个|以上|上面|上述|前面|前述)[^,.;:!?,。;:!?]{0,6}?"
     r"(?:都|全|完全|根本|纯属|其实|全部|统统|纯粹)?(?:是|就是)?"
     r"(?:错误|错的|不对|胡说|胡扯|瞎说|无稽之谈|不成立|谬论|误解|不正确)"
 )
 # ... and when it says "all" / "以上", everything before it in its paragraph.
-_REJECTS_ALL = re.compile(r"\ball\b|everything|the above|以上|上面|上述|前面|前述|全部|统统|都")
+_REJECTS_ALL = re.compile(
+    r"\ball\b|everything|the above|\bnone of\b|以上|上面|上述|前面|前述|全部|统统|都"
+)
 
 
 # A sentence that is nothing but a verdict: "Nonsense." / "胡说。"
@@ -650,7 +682,9 @@ def _drop_rejected_sentences(sents: list[_Sentence]) -> list[_Sentence]:
     A sentence that opens with a verdict on what came before ("that is wrong", "I think this
     is nonsense", "Nonsense.", "这种说法是错误的", "以上都不对") removes the sentence before it,
     or every earlier sentence of its paragraph when it says "all" ("that is all nonsense",
-    "以上都是错的"). A verdict in the middle of a sentence ("X, but that is a myth") removes
+    "以上都是错的"), or of the whole answer when such a verdict opens a paragraph
+    ("Everything I wrote above is wrong.", "None of this is true."). A verdict in the
+    middle of a sentence ("X, but that is a myth") removes
     the part of that sentence before it. The verdict itself stays: it usually goes on with the
     learner's own view.
     """
@@ -668,8 +702,11 @@ def _drop_rejected_sentences(sents: list[_Sentence]) -> list[_Sentence]:
             continue
         dropped.add(index - 1)
         if _REJECTS_ALL.search(match.group(0)):
+            # A verdict that opens its paragraph ("Everything above is wrong.") rejects the
+            # whole answer so far; inside a paragraph, what that paragraph said.
+            opens_paragraph = sents[index - 1].paragraph != sentence.paragraph
             for j in range(index - 2, -1, -1):
-                if sents[j].paragraph != sentence.paragraph:
+                if sents[j].paragraph != sentence.paragraph and not opens_paragraph:
                     break
                 dropped.add(j)
     return [s for i, s in enumerate(kept) if i not in dropped]
@@ -858,6 +895,17 @@ FRAGMENT_MAX_SHARE = 0.5  # more than half of the sentences being fragments make
 _ZH_GAP = re.compile(f"[{_CJK}][ \\t]+(?=[{_CJK}])|、")
 ZH_MIN_GAPS = 4
 ZH_CHARS_PER_GAP = 8  # at most this many Chinese characters per gap on average
+# Commas and semicolons (full-width ones are normalised to these) separate the items of a
+# list as well as a full stop does: "variance grows; softmax saturates, one-hot; ..."
+_PIECE_BREAK = re.compile(r"[,;:]")
+PIECE_MAX_WORDS = 5  # ... with pieces this short on average and few glue words: a list
+_ONE_HOT = re.compile(r"\bone-hot\b")  # "one" here is no glue word
+# A Chinese piece of at most this many characters without a function word ("方差", "饱和",
+# "梯度消失") is a keyword; "梯度就越小", "所以要除以 √d_k" are not.
+ZH_KEYWORD_MAX_CHARS = 4
+_ZH_FUNCTION = re.compile(r"[的了会就越要是在把被让使时而也都则才能可随从对与和为所因由若如将]")
+ZH_MIN_KEYWORD_PIECES = 4
+ZH_KEYWORD_SHARE = 0.6  # more than this share of the pieces being keywords makes a list
 
 
 def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
@@ -879,25 +927,50 @@ def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
     """
     if sents is None:
         sents = _split(text)
-    prose = [s.text for s in sents if not s.code]
+    prose = [_ONE_HOT.sub("onehot", s.text) for s in sents if not s.code]
+    pieces = [p for sentence in prose for p in _PIECE_BREAK.split(sentence) if p.strip()]
     english = 0
     glue = 0
     fragments = 0
-    for sentence in prose:
-        words = [w for w in _EN_WORD.findall(sentence) if w not in _MATH_TOKENS]
-        joined = sum(w in _GLUE_WORDS for w in words) + len(_GLUE_SYMBOLS.findall(sentence))
+    zh_keywords = 0
+    for piece in pieces:
+        words = [w for w in _EN_WORD.findall(piece) if w not in _MATH_TOKENS]
+        joined = sum(w in _GLUE_WORDS for w in words) + len(_GLUE_SYMBOLS.findall(piece))
         english += len(words)
         glue += joined
-        if words and not joined and len(words) <= FRAGMENT_MAX_WORDS and not _CJK_CHAR.search(
-            sentence
-        ):
+        chinese_chars = _CJK_CHAR.findall(piece)
+        if words and not joined and len(words) <= FRAGMENT_MAX_WORDS and not chinese_chars:
             fragments += 1
+        if (
+            len(chinese_chars) <= ZH_KEYWORD_MAX_CHARS
+            and len(words) <= (1 if chinese_chars else 2)
+            and not joined
+            and not _ZH_FUNCTION.search(piece)
+        ):
+            zh_keywords += 1
     chinese = len(_CJK_CHAR.findall(" ".join(prose)))
+    table_words = sum(
+        len(_EN_WORD.findall(s.text)) + len(_CJK_CHAR.findall(s.text)) for s in sents if s.table
+    )
+    if table_words and table_words * 2 > english + chinese:
+        return True  # a table of keywords: cells, not sentences that say what causes what
     if english >= GLUE_MIN_WORDS and english * 2 > chinese:
         if glue < GLUE_MIN_SHARE * english and english <= LIST_MAX_WORDS * len(prose):
             return True
-        if len(prose) >= 3 and fragments > FRAGMENT_MAX_SHARE * len(prose):
+        if (
+            glue < GLUE_MIN_SHARE * english
+            and len(pieces) >= 3
+            and english <= PIECE_MAX_WORDS * len(pieces)
+        ):
+            return True  # "variance grows with d_k，softmax saturates，gradients vanish，..."
+        if len(pieces) >= 3 and fragments > FRAGMENT_MAX_SHARE * len(pieces):
             return True
+    if (
+        chinese >= english
+        and zh_keywords >= ZH_MIN_KEYWORD_PIECES
+        and zh_keywords > ZH_KEYWORD_SHARE * len(pieces)
+    ):
+        return True
     if chinese and chinese >= english:
         body = strip_template(text)
         body = "\n".join(
