@@ -898,6 +898,7 @@ ZH_CHARS_PER_GAP = 8  # at most this many Chinese characters per gap on average
 # Commas and semicolons (full-width ones are normalised to these) separate the items of a
 # list as well as a full stop does: "variance grows; softmax saturates, one-hot; ..."
 _PIECE_BREAK = re.compile(r"[,;:]")
+LIST_MIN_PIECES = 6  # this many comma-separated fragments is a list even under a dozen words
 PIECE_MAX_WORDS = 5  # ... with pieces this short on average and few glue words: a list
 _ONE_HOT = re.compile(r"\bone-hot\b")  # "one" here is no glue word
 # A Chinese piece of at most this many characters without a function word ("方差", "饱和",
@@ -965,6 +966,12 @@ def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
             return True  # "variance grows with d_k，softmax saturates，gradients vanish，..."
         if len(pieces) >= 3 and fragments > FRAGMENT_MAX_SHARE * len(pieces):
             return True
+    if (
+        len(pieces) >= LIST_MIN_PIECES
+        and fragments > FRAGMENT_MAX_SHARE * len(pieces)
+        and english * 2 > chinese
+    ):
+        return True  # "variance, d_k, grows, softmax, saturates, ...": short, yet a list
     if (
         chinese >= english
         and zh_keywords >= ZH_MIN_KEYWORD_PIECES
@@ -1116,7 +1123,8 @@ def _met_only_in_rejected(
     text: str, rubric: Rubric, points: Sequence[PointResult], sents: Sequence[str]
 ) -> list[str]:
     """Ids of the points that would be met if what the answer calls wrong were kept."""
-    if not _REJECT_WORD.search(_fold(text[:MAX_MATCHED_CHARS])):
+    folded = _fold(text[:MAX_MATCHED_CHARS])
+    if not _REJECT_WORD.search(folded) and not _REJECTS_PREVIOUS.search(folded):
         return []
     kept = [s.text for s in _split(text[:MAX_MATCHED_CHARS], keep_rejected=True)]
     if kept == list(sents):
