@@ -377,13 +377,15 @@ def _utc_now() -> datetime:
 
 
 def bank_rows(bank: Bank, topic: str | None = None) -> list[dict[str, Any]]:
-    """`quiz --list --json`: one entry per question with id, topic, kind, langs."""
+    """`quiz --list --json`: one entry per question with id, topic, kind, langs (CONTRACT.md)
+    and difficulty."""
     return [
         {
             "id": e.question.id,
             "topic": e.topic,
             "kind": e.question.kind,
             "langs": e.question.langs,
+            "difficulty": e.question.difficulty,
         }
         for e in bank.for_topic(topic)
     ]

@@ -65,6 +65,7 @@ TEXT: dict[str, dict[str, str]] = {
         "col_topic": "topic",
         "col_kind": "kind",
         "col_langs": "langs",
+        "col_difficulty": "difficulty",
     },
     "zh": {
         "bank": "attn-drill 测验题库",
@@ -114,6 +115,7 @@ TEXT: dict[str, dict[str, str]] = {
         "col_topic": "主题",
         "col_kind": "题型",
         "col_langs": "语言",
+        "col_difficulty": "难度",
     },
 }
 
@@ -146,10 +148,12 @@ def relative_time(when: datetime, now: datetime, lang: str) -> str:
 
 def bank_table(rows: list[dict[str, Any]], bank: Bank, lang: str) -> None:
     table = Table(title=_t(lang, "bank"))
-    for key in ("col_id", "col_topic", "col_kind", "col_langs"):
+    for key in ("col_id", "col_topic", "col_kind", "col_difficulty", "col_langs"):
         table.add_column(_t(lang, key), overflow="fold")
     for row in rows:
-        table.add_row(row["id"], row["topic"], row["kind"], ", ".join(row["langs"]))
+        table.add_row(
+            row["id"], row["topic"], row["kind"], row["difficulty"], ", ".join(row["langs"])
+        )
     console().print(table)
 
 
