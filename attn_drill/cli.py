@@ -329,12 +329,25 @@ def quiz_cmd(
     lang: str | None = LangOpt,
     seed: int | None = typer.Option(None, "--seed", help="Seed for order and generated items."),
     list_bank: bool = typer.Option(False, "--list", help="List the question bank."),
+    question: str | None = typer.Option(
+        None, "--question", help="Ask only this question (an id from --list); without a "
+        "terminal the answer is the first line of stdin."
+    ),
+    no_record: bool = typer.Option(
+        False, "--no-record", help="With --question: check the answer without recording it."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Spaced-repetition quiz on attention concepts (reads answers from stdin when piped)."""
-    from attn_drill.quiz.session import run_quiz_command
+    from attn_drill.quiz.session import run_question_command, run_quiz_command
     from attn_drill.settings import resolve_lang
 
+    if question is not None and not list_bank:
+        code = run_question_command(
+            question_id=question, lang=resolve_lang(lang), seed=seed, as_json=as_json,
+            record=not no_record,
+        )
+        raise typer.Exit(int(code))
     code = run_quiz_command(
         topic=topic, count=count, lang=resolve_lang(lang), seed=seed, list_bank=list_bank,
         as_json=as_json,

@@ -340,9 +340,10 @@ def item_prompt(item: HandcalcItem, lang: str) -> str:
                 f"（第 {i} 个查询对第 {j} 个键的权重），保留 {item.decimals} 位小数。"
             )
         else:
-            output = "拼接后的输出" if item.heads > 1 else "输出 softmax(QKᵀ/√d_k)·V "
+            output = "拼接后的输出" if item.heads > 1 else "输出 softmax(QKᵀ/√d_k)·V"
+            gap = "" if masked or item.heads > 1 else " "
             lines.append(
-                f"求{output}{masked}第 {i} 行第 {j} 列的值，保留 {item.decimals} 位小数。"
+                f"求{output}{masked}{gap}第 {i} 行第 {j} 列的值，保留 {item.decimals} 位小数。"
             )
         lines.append(
             f"中间步骤至少保留 {INTERMEDIATE_DECIMALS} 位小数，最后再四舍五入"

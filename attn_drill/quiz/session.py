@@ -260,6 +260,9 @@ class AnswerRecord:
     rating: int
     duration_s: float
     due: datetime
+    answer: str = ""
+    verdict: Verdict | None = None
+    recorded: bool = True
 
 
 @dataclass
@@ -289,6 +292,7 @@ class QuizSession:
     input: AnswerInput
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = field(default=lambda: _utc_now())
+    record: bool = True  # False: answers are checked but nothing is stored (--no-record)
 
     def prepare(self, *, topic: str | None, count: int) -> list[PreparedQuestion]:
         """The session's questions, in order, made concrete (all random draws happen here)."""
@@ -317,7 +321,6 @@ class QuizSession:
         return outcome
 
     def _ask(self, prepared: PreparedQuestion, outcome: QuizOutcome) -> str:
-        from attn_drill.quiz.scheduler import rating_for, review
         from attn_drill.render import quiz as view
 
         question = prepared.planned.entry.question
@@ -344,27 +347,41 @@ class QuizSession:
                 continue
             break
         duration = max(0.0, self.clock() - started)
+        record = self.answer(prepared, raw, used_hint=used_hint, duration=duration)
+        outcome.answers.append(record)
+        view.feedback(
+            prepared, record.verdict, record.due if record.recorded else None, self.now(),
+            self.lang,
+        )
+        return "answered"
+
+    def answer(
+        self, prepared: PreparedQuestion, raw: str, *, used_hint: bool = False,
+        duration: float = 0.0,
+    ) -> AnswerRecord:
+        """Check one answer and, when the session records, schedule the card and clear the
+        flags of the concepts it tests (a right answer)."""
+        from attn_drill.quiz.scheduler import rating_for, review
+
+        question = prepared.planned.entry.question
         verdict = check_answer(prepared, raw, self.lang)
         rating = rating_for(prepared.kind, verdict.correct, duration, used_hint=used_hint)
         now = self.now()
         result = review(prepared.id, self.store.load_card(prepared.id), rating, now, duration)
-        self.store.record_review(
-            prepared.id, prepared.topic, result.card_json, rating, verdict.correct, duration,
-            result.due_iso,
-        )
-        if verdict.correct:
-            flagged = self.store.flagged_concepts()
-            for concept in question.concepts:
-                if concept in flagged:
-                    self.store.clear_flag(concept)
-        outcome.answers.append(
-            AnswerRecord(
-                prepared.id, prepared.topic, prepared.kind, verdict.correct, verdict.readable,
-                used_hint, rating, duration, result.due,
+        if self.record:
+            self.store.record_review(
+                prepared.id, prepared.topic, result.card_json, rating, verdict.correct,
+                duration, result.due_iso,
             )
+            if verdict.correct:
+                flagged = self.store.flagged_concepts()
+                for concept in question.concepts:
+                    if concept in flagged:
+                        self.store.clear_flag(concept)
+        return AnswerRecord(
+            prepared.id, prepared.topic, prepared.kind, verdict.correct, verdict.readable,
+            used_hint, rating, duration, result.due, raw, verdict, self.record,
         )
-        view.feedback(prepared, verdict, result.due, now, self.lang)
-        return "answered"
 
 
 def _utc_now() -> datetime:
@@ -435,15 +452,126 @@ def run_quiz_command(
 
 
 def _session(
-    bank: Bank, store: ReviewStore | None, lang: str, seed: int | None, answer_input: AnswerInput
+    bank: Bank, store: ReviewStore | None, lang: str, seed: int | None, answer_input: AnswerInput,
+    *, record: bool = True,
 ) -> QuizSession:
     if store is None:
         from attn_drill.quiz.scheduler import ProgressStore
 
         store = ProgressStore()
     return QuizSession(
-        bank=bank, store=store, lang=lang, rng=random.Random(seed), input=answer_input
+        bank=bank, store=store, lang=lang, rng=random.Random(seed), input=answer_input,
+        record=record,
     )
+
+
+class FirstLineInput:
+    """`quiz --question` without a terminal (or with --json): the answer is the first line of
+    stdin, read once and not echoed; None when stdin is empty."""
+
+    interactive = False
+
+    def read(self, prompt: str) -> str | None:
+        try:
+            line = sys.stdin.readline()
+        except (OSError, ValueError, UnicodeDecodeError):
+            return ""  # an unreadable line is an unreadable answer
+        return None if line == "" else line.rstrip("\r\n")
+
+
+def question_document(record: AnswerRecord | None, prepared: PreparedQuestion,
+                      lang: str) -> dict[str, Any]:
+    """`quiz --question ID --json`: {id, correct, answer, expected, explanation} (CONTRACT.md)
+    and kind, topic, prompt, readable, recorded, the worked solution of a hand calculation
+    and the rubric's verdict on a free-text answer."""
+    question = prepared.planned.entry.question
+    verdict = record.verdict if record is not None else None
+    expected: str | None = prepared.answer_line or None
+    if question.kind == "choice" and prepared.correct_option is not None:
+        right = prepared.correct_option
+        expected = f"{LETTERS[right]}) {prepared.options[right]}"
+    document: dict[str, Any] = {
+        "id": prepared.id,
+        "correct": bool(record and record.correct),
+        "answer": None if record is None else record.answer,
+        "expected": expected,
+        "explanation": question.explanation.get(lang),
+        "kind": prepared.kind,
+        "topic": prepared.topic,
+        "difficulty": question.difficulty,
+        "prompt": prepared.prompt,
+        "options": list(prepared.options),
+        "readable": bool(record and record.readable),
+        "recorded": bool(record and record.recorded),
+    }
+    if verdict is not None and verdict.worked:
+        document["worked"] = list(verdict.worked)
+    if verdict is not None and verdict.rubric is not None:
+        document["rubric"] = verdict.rubric.to_dict()
+    return document
+
+
+def run_question_command(
+    *,
+    question_id: str,
+    lang: str,
+    seed: int | None,
+    as_json: bool,
+    record: bool,
+    bank: Bank | None = None,
+    store: ReviewStore | None = None,
+    answer_input: AnswerInput | None = None,
+) -> int:
+    """`attn-drill quiz --question ID`: ask that one question (a hand calculation drawn from
+    `seed`); the answer is recorded like any review unless `record` is False. Exit 0 whether
+    the answer was right or not; an unknown id is a usage error (exit 2)."""
+    from attn_drill.quiz.bank import builtin_bank
+    from attn_drill.quiz.scheduler import PlannedQuestion
+
+    bank = builtin_bank() if bank is None else bank
+    entries = bank.by_id()
+    entry = entries.get(question_id)
+    if entry is None:
+        import difflib
+
+        close = difflib.get_close_matches(question_id, list(entries), n=3)
+        suggestion = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UsageError(
+            f"Unknown quiz question {question_id!r}.{suggestion} "
+            "`attn-drill quiz --list` shows every id."
+        )
+    if answer_input is None:
+        from attn_drill.watch import stdin_is_terminal
+
+        interactive = stdin_is_terminal() and not as_json
+        answer_input = TerminalInput() if interactive else FirstLineInput()
+    session = _session(bank, store, lang, seed, answer_input, record=record)
+    prepared = prepare(PlannedQuestion(entry, "chosen"), lang, session.rng)
+    from attn_drill.render import quiz as view
+
+    if as_json:
+        from attn_drill.render import print_json
+
+        raw = answer_input.read("")
+        answered = None if raw is None else session.answer(prepared, raw)
+        print_json(question_document(answered, prepared, lang))
+        return int(ExitCode.OK)
+    title = bank.topics[prepared.topic].title.get(lang)
+    view.question(prepared, 1, 1, title, lang)
+    if answer_input.interactive:
+        outcome = QuizOutcome(planned=1)
+        session._ask(prepared, outcome)  # hints and re-asking, as in a quiz
+        return int(ExitCode.OK)
+    view.show_prompt_marker(view.answer_label(prepared.kind, len(prepared.options), lang))
+    raw = answer_input.read("")
+    view.echo_piped_answer(raw)
+    if raw is None:
+        view.ended(lang)
+        return int(ExitCode.OK)
+    answered = session.answer(prepared, raw)
+    view.feedback(prepared, answered.verdict, answered.due if record else None, session.now(),
+                  lang)
+    return int(ExitCode.OK)
 
 
 def preview_session(

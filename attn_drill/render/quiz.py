@@ -66,6 +66,8 @@ TEXT: dict[str, dict[str, str]] = {
         "col_kind": "kind",
         "col_langs": "langs",
         "col_difficulty": "difficulty",
+        "chosen": "asked by id",
+        "not_recorded": "not recorded (--no-record)",
     },
     "zh": {
         "bank": "attn-drill 测验题库",
@@ -116,6 +118,8 @@ TEXT: dict[str, dict[str, str]] = {
         "col_kind": "题型",
         "col_langs": "语言",
         "col_difficulty": "难度",
+        "chosen": "按编号提问",
+        "not_recorded": "未记录（--no-record）",
     },
 }
 
@@ -182,6 +186,8 @@ def _reason(prepared: PreparedQuestion, lang: str) -> str:
         if planned.reason == "due" and when == _t(lang, "now"):
             return _t(lang, "due_now")  # not "due since now"
         return _t(lang, planned.reason, when=when)
+    if planned.reason == "chosen":
+        return _t(lang, "chosen")
     return _t(lang, "new")
 
 
@@ -256,8 +262,12 @@ def _label(value: Any, lang: str) -> str:
 
 
 def feedback(
-    prepared: PreparedQuestion, verdict: Verdict, due: datetime, now: datetime, lang: str
+    prepared: PreparedQuestion, verdict: Verdict | None, due: datetime | None, now: datetime,
+    lang: str,
 ) -> None:
+    """What was right or wrong, the explanation, and when the card comes back (`due` None:
+    the answer was not recorded)."""
+    assert verdict is not None
     out = console()
     wrap = _soft_wrap(lang)
     question_model = prepared.planned.entry.question
@@ -294,7 +304,10 @@ def feedback(
     out.print(escape(question_model.explanation.get(lang)), soft_wrap=wrap)
     if question_model.problem:
         out.print(f"[dim]{escape(_t(lang, 'related', problem=question_model.problem))}[/]")
-    out.print(f"[dim]{escape(_t(lang, 'next_review', when=relative_time(due, now, lang)))}[/]")
+    if due is None:
+        out.print(f"[dim]{escape(_t(lang, 'not_recorded'))}[/]")
+    else:
+        out.print(f"[dim]{escape(_t(lang, 'next_review', when=relative_time(due, now, lang)))}[/]")
 
 
 def stopped(lang: str) -> None:
