@@ -248,6 +248,10 @@ NUMERIC: dict[str, Callable[[], float]] = {
     "cx-doubling": lambda: np.ones((2 * 300, 2 * 300)).size / np.ones((300, 300)).size,
     "cx-sliding-window": lambda: (4096 * 4096) / (4096 * 256),
     "heatmap-output-value": lambda: float(np.array([0.1, 0.4, 0.3, 0.2]) @ np.array([1, 2, 3, 4])),
+    "variants-vit-patches": lambda: float(np.ones(((224 // 16) ** 2 + 1,) * 2).size),
+    "cx-score-multiply-adds": lambda: float(
+        np.einsum("hnd,hmd->hnm", np.ones((8, 1024, 64)), np.ones((8, 1024, 64))).sum()
+    ),
 }
 
 
