@@ -394,3 +394,28 @@ def test_the_quiz_scaling_question_shares_the_problem_rules() -> None:
     assert quiz.rules is None  # resolved at load
     assert len(quiz.contradictions) == len(problem.contradictions) > 0
     assert [g.id for g in quiz.guards] == [g.id for g in problem.guards]
+
+
+def test_check_rubric_reports_a_broken_contradiction_pattern() -> None:
+    from attn_drill.grading.rubric import check_rubric
+
+    broken = _toy_rubric(contradictions=[{"points": ["hot-tea"], "subject": "(unclosed"}])
+    assert any("contradictions 1" in problem for problem in check_rubric(broken))
+    assert check_rubric(_explain_rubric()) == []
+    for question_id in ("self-cross-explain", "masking-explain", "scaling-explain"):
+        assert check_rubric(_quiz_rubric(question_id)) == []
+
+
+HONEST_WITH_COMMAS = [
+    "For large d_k, the dot products grow large, so the softmax saturates, and its gradients "
+    "vanish; dividing by √d_k, not by d_k, keeps the variance of the scores at 1.",
+    "d_k 越大，q·k 的方差越大，softmax 就越容易饱和，梯度也就越小；所以要除以 √d_k，"
+    "让方差回到 1，而不是除以 d_k，那样会缩得太小。",
+    "q·k 的方差随 d_k 线性增长，softmax 会饱和，梯度消失。所以我们把分数乘以 1/√d_k，方差回到 1。",
+]
+
+
+@pytest.mark.parametrize("answer", HONEST_WITH_COMMAS)
+def test_honest_answers_with_commas_and_reciprocals_pass(answer: str) -> None:
+    result = _grade(answer, _explain_rubric())
+    assert result.passed and not result.keyword_list, (answer, result.message)

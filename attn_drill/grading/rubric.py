@@ -1028,8 +1028,9 @@ _MESSAGES = {
 
 
 def check_rubric(rubric: Rubric) -> list[str]:
-    """Problems with a rubric's phrases (bad regular expressions, phrases that normalise to
-    nothing); empty when every phrase can match. Used by tests and pack validation."""
+    """Problems with a rubric's phrases and patterns (bad regular expressions in points,
+    contradictions, guards and diagnoses; phrases that normalise to nothing); empty when
+    every one can match. Used by tests and pack validation."""
     from attn_drill.errors import PackError
 
     problems: list[str] = []
@@ -1045,6 +1046,17 @@ def check_rubric(rubric: Rubric) -> list[str]:
                     continue
                 if pattern is _NEVER:
                     problems.append(f"{point.id}: phrase {phrase!r} is empty once normalised")
+    for number, rule in enumerate(rubric.contradictions, start=1):
+        try:
+            _compiled(rule)
+        except PackError as exc:
+            problems.append(f"contradictions {number}: {exc.message}")
+    for entry in [*rubric.guards, *rubric.diagnoses]:
+        for phrase in [*entry.mentions, *getattr(entry, "mentions_none", [])]:
+            try:
+                phrase_pattern(phrase)
+            except PackError as exc:
+                problems.append(f"{entry.id}: {exc.message}")
     return problems
 
 
