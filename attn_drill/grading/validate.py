@@ -230,10 +230,13 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
 
 def validate_text(problem: Problem, result: ValidationResult) -> None:
     """A text track: the rubric's sample answers (if shipped) pass and an empty one fails."""
-    from attn_drill.grading.rubric import grade_answer
+    from attn_drill.grading.rubric import check_rubric, grade_answer
 
     assert problem.rubric is not None
     assert problem.pack_dir is not None
+    broken = check_rubric(problem.rubric)
+    result.add(problem.id, "text", "rubric phrases and patterns compile", not broken,
+               "; ".join(broken))
     empty = grade_answer("", problem.rubric, "en")
     result.add(problem.id, "text", "empty answer fails", not empty.passed)
     for lang in ("en", "zh"):
