@@ -50,6 +50,8 @@ CROSS_SWAPPED = [
     "each target position focus on the relevant source words.",
     "Here Q is produced by the encoder and K, V are computed from the decoder, which lets the "
     "decoder look at the source.",
+    "The queries are the encoder's outputs and K, V are the decoder's states, so the decoder "
+    "can read the input sentence.",
     "交叉注意力的查询来自编码器，键和值来自解码器，这样解码器就能关注源序列中相关的部分。",
     "在交叉注意力中，编码器提供查询，解码器提供键和值，让解码器可以读取输入序列的信息。",
     "Q 由编码器的输出计算，K 和 V 来自解码器，于是解码器能利用输入序列的相关信息。",
@@ -407,6 +409,9 @@ def test_check_rubric_reports_a_broken_contradiction_pattern() -> None:
 
 
 HONEST_WITH_COMMAS = [
+    "d_k 大，q·k 的方差就大，softmax 饱和，梯度消失，所以要除以 √d_k，让方差回到 1。",
+    "Large d_k, large variance of q·k, a peaky softmax, vanishing gradients: that is why we "
+    "scale by 1/√d_k, which restores unit variance.",
     "For large d_k, the dot products grow large, so the softmax saturates, and its gradients "
     "vanish; dividing by √d_k, not by d_k, keeps the variance of the scores at 1.",
     "d_k 越大，q·k 的方差越大，softmax 就越容易饱和，梯度也就越小；所以要除以 √d_k，"

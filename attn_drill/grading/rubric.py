@@ -78,8 +78,8 @@ How an answer is read
    (articles, prepositions, pronouns, auxiliaries, conjunctions, and arrows like `->`) in
    short sentences or short comma- / semicolon-separated pieces ("variance grows with d_k,
    softmax saturates, gradients vanish, ..."), or mostly glue-less fragments of at most four
-   words; Chinese: words separated by spaces ("方差 变大 softmax 饱和") or mostly short pieces
-   without a function word between commas ("方差，变大，饱和，梯度，消失"); and an answer
+   words; Chinese: words separated by spaces ("方差 变大 softmax 饱和") or mostly single words
+   between commas ("方差，变大，饱和，梯度，消失"); and an answer
    written mostly in the cells of a Markdown table. Calibrated on the honest answers in
    tests/fixtures/answers, the model answer and the quiz's reference answers (see
    `keyword_list` for the numbers); answers under a dozen English words are not judged.
@@ -901,10 +901,12 @@ _PIECE_BREAK = re.compile(r"[,;:]")
 LIST_MIN_PIECES = 6  # this many comma-separated fragments is a list even under a dozen words
 PIECE_MAX_WORDS = 5  # ... with pieces this short on average and few glue words: a list
 _ONE_HOT = re.compile(r"\bone-hot\b")  # "one" here is no glue word
-# A Chinese piece of at most this many characters without a function word ("方差", "饱和",
-# "梯度消失") is a keyword; "梯度就越小", "所以要除以 √d_k" are not.
-ZH_KEYWORD_MAX_CHARS = 4
-_ZH_FUNCTION = re.compile(r"[的了会就越要是在把被让使时而也都则才能可随从对与和为所因由若如将]")
+# A piece that is one word is a keyword: at most this many Chinese characters and no Latin
+# text ("方差", "饱和"), or one or two Latin tokens ("softmax", "d_k"); a small clause
+# ("梯度消失", "softmax 饱和", "d_k 大", "梯度就越小") is not.
+ZH_KEYWORD_MAX_CHARS = 2
+_LATIN_TOKEN = re.compile(r"[a-z0-9]+")
+_ZH_FUNCTION = re.compile(r"[的了会就越要是在把被让使时而也都则才能可随从对与为所因由若如将]")
 ZH_MIN_KEYWORD_PIECES = 4
 ZH_KEYWORD_SHARE = 0.6  # more than this share of the pieces being keywords makes a list
 
@@ -942,13 +944,12 @@ def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
         chinese_chars = _CJK_CHAR.findall(piece)
         if words and not joined and len(words) <= FRAGMENT_MAX_WORDS and not chinese_chars:
             fragments += 1
-        if (
-            len(chinese_chars) <= ZH_KEYWORD_MAX_CHARS
-            and len(words) <= (1 if chinese_chars else 2)
-            and not joined
-            and not _ZH_FUNCTION.search(piece)
+        latin = _LATIN_TOKEN.findall(piece)
+        if not joined and not _ZH_FUNCTION.search(piece) and (
+            (chinese_chars and not latin and len(chinese_chars) <= ZH_KEYWORD_MAX_CHARS)
+            or (not chinese_chars and 1 <= len(latin) <= 2)
         ):
-            zh_keywords += 1
+            zh_keywords += 1  # one word: "方差", "饱和", "softmax" (not "梯度消失", "d_k 大")
     chinese = len(_CJK_CHAR.findall(" ".join(prose)))
     table_words = sum(
         len(_EN_WORD.findall(s.text)) + len(_CJK_CHAR.findall(s.text)) for s in sents if s.table
