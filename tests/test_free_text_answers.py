@@ -176,6 +176,35 @@ def test_scaling_question_says_which_idea_is_missing() -> None:
     assert "Softmax saturates / Gradients vanish" in result.message
 
 
+# -- formula-qkv-explain: the roles of K and V swapped -----------------------------------------
+
+QKV_SWAPPED = [
+    "The query is what a position looks for; the values are compared with the query to give "
+    "scores; the output is a weighted sum of the keys.",
+    "Q asks what to find, V is matched against Q to score relevance, and the keys are averaged "
+    "into the output.",
+    "查询表示要找什么；值与查询做点积打分；输出是对键做加权平均得到的。",
+]
+QKV_RIGHT = [
+    "The query is what a position looks for; keys are compared with the query to give scores; "
+    "values are the content averaged into the output.",
+    "Q: what this token is looking for. K: matched against Q by a dot product to score "
+    "relevance. V: the information that the weights mix into the output.",
+    "查询表示当前位置要找什么；键与查询做点积，得到相关性分数；值是被加权平均、传到输出的内容。",
+]
+
+
+@pytest.mark.parametrize("answer", QKV_SWAPPED)
+def test_q_k_v_with_swapped_roles_fail(answer: str) -> None:
+    result = _grade(answer, _quiz_rubric("formula-qkv-explain"))
+    assert not result.passed and result.contradicted, answer
+
+
+@pytest.mark.parametrize("answer", QKV_RIGHT)
+def test_q_k_v_right_answers_pass(answer: str) -> None:
+    assert _grade(answer, _quiz_rubric("formula-qkv-explain")).passed, answer
+
+
 # -- pe-explain: 不区分 ------------------------------------------------------------------------
 
 PE_RIGHT = [
