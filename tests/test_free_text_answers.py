@@ -247,9 +247,9 @@ KEYWORD_LISTS = [
     "| cause | effect |\n|---|---|\n| variance of q·k "
     "grows with d_k | softmax saturates, one-hot |\n"
     "| saturated softmax | gradients vanish |\n| divide by √d_k | variance back to 1 |",
-    "| keyword | |\n|---|---|\n| variance grows linearly with d_k | |\n"
-    "| large scores saturate the softmax | |\n| gradients vanish | |\n"
-    "| dividing by √d_k brings the variance back to 1 | |",
+    "| idea | keywords |\n|---|---|\n| variance | d_k, grows, linear |\n"
+    "| softmax | saturates, one-hot |\n| gradient | vanishes, tiny |\n"
+    "| fix | √d_k, unit variance |",
     "| 要点 | 关键词 |\n|---|---|\n| 方差 | 随 d_k 增大 |\n| softmax | 饱和 |\n| 梯度 | 消失 |\n"
     "| 缩放 | 除以 √d_k，方差回到 1 |",
 ]
@@ -438,6 +438,16 @@ def test_check_rubric_reports_a_broken_contradiction_pattern() -> None:
 
 
 HONEST_WITH_COMMAS = [
+    "In short: bigger d_k, bigger variance of q·k (it is d_k), sharper softmax, smaller "
+    "gradients. So we divide by √d_k, which brings the variance back to 1.",
+    "Why √d_k? Because q·k = Σ q_i k_i over d_k terms, each with variance 1, so Var(q·k) = d_k. "
+    "Big variance, big logits; big logits, saturated softmax; saturated softmax, vanishing "
+    "gradients. Dividing by √d_k gives variance 1.",
+    "| step | what happens |\n|---|---|\n| 1 | The variance of q·k grows linearly with d_k. |\n"
+    "| 2 | Large scores push the softmax into saturation. |\n| 3 | Then its gradients vanish. |\n"
+    "| 4 | Dividing by √d_k brings the variance back to 1. |",
+    "| 步骤 | 说明 |\n|---|---|\n| 1 | q·k 的方差随 d_k 线性增长 |\n"
+    "| 2 | 分数过大时 softmax 饱和 |\n| 3 | 饱和导致梯度消失 |\n| 4 | 除以 √d_k 让方差回到 1 |",
     "d_k 大，q·k 的方差就大，softmax 饱和，梯度消失，所以要除以 √d_k，让方差回到 1。",
     "Large d_k, large variance of q·k, a peaky softmax, vanishing gradients: that is why we "
     "scale by 1/√d_k, which restores unit variance.",
@@ -450,6 +460,6 @@ HONEST_WITH_COMMAS = [
 
 
 @pytest.mark.parametrize("answer", HONEST_WITH_COMMAS)
-def test_honest_answers_with_commas_and_reciprocals_pass(answer: str) -> None:
+def test_honest_answers_with_commas_tables_and_reciprocals_pass(answer: str) -> None:
     result = _grade(answer, _explain_rubric())
     assert result.passed and not result.keyword_list, (answer, result.message)

@@ -402,7 +402,10 @@ def _split(text: str, *, keep_rejected: bool = False) -> list[_Sentence]:
         folded = _drop_rejected_quotes(folded)
     out: list[_Sentence] = []
     for block in _blocks(folded):
-        for piece in _SENTENCE_END.split(" ".join(block.lines)):
+        joined = " ".join(block.lines)
+        if block.table:
+            joined = joined.replace("|", " ; ")  # a cell is a clause of its own
+        for piece in _SENTENCE_END.split(joined):
             compact = _compact(piece)
             if compact:
                 out.append(_Sentence(compact, block.paragraph, block.code, block.table))
@@ -875,6 +878,13 @@ _GLUE_WORDS = frozenset((
     "very", "just", "even", "still", "same", "such", "more", "most", "less", "much", "almost",
     "nearly", "how", "why", "what", "instead",
 ))
+# Comparatives chain ideas like a conjunction does: "bigger d_k, bigger variance, sharper
+# softmax, smaller gradients" says what changes with what; a keyword list does not.
+_COMPARATIVES = frozenset((
+    "bigger", "larger", "smaller", "greater", "higher", "lower", "sharper", "flatter",
+    "wider", "narrower", "steeper", "peakier", "tinier", "closer", "fewer", "stronger",
+    "weaker", "faster", "slower", "worse", "better",
+))
 # Symbols that join two ideas like a word would: "big logits -> softmax saturates".
 _GLUE_SYMBOLS = re.compile(r"->|=>|→|⇒|⟹|∴|∵|=")
 # Tokens that are mathematics, not words (do not count them either way).
@@ -898,8 +908,9 @@ ZH_CHARS_PER_GAP = 8  # at most this many Chinese characters per gap on average
 # Commas and semicolons (full-width ones are normalised to these) separate the items of a
 # list as well as a full stop does: "variance grows; softmax saturates, one-hot; ..."
 _PIECE_BREAK = re.compile(r"[,;:]")
-LIST_MIN_PIECES = 6  # this many comma-separated fragments is a list even under a dozen words
+LIST_MIN_WORDS = 6  # a comma-separated list is judged from this many English words on
 PIECE_MAX_WORDS = 5  # ... with pieces this short on average and few glue words: a list
+LIST_MIN_SENTENCE_PIECES = 4  # a sentence cut into this many pieces by commas can be a list
 _ONE_HOT = re.compile(r"\bone-hot\b")  # "one" here is no glue word
 # A piece that is one word is a keyword: at most this many Chinese characters and no Latin
 # text ("方差", "饱和"), or one or two Latin tokens ("softmax", "d_k"); a small clause
@@ -909,6 +920,72 @@ _LATIN_TOKEN = re.compile(r"[a-z0-9]+")
 _ZH_FUNCTION = re.compile(r"[的了会就越要是在把被让使时而也都则才能可随从对与为所因由若如将]")
 ZH_MIN_KEYWORD_PIECES = 4
 ZH_KEYWORD_SHARE = 0.6  # more than this share of the pieces being keywords makes a list
+
+
+def _words_and_glue(piece: str) -> tuple[list[str], int]:
+    words = [w for w in _EN_WORD.findall(piece) if w not in _MATH_TOKENS]
+    joined = sum(w in _GLUE_WORDS or w in _COMPARATIVES for w in words)
+    return words, joined + len(_GLUE_SYMBOLS.findall(piece))
+
+
+def _fragment(piece: str) -> bool:
+    """A few English words and no glue: "softmax saturates", "unit variance"."""
+    words, joined = _words_and_glue(piece)
+    return bool(words) and not joined and len(words) <= FRAGMENT_MAX_WORDS and not (
+        _CJK_CHAR.search(piece)
+    )
+
+
+def _zh_keyword(piece: str) -> bool:
+    """One word: "方差", "饱和", "softmax" (not "梯度消失", "d_k 大", "梯度就越小")."""
+    _, joined = _words_and_glue(piece)
+    chinese = _CJK_CHAR.findall(piece)
+    latin = _LATIN_TOKEN.findall(piece)
+    return not joined and not _ZH_FUNCTION.search(piece) and (
+        (bool(chinese) and not latin and len(chinese) <= ZH_KEYWORD_MAX_CHARS)
+        or (not chinese and 1 <= len(latin) <= 2)
+    )
+
+
+def _list_sentence_words(prose: Sequence[str]) -> int:
+    """English words in sentences that are comma-separated lists: at least
+    `LIST_MIN_SENTENCE_PIECES` pieces, and either few glue words in short pieces (at most
+    `PIECE_MAX_WORDS` words each on average) or mostly glue-less fragments."""
+    total = 0
+    for sentence in prose:
+        parts = [p for p in _PIECE_BREAK.split(sentence) if p.strip()]
+        if len(parts) < LIST_MIN_SENTENCE_PIECES:
+            continue
+        counted = [_words_and_glue(p) for p in parts]
+        words = sum(len(w) for w, _ in counted)
+        glue = sum(g for _, g in counted)
+        terse = glue < GLUE_MIN_SHARE * words and words <= PIECE_MAX_WORDS * len(parts)
+        fragmented = sum(_fragment(p) for p in parts) > FRAGMENT_MAX_SHARE * len(parts)
+        if terse or fragmented:
+            total += words
+    return total
+
+
+def _keyword_table(sents: Sequence[_Sentence], all_words: int) -> bool:
+    """Most of the answer sits in Markdown table cells, and most cells are keywords."""
+    cells = [
+        c for s in sents if s.table for c in s.text.split(";")
+        if _EN_WORD.search(c) or _CJK_CHAR.search(c)
+    ]
+    table_words = sum(len(_EN_WORD.findall(c)) + len(_CJK_CHAR.findall(c)) for c in cells)
+    if not cells or table_words * 2 <= all_words:
+        return False
+    keywords = sum(
+        _fragment(c) or _zh_keyword(c) or _short_zh_cell(c) for c in cells
+    )
+    return keywords * 2 > len(cells)
+
+
+def _short_zh_cell(cell: str) -> bool:
+    chinese = _CJK_CHAR.findall(cell)
+    return bool(chinese) and len(chinese) <= 4 and len(_LATIN_TOKEN.findall(cell)) <= 1 and not (
+        _ZH_FUNCTION.search(cell)
+    )
 
 
 def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
@@ -934,45 +1011,23 @@ def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
     pieces = [p for sentence in prose for p in _PIECE_BREAK.split(sentence) if p.strip()]
     english = 0
     glue = 0
-    fragments = 0
-    zh_keywords = 0
-    for piece in pieces:
-        words = [w for w in _EN_WORD.findall(piece) if w not in _MATH_TOKENS]
-        joined = sum(w in _GLUE_WORDS for w in words) + len(_GLUE_SYMBOLS.findall(piece))
+    for sentence in prose:
+        words, joined = _words_and_glue(sentence)
         english += len(words)
         glue += joined
-        chinese_chars = _CJK_CHAR.findall(piece)
-        if words and not joined and len(words) <= FRAGMENT_MAX_WORDS and not chinese_chars:
-            fragments += 1
-        latin = _LATIN_TOKEN.findall(piece)
-        if not joined and not _ZH_FUNCTION.search(piece) and (
-            (chinese_chars and not latin and len(chinese_chars) <= ZH_KEYWORD_MAX_CHARS)
-            or (not chinese_chars and 1 <= len(latin) <= 2)
-        ):
-            zh_keywords += 1  # one word: "方差", "饱和", "softmax" (not "梯度消失", "d_k 大")
+    fragments = sum(_fragment(sentence) for sentence in prose)
+    zh_keywords = sum(_zh_keyword(piece) for piece in pieces)
     chinese = len(_CJK_CHAR.findall(" ".join(prose)))
-    table_words = sum(
-        len(_EN_WORD.findall(s.text)) + len(_CJK_CHAR.findall(s.text)) for s in sents if s.table
-    )
-    if table_words and table_words * 2 > english + chinese:
-        return True  # a table of keywords: cells, not sentences that say what causes what
-    if english >= GLUE_MIN_WORDS and english * 2 > chinese:
-        if glue < GLUE_MIN_SHARE * english and english <= LIST_MAX_WORDS * len(prose):
-            return True
-        if (
-            glue < GLUE_MIN_SHARE * english
-            and len(pieces) >= 3
-            and english <= PIECE_MAX_WORDS * len(pieces)
-        ):
+    if _keyword_table(sents, english + chinese):
+        return True
+    if english * 2 > chinese:
+        if english >= GLUE_MIN_WORDS:
+            if glue < GLUE_MIN_SHARE * english and english <= LIST_MAX_WORDS * len(prose):
+                return True
+            if len(prose) >= 3 and fragments > FRAGMENT_MAX_SHARE * len(prose):
+                return True
+        if english >= LIST_MIN_WORDS and _list_sentence_words(prose) * 2 > english:
             return True  # "variance grows with d_k，softmax saturates，gradients vanish，..."
-        if len(pieces) >= 3 and fragments > FRAGMENT_MAX_SHARE * len(pieces):
-            return True
-    if (
-        len(pieces) >= LIST_MIN_PIECES
-        and fragments > FRAGMENT_MAX_SHARE * len(pieces)
-        and english * 2 > chinese
-    ):
-        return True  # "variance, d_k, grows, softmax, saturates, ...": short, yet a list
     if (
         chinese >= english
         and zh_keywords >= ZH_MIN_KEYWORD_PIECES
