@@ -998,10 +998,15 @@ def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
       words): fewer than `GLUE_MIN_SHARE` of the words are glue words (`_GLUE_WORDS`; the
       arrows `->`, `=>`, `→` and `=` count as glue) and the sentences are short (at most
       `LIST_MAX_WORDS` words on average), or more than `FRAGMENT_MAX_SHARE` of its three or
-      more sentences are fragments (at most `FRAGMENT_MAX_WORDS` words, no glue);
+      more sentences are fragments (at most `FRAGMENT_MAX_WORDS` words, no glue; comparatives
+      such as "bigger" count as glue); or most of its words (at least `LIST_MIN_WORDS`) sit
+      in sentences cut by commas or semicolons into `LIST_MIN_SENTENCE_PIECES` or more pieces
+      that are short and glue-poor or mostly fragments;
     - Chinese: at least `ZH_MIN_GAPS` spaces between two Chinese characters or enumeration
       commas (、), one for every `ZH_CHARS_PER_GAP` Chinese characters or fewer (honest
-      answers have at most three).
+      answers have at most three); or at least `ZH_MIN_KEYWORD_PIECES` pieces between commas
+      that are single words ("方差，增大，饱和"), more than `ZH_KEYWORD_SHARE` of all pieces;
+    - a Markdown table holding most of the answer's words, whose cells are mostly keywords.
 
     Lines of code inside a fenced block are not prose and are left out.
     """
