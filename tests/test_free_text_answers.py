@@ -281,9 +281,17 @@ def test_multiplying_by_sqrt_dk_with_an_object_between_fails(answer: str) -> Non
     assert not result.passed and "restores-unit-variance" in result.contradicted, answer
 
 
-def test_multiplying_by_the_reciprocal_still_passes() -> None:
-    answer = CHAIN + "So we multiply the scores by 1/√d_k, which brings the variance back to 1."
-    assert _grade(answer, _explain_rubric()).passed
+@pytest.mark.parametrize(
+    "fix",
+    [
+        "So we multiply the scores by 1/√d_k, which brings the variance back to 1.",
+        "We multiply Q by K^T divided by √d_k, which brings the variance back to 1.",
+        "We multiply Q with K^T and then divide by √d_k, which brings the variance back to 1.",
+        "我们把 Q 和 K^T 相乘，再除以 √d_k，方差就回到 1。",
+    ],
+)
+def test_multiplying_then_dividing_still_passes(fix: str) -> None:
+    assert _grade(CHAIN + fix, _explain_rubric()).passed, fix
 
 
 FULL = ("The variance of q·k grows linearly with d_k, so large scores saturate the softmax into "
