@@ -551,7 +551,11 @@ def run_question_command(
 
     if as_json:
         from attn_drill.render import print_json
+        from attn_drill.watch import stdin_is_terminal
 
+        if stdin_is_terminal():  # someone types the answer: show what is asked, on stderr
+            title = bank.topics[prepared.topic].title.get(lang)
+            view.question(prepared, 1, 1, title, lang, to_stderr=True)
         raw = answer_input.read("")
         answered = None if raw is None else session.answer(prepared, raw)
         print_json(question_document(answered, prepared, lang))

@@ -202,8 +202,14 @@ def _why(why: str, lang: str) -> str:
     return _t(lang, "flag_why", problem=match.group(1), day=match.group(2))
 
 
-def question(prepared: PreparedQuestion, number: int, total: int, title: str, lang: str) -> None:
-    out = console()
+def question(
+    prepared: PreparedQuestion, number: int, total: int, title: str, lang: str,
+    *, to_stderr: bool = False,
+) -> None:
+    """The question; on stderr when stdout is kept for one JSON document (`--json`)."""
+    from attn_drill.render import err_console
+
+    out = err_console() if to_stderr else console()
     heading = _t(lang, "question", number=number, total=total)
     out.print()
     out.print(f"[bold]{escape(heading)}[/] · {escape(title)} · [dim]{prepared.id}[/]")
