@@ -111,48 +111,16 @@ def test_without_json_the_question_and_feedback_are_shown(lang: str, words: list
         assert word in result.output
 
 
-class _FakeStore:
-    def __init__(self) -> None:
-        self.reviews: list[tuple[object, ...]] = []
-
-    def load_card(self, question_id: str) -> None:
-        return None
-
-    def record_review(self, *args: object) -> None:
-        self.reviews.append(args)
-
-    def due_question_ids(self, now_iso: str) -> list[str]:
-        return []
-
-    def flagged_concepts(self) -> dict[str, str]:
-        return {}
-
-    def clear_flag(self, concept: str) -> None:
-        pass
-
-
-class _OneLine:
-    interactive = False
-
-    def __init__(self, line: str) -> None:
-        self.line = line
-
-    def read(self, prompt: str) -> str:
-        return self.line
-
-
 def test_json_in_a_terminal_shows_the_question_on_stderr(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import attn_drill.watch as watch
-    from attn_drill.quiz.session import run_question_command
 
     monkeypatch.setattr(watch, "stdin_is_terminal", lambda: True)
-    store = _FakeStore()
-    code = run_question_command(question_id="multi-head-dk", lang="en", seed=1, as_json=True,
-                                record=True, store=store, answer_input=_OneLine("64"))
-    captured = capsys.readouterr()
-    assert code == 0 and json.loads(captured.out)["correct"] is True
-    assert "768" in captured.err and "1/1" in captured.err  # the question, on stderr
-    assert captured.out.lstrip().startswith("{")  # stdout is the JSON document alone
-    assert len(store.reviews) == 1  # recorded like any review
+    result = CliRunner().invoke(
+        app, ["quiz", "--question", "multi-head-dk", "--json", "--no-record", "--lang", "en"],
+        input="64\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["correct"] is True  # stdout: the JSON document alone
+    assert "768" in result.stderr and "1/1" in result.stderr  # the question, on stderr

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import random
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -211,39 +210,41 @@ class AnswerInput(Protocol):
         ...
 
 
-class PipedInput:
-    """One line per answer from stdin (no terminal)."""
+class QuizView(Protocol):
+    """What a quiz session shows (the face implements it: attn_drill.render.quiz)."""
+
+    def quiz_intro(self, n: int, interactive: bool, lang: str) -> None: ...
+
+    def question(self, prepared: PreparedQuestion, number: int, total: int, title: str,
+                 lang: str, *, to_stderr: bool = False) -> None: ...
+
+    def answer_label(self, kind: str, n_options: int, lang: str) -> str: ...
+
+    def hint(self, text: str | None, lang: str) -> None: ...
+
+    def unreadable(self, kind: str, n_options: int, lang: str) -> None: ...
+
+    def feedback(self, prepared: PreparedQuestion, verdict: Verdict | None,
+                 due: datetime | None, now: datetime, lang: str) -> None: ...
+
+    def show_prompt_marker(self, label: str) -> None: ...
+
+    def echo_piped_answer(self, raw: str | None) -> None: ...
+
+    def stopped(self, lang: str) -> None: ...
+
+    def ended(self, lang: str) -> None: ...
+
+    def summary(self, outcome: QuizOutcome, bank: Bank, now: datetime, lang: str) -> None: ...
+
+
+class NoInput:
+    """For sessions that only prepare questions."""
 
     interactive = False
 
     def read(self, prompt: str) -> str | None:
-        from attn_drill.render.quiz import echo_piped_answer, show_prompt_marker
-
-        show_prompt_marker(prompt)
-        try:
-            line: str | None = sys.stdin.readline()
-        except (OSError, ValueError, UnicodeDecodeError):
-            line = "\n"  # an unreadable line is an unreadable answer
-        answer = None if line == "" else (line or "").rstrip("\r\n")
-        echo_piped_answer(answer)
-        return answer
-
-
-class TerminalInput:
-    """rich prompts in a terminal; Ctrl-D ends like end of input, Ctrl-C like `q`."""
-
-    interactive = True
-
-    def read(self, prompt: str) -> str | None:
-        from attn_drill.render.quiz import ask
-
-        try:
-            return ask(prompt)
-        except EOFError:
-            return None
-        except KeyboardInterrupt:
-            return "q"
-
+        return None
 
 
 # -- the session -------------------------------------------------------------------------
@@ -290,6 +291,7 @@ class QuizSession:
     lang: str
     rng: random.Random
     input: AnswerInput
+    view: QuizView | None = None  # needed by `run`, not by `prepare`
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = field(default=lambda: _utc_now())
     record: bool = True  # False: answers are checked but nothing is stored (--no-record)
@@ -304,8 +306,9 @@ class QuizSession:
 
     def run(self, *, topic: str | None, count: int) -> QuizOutcome:
         from attn_drill.quiz.scheduler import upcoming_reviews
-        from attn_drill.render import quiz as view
 
+        view = self.view
+        assert view is not None, "a session that runs needs a view"
         prepared_questions = self.prepare(topic=topic, count=count)
         total = len(prepared_questions)
         outcome = QuizOutcome(planned=total)
@@ -321,8 +324,8 @@ class QuizSession:
         return outcome
 
     def _ask(self, prepared: PreparedQuestion, outcome: QuizOutcome) -> str:
-        from attn_drill.render import quiz as view
-
+        view = self.view
+        assert view is not None
         question = prepared.planned.entry.question
         used_hint = False
         started = self.clock()
@@ -414,39 +417,22 @@ def run_quiz_command(
     count: int,
     lang: str,
     seed: int | None,
-    list_bank: bool,
-    as_json: bool,
+    view: QuizView,
+    answer_input: AnswerInput,
     bank: Bank | None = None,
     store: ReviewStore | None = None,
-    answer_input: AnswerInput | None = None,
 ) -> int:
     """`attn-drill quiz`; returns the exit code (0 when the quiz ran, whatever the score)."""
-    from attn_drill.quiz.bank import builtin_bank
+    from attn_drill.quiz.bank import pack_bank
 
-    bank = builtin_bank() if bank is None else bank
-    if list_bank:
-        rows = bank_rows(bank, topic)
-        if as_json:
-            from attn_drill.render import print_json
-
-            print_json(rows)
-        else:
-            from attn_drill.render.quiz import bank_table
-
-            bank_table(rows, bank, lang)
-        return int(ExitCode.OK)
-    if as_json:
-        raise UsageError("--json goes with --list (the quiz itself is interactive).")
+    bank = pack_bank() if bank is None else bank
     if count < 1:
         raise UsageError(f"-n must be at least 1 (got {count}).")
     if not bank.entries:
         raise UsageError("The question bank is empty: there is nothing to quiz on.")
     bank.for_topic(topic)  # an unknown topic is a usage error before anything is asked
-    if answer_input is None:
-        from attn_drill.watch import stdin_is_terminal
-
-        answer_input = TerminalInput() if stdin_is_terminal() else PipedInput()
     session = _session(bank, store, lang, seed, answer_input)
+    session.view = view
     session.run(topic=topic, count=count)
     return int(ExitCode.OK)
 
@@ -465,25 +451,11 @@ def _session(
     )
 
 
-class FirstLineInput:
-    """`quiz --question` without a terminal (or with --json): the answer is the first line of
-    stdin, read once and not echoed; None when stdin is empty."""
-
-    interactive = False
-
-    def read(self, prompt: str) -> str | None:
-        try:
-            line = sys.stdin.readline()
-        except (OSError, ValueError, UnicodeDecodeError):
-            return ""  # an unreadable line is an unreadable answer
-        return None if line == "" else line.rstrip("\r\n")
-
-
 def question_document(record: AnswerRecord | None, prepared: PreparedQuestion,
                       lang: str) -> dict[str, Any]:
     """`quiz --question ID --json`: {id, correct, answer, expected, explanation} (CONTRACT.md)
-    and kind, topic, prompt, readable, recorded, the worked solution of a hand calculation
-    and the rubric's verdict on a free-text answer."""
+    and kind, topic, difficulty, prompt, options, readable, recorded, the worked solution of a
+    hand calculation and the rubric's verdict on a free-text answer."""
     question = prepared.planned.entry.question
     verdict = record.verdict if record is not None else None
     expected: str | None = prepared.answer_line or None
@@ -518,17 +490,21 @@ def run_question_command(
     seed: int | None,
     as_json: bool,
     record: bool,
+    view: QuizView,
+    answer_input: AnswerInput,
+    show_question: bool = True,
     bank: Bank | None = None,
     store: ReviewStore | None = None,
-    answer_input: AnswerInput | None = None,
-) -> int:
+) -> dict[str, Any] | None:
     """`attn-drill quiz --question ID`: ask that one question (a hand calculation drawn from
-    `seed`); the answer is recorded like any review unless `record` is False. Exit 0 whether
-    the answer was right or not; an unknown id is a usage error (exit 2)."""
-    from attn_drill.quiz.bank import builtin_bank
+    `seed`); the answer is recorded like any review unless `record` is False. With `as_json`
+    nothing but the returned document is meant for stdout: the question goes to stderr when
+    `show_question` (someone is typing), and the face prints the document. An unknown id is a
+    usage error (exit 2)."""
+    from attn_drill.quiz.bank import pack_bank
     from attn_drill.quiz.scheduler import PlannedQuestion
 
-    bank = builtin_bank() if bank is None else bank
+    bank = pack_bank() if bank is None else bank
     entries = bank.by_id()
     entry = entries.get(question_id)
     if entry is None:
@@ -540,42 +516,30 @@ def run_question_command(
             f"Unknown quiz question {question_id!r}.{suggestion} "
             "`attn-drill quiz --list` shows every id."
         )
-    if answer_input is None:
-        from attn_drill.watch import stdin_is_terminal
-
-        interactive = stdin_is_terminal() and not as_json
-        answer_input = TerminalInput() if interactive else FirstLineInput()
     session = _session(bank, store, lang, seed, answer_input, record=record)
+    session.view = view
     prepared = prepare(PlannedQuestion(entry, "chosen"), lang, session.rng)
-    from attn_drill.render import quiz as view
-
+    title = bank.topics[prepared.topic].title.get(lang)
     if as_json:
-        from attn_drill.render import print_json
-        from attn_drill.watch import stdin_is_terminal
-
-        if stdin_is_terminal():  # someone types the answer: show what is asked, on stderr
-            title = bank.topics[prepared.topic].title.get(lang)
+        if show_question:
             view.question(prepared, 1, 1, title, lang, to_stderr=True)
         raw = answer_input.read("")
         answered = None if raw is None else session.answer(prepared, raw)
-        print_json(question_document(answered, prepared, lang))
-        return int(ExitCode.OK)
-    title = bank.topics[prepared.topic].title.get(lang)
+        return question_document(answered, prepared, lang)
     view.question(prepared, 1, 1, title, lang)
     if answer_input.interactive:
-        outcome = QuizOutcome(planned=1)
-        session._ask(prepared, outcome)  # hints and re-asking, as in a quiz
-        return int(ExitCode.OK)
+        session._ask(prepared, QuizOutcome(planned=1))  # hints and re-asking, as in a quiz
+        return None
     view.show_prompt_marker(view.answer_label(prepared.kind, len(prepared.options), lang))
     raw = answer_input.read("")
     view.echo_piped_answer(raw)
     if raw is None:
         view.ended(lang)
-        return int(ExitCode.OK)
+        return None
     answered = session.answer(prepared, raw)
     view.feedback(prepared, answered.verdict, answered.due if record else None, session.now(),
                   lang)
-    return int(ExitCode.OK)
+    return None
 
 
 def preview_session(
@@ -589,8 +553,8 @@ def preview_session(
 ) -> list[PreparedQuestion]:
     """The questions `quiz --seed SEED` would ask now, with their right answers (for
     teachers preparing a class, and for tests that answer a seeded quiz)."""
-    from attn_drill.quiz.bank import builtin_bank
+    from attn_drill.quiz.bank import pack_bank
 
-    bank = builtin_bank() if bank is None else bank
-    session = _session(bank, store, lang, seed, PipedInput())
+    bank = pack_bank() if bank is None else bank
+    session = _session(bank, store, lang, seed, NoInput())
     return session.prepare(topic=topic, count=count)
