@@ -471,3 +471,25 @@ HONEST_WITH_COMMAS = [
 def test_honest_answers_with_commas_tables_and_reciprocals_pass(answer: str) -> None:
     result = _grade(answer, _explain_rubric())
     assert result.passed and not result.keyword_list, (answer, result.message)
+
+
+def test_validate_reports_a_broken_pattern_in_a_quiz_rubric(tmp_path: Path) -> None:
+    from attn_drill.grading.validate import ValidationResult, check_quiz
+
+    quiz = tmp_path / "quiz"
+    quiz.mkdir()
+    (quiz / "tea.yaml").write_text(
+        "topic: tea\ntitle: {en: Tea, zh: 茶}\nquestions:\n"
+        "  - id: tea-explain\n    kind: text\n    prompt: {en: Why?, zh: 为什么？}\n"
+        "    explanation: {en: Because., zh: 因为。}\n"
+        "    rubric:\n      threshold: 1\n"
+        "      contradictions: [{points: [hot], subject: '(unclosed'}]\n      points:\n"
+        "        - id: hot\n          label: {en: Hot, zh: 热}\n"
+        "          advice: {en: Hot, zh: 热}\n          concepts: [[hot]]\n",
+        encoding="utf-8",
+    )
+    result = ValidationResult(pack=str(tmp_path))
+    check_quiz(tmp_path, set(), result)
+    failed = result.problems_found
+    assert [(item.rule, item.subject) for item in failed] == [("quiz", "rubric of tea-explain")]
+    assert "contradictions 1" in failed[0].message and failed[0].file.endswith("tea.yaml")

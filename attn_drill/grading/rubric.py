@@ -1299,13 +1299,13 @@ def diagnose(rubric: Rubric, sents: Sequence[str], result: RubricResult) -> list
 def with_rules(rubric: Rubric, problems: dict[str, Any] | None = None) -> Rubric:
     """`rubric` with the contradictions, guards and diagnoses of the problem its `rules`
     names (a quiz question explaining the same idea as an explain problem); unchanged when it
-    names none. `problems` defaults to the built-in pack; an unknown id is a `PackError`."""
+    names none. `problems` defaults to the packs in use; an unknown id is a `PackError`."""
     if rubric.rules is None:
         return rubric
     if problems is None:
-        from attn_drill.problems import builtin_problems
+        from attn_drill.problems import pack_problems
 
-        problems = builtin_problems()
+        problems = pack_problems()
     source = problems.get(rubric.rules)
     if source is None or source.rubric is None:
         from attn_drill.errors import PackError

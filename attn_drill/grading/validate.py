@@ -205,6 +205,14 @@ def check_quiz(pack_dir: Path, problem_ids: set[str], result: ValidationResult) 
         return
     result.add("(quiz)", "", "quiz files", True, f"{len(bank.entries)} questions",
                rule="quiz", file=quiz_dir)
+    from attn_drill.grading.rubric import check_rubric
+
+    for entry in bank.entries:  # free-text rubrics: every phrase and pattern compiles
+        rubric = entry.question.rubric
+        broken = check_rubric(rubric) if rubric is not None else []
+        if broken:
+            result.add("(quiz)", "", f"rubric of {entry.question.id}", False, "; ".join(broken),
+                       rule="quiz", file=quiz_dir / f"{entry.topic}.yaml")
 
 
 # -- rules on the problem file itself ---------------------------------------------------------
