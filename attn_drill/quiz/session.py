@@ -5,6 +5,10 @@ quiz reads one line per answer (CONTRACT: "Quiz without a terminal"): an unreada
 counts as wrong and end of input ends the quiz cleanly (exit 0) with what was answered
 recorded. In both modes `?` shows the hint (that line is not an answer) and `q` stops the
 quiz, keeping what was answered.
+
+`quiz --question ID` (`run_question_command`) asks one question by id; without a terminal
+its answer is the first line of stdin, taken as it is, and `--no-record` checks it without
+storing anything (the session's `record`).
 """
 
 from __future__ import annotations
