@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import random
 
-import numpy as np
 import pytest
 
 from attn_drill.quiz.bank import load_bank
@@ -34,55 +33,61 @@ def test_the_bank_has_causal_and_two_head_hand_calculations() -> None:
     assert {s.target for s in SPECS.values()} == {"weight", "output"}
 
 
-def _softmax(scores: np.ndarray, axis: int) -> np.ndarray:
-    top = np.max(scores, axis=axis, keepdims=True)
-    e = np.exp(scores - top)
-    return e / e.sum(axis=axis, keepdims=True)
+def _softmax(values: list[float]) -> list[float]:
+    """exp(v - max) / sum, with -inf entries getting exactly 0."""
+    top = max(values)
+    exps = [math.exp(v - top) if v != -math.inf else 0.0 for v in values]
+    total = math.fsum(exps)
+    return [e / total for e in exps]
 
 
 def _methods(item: HandcalcItem, spec: HandcalcSpec) -> tuple[float, dict[str, float], int]:
-    """(right value, wrong methods' values, visible keys) computed from scratch."""
+    """(right value, wrong methods' values, visible keys) computed from scratch, in plain
+    Python over whole matrices (a different route from the engine's one-row computation)."""
     heads = spec.heads
     n = len(item.q)
-    q = np.array(item.q, dtype=float)
-    k = np.array(item.k, dtype=float)
-    d_k = q.shape[1] // heads
+    d_k = len(item.q[0]) // heads
     d_v = len(item.v[0]) // heads if item.v else 0
     head = item.col // d_v if item.target == "output" and heads > 1 else 0
-    everything = np.ones((n, n), dtype=bool)
-    causal = np.tril(everything) if spec.mask == "causal" else everything
+    causal = spec.mask == "causal"
 
-    def weights(h: int, divisor: float, *, whole: bool = False, mask: np.ndarray = causal,
-                axis: int = 1) -> np.ndarray:
-        cols = slice(None) if whole else slice(h * d_k, (h + 1) * d_k)
-        scores = q[:, cols] @ k[:, cols].T / divisor
-        return _softmax(np.where(mask, scores, -np.inf), axis)
+    def weights(h: int, divisor: float, *, whole: bool = False, masked: bool = causal,
+                by_column: bool = False) -> list[list[float]]:
+        cols = range(len(item.q[0])) if whole else range(h * d_k, (h + 1) * d_k)
+        scores = [[sum(item.q[i][c] * item.k[j][c] for c in cols) / divisor
+                   if not masked or j <= i else -math.inf for j in range(n)] for i in range(n)]
+        if not by_column:
+            return [_softmax(row) for row in scores]
+        columns = [_softmax([scores[i][j] for i in range(n)]) for j in range(n)]
+        return [[columns[j][i] for j in range(n)] for i in range(n)]
 
-    def pick(w: np.ndarray) -> float:
+    def pick(w: list[list[float]]) -> float:
         if item.target == "weight":
-            return float(w[item.row, item.col])
-        return float(w[item.row] @ np.array(item.v, dtype=float)[:, item.col])
+            return w[item.row][item.col]
+        return math.fsum(w[item.row][j] * item.v[j][item.col] for j in range(n))
 
     root = math.sqrt(d_k)
     right = pick(weights(head, root))
-    visible = int(causal[item.row].sum())
+    visible = item.row + 1 if causal else n
     wrong = {
         "no scale": pick(weights(head, 1.0)),
         "divide by d_k": pick(weights(head, d_k)),
-        "wrong axis": pick(weights(head, root, axis=0)),
+        "wrong axis": pick(weights(head, root, by_column=True)),
     }
     if item.target == "weight":
         wrong["plain average"] = 1 / visible
     else:
-        column = np.array(item.v, dtype=float)[:, item.col]
-        wrong["plain average"] = float(column[causal[item.row]].mean())
-        wrong["average of every key"] = float(column.mean())
-    if spec.mask == "causal":
-        full = weights(head, root, mask=np.ones((n, n), dtype=bool))
+        column = [item.v[j][item.col] for j in range(n)]
+        wrong["plain average"] = math.fsum(column[:visible]) / visible
+        wrong["average of every key"] = math.fsum(column) / n
+    if causal:
+        full = weights(head, root, masked=False)
         wrong["no mask"] = pick(full)
-        wrong["mask after softmax"] = pick(np.where(causal, full, 0.0))
+        wrong["mask after softmax"] = pick(
+            [[w if j <= i else 0.0 for j, w in enumerate(row)] for i, row in enumerate(full)]
+        )
     if heads > 1:
-        d_model = q.shape[1]
+        d_model = len(item.q[0])
         wrong["whole width"] = pick(weights(head, root, whole=True))
         wrong["sqrt d_model"] = pick(weights(head, math.sqrt(d_model)))
         wrong["whole width and sqrt d_model"] = pick(weights(head, math.sqrt(d_model), whole=True))
