@@ -1,7 +1,7 @@
 """Generated hand calculations can only be passed by the right working.
 
 For every hand-calculation question of the bank (plain, causal and two-head), 2,000 items are
-drawn and recomputed here with NumPy, independently of attn_drill.quiz.handcalc: none is
+drawn and recomputed here in plain Python, independently of attn_drill.quiz.handcalc: none is
 trivial (degenerate or saturated row, constant column of V, a masked or one-key row), none is
 passed by a known wrong method (no scale, ÷ d_k, plain average, softmax over the wrong axis,
 no mask, masking after the softmax, the whole width or √d_model for a head, the other head),
