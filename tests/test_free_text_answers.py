@@ -493,3 +493,22 @@ def test_validate_reports_a_broken_pattern_in_a_quiz_rubric(tmp_path: Path) -> N
     failed = result.problems_found
     assert [(item.rule, item.subject) for item in failed] == [("quiz", "rubric of tea-explain")]
     assert "contradictions 1" in failed[0].message and failed[0].file.endswith("tea.yaml")
+
+
+LATEX_REVERSED = [
+    (r"As $d_k$ grows, $\mathrm{Var}(q \cdot k)$ decreases, so the softmax saturates and its "
+     r"gradients vanish. Dividing by $\sqrt{d_k}$ brings the variance back to 1.",
+     "variance-grows-with-dk"),
+    (r"$\mathrm{Var}(q \cdot k) = d_k$, so large scores saturate the softmax and the gradients "
+     r"explode. Dividing by $\sqrt{d_k}$ restores unit variance.", "vanishing-gradients"),
+    (r"随着 $d_k$ 增大，$\mathrm{Var}(q \cdot k)$ 变小，softmax 饱和，梯度消失。"
+     r"除以 $\sqrt{d_k}$ 让方差回到 1。", "variance-grows-with-dk"),
+    (r"$\mathrm{Var}(q \cdot k) = d_k$，分数很大时 softmax 饱和，梯度变得很大。"
+     r"除以 $\sqrt{d_k}$ 让方差回到 1。", "vanishing-gradients"),
+]
+
+
+@pytest.mark.parametrize(("answer", "point"), LATEX_REVERSED)
+def test_reversed_claims_written_in_latex_fail(answer: str, point: str) -> None:
+    result = _grade(answer, _explain_rubric())
+    assert not result.passed and point in result.contradicted, (answer, result.contradicted)

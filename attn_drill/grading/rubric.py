@@ -805,7 +805,12 @@ def _claimed(clause: str, start: int, rule: _Opposite | None = None) -> bool:
     return not _NOT_A_CLAIM.search(before) and not _denied(before)
 
 
+# A function's argument, "var(q·k)" or "std(qk^t)", is not an aside: keep it in its clause.
+_MATH_ARGUMENT = re.compile(r"\(([^()\s]{1,24})\)")
+
+
 def _opposite_in(sentence: str, rule: _Opposite) -> bool:
+    sentence = _MATH_ARGUMENT.sub(r" \1 ", sentence)
     # Where the sentence first matches `context`: clauses ending after it are exempt
     # ("after scaling, the variance is small"). One search per sentence keeps this linear.
     exempt_from = len(sentence) + 1
