@@ -265,7 +265,8 @@ def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: i
     ev = evaluation_from_run(problem, track, seed, all_cases, derived, references, run,
                              signature_problem(source, spec, cases), timeout)
     ev.source = source
-    checks = run_checks(ev, lang=None)  # message ids: the report writes them in `lang`
+    # Message ids, written in `lang` with the ids kept (the diagnosis reads the text too).
+    checks = run_checks(ev, lang)
     diagnosis = diagnose(ev, checks, lang)
     return build_report(ev, run, checks, diagnosis, path=path, lang=lang, started=started)
 
