@@ -241,14 +241,20 @@ class _Reporter:
             where = f" on line {exc.lineno}" if exc.lineno else ""
             message = _sentence(f"{type(exc).__name__}{where}: {_safe_str(exc.msg)}")
             return self.error("syntax", message, exc)
+        if isinstance(exc, (RecursionError, MemoryError)) and not self.frames(exc):
+            # Raised by the parser or the compiler, before any line of the file ran.
+            message = (f"Your file is nested too deeply for Python's parser "
+                       f"({type(exc).__name__} while compiling it): split the long expression "
+                       "into several statements.")
+            return self.error("syntax", message)
         kind = _resource_kind(exc)
         if isinstance(exc, SystemExit):
             message = (f"Loading your file called sys.exit({_safe_str(exc.code)}) before the "
                        f"grader could call `{self.entry}`.")
             return self.error("exited", message, exc)
         if kind is not None:
-            return self.error(kind, _sentence(f"Loading your file failed: {_exception_line(exc)}"),
-                              exc)
+            return self.error(kind, _sentence(
+                f"Loading your file failed: {_exception_line(exc)}{_limit_note(kind)}"), exc)
         if isinstance(exc, ModuleNotFoundError) and exc.name:
             message = (f"Loading your file failed: there is no module named {exc.name!r} "
                        "(the standard library, numpy and, on the torch track, torch are "
@@ -263,8 +269,8 @@ class _Reporter:
             return self.error("exception", _sentence(plain), exc)
         kind = _resource_kind(exc)
         if kind is not None:
-            message = _sentence(
-                f"`{self.entry}` failed on case '{case_name}': {_exception_line(exc)}")
+            message = _sentence(f"`{self.entry}` failed on case '{case_name}': "
+                                f"{_exception_line(exc)}{_limit_note(kind)}")
             return self.error(kind, message, exc)
         if isinstance(exc, TypeError) and not self.frames(exc):
             # Raised while binding the arguments, before any line of the learner's code ran.
@@ -277,8 +283,19 @@ class _Reporter:
                           exc)
 
 
+# The limits of this grade, for messages that name the one that was hit (set in _prepare).
+_LIMITS = {"memory_bytes": 0, "processes": 0}
+# Address space a new thread needs at least (its stack), to tell the two limits apart.
+_THREAD_PROBE_BYTES = 16 << 20
+
+
 def _resource_kind(exc: BaseException) -> str | None:
-    """Map out-of-memory and out-of-processes failures to their LearnerError kinds."""
+    """Map out-of-memory and out-of-processes failures to their LearnerError kinds.
+
+    "can't start new thread" and a fork's EAGAIN come from either limit: a thread's stack is
+    address space, so ~20 threads exhaust a 1 GiB cap before the process cap. Whether one
+    more stack still fits tells which limit refused it.
+    """
     import errno
 
     text = _safe_str(exc).lower()
@@ -289,11 +306,33 @@ def _resource_kind(exc: BaseException) -> str | None:
         return "memory"
     if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
         return "memory"
-    if isinstance(exc, OSError) and exc.errno == errno.EAGAIN:
-        return "process-limit"  # fork/clone refused by RLIMIT_NPROC
-    if isinstance(exc, RuntimeError) and "can't start new thread" in text:
-        return "process-limit"
+    if (isinstance(exc, OSError) and exc.errno == errno.EAGAIN) or (
+            isinstance(exc, RuntimeError) and "can't start new thread" in text):
+        return "process-limit" if _address_space_left() else "memory"
     return None
+
+
+def _address_space_left() -> bool:
+    import mmap
+
+    try:
+        probe = mmap.mmap(-1, _THREAD_PROBE_BYTES)
+    except (OSError, ValueError, MemoryError):
+        return False
+    probe.close()
+    return True
+
+
+def _limit_note(kind: str) -> str:
+    """Which limit of the grade was hit, in words (empty when it is not known)."""
+    if kind == "memory" and _LIMITS["memory_bytes"]:
+        size = _LIMITS["memory_bytes"] / (1 << 30)
+        return (f" (the memory limit of {size:g} GiB of address space per grade was reached; "
+                "every thread also reserves address space for its stack)")
+    if kind == "process-limit" and _LIMITS["processes"]:
+        return (f" (the limit of {_LIMITS['processes']} processes and threads per grade was "
+                "reached)")
+    return ""
 
 
 # -- keeping the harness's namespaces intact --------------------------------------------------
@@ -418,7 +457,11 @@ def _prepare(job_path: str, result_fd: int) -> tuple[Job, list[ConcreteCase], An
     os.environ["HOME"] = directory
     os.environ[sandbox.GRADE_MARK_VAR] = plan.mark
     sys.dont_write_bytecode = True
+    import mmap  # noqa: F401  (_address_space_left, after the filesystem is closed)
+
     protections = sandbox.apply_limits(plan)
+    _LIMITS["memory_bytes"] = plan.memory_bytes if protections.get("memory-limit") else 0
+    _LIMITS["processes"] = sandbox.PROCESS_LIMIT if protections.get("process-limit") else 0
     guard = _NamespaceGuard(_guarded_owners(job.track))
     return job, cases, spec, protections, guard, _Channel(result_fd)
 
@@ -456,6 +499,7 @@ def _learner_phase(job: Job, cases: list[ConcreteCase], spec: Any, protections: 
         channel.send(encode(FRAME_FATAL, error))
 
     channel.send(encode(FRAME_START, {"protections": protections}))
+    load_started = time.perf_counter()
     # ---- learner code from here on ----
     try:
         module = load(Path(job.source), LEARNER_MODULE)
@@ -478,7 +522,7 @@ def _learner_phase(job: Job, cases: list[ConcreteCase], spec: Any, protections: 
                 guard.restore()  # patches made during the call do not reach the harness
 
         target = _guarded_call
-    channel.send(encode(FRAME_LOADED))
+    channel.send(encode(FRAME_LOADED, {"seconds": time.perf_counter() - load_started}))
     clock = time.perf_counter
     for index, case in enumerate(cases):
         started = clock()

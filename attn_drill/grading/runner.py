@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 
 OUTPUT_LIMIT_BYTES = 4096  # kept per stream
 STARTUP_TIMEOUT_S = 120.0  # interpreter + numpy/torch import on a loaded machine
+MAX_TIMEOUT_S = 86400.0 * 365  # any finite --timeout is valid; waits are cut to this
 EXIT_GRACE_S = 0.5  # after the channel closed early: time for the process to end by itself
 DRAIN_S = 0.5  # after the kill: time to collect what is still in the output pipes
 MAX_FRAME_BYTES = wire.MAX_CASE_BYTES + (1 << 20)
@@ -467,6 +468,9 @@ class _Protocol:
         self.fatal: LearnerError | None = None
         self.done = False
         self.last_mark = 0.0
+        # The learner time the child measured itself (loading and each case): frames often
+        # arrive together, in one read, and then only this tells how long the code ran.
+        self.reported_seconds = 0.0
 
     @property
     def finished(self) -> bool:
@@ -520,6 +524,7 @@ class _Protocol:
             if kind != wire.FRAME_LOADED:
                 raise _Tampered("a case before the file was loaded")
             self.loaded = True
+            self.reported_seconds += min(_reported(header), now - self.last_mark)
             self.last_mark = now
             return
         if kind == wire.FRAME_DONE:
@@ -538,10 +543,9 @@ class _Protocol:
 
         name = self.case_names[len(self.cases)]
         # The child's own clock (frames often arrive together); bounded by the parent's.
-        reported = header.get("seconds")
-        elapsed = now - self.last_mark
-        seconds = (min(float(reported), elapsed) if isinstance(reported, (int, float))
-                   and math.isfinite(reported) and reported >= 0 else elapsed)
+        reported = _reported(header)
+        seconds = reported if reported != math.inf else now - self.last_mark
+        self.reported_seconds += seconds
         if "error" in header:
             return CaseRun(name, None, _error_from(header["error"]), seconds)
         structure_error = header.get("structure_error")
@@ -556,6 +560,15 @@ class _Protocol:
         returned = Returned(arrays=arrays, types=_str_map(header.get("types")),
                             structure_error=structure_error, inputs_after=inputs_after)
         return CaseRun(name, returned, None, seconds)
+
+
+def _reported(header: dict[str, Any]) -> float:
+    """The seconds a frame reports (the child's clock), or inf when it reports none."""
+    value = header.get("seconds")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(
+            value) and value >= 0:
+        return float(value)
+    return math.inf
 
 
 @dataclass
@@ -579,7 +592,7 @@ def _read_until_done(selector: selectors.BaseSelector, pipes: Pipes, protocol: _
         if now >= deadline:
             reading.timed_out = True
             break
-        for key, _ in selector.select(timeout=deadline - now):
+        for key, _ in selector.select(timeout=min(deadline - now, MAX_TIMEOUT_S)):
             chunk = _read_ready(key.fd)
             if chunk is None:
                 continue
@@ -596,8 +609,14 @@ def _read_until_done(selector: selectors.BaseSelector, pipes: Pipes, protocol: _
                 reading.tampered = str(exc)
                 break
             if not was_started and protocol.started_at is not None:
-                deadline = protocol.started_at + timeout_s
+                deadline = protocol.started_at + min(timeout_s, MAX_TIMEOUT_S)
         if reading.result_closed or reading.tampered is not None:
+            break
+        # Checked after every read, not only while waiting: a fast child's frames, START to
+        # DONE, may all arrive in one read.
+        if protocol.started_at is not None and max(
+                time.monotonic() - protocol.started_at, protocol.reported_seconds) > timeout_s:
+            reading.timed_out = True
             break
     reading.ended_at = time.monotonic()
     return reading
