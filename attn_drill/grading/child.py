@@ -454,12 +454,12 @@ def _prepare(job_path: str, result_fd: int) -> tuple[Job, list[ConcreteCase], An
     directory = os.path.dirname(job.source)
     os.chdir(directory)
     # Also for a child forked from the warm worker, whose environment is the zygote's.
-    os.environ["HOME"] = directory
+    os.environ["HOME"] = os.environ["TMPDIR"] = directory
     os.environ[sandbox.GRADE_MARK_VAR] = plan.mark
     sys.dont_write_bytecode = True
     import mmap  # noqa: F401  (_address_space_left, after the filesystem is closed)
 
-    protections = sandbox.apply_limits(plan)
+    protections = sandbox.apply_limits(plan, job.source)
     _LIMITS["memory_bytes"] = plan.memory_bytes if protections.get("memory-limit") else 0
     _LIMITS["processes"] = sandbox.PROCESS_LIMIT if protections.get("process-limit") else 0
     guard = _NamespaceGuard(_guarded_owners(job.track))

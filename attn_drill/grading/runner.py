@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from attn_drill.grading import child as wire
 from attn_drill.grading import sandbox
+from attn_drill.grading.submission import read_submission_bytes, shown_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -165,24 +166,31 @@ def prepared_job(source: Path, problem: Problem, track: str, cases: list[Concret
     """A private directory with a readable copy of the learner's file and the job file."""
     _, spec = problem.track(track)
     plan = sandbox.choose_plan(track, timeout_s, hidden_directories(problem))
-    directory = Path(tempfile.mkdtemp(prefix="attn-drill-grade-"))
+    directory = Path(tempfile.mkdtemp(prefix="attn-drill-grade-"))  # 0700
     try:
-        # The per-grade uid must reach the copy; nobody else can write here.
-        directory.chmod(0o755)
         name = source.name if source.suffix == ".py" else "submission.py"
         copy = directory / name
-        shutil.copyfile(source, copy)
-        copy.chmod(0o644)
+        # The bytes checked once (a regular file, at most 64 MiB): never a second open of a
+        # path that may have become a FIFO or a device meanwhile.
+        data = read_submission_bytes(source)
+        fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        if plan.uid is not None:
+            # Private to the grade: only its uid (and root) may read the copy; other grades
+            # running at the same time cannot.
+            os.chown(directory, plan.uid, plan.gid if plan.gid is not None else -1)
+            os.chown(copy, plan.uid, plan.gid if plan.gid is not None else -1)
         arrays: list[np.ndarray] = []
         job = wire.Job(
-            source=str(copy), display=str(source), entry=spec.entry, signature=spec.signature,
-            track=track, spec=_spec_json(spec), plan=plan.to_json(),
+            source=str(copy), display=shown_path(source), entry=spec.entry,
+            signature=spec.signature, track=track, spec=_spec_json(spec), plan=plan.to_json(),
             cases=[wire.case_to_json(case, arrays) for case in cases], arrays=arrays,
         )
         job_path = directory / "job.bin"
         wire.write_job(job_path, job)
         yield PreparedJob(directory, job_path, plan, [c.name for c in cases], spec.entry,
-                          copy_path=str(copy), display=str(source))
+                          copy_path=str(copy), display=shown_path(source))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
