@@ -285,8 +285,8 @@ class _Reporter:
 
 # The limits of this grade, for messages that name the one that was hit (set in _prepare).
 _LIMITS = {"memory_bytes": 0, "processes": 0}
-# Address space a new thread needs at least (its stack), to tell the two limits apart.
-_THREAD_PROBE_BYTES = 16 << 20
+# A new thread's stack when RLIMIT_STACK does not say (glibc's usual default).
+_THREAD_PROBE_BYTES = 8 << 20
 
 
 def _resource_kind(exc: BaseException) -> str | None:
@@ -306,18 +306,26 @@ def _resource_kind(exc: BaseException) -> str | None:
         return "memory"
     if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
         return "memory"
-    if (isinstance(exc, OSError) and exc.errno == errno.EAGAIN) or (
-            isinstance(exc, RuntimeError) and "can't start new thread" in text):
-        return "process-limit" if _address_space_left() else "memory"
+    if isinstance(exc, OSError) and exc.errno == errno.EAGAIN:
+        return "process-limit"  # fork/clone refused by RLIMIT_NPROC
+    if isinstance(exc, RuntimeError) and "can't start new thread" in text:
+        return "process-limit" if _room_for_a_thread_stack() else "memory"
     return None
 
 
-def _address_space_left() -> bool:
+def _room_for_a_thread_stack() -> bool:
+    """Would the address-space cap still let one more thread's stack be mapped?"""
+    import _thread
     import mmap
+    import resource
 
+    size = _thread.stack_size()
+    if not size:  # the default: glibc sizes new stacks by RLIMIT_STACK
+        soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+        size = soft if 0 < soft < (1 << 30) else _THREAD_PROBE_BYTES
     try:
-        probe = mmap.mmap(-1, _THREAD_PROBE_BYTES)
-    except (OSError, ValueError, MemoryError):
+        probe = mmap.mmap(-1, size + (1 << 20))
+    except (OSError, ValueError, MemoryError, OverflowError):
         return False
     probe.close()
     return True
@@ -457,7 +465,9 @@ def _prepare(job_path: str, result_fd: int) -> tuple[Job, list[ConcreteCase], An
     os.environ["HOME"] = os.environ["TMPDIR"] = directory
     os.environ[sandbox.GRADE_MARK_VAR] = plan.mark
     sys.dont_write_bytecode = True
-    import mmap  # noqa: F401  (_address_space_left, after the filesystem is closed)
+    import _thread  # noqa: F401  (_room_for_a_thread_stack, after the filesystem is closed)
+    import mmap  # noqa: F401
+    import resource  # noqa: F401
 
     protections = sandbox.apply_limits(plan, job.source)
     _LIMITS["memory_bytes"] = plan.memory_bytes if protections.get("memory-limit") else 0

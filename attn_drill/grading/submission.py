@@ -99,17 +99,22 @@ def decode_python_source(data: bytes, shown: str) -> str:
     import io
     import tokenize
 
+    def undecodable(named: str) -> MissingFileError:
+        return MissingFileError(
+            f"Cannot read {shown}: it is not valid {named} text (save it as UTF-8, or declare "
+            "its encoding on the first or second line: `# -*- coding: latin-1 -*-`).")
+
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError as exc:  # an unknown or contradictory coding line
-        raise MissingFileError(f"Cannot read {shown}: {exc.msg}.") from None
+    except SyntaxError as exc:  # bytes that are not UTF-8 in the first lines, or a bad cookie
+        message = str(exc.msg)
+        if message.startswith("invalid or missing encoding"):
+            raise undecodable("UTF-8") from None
+        raise MissingFileError(f"Cannot read {shown}: {message}.") from None
     try:
         text = data.decode(encoding)
     except (UnicodeDecodeError, LookupError):
-        named = "UTF-8" if encoding in ("utf-8", "utf-8-sig") else encoding
-        raise MissingFileError(
-            f"Cannot read {shown}: it is not valid {named} text (save it as UTF-8, or declare "
-            "its encoding on the first or second line: `# -*- coding: latin-1 -*-`).") from None
+        raise undecodable("UTF-8" if encoding in ("utf-8", "utf-8-sig") else encoding) from None
     return text.removeprefix("\ufeff")
 
 
