@@ -284,9 +284,7 @@ def test_no_signal_reaches_a_process_outside_the_grade(tmp_path: Path) -> None:
     assert_blocked(found, "signal-parent", "signal-init")
 
 
-@pytest.mark.skipif(LANDLOCK_ABI < 4, reason="Landlock ABI >= 4 (TCP rules) is not available "
-                    "on this kernel")
-def test_no_tcp_connection_or_listening_socket(tmp_path: Path) -> None:
+def test_no_network_connection_or_listening_socket(tmp_path: Path) -> None:
     import socket
 
     server = socket.socket()
@@ -296,11 +294,21 @@ def test_no_tcp_connection_or_listening_socket(tmp_path: Path) -> None:
         port = server.getsockname()[1]
         body = (f"attempt('connect', lambda: socket.create_connection(('127.0.0.1', {port}), "
                 "timeout=2))\n"
-                "attempt('listen', lambda: socket.create_server(('127.0.0.1', 0)))\n")
-        found = grade(tmp_path, body)
+                "attempt('listen', lambda: socket.create_server(('127.0.0.1', 0)))\n"
+                "attempt('udp', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+                f".sendto(b'x', ('127.0.0.1', {port})))\n"
+                "attempt('unix', lambda: socket.socket(socket.AF_UNIX))\n")
+        source = tmp_path / "probe.py"
+        source.write_text(probe_source(body))
+        result = run_submission(source, SOFTMAX, "numpy", CASES)
+        found = outcomes(result)
     finally:
         server.close()
+    if not result.protections["no-network"]:
+        pytest.skip("neither the seccomp filter nor Landlock ABI >= 4 is available here")
     assert_blocked(found, "connect", "listen")
+    if result.protections["syscall-filter"]:
+        assert_blocked(found, "udp", "unix")
 
 
 def test_protections_are_all_reported_with_known_ids(tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ call is made directly (numbers for x86-64 and AArch64), so no extra package is n
   reach abstract unix sockets outside its own domain.
 - `install_syscall_filter` (seccomp, classic BPF): refuses with EPERM the calls no solution
   needs and that widen the attack surface: file handles, ptrace, mounts, keyrings, new
-  namespaces, bpf, perf, userfaultfd, io_uring; and every call of a foreign architecture.
+  namespaces, bpf, perf, userfaultfd, io_uring, new sockets of any family (no network, UDP
+  included, and no unix socket such as an ssh agent's; `socketpair` stays allowed); and
+  every call of a foreign architecture.
 - `expose_interpreter` (root only, in the child's own mount namespace): when Python lives
   under a directory other users cannot enter (pyenv under a 0700 /root), a 0755 tmpfs is laid
   over that directory and only the interpreter's trees are bind-mounted back, read-only, so
@@ -51,14 +53,14 @@ _DENIED_X86_64 = {
     "request_key": 249, "keyctl": 250, "unshare": 272, "setns": 308,
     "name_to_handle_at": 303, "open_by_handle_at": 304, "perf_event_open": 298, "bpf": 321,
     "userfaultfd": 323, "kexec_load": 246, "init_module": 175, "finit_module": 313,
-    "process_vm_readv": 310, "process_vm_writev": 311,
+    "process_vm_readv": 310, "process_vm_writev": 311, "socket": 41,
 }
 _DENIED_AARCH64 = {
     "ptrace": 117, "mount": 40, "umount2": 39, "pivot_root": 41, "add_key": 217,
     "request_key": 218, "keyctl": 219, "unshare": 97, "setns": 268,
     "name_to_handle_at": 264, "open_by_handle_at": 265, "perf_event_open": 241, "bpf": 280,
     "userfaultfd": 282, "kexec_load": 104, "init_module": 105, "finit_module": 273,
-    "process_vm_readv": 270, "process_vm_writev": 271,
+    "process_vm_readv": 270, "process_vm_writev": 271, "socket": 198,
 }
 # The same numbers on both (the unified table): the new mount API and io_uring.
 _DENIED_COMMON = {

@@ -91,7 +91,7 @@ PROTECTIONS = (
     "filesystem-allow-list",  # Landlock: read only the interpreter and libraries, write only
     #                           the grade's private temporary directory
     "private-temp",  # nothing it writes outlives the grade (/tmp, /var/tmp, /dev/shm private)
-    "no-network",  # no TCP connections or listening sockets (Landlock ABI >= 4)
+    "no-network",  # no new sockets (seccomp), or at least no TCP (Landlock ABI >= 4)
     "ipc-scoped",  # no signals or abstract unix sockets outside the grade (Landlock ABI >= 6)
     "syscall-filter",  # seccomp: no file handles, ptrace, mounts, keyrings, namespaces, bpf
 )
@@ -302,6 +302,7 @@ def apply_limits(plan: SandboxPlan, source: str | None = None) -> dict[str, bool
         applied["no-network"] = held["network"]
         applied["ipc-scoped"] = held["scoped"]
         applied["syscall-filter"] = confine.install_syscall_filter()
+        applied["no-network"] = applied["no-network"] or applied["syscall-filter"]
     allow_listed = applied["filesystem-allow-list"]
     applied["private-temp"] = private_tmp or allow_listed
     applied["hide-references"] = applied["hide-references"] or allow_listed
