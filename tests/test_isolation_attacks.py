@@ -402,3 +402,73 @@ def test_as_an_ordinary_user_own_files_and_references_stay_out_of_reach(
     assert_blocked(found, "reference", "own-key", "write-tmp", "write-shm")
     for path in (f"/tmp/attn-leftover-{token}", f"/dev/shm/attn-leftover-{token}"):
         assert not os.path.exists(path)
+
+
+# -- an installed wheel in a CI job's venv under /tmp ----------------------------------------------
+
+WHEEL_HELPER = """
+import json, sys
+import attn_drill
+from pathlib import Path
+from attn_drill.grading.grade import grade_file
+pack = Path(attn_drill.__file__).parent / "pack"
+assert pack.is_dir(), pack
+result = {}
+for name in ("lazy", "thief"):
+    report = grade_file(Path(sys.argv[1]) / f"{name}.py", problem_id="softmax")
+    result[name] = {"passed": report.passed, "stdout": report.stdout,
+                    "off": report.protections_off,
+                    "failed": [c.message for c in report.checks if not c.passed]}
+print(json.dumps(result))
+"""
+
+
+@needs_landlock
+def test_a_wheel_in_a_venv_under_tmp_keeps_its_pack_hidden_and_imports_working(
+        tmp_path: Path) -> None:
+    """As in CI: a venv in a 0755 mktemp directory under /tmp whose python links to an
+    interpreter elsewhere, attn-drill installed inside it with its pack in site-packages."""
+    import site
+    import venv
+
+    root = Path(tempfile.mkdtemp(prefix="attn-drill-ci-", dir="/tmp"))
+    try:
+        root.chmod(0o755)
+        venv.EnvBuilder(symlinks=True, with_pip=False).create(root / "venv")
+        python = root / "venv" / "bin" / "python"
+        purelib = subprocess.run([str(python), "-c", "import sysconfig; "
+                                  "print(sysconfig.get_paths()['purelib'])"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        installed = Path(purelib) / "attn_drill"
+        shutil.copytree(REPO / "attn_drill", installed,
+                        ignore=shutil.ignore_patterns("__pycache__", "pack"))
+        for part in ("problems", "solutions", "mutants", "quiz"):
+            if (REPO / part).is_dir():
+                shutil.copytree(REPO / part, installed / "pack" / part)
+        # numpy and the other dependencies from this environment, without this checkout.
+        (Path(purelib) / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+        subprocess.run(["chmod", "-R", "a+rX", str(root)], check=True)
+        pack = installed / "pack"
+        probes = root / "probes"
+        probes.mkdir(mode=0o755)
+        (probes / "lazy.py").write_text(probe_source(
+            "import numpy.polynomial.hermite, json.tool, attn_drill.errors\n"))
+        reference = pack / "solutions" / "softmax_numpy.py"
+        mutant = next((pack / "mutants").glob("softmax*.py"))
+        (probes / "thief.py").write_text(probe_source(
+            f"attempt('reference', lambda: read({str(reference)!r}))\n"
+            f"attempt('yaml', lambda: read({str(pack / 'problems' / 'softmax.yaml')!r}))\n"
+            f"attempt('mutant', lambda: read({str(mutant)!r}))\n"))
+        completed = subprocess.run([str(python), "-I", "-c", WHEEL_HELPER, str(probes)],
+                                   capture_output=True, text=True, timeout=180, cwd=root)
+        assert completed.returncode == 0, completed.stderr[-2000:]
+        result = json.loads(completed.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert result["lazy"]["passed"], result["lazy"]
+    thief = result["thief"]
+    found = {}
+    for line in thief["stdout"].splitlines():
+        label, _, rest = line.partition(": ")
+        found[label] = rest
+    assert_blocked(found, "reference", "yaml", "mutant")

@@ -210,19 +210,20 @@ def cover(path: str) -> bool:
         return False
 
 
-def private_tmp(keep: dict[str, bytes], uid: int, gid: int) -> bool:
+def private_tmp(keep: dict[str, bytes], uid: int, gid: int,
+                trees: Iterable[str] = ()) -> bool:
     """Fresh size-capped tmpfs on /tmp, /var/tmp and /dev/shm; `keep` (path -> bytes) files
-    are written back inside, owned by `uid`, in directories only `uid` may enter."""
-    libc = _libc()
+    are written back inside, owned by `uid`, in directories only `uid` may enter; `trees`
+    that lived there (a CI job's venv under /tmp) are bind-mounted back, read-only."""
     extra = sum(len(data) for data in keep.values())
     try:
         for directory in PRIVATE_TMP_DIRS:
             if not os.path.isdir(directory):
                 continue
+            inside = [t for t in trees if _under(t, _real(directory)) and t != directory]
             size = PRIVATE_TMP_BYTES + (extra if directory == "/tmp" else 0)
             options = f"size={size},mode=1777".encode()
-            if libc.mount(b"tmpfs", directory.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
-                          options) != 0:
+            if not _mount_over(directory, b"tmpfs", options, inside):
                 return False
         for path, data in keep.items():
             parent = os.path.dirname(path)
@@ -282,24 +283,27 @@ def expose_interpreter(trees: Iterable[str]) -> bool:
             wanted.setdefault(top, []).append(tree)
     if not wanted:
         return True
+    return all(_mount_over(top, b"tmpfs", b"size=1m,mode=755", inside)
+               for top, inside in wanted.items())
+
+
+def _mount_over(top: str, kind: bytes, options: bytes, keep: list[str]) -> bool:
+    """Mount a fresh `kind` filesystem on `top`, then bind the `keep` trees that lived below
+    it back in place, read-only (they are opened first, before the mount hides them)."""
     libc = _libc()
     handles: list[tuple[str, int]] = []
     try:
-        for top, inside in wanted.items():
-            # Open every tree before the tmpfs hides it.
-            opened = [(tree, os.open(tree, O_PATH | os.O_CLOEXEC)) for tree in inside]
-            handles += opened
-            if libc.mount(b"tmpfs", top.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
-                          b"size=1m,mode=755") != 0:
+        for tree in keep:
+            handles.append((tree, os.open(tree, O_PATH | os.O_CLOEXEC)))
+        if libc.mount(kind, top.encode(), kind, MS_NOSUID | MS_NODEV, options) != 0:
+            return False
+        for tree, fd in handles:
+            _make_path(top, tree)
+            source = f"/proc/self/fd/{fd}".encode()
+            if libc.mount(source, tree.encode(), None, MS_BIND | MS_REC, None) != 0:
                 return False
-            for tree, fd in opened:
-                _make_path(top, tree)
-                source = f"/proc/self/fd/{fd}".encode()
-                if libc.mount(source, tree.encode(), None, MS_BIND | MS_REC, None) != 0:
-                    return False
-                libc.mount(None, tree.encode(), None,
-                           MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
-            os.chmod(top, 0o755)
+            libc.mount(None, tree.encode(), None,
+                       MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
     except (OSError, AttributeError):
         return False
     finally:

@@ -269,7 +269,8 @@ def apply_limits(plan: SandboxPlan, source: str | None = None) -> dict[str, bool
         if source and _is_under(source, "/tmp"):
             with open(source, "rb") as handle:
                 keep[source] = handle.read()
-        private_tmp = confine.private_tmp(keep, uid or 0, gid if uid is not None else 0)
+        private_tmp = confine.private_tmp(keep, uid or 0, gid if uid is not None else 0,
+                                          trees)
         with contextlib.suppress(OSError):
             os.chdir(workdir)
     elif uid is not None and not import_roots_world_readable():
@@ -293,8 +294,11 @@ def apply_limits(plan: SandboxPlan, source: str | None = None) -> dict[str, bool
         applied["kill-escaped-processes"] = True
     applied["no-new-privileges"] = confine.no_new_privileges()
     if applied["no-new-privileges"]:
-        writable = [d for d in confine.PRIVATE_TMP_DIRS if os.path.isdir(d)] if private_tmp \
-            else [workdir]
+        # The grade's own directory, and the private temporary directories unless a tree of
+        # the interpreter was bound back inside one (write rights there would be read rights
+        # to everything below, a pack's references included).
+        writable = [workdir, *(d for d in confine.PRIVATE_TMP_DIRS if private_tmp
+                               and os.path.isdir(d) and not any(_is_under(t, d) for t in trees))]
         hidden = [*plan.hidden, *confine.installed_packs(trees)]
         held = confine.restrict_filesystem([*trees, *confine.SYSTEM_LIBRARY_TREES], hidden,
                                            writable)
