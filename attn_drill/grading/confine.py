@@ -225,20 +225,27 @@ def private_tmp(keep: dict[str, bytes], uid: int, gid: int,
             options = f"size={size},mode=1777".encode()
             if not _mount_over(directory, b"tmpfs", options, inside):
                 return False
-        for path, data in keep.items():
-            parent = os.path.dirname(path)
-            os.makedirs(parent, mode=0o700, exist_ok=True)
-            os.chown(parent, uid, gid)
-            os.chmod(parent, 0o700)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, data)
-                os.fchown(fd, uid, gid)
-            finally:
-                os.close(fd)
+            if directory == "/tmp":  # at once: the submission must exist whatever fails next
+                _write_back(keep, uid, gid)
     except OSError:
         return False
     return True
+
+
+def _write_back(keep: dict[str, bytes], uid: int, gid: int) -> None:
+    for path, data in keep.items():
+        parent = os.path.dirname(path)
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+        os.chown(parent, uid, gid)
+        os.chmod(parent, 0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchown(fd, uid, gid)
+        finally:
+            os.close(fd)
 
 
 def _searchable_by_others(path: str) -> bool:

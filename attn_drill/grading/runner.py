@@ -31,15 +31,14 @@ Residual risks (learner code runs in the same process as the child's reporting c
   that way is the metadata of its *own* calls — the types it returned, `inputs_after` (hiding
   an in-place mutation), which cases raised — and outputs it computed anyway: it can never
   see the expected values, and it cannot touch the parent's references or comparisons.
-- It can read any file its uid can read (as root without a world-readable Python, any file:
-  see sandbox._drop_privileges). As root the pack's solutions/ and mutants/ directories are
-  covered by empty ones in the child's own mount namespace ("hide-references"), but other
-  copies (a git checkout's history, caches) stay readable; without root nothing is hidden.
-- It can use the network and write into world-writable directories such as /tmp.
+- What it may read, write and reach is set by sandbox.apply_limits / confine.py: no
+  capabilities, a Landlock allow-list (the interpreter, its libraries and the grading code,
+  never a pack's references), a seccomp filter, private temporary directories and (as root)
+  a per-grade uid. A kernel without Landlock leaves the filesystem open to whatever the uid
+  may read; the report lists such gaps in `protections_off`.
 - Without root there is no privilege drop: the process cap counts the user's own processes,
-  a process that leaves the process group *and* scrubs its environment survives a cold run,
-  and where ptrace between a user's processes is allowed (kernel.yama.ptrace_scope = 0)
-  learner code could attach to the grader itself.
+  and a process that leaves the process group *and* scrubs its environment survives a cold
+  run (Landlock ABI >= 6 still keeps it from signalling anything outside the grade).
 """
 
 from __future__ import annotations
