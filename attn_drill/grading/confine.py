@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import stat
 import sys
 from collections.abc import Iterable
@@ -38,7 +37,7 @@ from typing import Any
 
 # -- system calls ------------------------------------------------------------------------------
 
-_MACHINE = platform.machine().lower()
+_MACHINE = os.uname().machine.lower() if hasattr(os, "uname") else ""
 IS_X86_64 = _MACHINE in ("x86_64", "amd64")
 IS_AARCH64 = _MACHINE in ("aarch64", "arm64")
 
@@ -370,14 +369,16 @@ SYSTEM_FILES_WRITE = ("/dev/null",)
 
 def installed_packs(trees: Iterable[str]) -> list[str]:
     """Every attn-drill wheel's pack below `trees` (site-/dist-packages/attn_drill/pack)."""
-    import glob
-
     found = {_real(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "pack"))}
-    for tree in trees:
-        for pattern in ("attn_drill/pack", "python*/*-packages/attn_drill/pack",
-                        "*-packages/attn_drill/pack", "python3/dist-packages/attn_drill/pack"):
-            found.update(_real(p) for p in glob.glob(os.path.join(tree, pattern)))
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    below = ("", "site-packages", "dist-packages", f"{version}/site-packages",
+             f"{version}/dist-packages", "python3/dist-packages")
+    for tree in trees:  # stat calls only: this runs before every grade
+        for middle in below:
+            candidate = os.path.join(tree, middle, "attn_drill", "pack")
+            if os.path.isdir(candidate):
+                found.add(_real(candidate))
     return sorted(p for p in found if os.path.isdir(p))
 
 
