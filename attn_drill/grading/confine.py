@@ -170,12 +170,14 @@ def drop_all_capabilities() -> bool:
 
 def holds_no_capabilities() -> bool:
     """True when this thread's effective and permitted capability sets are empty."""
-    try:
-        with open("/proc/thread-self/status") as handle:
-            fields = dict(line.split(":", 1) for line in handle if ":" in line)
-        return int(fields["CapEff"], 16) == 0 and int(fields["CapPrm"], 16) == 0
-    except (OSError, KeyError, ValueError):
-        return False
+    for status in ("/proc/thread-self/status", "/proc/self/status"):  # the first: >= 3.17
+        try:
+            with open(status) as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+            return int(fields["CapEff"], 16) == 0 and int(fields["CapPrm"], 16) == 0
+        except (OSError, KeyError, ValueError):
+            continue
+    return False
 
 
 def no_new_privileges() -> bool:
