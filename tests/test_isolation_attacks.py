@@ -156,21 +156,21 @@ def _file_handle(path: Path) -> tuple[bytes, int] | None:
     return bytes(handle.f_handle[: handle.handle_bytes]), handle.handle_type
 
 
-def test_the_references_cannot_be_opened_by_file_handle(tmp_path: Path,
-                                                        mode: WarmWorker | None) -> None:
-    """The attack of the review: reopen the covered solutions/ directory by its handle."""
+def by_handle_body() -> str:
+    """A probe that opens the pack's solutions/ by the file handle a scan would give it (the
+    handle is computed here, unconfined, as the attacker would forge it)."""
+    import attn_drill
+
     solutions = SOFTMAX.reference_path("numpy").parent
     found_handle = _file_handle(solutions)
     if found_handle is None:
         pytest.skip("this filesystem gives no file handles (name_to_handle_at failed)")
     data, kind = found_handle
     number = {"x86_64": 304, "aarch64": 265}[os.uname().machine]
-    import attn_drill
-
     mount_file = attn_drill.__file__
     if os.stat(mount_file).st_dev != os.stat(solutions).st_dev:
         pytest.skip("the package and the pack lie on different filesystems here")
-    body = f'''
+    return f'''
 class Handle(ctypes.Structure):
     _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int),
                 ("f_handle", ctypes.c_ubyte * 128)]
@@ -187,6 +187,12 @@ def by_handle():
     return sorted(os.listdir(fd))
 attempt("by-handle", by_handle)
 '''
+
+
+def test_the_references_cannot_be_opened_by_file_handle(tmp_path: Path,
+                                                        mode: WarmWorker | None) -> None:
+    """The attack of the review: reopen the covered solutions/ directory by its handle."""
+    body = by_handle_body()
     found = grade(tmp_path, body, warm=mode)
     assert_blocked(found, "by-handle")
 
@@ -380,18 +386,34 @@ def test_as_an_ordinary_user_own_files_and_references_stay_out_of_reach(
         tmp_path: Path, outside_dir: Path) -> None:
     token = os.urandom(6).hex()
     reference = SOFTMAX.reference_path("numpy")
+    copy = outside_dir / "softmax_numpy.py"
+    shutil.copy(reference, copy)
+    copy.chmod(0o644)
+    secret = outside_dir / "root-secret"
+    secret.write_text("root only")
+    secret.chmod(0o600)
+    controller, terminal = os.openpty()
+    pty = os.ttyname(terminal)
+    os.chmod(pty, 0o666)
     body = (f"attempt('reference', lambda: read({str(reference)!r}))\n"
+            f"attempt('copy', lambda: read({str(copy)!r}))\n"
+            f"attempt('root-only', lambda: read({str(secret)!r}))\n"
+            f"attempt('pty', lambda: os.open({pty!r}, os.O_RDONLY | os.O_NONBLOCK))\n"
             "attempt('own-key', lambda: read('__KEY__'))\n"
             f"attempt('write-tmp', lambda: open('/tmp/attn-leftover-{token}', 'w').write('x'))\n"
             f"attempt('write-shm', lambda: open('/dev/shm/attn-leftover-{token}', 'w')"
-            ".write('x'))\n")
+            ".write('x'))\n" + by_handle_body())
     probe = outside_dir / "probe_template.py"  # pytest's tmp_path is private to root
     probe.write_text(probe_source(body))
     probe.chmod(0o644)
     outside_dir.chmod(0o1777)
-    completed = subprocess.run(
-        [sys.executable, "-I", "-c", ORDINARY_HELPER, str(probe), str(outside_dir)],
-        capture_output=True, text=True, timeout=180, check=False)
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-I", "-c", ORDINARY_HELPER, str(probe), str(outside_dir)],
+            capture_output=True, text=True, timeout=180, check=False)
+    finally:
+        os.close(terminal)
+        os.close(controller)
     assert completed.returncode == 0, completed.stderr[-2000:]
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     assert report["fatal"] is None, report
@@ -401,7 +423,8 @@ def test_as_an_ordinary_user_own_files_and_references_stay_out_of_reach(
     for line in report["stdout"].splitlines():
         label, _, rest = line.partition(": ")
         found[label] = rest
-    assert_blocked(found, "reference", "own-key", "write-tmp", "write-shm")
+    assert_blocked(found, "reference", "copy", "root-only", "pty", "own-key", "write-tmp",
+                   "write-shm", "by-handle")
     for path in (f"/tmp/attn-leftover-{token}", f"/dev/shm/attn-leftover-{token}"):
         assert not os.path.exists(path)
 
