@@ -10,7 +10,7 @@ call is made directly (numbers for x86-64 and AArch64), so no extra package is n
   set and the ambient set. Without CAP_DAC_READ_SEARCH, `open_by_handle_at` is refused, which
   is what defeats reopening a covered directory by its inode.
 - `restrict_filesystem` (Landlock, Linux >= 5.13): the child may read and execute only the
-  interpreter, the libraries it imports and attn-drill's grading code, never a pack's
+  interpreter, the libraries it imports and attn-drill's grading modules, never a pack's
   references or mutants (a hidden directory inside an allowed tree is excluded by allowing
   its siblings one by one); it may write only to its private temporary directories. With ABI
   >= 4 it may neither connect nor bind TCP sockets; with ABI >= 6 it may neither signal nor
@@ -382,6 +382,23 @@ def installed_packs(trees: Iterable[str]) -> list[str]:
             if os.path.isdir(candidate):
                 found.add(_real(candidate))
     return sorted(p for p in found if os.path.isdir(p))
+
+
+# What the child needs of attn-drill itself: the grading package and what it imports.
+GRADING_PARTS = ("__init__.py", "errors.py", "grading", "__pycache__")
+
+
+def hidden_parts(trees: Iterable[str]) -> list[str]:
+    """What the allow-list leaves out below `trees`: every installed pack, and the parts of
+    this attn-drill package that grading does not use."""
+    hidden = installed_packs(trees)
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        entries = list(os.scandir(package))
+    except OSError:
+        entries = []
+    hidden += [_real(e.path) for e in entries if e.name not in GRADING_PARTS]
+    return sorted(set(hidden))
 
 
 def split_around(root: str, hidden: list[str]) -> list[str]:
