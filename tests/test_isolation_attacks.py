@@ -501,3 +501,51 @@ def test_a_wheel_in_a_venv_under_tmp_keeps_its_pack_hidden_and_imports_working(
         label, _, rest = line.partition(": ")
         found[label] = rest
     assert_blocked(found, "reference", "yaml", "mutant")
+
+
+# -- root without mount rights (a container without CAP_SYS_ADMIN) ---------------------------------
+
+NO_MOUNT_HELPER = """
+import ctypes, json, sys
+from pathlib import Path
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(24, 21, 0, 0, 0) == 0  # PR_CAPBSET_DROP CAP_SYS_ADMIN: children cannot mount
+from attn_drill.grading.cases import build_cases
+from attn_drill.grading.runner import run_submission
+from attn_drill.problems import get_problem
+problem = get_problem("softmax")
+cases = build_cases(problem.tracks["numpy"], 0)
+result = run_submission(Path(sys.argv[1]), problem, "numpy", cases, timeout_s=20)
+print(json.dumps({"stdout": result.stdout, "protections": result.protections,
+                  "fatal": result.fatal and result.fatal.message,
+                  "errors": [c.error.message for c in result.cases if c.error]}))
+"""
+
+
+@needs_root
+@needs_landlock
+def test_root_without_mount_rights_grades_as_uid_0_without_capabilities(tmp_path: Path) -> None:
+    """Python under a closed /root and no way to mount: the child cannot become another uid,
+    so it stays uid 0 with no capability at all, confined by Landlock, and says so."""
+    if sandbox.import_roots_world_readable():
+        pytest.skip("this Python is world-readable: the per-grade uid works without mounts")
+    reference = SOFTMAX.reference_path("numpy")
+    source = tmp_path / "probe.py"
+    source.write_text(probe_source(
+        f"attempt('reference', lambda: read({str(reference)!r}))\n"
+        "attempt('shadow', lambda: read('/etc/shadow'))\n"
+        "print(f'uid: {os.getuid()}')\n"))
+    completed = subprocess.run([sys.executable, "-I", "-c", NO_MOUNT_HELPER, str(source)],
+                               capture_output=True, text=True, timeout=180, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert report["fatal"] is None and report["errors"] == [], report
+    protections = report["protections"]
+    assert protections["privilege-drop"] is False and protections["no-capabilities"] is True
+    assert protections["filesystem-allow-list"] is True
+    assert "uid: 0" in report["stdout"]
+    found = {}
+    for line in report["stdout"].splitlines():
+        label, _, rest = line.partition(": ")
+        found[label] = rest
+    assert_blocked(found, "reference", "shadow")
