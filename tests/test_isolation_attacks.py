@@ -549,3 +549,37 @@ def test_root_without_mount_rights_grades_as_uid_0_without_capabilities(tmp_path
         label, _, rest = line.partition(": ")
         found[label] = rest
     assert_blocked(found, "reference", "shadow")
+
+
+KEEP_READ_HELPER = """
+import json, os, sys
+from attn_drill.grading import confine, sandbox
+confine.drop_bounding_set()
+uid = sandbox._unused_uid()
+assert sandbox._drop_privileges(uid, sandbox._nobody_gid(), keep_read=True)
+status = dict(l.split(':', 1) for l in open('/proc/self/status') if ':' in l)
+import json.tool  # a module not imported yet, from wherever Python lives
+try:
+    open(sys.argv[1], 'a').close()
+    wrote = True
+except OSError:
+    wrote = False
+print(json.dumps({"uid": os.getuid(), "eff": int(status['CapEff'], 16),
+                  "prm": int(status['CapPrm'], 16), "wrote": wrote}))
+"""
+
+
+@needs_root
+def test_the_last_resort_keeps_only_the_right_to_read(tmp_path: Path, outside_dir: Path) -> None:
+    """Without mounts and without Landlock the child becomes a per-grade uid that keeps only
+    CAP_DAC_READ_SEARCH (never uid 0 without capabilities, which could rewrite root's files)."""
+    root_file = outside_dir / "owned-by-root.py"
+    root_file.write_text("# the grader's code\n")
+    root_file.chmod(0o644)
+    completed = subprocess.run([sys.executable, "-I", "-c", KEEP_READ_HELPER, str(root_file)],
+                               capture_output=True, text=True, timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads(completed.stdout)
+    assert report["uid"] != 0
+    assert report["eff"] == report["prm"] == 1 << sandbox.CAP_DAC_READ_SEARCH
+    assert report["wrote"] is False

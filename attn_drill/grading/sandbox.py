@@ -69,6 +69,8 @@ THREAD_ENV = {
 # Marks every process of one grade for users without root (see `kill_escaped`).
 GRADE_MARK_VAR = "ATTN_DRILL_GRADE_MARK"
 
+PR_SET_KEEPCAPS = 8
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
 CAP_DAC_READ_SEARCH = 2
 CAP_SYS_ADMIN = 21
 
@@ -275,12 +277,19 @@ def apply_limits(plan: SandboxPlan, source: str | None = None) -> dict[str, bool
             os.chdir(workdir)
     elif uid is not None and not import_roots_world_readable():
         uid = None
+    keep_read = False
+    if (uid is None and plan.uid is not None and can_drop_privileges()
+            and confine.landlock_abi() < 1 and has_capability(CAP_DAC_READ_SEARCH)):
+        # Neither mounts nor Landlock: uid 0 without capabilities could still *write* every
+        # root-owned file (the grader's own code included). A per-grade uid that keeps only
+        # the right to read is the lesser evil; the seccomp filter still refuses file handles.
+        uid, keep_read = plan.uid, True
     if can_drop_privileges() and source and uid is None:
         _give_to(workdir, source, 0, 0)  # uid 0 without capabilities reads only its own files
     confine.drop_bounding_set()
     if uid is not None:
-        applied["privilege-drop"] = _drop_privileges(uid, gid)
-    applied["no-capabilities"] = confine.drop_all_capabilities()
+        applied["privilege-drop"] = _drop_privileges(uid, gid, keep_read=keep_read)
+    applied["no-capabilities"] = not keep_read and confine.drop_all_capabilities()
     if applied["privilege-drop"]:
         # RLIMIT_NPROC counts the tasks of the real uid: a fresh uid owns only this grade's.
         applied["process-limit"] = limit("RLIMIT_NPROC", PROCESS_LIMIT)
@@ -328,15 +337,38 @@ def _give_to(directory: str, source: str, uid: int, gid: int) -> None:
         os.chmod(source, 0o600)
 
 
-def _drop_privileges(uid: int, gid: int) -> bool:
-    """setgroups/setgid/setuid to a per-grade uid; every capability goes with uid 0."""
+def _drop_privileges(uid: int, gid: int, *, keep_read: bool = False) -> bool:
+    """setgroups/setgid/setuid to a per-grade uid; every capability goes with uid 0, except,
+    with `keep_read`, CAP_DAC_READ_SEARCH (the last resort of apply_limits: read, never
+    write, a Python only root may read)."""
     try:
+        libc = _libc() if keep_read else None
+        if libc is not None and libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0:
+            return False
         os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
+        if libc is not None and not _keep_only_read_search(libc):
+            return False
     except (OSError, AttributeError):
         return False
     return os.getuid() == uid and os.geteuid() == uid
+
+
+def _keep_only_read_search(libc: Any) -> bool:
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    header = Header(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (Data * 2)()
+    data[0].effective = data[0].permitted = 1 << CAP_DAC_READ_SEARCH
+    return bool(libc.capset(ctypes.byref(header), data) == 0)
 
 
 def _libc() -> Any:
