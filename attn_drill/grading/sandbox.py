@@ -289,7 +289,9 @@ def apply_limits(plan: SandboxPlan, source: str | None = None) -> dict[str, bool
     confine.drop_bounding_set()
     if uid is not None:
         applied["privilege-drop"] = _drop_privileges(uid, gid, keep_read=keep_read)
-    applied["no-capabilities"] = not keep_read and confine.drop_all_capabilities()
+    # Keep the one read capability only in the per-grade uid it was meant for.
+    applied["no-capabilities"] = not (keep_read and applied["privilege-drop"]) and (
+        confine.drop_all_capabilities())
     if applied["privilege-drop"]:
         # RLIMIT_NPROC counts the tasks of the real uid: a fresh uid owns only this grade's.
         applied["process-limit"] = limit("RLIMIT_NPROC", PROCESS_LIMIT)
