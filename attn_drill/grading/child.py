@@ -6,7 +6,9 @@ forked from the warm worker's zygote (`run_job`). In order, the child:
 1. reads the job file (learner file path, entry name, track spec, cases: arrays as .npy bytes,
    other fields as JSON) — the expected outputs are never in it;
 2. imports numpy, the harness and, for the torch track only, torch (one thread everywhere);
-3. applies the sandbox (sandbox.apply_limits: memory/CPU/file caps, privilege drop, process cap);
+3. applies the sandbox (sandbox.apply_limits: memory/CPU/file caps, private mounts, the
+   per-grade uid and process cap, then no capabilities, a Landlock allow-list and a seccomp
+   filter, see confine.py);
 4. writes a START frame on the result channel: the parent starts the clock of the timeout here;
 5. loads the learner file, looks up the entry and calls `harness.call` on every case, sending
    one CASE frame per case (a `Returned` as JSON plus .npy bytes, or the learner's exception);

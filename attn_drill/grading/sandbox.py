@@ -310,9 +310,9 @@ def apply_limits(plan: SandboxPlan, source: str | None = None) -> dict[str, bool
         # to everything below, a pack's references included).
         writable = [workdir, *(d for d in confine.PRIVATE_TMP_DIRS if private_tmp
                                and os.path.isdir(d) and not any(_is_under(t, d) for t in trees))]
-        hidden = [*plan.hidden, *confine.hidden_parts(trees)]
-        held = confine.restrict_filesystem([*trees, *confine.SYSTEM_LIBRARY_TREES], hidden,
-                                           writable)
+        readable = [*trees, *confine.SYSTEM_LIBRARY_TREES]
+        hidden = [*plan.hidden, *confine.hidden_parts(readable)]
+        held = confine.restrict_filesystem(readable, hidden, writable)
         applied["filesystem-allow-list"] = held["filesystem"]
         applied["no-network"] = held["network"]
         applied["ipc-scoped"] = held["scoped"]
