@@ -104,7 +104,6 @@ def _positive_seconds(value: float) -> float:
     return value
 
 
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"attn-drill {__version__}")
