@@ -139,6 +139,9 @@ def test_a_file_name_that_is_not_utf8_is_escaped(tmp_path: Path) -> None:
     assert code == 0, document
     assert b"\xff" not in raw
     assert document["file"].endswith("softmax\\xff.py")
+    shown = subprocess.run([sys.executable, "-m", "attn_drill", "grade", name, "--no-record",
+                            "--problem", "softmax"], capture_output=True, timeout=120)
+    assert shown.returncode == 0 and b"\xff" not in shown.stdout + shown.stderr
     missing = os.fsencode(tmp_path) + b"/gone\xfe.py"
     message = usage_error(*grade_json(missing, "--problem", "softmax")[:2])
     assert "gone\\xfe.py" in message
