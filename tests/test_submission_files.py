@@ -19,7 +19,11 @@ import pytest
 
 from attn_drill.errors import UsageError
 from attn_drill.grading.grade import grade_file
-from attn_drill.grading.submission import MAX_SUBMISSION_BYTES, read_submission
+from attn_drill.grading.submission import (
+    MAX_SUBMISSION_BYTES,
+    path_from_shown,
+    read_submission,
+)
 
 SOFTMAX = textwrap.dedent("""\
     import numpy as np
@@ -137,6 +141,7 @@ def test_a_file_name_that_is_not_utf8_is_escaped(tmp_path: Path) -> None:
         handle.write(SOFTMAX)
     code, document, raw = grade_json(name, "--problem", "softmax")
     assert code == 0, document
+    assert path_from_shown(document["file"]) == Path(os.fsdecode(name))
     assert b"\xff" not in raw
     assert document["file"].endswith("softmax\\xff.py")
     shown = subprocess.run([sys.executable, "-m", "attn_drill", "grade", name, "--no-record",

@@ -218,7 +218,9 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"Cannot create {directory}: {exc.strerror or exc}") from None
-    solution = str(Path(report.file).resolve())
+    from attn_drill.grading.submission import path_from_shown
+
+    solution = str(path_from_shown(report.file).resolve())
     tolerances = _tolerances(report.problem)
     folders = []
     for number, case in enumerate(report.failing_cases, start=1):

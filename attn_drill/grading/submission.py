@@ -26,6 +26,19 @@ def shown_path(path: Path | str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+def path_from_shown(text: str) -> Path:
+    """The path `shown_path` turned into `text` (its `\\xNN` escapes undone), when that file
+    exists; else `text` as it is."""
+    if "\\x" in text and not os.path.exists(text):
+        try:
+            raw = text.encode("utf-8").decode("unicode_escape").encode("latin-1")
+        except (UnicodeError, ValueError):
+            return Path(text)
+        if os.path.exists(raw):
+            return Path(os.fsdecode(raw))
+    return Path(text)
+
+
 def read_submission_bytes(path: Path | str) -> bytes:
     """The bytes of a submission file, or MissingFileError (exit 2) saying why not.
 
