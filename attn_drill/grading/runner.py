@@ -478,6 +478,7 @@ class _Protocol:
         # The learner time the child measured itself (loading and each case): frames often
         # arrive together, in one read, and then only this tells how long the code ran.
         self.reported_seconds = 0.0
+        self.case_ends: list[float] = []  # reported_seconds after each case
 
     @property
     def finished(self) -> bool:
@@ -553,6 +554,7 @@ class _Protocol:
         reported = _reported(header)
         seconds = reported if reported != math.inf else now - self.last_mark
         self.reported_seconds += seconds
+        self.case_ends.append(self.reported_seconds)
         if "error" in header:
             return CaseRun(name, None, _error_from(header["error"]), seconds)
         structure_error = header.get("structure_error")
@@ -683,6 +685,11 @@ def supervise(handle: ChildHandle, pipes: Pipes, job: PreparedJob, timeout_s: fl
             "The submission wrote to the grader's result channel, so none of its results can "
             f"be trusted ({tampered}).")
     elif timed_out:
+        # Only what finished within the limit counts, by the child's own clock: frames that
+        # arrived together after the limit passed must not make a slow run look complete.
+        within = sum(1 for end in protocol.case_ends if end <= timeout_s)
+        del protocol.cases[within:]
+        cases = protocol.cases
         fatal = LearnerError("timeout", _timeout_message(protocol, job, timeout_s))
     elif not protocol.finished:
         fatal = _ended_early(protocol, job, child_end)
