@@ -187,6 +187,8 @@ def grade_cmd(
     save_cases: Path | None = typer.Option(
         None, "--save-cases", help="Write each failing case (.npy + a snippet) here."
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Show every check in detail, not only the first failure."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Grade a solution against the reference and explain what went wrong."""
@@ -217,7 +219,7 @@ def grade_cmd(
     else:
         from attn_drill.render.report import grade_report
 
-        grade_report(report, language)
+        grade_report(report, language, verbose=verbose)
     if store_error is not None:
         raise store_error
     raise typer.Exit(int(ExitCode.OK if report.passed else ExitCode.FAILED))

@@ -309,12 +309,13 @@ def test_first_query_for_every_batch_element_is_not_called_transpose(tmp_path: P
 
 
 def render(report, lang: str, capsys: pytest.CaptureFixture[str],
-           monkeypatch: pytest.MonkeyPatch) -> str:
+           monkeypatch: pytest.MonkeyPatch, verbose: bool = True) -> str:
+    """The full (`--verbose`) report unless told otherwise: these tests look at every check."""
     from attn_drill.render.report import grade_report
 
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setenv("NO_COLOR", "1")
-    grade_report(report, lang)
+    grade_report(report, lang, verbose=verbose)
     return capsys.readouterr().out
 
 

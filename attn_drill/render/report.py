@@ -33,6 +33,10 @@ LABELS = {
         "saved_none": "No failing cases to save in {dir}",
         "grouped_load": "not run, because the file could not be loaded: {names}",
         "grouped_error": "not run, because every case failed as above: {names}",
+        "checks_count": "({passed} of {total} checks)", "track_of": "{track} track",
+        "difference": "difference", "also_fails": "also fails: {names}",
+        "same_cause": " -- same cause",
+        "more": "Every check in detail: attn-drill grade {file} --verbose",
     },
     "zh": {
         "passed": "通过", "failed": "未通过", "score": "得分", "time": "用时",
@@ -48,6 +52,10 @@ LABELS = {
         "saved_none": "没有未通过的用例需要保存到 {dir}",
         "grouped_load": "未运行，因为文件无法加载：{names}",
         "grouped_error": "未运行，因为每个用例都像上面那样失败了：{names}",
+        "checks_count": "（{total} 项检查通过 {passed} 项）", "track_of": "{track} 赛道",
+        "difference": "差值", "also_fails": "另外未通过：{names}",
+        "same_cause": "——同一原因",
+        "more": "查看每项检查的详情：attn-drill grade {file} --verbose",
     },
 }
 
@@ -97,14 +105,17 @@ def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
-def mismatch_table(table: MismatchTable, lang: str) -> Table:
+def mismatch_table(table: MismatchTable, lang: str, limit: int | None = None) -> Table:
+    """The worst elements: index, yours, the reference's and their difference."""
     labels = _labels(lang)
     grid = Table(box=None, padding=(0, 2), show_edge=False, pad_edge=False)
     grid.add_column(labels["index"])
     grid.add_column(labels["got"], justify="right")
     grid.add_column(labels["expected"], justify="right")
-    for row in table.rows:
-        grid.add_row(str(row.index), _number(row.got), _number(row.expected))
+    grid.add_column(labels["difference"], justify="right")
+    for row in table.rows[:limit]:
+        grid.add_row(str(row.index), _number(row.got), _number(row.expected),
+                     _number(row.got - row.expected))
     return grid
 
 
@@ -195,21 +206,226 @@ def _traceback_block(report: GradeReport, labels: dict[str, str]) -> list[Text]:
     return block
 
 
-def grade_report(report: GradeReport, lang: str, *, next_steps: bool = True) -> None:
-    """The full report. `next_steps=False` leaves out the closing command suggestion, for
-    the practice loop, which offers its own keys instead."""
+def _header(report: GradeReport, lang: str, out: Any) -> None:
+    """Verdict and score on the first line; problem, track and title on the second."""
+    labels = _labels(lang)
+    required = [c for c in report.checks if c.required]
+    passed = sum(1 for c in required if c.passed)
+    line = Text()
+    verdict = labels["passed"] if report.passed else labels["failed"]
+    line.append(verdict, style="bold green" if report.passed else "bold red")
+    line.append(f"   {labels['score']} {report.score:.0%} ")
+    line.append(labels["checks_count"].format(passed=passed, total=len(required)), style="dim")
+    line.append(f"   {labels['time']} {report.duration_s:.2f} s", style="dim")
+    out.print(line)
+    about = Text()
+    about.append(report.problem, style="bold")
+    about.append(" · " + labels["track_of"].format(track=report.track))
+    if report.title:
+        about.append(" · " + report.title)
+    about.truncate(out.width, overflow="ellipsis")
+    out.print(about, no_wrap=True, overflow="ellipsis")
+
+
+def _heatmap_visible(heat: Heatmap) -> bool:
+    """Whether the two drawings differ at all: identical shades would only say "the same"
+    while the numbers differ (then the table of differences says more)."""
+    for mine, theirs in zip(heat.got, heat.expected, strict=True):
+        for a, b in zip(mine, theirs, strict=True):
+            if _heat_cell(a)[0] != _heat_cell(b)[0]:
+                return True
+    return False
+
+
+def _gutter_lines(text: str, limit: int, width: int) -> tuple[list[Text], bool]:
+    """Output of the learner's program behind a `│` gutter that every wrapped piece keeps."""
+    from rich.cells import chop_cells
+
+    lines, more = _tail(text, limit)
+    room = max(width - 4, 20)
+    shown: list[Text] = []
+    for line in lines:
+        for piece in chop_cells(line.expandtabs(4), room) or [""]:
+            shown.append(Text("  │ " + piece))
+    return shown, more
+
+
+def _output_blocks(report: GradeReport, labels: dict[str, str], out: Any, *,
+                   stdout_lines: int, stderr_lines: int) -> None:
+    if report.stdout.strip():
+        out.print()
+        out.print(Text(labels["stdout"] + labels[":"].strip(), style="bold"))
+        lines, more = _gutter_lines(report.stdout, stdout_lines, out.width)
+        for line in lines:
+            out.print(line, no_wrap=True, overflow="ignore", crop=False)
+        if more or report.output_truncated:
+            out.print(Text("  " + labels["truncated"], style="dim"))
+    elif report.output_truncated:
+        out.print(Text(labels["truncated"], style="dim"))
+    if report.stderr.strip():
+        out.print()
+        out.print(Text(labels["stderr"] + labels[":"].strip(), style="bold"))
+        lines, more = _gutter_lines(report.stderr, stderr_lines, out.width)
+        for line in lines:
+            out.print(line, no_wrap=True, overflow="ignore", crop=False)
+        if more:
+            out.print(Text("  │ …"))
+
+
+# Protections every supported machine gives; the others depend on running as root or on the
+# file system (privilege drop, hiding files), and saying on every report that they are off
+# would only be noise. `--verbose` and `--json` list every one.
+BASELINE_PROTECTIONS = ("isolated-process", "timeout", "output-cap", "kill-process-group",
+                        "memory-limit", "cpu-limit", "file-size-limit")
+
+
+def _protections(report: GradeReport, lang: str, out: Any, *, every: bool) -> None:
+    labels = _labels(lang)
+    shown = [p for p in report.protections_off if every or p in BASELINE_PROTECTIONS]
+    if not shown:
+        return
+    out.print()
+    joiner = "；" if lang == "zh" else "; "
+    out.print(Text(labels["protections"] + labels[":"] + joiner.join(
+        protection_words(shown, lang)), style="dim"))
+
+
+def _saved_cases(report: GradeReport, labels: dict[str, str], out: Any) -> None:
+    if report.saved_cases_dir:
+        out.print()
+        count = len(report.saved_cases)
+        text = (labels["saved"].format(n=count, dir=report.saved_cases_dir) if count
+                else labels["saved_none"].format(dir=report.saved_cases_dir))
+        out.print(Text(text), overflow="fold")
+
+
+def _diagnoses(report: GradeReport, labels: dict[str, str], out: Any) -> None:
+    for item in report.diagnosis:
+        title = f" — {item.title}" if item.title else ""
+        out.print(Text(labels["diagnosis"] + labels[":"], style="bold yellow") +
+                  Text(f"{item.id}{title}", style="bold"))
+        out.print(Padding(Text(item.message), (0, 0, 0, 2)))
+
+
+def grade_report(report: GradeReport, lang: str, *, next_steps: bool = True,
+                 verbose: bool = False) -> None:
+    """A grade report. The default fits one screen for a single mistake: verdict and score,
+    the named misconception (or the first failing check), the first failing case's evidence,
+    and one line naming the other failing checks. `verbose` shows every check in full.
+    `next_steps=False` leaves out the closing command suggestion, for the practice loop,
+    which offers its own keys instead."""
+    if verbose:
+        _full_report(report, lang, next_steps=next_steps)
+    else:
+        _short_report(report, lang, next_steps=next_steps)
+
+
+def _short_message(check: CheckResult, lang: str) -> str:
+    """A failed comparison in one or two lines: where, how many elements, how far."""
+    table = check.mismatch
+    if table is None or not check.message:
+        return check.message
+    if lang == "zh":
+        text = (f"用例「{table.case}」，`{table.output}`：{table.mismatched} / {table.total} 个"
+                f"元素不匹配，最大绝对误差 {table.max_abs:.3g}")
+    else:
+        text = (f"case '{table.case}', `{table.output}`: {table.mismatched} of {table.total} "
+                f"elements differ, max abs diff {table.max_abs:.3g}")
+    if table.nan_count or table.inf_count:
+        text += tr_(lang, f"; yours has {table.nan_count} NaN and {table.inf_count} inf",
+                    f"；你的结果含 {table.nan_count} 个 NaN、{table.inf_count} 个 inf")
+    cases = len(check.failed_cases)
+    if cases > 1:
+        text += tr_(lang, f" ({cases} cases fail)", f"（{cases} 个用例未通过）")
+    return text
+
+
+def tr_(lang: str, en: str, zh: str) -> str:
+    return zh if lang == "zh" else en
+
+
+SHORT_TABLE_ROWS = 3
+SHORT_HEATMAP_ROWS = 8
+SHORT_DETAILS = 2
+SHORT_TRACEBACK_LINES = 6
+SHORT_STDOUT_LINES = 4
+SHORT_STDERR_LINES = 3
+
+
+def _evidence_check(report: GradeReport) -> CheckResult | None:
+    """The check whose evidence the short report shows: the first failed required check that
+    failed on evidence (not merely "not run"), else the first failed check."""
+    failed = [c for c in report.checks if not c.passed]
+    required = [c for c in failed if c.required]
+    for pool in (required, failed):
+        for check in pool:
+            if not check.not_run:
+                return check
+    return failed[0] if failed else None
+
+
+def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
     out = console()
     labels = _labels(lang)
-    verdict = labels["passed"] if report.passed else labels["failed"]
-    header = Text()
-    header.append(f"{report.problem}", style="bold")
-    if report.title:
-        header.append(f"  {report.title}")
-    header.append(f"\n{labels['track']}{labels[':']}{report.track}   ")
-    header.append(verdict, style="bold green" if report.passed else "bold red")
-    header.append(f"   {labels['score']} {report.score:.0%}   "
-                  f"{labels['time']} {report.duration_s:.2f} s")
-    out.print(header)
+    _header(report, lang, out)
+    shown = _evidence_check(report)
+    if report.diagnosis:
+        out.print()
+        _diagnoses(report, labels, out)
+    if shown is not None:
+        out.print()
+        line = Text()
+        line.append(shown.name, style="bold")
+        if not shown.required:
+            line.append(" " + labels["optional"], style="dim")
+        message = _short_message(shown, lang)
+        if message:
+            line.append(" — " + message)
+        out.print(_hanging(Text("✗", style="bold red"), line, indent=0))
+        for detail in shown.details[:SHORT_DETAILS]:
+            out.print(_hanging(Text("·"), Text(detail), indent=2))
+        heat = shown.heatmap
+        if heat is not None and len(heat.got) <= SHORT_HEATMAP_ROWS and _heatmap_visible(heat):
+            out.print(heatmap_text(heat, lang))
+        elif shown.mismatch is not None and shown.mismatch.rows:
+            out.print(Padding(mismatch_table(shown.mismatch, lang, limit=SHORT_TABLE_ROWS),
+                              (0, 0, 0, 4), expand=False))
+    if report.learner_traceback.strip():
+        lines = report.learner_traceback.rstrip("\n").splitlines()
+        out.print()
+        out.print(Text(labels["traceback"] + labels[":"].strip(), style="bold"))
+        if len(lines) > SHORT_TRACEBACK_LINES:
+            out.print(Text("  …"))
+        for text_line in lines[-SHORT_TRACEBACK_LINES:]:
+            out.print(Text("  " + text_line), overflow="fold")
+    others = [c for c in report.checks if not c.passed and c is not shown]
+    if others:
+        grouped, why = _grouped(report)
+        same = bool(why) or (len(report.diagnosis) == 1 and
+                             report.diagnosis[0].source.startswith("mutant:"))
+        names = ("、" if lang == "zh" else ", ").join(c.name for c in others)
+        text = labels["also_fails"].format(names=names)
+        if same:
+            text += labels["same_cause"]
+        out.print(_hanging(Text("✗", style="red"), Text(text, style="dim"), indent=0))
+    _output_blocks(report, labels, out, stdout_lines=SHORT_STDOUT_LINES,
+                   stderr_lines=SHORT_STDERR_LINES)
+    _saved_cases(report, labels, out)
+    _protections(report, lang, out, every=False)
+    if next_steps:
+        out.print()
+        key = "next_pass" if report.passed else "next_fail"
+        out.print(Text(labels[key].format(id=report.problem), style="dim"))
+        if not report.passed and report.file:
+            out.print(Text(labels["more"].format(file=report.file), style="dim"),
+                      overflow="fold")
+
+
+def _full_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
+    """Every check with its details, tables and heatmap (`grade --verbose`, `v` in practice)."""
+    out = console()
+    labels = _labels(lang)
+    _header(report, lang, out)
     out.print()
     heatmap_shown = False  # one heatmap is informative; one per failed check is noise
     grouped, why = _grouped(report)
@@ -233,50 +449,20 @@ def grade_report(report: GradeReport, lang: str, *, next_steps: bool = True) -> 
             out.print(_hanging(Text("·"), Text(detail), indent=6))
         if not check.passed and check.mismatch is not None and check.mismatch.rows:
             out.print(Padding(mismatch_table(check.mismatch, lang), (0, 0, 0, 6), expand=False))
-        if not check.passed and check.heatmap is not None and not heatmap_shown:
+        if not check.passed and check.heatmap is not None and not heatmap_shown \
+                and _heatmap_visible(check.heatmap):
             out.print(heatmap_text(check.heatmap, lang))
             heatmap_shown = True
     if report.diagnosis:
         out.print()
-        for item in report.diagnosis:
-            title = f" — {item.title}" if item.title else ""
-            out.print(Text(labels["diagnosis"] + labels[":"], style="bold yellow") +
-                      Text(f"{item.id}{title}", style="bold"))
-            out.print(Padding(Text(item.message), (0, 0, 0, 2)))
+        _diagnoses(report, labels, out)
     if report.learner_traceback.strip() and not traceback_first:
         out.print()
         for line in _traceback_block(report, labels):
             out.print(line, overflow="fold")
-    if report.stdout.strip():
-        out.print()
-        out.print(Text(labels["stdout"] + labels[":"].strip(), style="bold"))
-        lines, more = _tail(report.stdout, STDOUT_LINES)
-        for line in lines:
-            out.print(Text("  │ " + line), overflow="fold")
-        if more or report.output_truncated:
-            out.print(Text("  " + labels["truncated"], style="dim"))
-    elif report.output_truncated:
-        out.print(Text(labels["truncated"], style="dim"))
-    if report.stderr.strip():
-        out.print()
-        out.print(Text(labels["stderr"] + labels[":"].strip(), style="bold"))
-        lines, more = _tail(report.stderr, STDERR_LINES)
-        for line in lines:
-            out.print(Text("  │ " + line), overflow="fold")
-        if more:
-            out.print(Text("  …"))
-    if report.saved_cases_dir:
-        out.print()
-        count = len(report.saved_cases)
-        text = (labels["saved"].format(n=count, dir=report.saved_cases_dir) if count
-                else labels["saved_none"].format(dir=report.saved_cases_dir))
-        out.print(Text(text), overflow="fold")
-    if report.protections_off:
-        out.print()
-        joiner = "；" if lang == "zh" else "; "
-        out.print(Padding(Text(labels["protections"] + labels[":"] + joiner.join(
-            protection_words(report.protections_off, lang)), style="dim"), (0, 0, 0, 0),
-                          expand=False))
+    _output_blocks(report, labels, out, stdout_lines=STDOUT_LINES, stderr_lines=STDERR_LINES)
+    _saved_cases(report, labels, out)
+    _protections(report, lang, out, every=True)
     if next_steps:
         out.print()
         key = "next_pass" if report.passed else "next_fail"
