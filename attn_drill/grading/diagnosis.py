@@ -774,10 +774,20 @@ def _softmax_axes(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
             return
     if not pairs or not informative or ("arg", "arg") in pairs:
         return
+    # A maximum that is constant along the summed axis (the same axis, or the whole array)
+    # cancels out: then only the sum's axis matters.
+    harmless = sorted(t for m, t in pairs if m in (t, "all"))
     differ = sorted((pair for pair in pairs if pair[0] != pair[1]),
                     key=lambda pair: ("arg" not in pair, pair))
-    if differ:
+    if differ and not harmless:
         max_axis, sum_axis = differ[0]
+        if sum_axis == "all" and ev.problem.misconception("global-normalisation") is not None:
+            findings.add("global-normalisation", tr(
+                lang, f"your output is what a maximum over {_axis_words(max_axis, lang)} and "
+                "a sum over the whole array give: the whole array sums to 1, not each slice",
+                f"你的结果等于沿 {_axis_words(max_axis, lang)} 取最大值、对整个数组求和得到的"
+                "结果：是整个数组之和为 1，而不是每个切片"), "pattern:softmax-axes")
+            return
         findings.add("max-sum-axes-differ", tr(
             lang, f"your output is what a maximum over {_axis_words(max_axis, lang)} and a "
             f"sum over {_axis_words(sum_axis, lang)} give; both must use `axis`",
@@ -785,8 +795,8 @@ def _softmax_axes(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
             f"{_axis_words(sum_axis, lang)} 求和得到的结果；两者都必须使用 `axis`"),
             "pattern:softmax-axes")
         return
-    fixed = sorted(m for m, _ in pairs if m not in ("arg", "all"))
-    if fixed:
+    fixed = [t for t in harmless if t not in ("arg", "all")]
+    if fixed and "arg" not in harmless:
         findings.add("softmax-wrong-axis", tr(
             lang, f"your output is the softmax over axis={fixed[0]} on every case, whatever "
             "`axis` asks for", f"无论 `axis` 是多少，你的结果在每个用例上都是沿 "
@@ -802,8 +812,8 @@ def _weights_axis(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
         expected = reference_array(ev, case.name, "weights")
         if got is None or expected is None or got.shape != expected.shape or got.ndim < 2:
             return
-        if got.shape[-1] == got.shape[-2]:
-            continue  # square: a sum over either axis could be 1 by accident of symmetry
+        if got.shape[-1] == got.shape[-2] or any(v.dtype == bool for v in case.inputs.values()):
+            continue  # square, or masked (a hidden column may be all zero): ambiguous
         with np.errstate(all="ignore"):
             by_keys = np.abs(got.sum(axis=-1) - 1.0) <= 1e-5
             by_queries = np.abs(got.sum(axis=-2) - 1.0) <= 1e-5
@@ -857,14 +867,20 @@ def _causal_off_by_one(ev: Evaluation, findings: Findings, lang: str) -> bool:
         looked += 1
         n = got.shape[-1]
         with np.errstate(invalid="ignore"):
-            diagonal = np.abs(np.diagonal(got, axis1=-2, axis2=-1)[..., 1:])
-            above = np.abs(np.diagonal(got, offset=1, axis1=-2, axis2=-1))
-            far = np.triu(np.ones((n, n), dtype=bool), k=2)
-            far_weight = np.abs(got[..., far]) if far.any() else np.zeros(1)
-        if (diagonal <= 1e-6).all():
-            hidden += 1
-        elif (above > 1e-6).all() and (np.nan_to_num(far_weight, nan=1.0) <= 1e-6).all():
-            next_seen += 1
+            # Rows 1.. (row 0 has nothing left when the diagonal is hidden): each position's
+            # weight on itself, where the reference gives it a visible one.
+            mine = np.diagonal(got, axis1=-2, axis2=-1)[..., 1:]
+            theirs = np.diagonal(expected, axis1=-2, axis2=-1)[..., 1:]
+            visible = theirs > 1e-3
+            if visible.any() and (np.abs(np.nan_to_num(mine[visible], nan=1.0)) <= 1e-6).all():
+                hidden += 1
+                continue
+            leak = (np.nan_to_num(np.abs(got), nan=1.0) > 1e-12) & (expected == 0)
+            next_one = np.eye(n, k=1, dtype=bool)
+            if leak.any() and not (leak & ~next_one).any():
+                next_seen += 1
+            elif not leak.any():
+                looked -= 1  # nothing shows through here (huge scores): no evidence either way
     if not looked:
         return False
     if hidden == looked:
@@ -876,7 +892,7 @@ def _causal_off_by_one(ev: Evaluation, findings: Findings, lang: str) -> bool:
             "没有任何可见的键：它那一行是 NaN，或平均分给了包括未来在内的所有键"),
             "pattern:causal-diagonal")
         return True
-    if next_seen == looked:
+    if next_seen and next_seen == looked:
         findings.add("causal-off-by-one", tr(
             lang, "every position also attends to the next one (position i sees i + 1, as "
             "with `triu(..., k=2)`); only j ≤ i is allowed",
