@@ -400,7 +400,7 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
             out.print(Text("  " + text_line), overflow="fold")
     others = [c for c in report.checks if not c.passed and c is not shown]
     if others:
-        grouped, why = _grouped(report)
+        _, why = _grouped(report)
         same = bool(why) or (len(report.diagnosis) == 1 and
                              report.diagnosis[0].source.startswith("mutant:"))
         names = ("、" if lang == "zh" else ", ").join(c.name for c in others)
