@@ -17,8 +17,10 @@ def problem_rows(
     status: str | None = None,
     lang: str = "en",
 ) -> list[dict[str, object]]:
-    """Rows of `{id, title, topic, difficulty, tracks, status, changed_since_pass}` in
-    curriculum order."""
+    """Rows of `{id, title, topic, difficulty, tracks, status, track_status,
+    changed_since_pass, changed_tracks}` in curriculum order. `status` is the best over the
+    problem's tracks (what `--status` filters on); `track_status` maps each track to its own
+    (a pass on numpy is not a pass on torch)."""
     if track is not None and track not in TRACKS:
         raise UsageError(f"Unknown track {track!r}: use one of {', '.join(TRACKS)}.")
     if difficulty is not None and difficulty not in DIFFICULTIES:
@@ -39,6 +41,7 @@ def problem_rows(
         state = progress[problem.id].status
         if status is not None and state != status:
             continue
+        per_track = progress[problem.id].tracks
         rows.append(
             {
                 "id": problem.id,
@@ -47,9 +50,15 @@ def problem_rows(
                 "difficulty": problem.difficulty,
                 "tracks": list(problem.tracks),
                 "status": state,
+                "track_status": {
+                    name: per_track[name].status if name in per_track else "todo"
+                    for name in problem.tracks
+                },
                 # A pass from before the problem's YAML changed: still "passed" (filters keep
                 # it) but flagged, so views can ask for a re-grade.
                 "changed_since_pass": progress[problem.id].changed_since_pass,
+                "changed_tracks": [name for name in problem.tracks if name in per_track
+                                   and per_track[name].changed_since_pass],
             }
         )
     return rows

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from attn_drill.render import console
 
@@ -63,6 +64,7 @@ TABLE_TEXT = {
         "difficulty": "difficulty",
         "tracks": "tracks",
         "status": "status",
+        "track_status": "status by track",
         "no_match": "No problems match these filters.",
         "no_match_passed": "No passed problems yet. "
         "Start with: [bold]attn-drill practice[/]",
@@ -77,8 +79,9 @@ TABLE_TEXT = {
         "title_col": "标题",
         "topic": "主题",
         "difficulty": "难度",
-        "tracks": "轨道",
+        "tracks": "赛道",
         "status": "状态",
+        "track_status": "各赛道状态",
         "no_match": "没有符合这些筛选条件的题目。",
         "no_match_passed": "还没有通过的题目。从这里开始：[bold]attn-drill practice[/]",
         "no_match_attempted": "没有进行中（尝试过但还没通过）的题目。",
@@ -94,6 +97,23 @@ def difficulty_text(difficulty: str, lang: str) -> str:
 
 def status_text(status: str, lang: str) -> str:
     return STATUS_TEXT.get(lang, STATUS_TEXT["en"]).get(status, status)
+
+
+def track_status_text(row: dict[str, object], lang: str) -> Text:
+    """`numpy  passed` / `torch  todo`, one line per track, each in its status colour; a pass
+    from before the problem changed carries a `*`."""
+    statuses = row.get("track_status") or {t: row.get("status", "todo")
+                                           for t in row.get("tracks", [])}  # type: ignore[union-attr]
+    changed = set(row.get("changed_tracks") or [])  # type: ignore[arg-type]
+    width = max((len(str(t)) for t in statuses), default=0)  # type: ignore[union-attr]
+    text = Text()
+    for index, (track, status) in enumerate(statuses.items()):  # type: ignore[union-attr]
+        if index:
+            text.append("\n")
+        text.append(f"{track:<{width}}  ")
+        text.append(status_text(str(status), lang) + ("*" if track in changed else ""),
+                    style=STATUS_STYLE.get(str(status), ""))
+    return text
 
 
 def no_problems(lang: str, status: str | None = None) -> None:
@@ -130,16 +150,10 @@ def problem_table(rows: list[dict[str, object]], lang: str, *, status: str | Non
         table.add_column(text["title_col"], overflow="fold")
     table.add_column(text["topic"], no_wrap=True)
     table.add_column(text["difficulty"], no_wrap=True)
-    table.add_column(text["tracks"])
-    table.add_column(text["status"], no_wrap=True)
+    # One line per track, never cut: a pass on numpy is not a pass on torch.
+    table.add_column(text["track_status"], no_wrap=True)
     changed = False
     for row in rows:
-        status_id = str(row["status"])
-        style = STATUS_STYLE.get(status_id, "")
-        shown_status = status_text(status_id, lang)
-        if row.get("changed_since_pass"):
-            shown_status += "*"
-            changed = True
         if compact:
             cell = Text(str(row["id"]))
             cell.append("\n")
@@ -151,9 +165,9 @@ def problem_table(rows: list[dict[str, object]], lang: str, *, status: str | Non
             *cells,
             str(row["topic"]),
             difficulty_text(str(row["difficulty"]), lang),
-            ", ".join(row["tracks"]),  # type: ignore[arg-type]
-            Text(shown_status, style=style),
+            track_status_text(row, lang),
         )
+        changed = changed or bool(row.get("changed_since_pass"))
     console().print(table)
     if changed:
         console().print(f"[dim]{CHANGED_NOTE[lang]}[/]")
