@@ -186,6 +186,9 @@ def test_next_skips_to_the_recommended_problem(loop_parts: Any, tmp_path: Path) 
     sdpa_like = get_problem("softmax").model_copy(update={"id": "other-problem"})
     loop.recommend = lambda exclude: Recommendation(sdpa_like, "numpy", "new")
     loop.enter(loop.first)
+    loop.handle(KeyEvent("n"))  # not passed: asks first
+    assert loop.state is not None and loop.state.problem.id == "softmax"
+    assert loop_parts.log[-1][0] == "note" and loop_parts.log[-1][1][0] == ("skip_confirm",)
     loop.handle(KeyEvent("n"))
     assert loop.state is not None and loop.state.problem.id == "other-problem"
     assert (tmp_path / "other_problem.py").exists()
