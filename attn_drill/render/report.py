@@ -36,7 +36,8 @@ LABELS = {
         "checks_count": "({passed} of {total} checks)", "track_of": "{track} track",
         "difference": "difference", "also_fails": "also fails: {names}",
         "same_cause": " -- same cause",
-        "more": "Every check in detail: attn-drill grade {file} --verbose",
+        "more": "Every check in detail: add --verbose",
+        "raised_at": "Where your code raised:",
     },
     "zh": {
         "passed": "通过", "failed": "未通过", "score": "得分", "time": "用时",
@@ -55,7 +56,8 @@ LABELS = {
         "checks_count": "（{total} 项检查通过 {passed} 项）", "track_of": "{track} 赛道",
         "difference": "差值", "also_fails": "另外未通过：{names}",
         "same_cause": "——同一原因",
-        "more": "查看每项检查的详情：attn-drill grade {file} --verbose",
+        "more": "查看每项检查的详情：加上 --verbose",
+        "raised_at": "你的代码出错的位置：",
     },
 }
 
@@ -299,12 +301,23 @@ def _saved_cases(report: GradeReport, labels: dict[str, str], out: Any) -> None:
         out.print(Text(text), overflow="fold")
 
 
-def _diagnoses(report: GradeReport, labels: dict[str, str], out: Any) -> None:
-    for item in report.diagnosis:
+def _first_sentence(message: str) -> str:
+    import re
+
+    found = re.search(r"(?<=[.。])\s", message)
+    return message[:found.start()] if found else message
+
+
+def _diagnoses(report: GradeReport, labels: dict[str, str], out: Any, *,
+               short: bool = False) -> None:
+    """Each named misconception with its explanation; in the short report the ones after the
+    first keep only their first sentence (`--verbose` has the rest)."""
+    for index, item in enumerate(report.diagnosis):
         title = f" — {item.title}" if item.title else ""
         out.print(Text(labels["diagnosis"] + labels[":"], style="bold yellow") +
                   Text(f"{item.id}{title}", style="bold"))
-        out.print(Padding(Text(item.message), (0, 0, 0, 2)))
+        message = _first_sentence(item.message) if short and index else item.message
+        out.print(Padding(Text(message), (0, 0, 0, 2)))
 
 
 def grade_report(report: GradeReport, lang: str, *, next_steps: bool = True,
@@ -347,7 +360,6 @@ def tr_(lang: str, en: str, zh: str) -> str:
 SHORT_TABLE_ROWS = 3
 SHORT_HEATMAP_ROWS = 8
 SHORT_DETAILS = 2
-SHORT_TRACEBACK_LINES = 6
 SHORT_STDOUT_LINES = 4
 SHORT_STDERR_LINES = 3
 
@@ -364,6 +376,26 @@ def _evidence_check(report: GradeReport) -> CheckResult | None:
     return failed[0] if failed else None
 
 
+def _where_it_raised(traceback: str) -> list[str]:
+    """The learner's innermost frame: its `File ...` line and the code line (the error itself
+    is in the failing check's message; the whole traceback is in `--verbose`)."""
+    lines = traceback.rstrip("\n").splitlines()
+    frames = [i for i, line in enumerate(lines) if line.lstrip().startswith('File "')]
+    if not frames:
+        return []
+    last = frames[-1]
+    shown = [lines[last].strip()]
+    for line in lines[last + 1:last + 3]:
+        stripped = line.strip()
+        if stripped and set(stripped) <= set("^~ "):
+            continue  # the column markers under the code
+        if not line.startswith(" "):
+            break  # the exception line
+        shown.append("  " + stripped)
+        break
+    return shown
+
+
 def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
     out = console()
     labels = _labels(lang)
@@ -371,7 +403,7 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
     shown = _evidence_check(report)
     if report.diagnosis:
         out.print()
-        _diagnoses(report, labels, out)
+        _diagnoses(report, labels, out, short=True)
     if shown is not None:
         out.print()
         line = Text()
@@ -382,7 +414,8 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
         if message:
             line.append(" — " + message)
         out.print(_hanging(Text("✗", style="bold red"), line, indent=0))
-        for detail in shown.details[:SHORT_DETAILS]:
+        # Details are leads for a failure nobody named; a named misconception says more.
+        for detail in ([] if report.diagnosis else shown.details[:SHORT_DETAILS]):
             out.print(_hanging(Text("·"), Text(detail), indent=2))
         heat = shown.heatmap
         if heat is not None and len(heat.got) <= SHORT_HEATMAP_ROWS and _heatmap_visible(heat):
@@ -390,14 +423,12 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
         elif shown.mismatch is not None and shown.mismatch.rows:
             out.print(Padding(mismatch_table(shown.mismatch, lang, limit=SHORT_TABLE_ROWS),
                               (0, 0, 0, 4), expand=False))
-    if report.learner_traceback.strip():
-        lines = report.learner_traceback.rstrip("\n").splitlines()
+    where = _where_it_raised(report.learner_traceback)
+    if where:
         out.print()
-        out.print(Text(labels["traceback"] + labels[":"].strip(), style="bold"))
-        if len(lines) > SHORT_TRACEBACK_LINES:
-            out.print(Text("  …"))
-        for text_line in lines[-SHORT_TRACEBACK_LINES:]:
-            out.print(Text("  " + text_line), overflow="fold")
+        out.print(Text(labels["raised_at"], style="bold"))
+        for text_line in where:
+            out.print(_hanging(Text(""), Text(text_line), indent=1))
     others = [c for c in report.checks if not c.passed and c is not shown]
     if others:
         _, why = _grouped(report)
@@ -416,9 +447,8 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
         out.print()
         key = "next_pass" if report.passed else "next_fail"
         out.print(Text(labels[key].format(id=report.problem), style="dim"))
-        if not report.passed and report.file:
-            out.print(Text(labels["more"].format(file=report.file), style="dim"),
-                      overflow="fold")
+        if not report.passed:
+            out.print(Text(labels["more"], style="dim"))
 
 
 def _full_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
