@@ -161,10 +161,12 @@ def _check_line(check: CheckResult, lang: str) -> Table:
     return _hanging(mark, text, indent=2)
 
 
-def _hanging(lead: Text, body: Text, *, indent: int) -> Table:
+def _hanging(lead: Text, body: Text, *, indent: int, gap: int = 1) -> Table:
     """`lead` then `body`, every wrapped line of `body` starting under its first character."""
-    grid = Table.grid(padding=(0, 1, 0, 0))
-    grid.add_column(width=indent + len(lead.plain), justify="right", no_wrap=True)
+    from rich.cells import cell_len
+
+    grid = Table.grid(padding=(0, gap, 0, 0))
+    grid.add_column(width=indent + cell_len(lead.plain), justify="right", no_wrap=True)
     grid.add_column(overflow="fold")
     grid.add_row(lead, body)
     return grid
@@ -309,14 +311,22 @@ def _first_sentence(message: str) -> str:
 
 
 def _diagnoses(report: GradeReport, labels: dict[str, str], out: Any, *,
-               short: bool = False) -> None:
+               short: bool = False, commands: bool = True) -> None:
     """Each named misconception with its explanation; in the short report the ones after the
-    first keep only their first sentence (`--verbose` has the rest)."""
+    first keep only their first sentence (`--verbose` has the rest). Without `commands` (the
+    practice loop, which has an `h` key and says which hint) the `attn-drill hint` pointer
+    is left out."""
+    from attn_drill.grading.diagnosis import hint_pointer
+
     for index, item in enumerate(report.diagnosis):
         title = f" — {item.title}" if item.title else ""
-        out.print(Text(labels["diagnosis"] + labels[":"], style="bold yellow") +
-                  Text(f"{item.id}{title}", style="bold"))
-        message = _first_sentence(item.message) if short and index else item.message
+        out.print(_hanging(Text(labels["diagnosis"] + labels[":"], style="bold yellow"),
+                           Text(f"{item.id}{title}", style="bold"), indent=0, gap=0))
+        message = item.message
+        pointer = hint_pointer(report.problem, item.hint, report.lang or "en")
+        if not commands and pointer and message.endswith(pointer):
+            message = message[:-len(pointer)].rstrip()
+        message = _first_sentence(message) if short and index else message
         out.print(Padding(Text(message), (0, 0, 0, 2)))
 
 
@@ -403,7 +413,7 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
     shown = _evidence_check(report)
     if report.diagnosis:
         out.print()
-        _diagnoses(report, labels, out, short=True)
+        _diagnoses(report, labels, out, short=True, commands=next_steps)
     if shown is not None:
         out.print()
         line = Text()
@@ -485,7 +495,7 @@ def _full_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
             heatmap_shown = True
     if report.diagnosis:
         out.print()
-        _diagnoses(report, labels, out)
+        _diagnoses(report, labels, out, commands=next_steps)
     if report.learner_traceback.strip() and not traceback_first:
         out.print()
         for line in _traceback_block(report, labels):
