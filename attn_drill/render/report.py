@@ -161,11 +161,11 @@ def _check_line(check: CheckResult, lang: str) -> Table:
     return _hanging(mark, text, indent=2)
 
 
-def _hanging(lead: Text, body: Text, *, indent: int, gap: int = 1) -> Table:
+def _hanging(lead: Text, body: Text, *, indent: int) -> Table:
     """`lead` then `body`, every wrapped line of `body` starting under its first character."""
     from rich.cells import cell_len
 
-    grid = Table.grid(padding=(0, gap, 0, 0))
+    grid = Table.grid(padding=(0, 1, 0, 0))
     grid.add_column(width=indent + cell_len(lead.plain), justify="right", no_wrap=True)
     grid.add_column(overflow="fold")
     grid.add_row(lead, body)
@@ -320,8 +320,8 @@ def _diagnoses(report: GradeReport, labels: dict[str, str], out: Any, *,
 
     for index, item in enumerate(report.diagnosis):
         title = f" — {item.title}" if item.title else ""
-        out.print(_hanging(Text(labels["diagnosis"] + labels[":"], style="bold yellow"),
-                           Text(f"{item.id}{title}", style="bold"), indent=0, gap=0))
+        out.print(Text(labels["diagnosis"] + labels[":"], style="bold yellow") +
+                  Text(f"{item.id}{title}", style="bold"))
         message = item.message
         pointer = hint_pointer(report.problem, item.hint, report.lang or "en")
         if not commands and pointer and message.endswith(pointer):
