@@ -160,3 +160,17 @@ def test_only_protections_that_are_normally_on_are_named_by_default(
     report.protections_off = ["timeout"]
     short = " ".join(" ".join(_render(report, "en", capsys, monkeypatch)).split())
     assert "Protections that are off here: there is no time limit" in short
+
+
+def test_case_names_are_chinese_in_a_chinese_report(capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from attn_drill.render.report import CASE_NAMES_ZH
+
+    # Every case of the built-in pack has a Chinese name.
+    names = {case.name for problem in builtin_problems().values()
+             for spec in problem.tracks.values() for case in spec.cases}
+    assert names <= set(CASE_NAMES_ZH), sorted(names - set(CASE_NAMES_ZH))
+    report = mutant_report("scaled-dot-product-attention", "numpy", "no_scale", "zh")
+    for verbose in (False, True):
+        out = " ".join(_render(report, "zh", capsys, monkeypatch, verbose=verbose))
+        assert "「示例」" in out and "worked example" not in out

@@ -31,6 +31,7 @@ LABELS = {
         "inputs": "Input",
         "output": "Output",
         "next": "Next: ",
+        "track": "{track} track",
     },
     "zh": {
         "formula": "公式",
@@ -41,6 +42,7 @@ LABELS = {
         "inputs": "输入",
         "output": "输出",
         "next": "下一步：",
+        "track": "{track} 赛道",
     },
 }
 
@@ -179,8 +181,9 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
     out = console()
     out.print(
         Panel(
-            f"[bold]{escape(problem.title.get(lang))}[/]  [dim]{problem.id} · {track} · "
-            f"{problem.topic} · {problem.difficulty}[/]",
+            f"[bold]{escape(problem.title.get(lang))}[/]  [dim]{problem.id} · "
+            f"{escape(LABELS[lang]['track'].format(track=track))} · {problem.topic} · "
+            f"{difficulty_text(problem.difficulty, lang)}[/]",
             expand=False,
         )
     )

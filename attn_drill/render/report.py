@@ -62,6 +62,85 @@ LABELS = {
 }
 
 
+# Chinese names of the built-in pack's cases (the ids stay English in --json, --save-cases
+# folders and `--verbose`'s tables of indexes); a case of another pack keeps its own name.
+CASE_NAMES_ZH = {
+    "Deep-ML 53, identity input": "Deep-ML 53，单位矩阵输入",
+    "Deep-ML 53, second input": "Deep-ML 53，第二组输入",
+    "all scores very negative": "所有分数都很负",
+    "batched with a (b, n, m) padding mask": "带批次，(b, n, m) 填充掩码",
+    "batched with a (b, n, n) padding mask": "带批次，(b, n, n) 填充掩码",
+    "batched with a causal mask": "带批次，因果掩码",
+    "batched with one (n, n) causal mask": "带批次，共用一个 (n, n) 因果掩码",
+    "causal mask (1, 1, seq, seq), 3 heads": "因果掩码 (1, 1, seq, seq)，3 个头",
+    "distinct large scores in a row": "同一行中互不相同的大分数",
+    "large equal logits": "相等的大 logits",
+    "logits up to ±1e4": "最大到 ±1e4 的 logits",
+    "masked scores far above the visible ones": "被遮住的分数远高于可见的分数",
+    "padding mask (batch, 1, 1, seq), 4 heads": "填充掩码 (batch, 1, 1, seq)，4 个头",
+    "random (batch, 1, seq, seq) mask, 3 heads": "随机 (batch, 1, seq, seq) 掩码，3 个头",
+    "random 2-D rows": "随机二维行",
+    "random 2-D with a random (n, m) bool mask": "随机二维，随机 (n, m) 布尔掩码",
+    "random 2-D with a random (n, m) mask": "随机二维，随机 (n, m) 掩码",
+    "random 2-D with a random (n, n) mask": "随机二维，随机 (n, n) 掩码",
+    "random 2-D, 3 heads": "随机二维，3 个头",
+    "random 2-D, as many encoder as decoder tokens": "随机二维，编码器与解码器 token 数相同",
+    "random 2-D, axis=0": "随机二维，axis=0",
+    "random 2-D, d_k != d_v": "随机二维，d_k != d_v",
+    "random 2-D, different lengths and widths": "随机二维，长度和宽度都不同",
+    "random 2-D, n != m": "随机二维，n != m",
+    "random 2-D, same width on both sides": "随机二维，两侧宽度相同",
+    "random 4-D, axis=-2": "随机四维，axis=-2",
+    "random 4-D, axis=1": "随机四维，axis=1",
+    "random single query, d_q != d_k != d_h": "随机单个查询，d_q != d_k != d_h",
+    "random, d_model != d_k != d_v": "随机，d_model != d_k != d_v",
+    "random, longer sequence": "随机，较长序列",
+    "random, no mask, 4 heads": "随机，无掩码，4 个头",
+    "random, one batch axis": "随机，一个批次轴",
+    "random, one batch axis, 4 heads": "随机，一个批次轴，4 个头",
+    "random, one batch dim": "随机，一个批次维度",
+    "random, two batch axes": "随机，两个批次轴",
+    "random, two batch axes, 2 heads": "随机，两个批次轴，2 个头",
+    "random, two batch axes, different widths": "随机，两个批次轴，宽度不同",
+    "random, two batch dims": "随机，两个批次维度",
+    "random, wide input, narrow keys": "随机，输入宽、键窄",
+    "scores above 1000": "超过 1000 的分数",
+    "scores above 800": "超过 800 的分数",
+    "small literal input with a 0/1 padding mask": "小的字面输入，0/1 填充掩码",
+    "two batch axes with one (n, m) mask for all": "两个批次轴，共用一个 (n, m) 掩码",
+    "two batch dims with one (n, m) mask for all": "两个批次维度，共用一个 (n, m) 掩码",
+    "two queries, three keys": "两个查询，三个键",
+    "very negative distinct logits": "很负且互不相同的 logits",
+    "worked example": "示例",
+    "worked example with a 0/1 mask": "示例，0/1 掩码",
+    "worked example with a causal mask": "示例，因果掩码",
+    "worked example with a mask": "示例，带掩码",
+}
+_DERIVED_ZH = ((" (sequence permuted)", "（序列已打乱）"), (" (token ", "（第 "))
+
+
+def case_name(name: str, lang: str) -> str:
+    """A case's name in the learner's language (derived cases keep their suffix, translated)."""
+    if lang != "zh":
+        return name
+    for suffix, words in _DERIVED_ZH:
+        if suffix in name:
+            base, _, rest = name.partition(suffix)
+            if suffix == " (token ":
+                rest = rest.replace(" changed)", " 个 token 已修改）")
+            return CASE_NAMES_ZH.get(base, base) + words + rest
+    return CASE_NAMES_ZH.get(name, name)
+
+
+def _zh_cases(text: str, lang: str) -> str:
+    """Case names quoted 「like this」 in a Chinese message, in Chinese."""
+    if lang != "zh" or "「" not in text:
+        return text
+    import re
+
+    return re.sub(r"「([^」]*)」", lambda m: "「" + case_name(m.group(1), lang) + "」", text)
+
+
 # Plain words for the protection ids of a grade (the --json document keeps the ids).
 PROTECTION_WORDS = {
     "isolated-process": ("your code runs inside the grader's own process",
@@ -134,7 +213,8 @@ def heatmap_text(heat: Heatmap, lang: str) -> Text:
     labels = _labels(lang)
     width = len(heat.expected[0]) * 2 if heat.expected else 0
     text = Text()
-    text.append(f"  {labels['weights']} ({heat.case}, 0 ░▒▓█ 1)\n", style="bold")
+    text.append(f"  {labels['weights']} ({case_name(heat.case, lang)}, 0 ░▒▓█ 1)\n",
+                style="bold")
     text.append("  " + labels["yours"].ljust(width) + "   " + labels["reference"] + "\n")
     for mine, theirs in zip(heat.got, heat.expected, strict=True):
         text.append("  ")
@@ -156,7 +236,7 @@ def _check_line(check: CheckResult, lang: str) -> Table:
     if not check.required:
         text.append(" " + _labels(lang)["optional"], style="dim")
     if check.message:
-        text.append(" — " + check.message, style="dim" if check.passed else "")
+        text.append(" — " + _zh_cases(check.message, lang), style="dim" if check.passed else "")
     mark = Text("✓", style="green") if check.passed else Text("✗", style="bold red")
     return _hanging(mark, text, indent=2)
 
@@ -218,7 +298,7 @@ def _header(report: GradeReport, lang: str, out: Any) -> None:
     line = Text()
     verdict = labels["passed"] if report.passed else labels["failed"]
     line.append(verdict, style="bold green" if report.passed else "bold red")
-    line.append(f"   {labels['score']} {report.score:.0%} ")
+    line.append(f"   {labels['score']} {report.score:.0%}" + ("" if lang == "zh" else " "))
     line.append(labels["checks_count"].format(passed=passed, total=len(required)), style="dim")
     line.append(f"   {labels['time']} {report.duration_s:.2f} s", style="dim")
     out.print(line)
@@ -327,7 +407,7 @@ def _diagnoses(report: GradeReport, labels: dict[str, str], out: Any, *,
         if not commands and pointer and message.endswith(pointer):
             message = message[:-len(pointer)].rstrip()
         message = _first_sentence(message) if short and index else message
-        out.print(Padding(Text(message), (0, 0, 0, 2)))
+        out.print(Padding(Text(_zh_cases(message, report.lang or "en")), (0, 0, 0, 2)))
 
 
 def grade_report(report: GradeReport, lang: str, *, next_steps: bool = True,
@@ -347,10 +427,10 @@ def _short_message(check: CheckResult, lang: str) -> str:
     """A failed comparison in one or two lines: where, how many elements, how far."""
     table = check.mismatch
     if table is None or not check.message:
-        return check.message
+        return _zh_cases(check.message, lang)
     if lang == "zh":
-        text = (f"用例「{table.case}」，`{table.output}`：{table.mismatched} / {table.total} 个"
-                f"元素不匹配，最大绝对误差 {table.max_abs:.3g}")
+        text = (f"用例「{case_name(table.case, lang)}」，`{table.output}`：{table.mismatched}"
+                f" / {table.total} 个元素不匹配，最大绝对误差 {table.max_abs:.3g}")
     else:
         text = (f"case '{table.case}', `{table.output}`: {table.mismatched} of {table.total} "
                 f"elements differ, max abs diff {table.max_abs:.3g}")
@@ -426,7 +506,7 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
         out.print(_hanging(Text("✗", style="bold red"), line, indent=0))
         # Details are leads for a failure nobody named; a named misconception says more.
         for detail in ([] if report.diagnosis else shown.details[:SHORT_DETAILS]):
-            out.print(_hanging(Text("·"), Text(detail), indent=2))
+            out.print(_hanging(Text("·"), Text(_zh_cases(detail, lang)), indent=2))
         heat = shown.heatmap
         if heat is not None and len(heat.got) <= SHORT_HEATMAP_ROWS and _heatmap_visible(heat):
             out.print(heatmap_text(heat, lang))
@@ -486,7 +566,7 @@ def _full_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
             continue
         out.print(_check_line(check, lang))
         for detail in check.details:
-            out.print(_hanging(Text("·"), Text(detail), indent=6))
+            out.print(_hanging(Text("·"), Text(_zh_cases(detail, lang)), indent=6))
         if not check.passed and check.mismatch is not None and check.mismatch.rows:
             out.print(Padding(mismatch_table(check.mismatch, lang), (0, 0, 0, 6), expand=False))
         if not check.passed and check.heatmap is not None and not heatmap_shown \
