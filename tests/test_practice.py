@@ -116,7 +116,9 @@ def _names(log: list[tuple[str, Any]]) -> list[str]:
 
 def test_enter_scaffolds_the_file_and_shows_the_statement(loop_parts: Any) -> None:
     loop_parts.loop.enter(loop_parts.loop.first)
-    assert loop_parts.path.read_text() == starter_text(get_problem("softmax"), "numpy", "en")
+    assert loop_parts.path.read_text() == starter_text(get_problem("softmax"), "numpy", "en",
+                                                       loop_parts.path)
+    assert f"Run: attn-drill grade {loop_parts.path}\n" in loop_parts.path.read_text()
     name, (_args, kwargs) = loop_parts.log[0]
     assert name == "statement" and kwargs["created"] is True and kwargs["has_work"] is False
 

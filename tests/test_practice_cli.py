@@ -124,7 +124,7 @@ def test_reset_with_yes_keeps_a_backup(tmp_path: Path) -> None:
     path.write_text("# my attempt\n")
     result = runner.invoke(app, ["reset", "softmax", "--dir", str(tmp_path), "--yes"])
     assert result.exit_code == 0, result.output
-    assert path.read_text() == starter_text(get_problem("softmax"), "numpy", "en")
+    assert path.read_text() == starter_text(get_problem("softmax"), "numpy", "en", path)
     backups = list(tmp_path.glob("softmax.py.*.bak"))
     assert len(backups) == 1 and backups[0].read_text() == "# my attempt\n"
     assert backups[0].name in result.output.replace("\n", "")
@@ -222,3 +222,12 @@ def test_solution_prompt_fits_80_columns(monkeypatch: pytest.MonkeyPatch, lang: 
     prompt = next(line for line in result.output.splitlines() if "[y/N]" in line)
     assert prompt.startswith("Reveal the reference solution anyway?" if lang == "en"
                              else "仍然要查看参考答案吗？")
+
+
+def test_the_starter_names_its_own_path_in_the_learners_language(tmp_path: Path) -> None:
+    for lang, run in (("en", "Run: attn-drill grade"), ("zh", "运行：attn-drill grade")):
+        folder = tmp_path / lang
+        result = runner.invoke(app, ["start", "softmax", "--dir", str(folder), "--lang", lang])
+        assert result.exit_code == 0, result.output
+        text = (folder / "softmax.py").read_text()
+        assert f"{run} {folder / 'softmax.py'}\n" in text
