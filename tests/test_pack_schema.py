@@ -24,6 +24,8 @@ CANONICAL_IDS = {
     "swapped-outputs", "no-batch-dims", "mutates-input", "no-gradient",
     "cross-kv-from-decoder", "additive-no-tanh", "rounded-output",
     "dropout-in-train",  # added: dropout left on in the graded module (train-mode outputs)
+    # added: half-right variants recognised from partial evidence (grading/diagnosis.py)
+    "missing-keepdims", "max-sum-axes-differ", "causal-off-by-one",
 }
 
 # CONTRACT.md "Core problems": id -> (tracks, entry, curriculum order)

@@ -225,7 +225,11 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
             others = [i for i in ids if i != mutant.misconception]
             note = f"; also matches {', '.join(others)}" if others else ""
             result.add(problem.id, track, subject, True,
-                       f"fails {len(failed)} check(s), diagnosed as itself{note}")
+                       f"fails {_count(len(failed), 'check')}, diagnosed as itself{note}")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def validate_text(problem: Problem, result: ValidationResult) -> None:
@@ -242,5 +246,6 @@ def validate_text(problem: Problem, result: ValidationResult) -> None:
             if not sample.is_file():
                 continue
             graded = grade_answer(sample.read_text(encoding="utf-8"), problem.rubric, lang)
-            result.add(problem.id, "text", f"sample answer {name} passes", bool(graded.passed),
-                       f"score {graded.score:.2f} of {graded.threshold:.2f}")
+            result.add(problem.id, "text", f"sample answer {name} passes (rubric in {lang})",
+                       bool(graded.passed),
+                       f"score {graded.score:.0%}, {graded.threshold:.0%} needed")

@@ -594,18 +594,18 @@ def validation_report(result: Any) -> None:
     out = console()
     out.print(Text(f"Validating {result.pack}", style="bold"))
     for item in result.items:
-        mark = Text("  ✓ ", style="green") if item.ok else Text("  ✗ ", style="bold red")
+        mark = Text("  ✓", style="green") if item.ok else Text("  ✗", style="bold red")
         where = f"{item.problem}" + (f" [{item.track}]" if item.track else "")
-        line = mark + Text(f"{where}: {item.subject}")
+        line = Text(f"{where}: {item.subject}")
         if item.message:
             line.append(" — " + item.message, style="" if not item.ok else "dim")
-        out.print(line)
+        out.print(_hanging(mark, line, indent=0))
     for note in getattr(result, "notes", []):
         out.print(Text("  · " + note, style="dim"))
     failures = [i for i in result.items if not i.ok]
     out.print()
     if failures:
-        out.print(Text(f"{len(failures)} problem(s) found in {len(result.items)} checks.",
-                       style="bold red"))
+        found = f"{len(failures)} problem" + ("" if len(failures) == 1 else "s")
+        out.print(Text(f"{found} found in {len(result.items)} checks.", style="bold red"))
     else:
         out.print(Text(f"Pack OK: {len(result.items)} checks passed.", style="bold green"))
