@@ -211,3 +211,56 @@ def scaled_dot_product_attention(Q, K, V, mask=None):
     return w @ V, w
 """
     assert ids(grade(tmp_path, source, "scaled-dot-product-attention")) == ["missing-scale"]
+
+
+# -- half-right variants of the shipped misconceptions --------------------------------------
+
+def test_heads_split_right_but_merged_by_reshape_alone(tmp_path: Path) -> None:
+    source = """
+import numpy as np
+def multi_head_attention(X, W_q, W_k, W_v, W_o, num_heads, mask=None):
+    *b, n, d = X.shape
+    d_k = d // num_heads
+    def split(Y):
+        return np.swapaxes(Y.reshape(*b, n, num_heads, d_k), -3, -2)
+    Q, K, V = split(X @ W_q), split(X @ W_k), split(X @ W_v)
+    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)
+    if mask is not None:
+        s = np.where(mask[..., None, :, :], s, -np.inf)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    heads = (e / e.sum(axis=-1, keepdims=True)) @ V
+    return heads.reshape(*b, n, d) @ W_o
+"""
+    report = grade(tmp_path, source, "multi-head-attention")
+    assert ids(report) == ["heads-no-transpose"], ids(report)
+
+
+def test_the_scale_applied_after_the_softmax(tmp_path: Path) -> None:
+    source = """
+import numpy as np
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    s = np.matmul(Q, np.swapaxes(K, -1, -2))
+    if mask is not None:
+        s = np.where(mask, s, -np.inf)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    w = e / e.sum(axis=-1, keepdims=True) / np.sqrt(K.shape[-1])
+    return w @ V, w
+"""
+    report = grade(tmp_path, source, "scaled-dot-product-attention")
+    assert "missing-scale" in ids(report), ids(report)
+
+
+def test_the_maximum_over_the_queries_in_attention(tmp_path: Path) -> None:
+    source = """
+import numpy as np
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+    if mask is not None:
+        s = np.where(mask, s, -1e9)
+    e = np.exp(s - np.max(s, axis=-2, keepdims=True))
+    w = e / np.sum(e, axis=-1, keepdims=True)
+    return np.matmul(w, V), w
+"""
+    report = grade(tmp_path, source, "scaled-dot-product-attention")
+    assert "max-sum-axes-differ" in ids(report), ids(report)
+    assert "unstable-softmax" not in ids(report)
