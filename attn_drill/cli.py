@@ -344,6 +344,33 @@ def quiz_cmd(
     raise typer.Exit(int(code))
 
 
+@app.command("lab")
+@_guarded
+def lab_cmd(
+    experiment: str = typer.Argument(..., metavar="LAB", help="Which lab: sqrt-dk."),
+    d_k: str = typer.Option("16,64,256,1024", "--d-k", help="Comma-separated d_k values."),
+    samples: int = typer.Option(20_000, "--samples", help="Random q·k samples per d_k."),
+    keys: int = typer.Option(64, "--keys", help="Keys per softmax row."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same numbers."),
+    lang: str | None = LangOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Measure live why attention scales by 1/√d_k: score variance, saturation, gradients."""
+    from attn_drill.lab import check_experiment, parse_d_k, sqrt_dk
+    from attn_drill.settings import resolve_lang
+
+    check_experiment(experiment)
+    rows = sqrt_dk(parse_d_k(d_k), samples=samples, keys=keys, seed=seed)
+    if as_json:
+        from attn_drill.render import print_json
+
+        print_json({"rows": [row.as_dict() for row in rows]})
+        return
+    from attn_drill.render.lab import sqrt_dk_view
+
+    sqrt_dk_view(rows, samples=samples, keys=keys, seed=seed, lang=resolve_lang(lang))
+
+
 @app.command("progress")
 @_guarded
 def progress_cmd(
