@@ -661,6 +661,19 @@ def _dropped_axis(full: tuple[int, ...], reduced: tuple[int, ...]) -> int | None
     return None
 
 
+_REDUCTION = re.compile(r"\b(a?max|sum|nansum|nanmax|logsumexp|mean)\s*\(")
+
+
+def _raised_on_a_reduction(traceback: str) -> bool | None:
+    """Whether the learner's line that raised reduces an array (None: no traceback)."""
+    lines = [line.strip() for line in traceback.splitlines()]
+    code = [line for line in lines if line and not line.startswith(("File ", "Traceback"))
+            and not set(line) <= set("^~ ") and ":" not in line.split("(")[0]]
+    if not code:
+        return None
+    return bool(_REDUCTION.search(code[-1]))
+
+
 def error_findings(ev: Evaluation, findings: Findings, lang: str) -> None:
     """What the learner's own exceptions say: a broadcasting error between an array and the
     same array with one axis reduced away is a max or sum taken without keepdims=True."""
@@ -670,10 +683,13 @@ def error_findings(ev: Evaluation, findings: Findings, lang: str) -> None:
         if error is None or getattr(error, "kind", "") != "exception":
             continue
         shapes = _shapes_in(str(getattr(error, "message", "")))
+        reduces = _raised_on_a_reduction(str(getattr(error, "traceback", "") or ""))
         for full in shapes:
             for reduced in shapes:
                 axis = _dropped_axis(full, reduced)
-                if axis is None:
+                # A mask or head axis missing elsewhere gives such shapes too: only a line that
+                # reduces (max, sum) or, without a traceback, the last axis says keepdims.
+                if axis is None or not (reduces or (reduces is None and axis == -1)):
                     continue
                 shown = [f"({', '.join(map(str, s))}{',' if len(s) == 1 else ''})"
                          for s in (full, reduced)]
