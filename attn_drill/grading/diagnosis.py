@@ -891,9 +891,11 @@ def _causal_off_by_one(ev: Evaluation, findings: Findings, lang: str) -> bool:
             if visible.any() and (np.abs(np.nan_to_num(mine[visible], nan=1.0)) <= 1e-6).all():
                 hidden += 1
                 continue
-            leak = (np.nan_to_num(np.abs(got), nan=1.0) > 1e-12) & (expected == 0)
+            # Weight (NaN is no evidence) where the reference has none.
+            leak = (np.nan_to_num(np.abs(got), nan=0.0) > 1e-12) & (expected == 0)
             next_one = np.eye(n, k=1, dtype=bool)
-            if leak.any() and not (leak & ~next_one).any():
+            rows_seeing_next = (leak & next_one).reshape(-1, n, n).any(axis=(0, 2)).sum()
+            if leak.any() and not (leak & ~next_one).any() and rows_seeing_next >= (n - 1) / 2:
                 next_seen += 1
             elif not leak.any():
                 looked -= 1  # nothing shows through here (huge scores): no evidence either way
