@@ -25,3 +25,20 @@ def test_quiz_options_wrap_under_their_text(option: str, capsys: pytest.CaptureF
     assert all(line.startswith("     ") and line[5] != " " for line in lines[1:]), lines
     assert max(cell_len(line) for line in lines) <= 80
     assert "".join(line[5:] for line in lines).replace(" ", "") == option.replace(" ", "")
+
+
+def test_formulas_break_only_between_their_clauses() -> None:
+    from rich.cells import cell_len
+
+    from attn_drill.problems import builtin_problems
+    from attn_drill.render.problem import formula_lines
+
+    broken = 0
+    for problem in builtin_problems().values():
+        lines = formula_lines(problem.formula, 78)
+        assert " ".join(lines).split() == problem.formula.split()  # nothing lost
+        for line in lines:
+            assert cell_len(line) <= 78, line
+            assert line.count("(") == line.count(")"), line  # no group cut in two
+        broken += len(lines) > 1
+    assert broken  # some formulas of the pack are longer than a line

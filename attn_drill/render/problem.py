@@ -189,7 +189,8 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
     )
     out.print(Markdown(problem.statement.get(lang)))
     out.print(f"\n[bold]{labels['formula']}[/]")
-    out.print(f"  {escape(problem.formula)}")
+    for part in formula_lines(problem.formula, out.width - 2):
+        out.print(Text("  " + part), overflow="fold")
     if spec.signature:
         out.print(f"\n[bold]{labels['signature']}[/]")
         out.print(
@@ -207,6 +208,25 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
         out.print(Markdown(example.explanation.get(lang)))
     out.print(f"\n[bold]{labels['constraints']}[/]")
     out.print(Markdown(problem.constraints.get(lang)))
+
+
+def formula_lines(formula: str, width: int) -> list[str]:
+    """A formula split at its own separators (`,  ` and `;  `) rather than at any space:
+    each clause stays whole on its line, never broken inside `softmax(Q Kᵀ / √d_k)`."""
+    import re
+
+    from rich.cells import cell_len
+
+    if cell_len(formula) <= width:
+        return [formula]
+    clauses = [c.strip() for c in re.split(r"(?<=[,;])\s{2,}", formula) if c.strip()]
+    lines: list[str] = []
+    for clause in clauses:
+        if lines and cell_len(lines[-1] + "  " + clause) <= width:
+            lines[-1] += "  " + clause
+        else:
+            lines.append(clause)
+    return lines
 
 
 def next_step(command: str, lang: str) -> None:
