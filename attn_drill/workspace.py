@@ -33,11 +33,11 @@ def starter_text(problem: Problem, track: str, lang: str = "en", path: Path | No
     can be copied as it is."""
     spec = problem.tracks[track]
     header = f"# attn-drill: {problem.id}" + (f" track={track}" if len(problem.tracks) > 1 else "")
-    if track == "text":
-        return f"{header}\n\n{spec.starter.rstrip()}\n"
-    task = problem.title.get(lang)
-    body = spec.starter.rstrip()
     shown = str(path) if path is not None else starter_filename(problem, track)
+    if track == "text":
+        return f"{header}\n\n{spec.starter.rstrip().replace('<this file>', shown)}\n"
+    task = problem.title.get(lang)
+    body = (spec.starter_zh if lang == "zh" and spec.starter_zh else spec.starter).rstrip()
     run = RUN_LINE["zh" if lang == "zh" else "en"].format(path=shown)
     return f'{header}\n"""{task}\n\n{run}\n"""\n\n{body}\n'
 
