@@ -174,3 +174,20 @@ def test_case_names_are_chinese_in_a_chinese_report(capsys: pytest.CaptureFixtur
     for verbose in (False, True):
         out = " ".join(_render(report, "zh", capsys, monkeypatch, verbose=verbose))
         assert "「示例」" in out and "worked example" not in out
+
+
+def test_a_written_answer_is_a_checklist_of_ideas(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from attn_drill.grading.grade import grade_file
+
+    answer = tmp_path / "answer.md"
+    answer.write_text("# attn-drill: explain-sqrt-dk\n\n## Answer\n\n"
+                      "We divide by sqrt(d_k) so the softmax does not saturate.\n")
+    report = grade_file(answer)
+    lines = _render(report, "en", capsys, monkeypatch)
+    flat = " ".join(" ".join(lines).split())
+    for check in report.checks:  # every idea, met or not, on its own line
+        assert ("✓ " if check.passed else "✗ ") + check.name in flat, check.name
+    assert flat.count("missing:") == 1  # what to add: for the first missing idea only
+    assert len(lines) <= SCREEN_ROWS

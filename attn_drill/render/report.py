@@ -8,10 +8,11 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from attn_drill.grading.report import CheckResult
 from attn_drill.render import console
 
 if TYPE_CHECKING:
-    from attn_drill.grading.report import CheckResult, GradeReport, Heatmap, MismatchTable
+    from attn_drill.grading.report import GradeReport, Heatmap, MismatchTable
 
 STDOUT_LINES = 20
 TRACEBACK_LINES = 15
@@ -229,7 +230,7 @@ def heatmap_text(heat: Heatmap, lang: str) -> Text:
     return text
 
 
-def _check_line(check: CheckResult, lang: str) -> Table:
+def _check_line(check: CheckResult, lang: str, indent: int = 2) -> Table:
     """✓/✗, the name and the message; wrapped lines hang under the name, not under the mark."""
     text = Text()
     text.append(check.name, style="" if check.passed else "bold")
@@ -238,7 +239,7 @@ def _check_line(check: CheckResult, lang: str) -> Table:
     if check.message:
         text.append(" — " + _zh_cases(check.message, lang), style="dim" if check.passed else "")
     mark = Text("✓", style="green") if check.passed else Text("✗", style="bold red")
-    return _hanging(mark, text, indent=2)
+    return _hanging(mark, text, indent=indent)
 
 
 def _hanging(lead: Text, body: Text, *, indent: int) -> Table:
@@ -520,6 +521,13 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
         for text_line in where:
             out.print(_hanging(Text(""), Text(text_line), indent=1))
     others = [c for c in report.checks if not c.passed and c is not shown]
+    if report.call == "text" or report.track == "text":
+        # A written answer: its ideas are a checklist, each met or still missing.
+        for check in report.checks:
+            if check is not shown:
+                out.print(_check_line(CheckResult(check.name, check.passed,
+                                                  required=check.required), lang, indent=0))
+        others = []
     if others:
         _, why = _grouped(report)
         same = bool(why) or (len(report.diagnosis) == 1 and
