@@ -38,7 +38,7 @@ LABELS = {
         "difference": "difference", "also_fails": "also fails: {names}",
         "same_cause": " -- same cause",
         "more": "Every check in detail: add --verbose",
-        "raised_at": "Where your code raised:",
+        "raised_at": "Where it failed:",
     },
     "zh": {
         "passed": "通过", "failed": "未通过", "score": "得分", "time": "用时",
@@ -323,7 +323,8 @@ def _heatmap_visible(heat: Heatmap) -> bool:
 
 
 def _gutter_lines(text: str, limit: int, width: int) -> tuple[list[Text], bool]:
-    """Output of the learner's program behind a `│` gutter that every wrapped piece keeps."""
+    """Output of the learner's program behind a `│` gutter that every wrapped piece keeps;
+    at most `limit` lines on screen (True: some were left out)."""
     from rich.cells import chop_cells
 
     lines, more = _tail(text, limit)
@@ -331,6 +332,8 @@ def _gutter_lines(text: str, limit: int, width: int) -> tuple[list[Text], bool]:
     shown: list[Text] = []
     for line in lines:
         for piece in chop_cells(line.expandtabs(4), room) or [""]:
+            if len(shown) == limit:
+                return shown, True
             shown.append(Text("  │ " + piece))
     return shown, more
 
