@@ -142,11 +142,16 @@ def test_stderr_keeps_its_gutter_on_wrapped_lines(capsys: pytest.CaptureFixture[
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     report = mutant_report("softmax", "numpy", "naive", "en")
     report.stderr = "warning: " + "x" * 150 + "\nsecond line\n"
-    lines = _render(report, "en", capsys, monkeypatch)
+    lines = _render(report, "en", capsys, monkeypatch, verbose=True)
     start = next(i for i, line in enumerate(lines) if line.startswith("Your program wrote"))
     block = lines[start + 1:start + 5]
     assert all(line.startswith("  │ ") for line in block), block
     assert block[-1] == "  │ second line"
+    # The short report keeps three lines of it on screen, wrapped pieces counted.
+    lines = _render(report, "en", capsys, monkeypatch)
+    start = next(i for i, line in enumerate(lines) if line.startswith("Your program wrote"))
+    assert [line.startswith("  │ ") for line in lines[start + 1:start + 5]] == [
+        True, True, True, False]
 
 
 def test_only_protections_that_are_normally_on_are_named_by_default(
