@@ -1,7 +1,7 @@
 """Drawing the practice loop and the `hint` / `solution` / `reset` commands.
 
-Every screen of the loop ends with the key legend, so the keys are visible whatever scrolled
-past. A new grade clears the terminal first, so each report replaces the previous one
+Every screen of the loop ends with a status line (problem, track, verdict, score) and the key
+legend, so both are visible whatever scrolled past. A new grade clears the terminal first, so each report replaces the previous one
 instead of piling up. Text fits 80 columns and reads without colour (NO_COLOR).
 """
 
