@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from attn_drill.errors import UsageError
-from attn_drill.problems import TRACKS, builtin_problems, filter_problems
+from attn_drill.problems import TRACKS, filter_problems, pack_problems
 
 STATUSES = ("todo", "attempted", "passed")
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -28,7 +28,7 @@ def problem_rows(
         raise UsageError(f"Unknown difficulty {difficulty!r}: use one of {choices}.")
     if status is not None and status not in STATUSES:
         raise UsageError(f"Unknown status {status!r}: use one of {', '.join(STATUSES)}.")
-    problems = builtin_problems()
+    problems = pack_problems()
     if topic is not None and topic not in {p.topic for p in problems.values()}:
         known = sorted({p.topic for p in problems.values()})
         raise UsageError(f"Unknown topic {topic!r}: topics are {', '.join(known)}.")
@@ -62,3 +62,22 @@ def problem_rows(
             }
         )
     return rows
+
+
+def list_entries(rows: list[dict[str, object]]
+                 ) -> list[tuple[str, str | None, str, bool, str]]:
+    """(problem id, track, status, passed before the problem changed, title): one entry per
+    track of each row (a row without `track_status` is one entry for the problem)."""
+    entries: list[tuple[str, str | None, str, bool, str]] = []
+    for row in rows:
+        problem_id, title = str(row.get("id", "")), str(row.get("title", ""))
+        per_track = row.get("track_status")
+        changed_tracks = set(row.get("changed_tracks") or [])  # type: ignore[arg-type]
+        if isinstance(per_track, dict) and per_track:
+            for track, status in per_track.items():
+                entries.append((problem_id, str(track), str(status), track in changed_tracks,
+                                title))
+        else:
+            entries.append((problem_id, None, str(row.get("status", "todo")),
+                            bool(row.get("changed_since_pass")), title))
+    return entries

@@ -1,8 +1,9 @@
 """Drawing the practice loop and the `hint` / `solution` / `reset` commands.
 
 Every screen of the loop ends with a status line (problem, track, verdict, score) and the key
-legend, so both are visible whatever scrolled past. A new grade clears the terminal first, so each report replaces the previous one
-instead of piling up. Text fits 80 columns and reads without colour (NO_COLOR).
+legend, so both are visible whatever scrolled past. A new grade clears the terminal first, so
+each report replaces the previous one instead of piling up. Text fits 80 columns and reads
+without colour (NO_COLOR).
 """
 
 from __future__ import annotations
@@ -327,6 +328,9 @@ class PracticeScreen:
     def _t(self, key: str, **values: Any) -> str:
         return text(self.lang, key, **values)
 
+    def say(self, key: str, style: str = "", **values: Any) -> None:
+        message(self._t(key, **values), style)
+
     @_in_one_write
     def clear(self) -> None:
         console().clear()
@@ -477,6 +481,8 @@ class PracticeScreen:
         self.clear()
         out = console()
         out.print(Text(self._t("list_title"), style="bold"))
+        from attn_drill.catalog import list_entries
+
         entries = list_entries(rows)
         id_width = max((len(pid) for pid, _t, _s, _c, _title in entries), default=0)
         track_width = max((len(t or "") for _p, t, _s, _c, _title in entries), default=0)
@@ -516,25 +522,28 @@ class PracticeScreen:
         message(self._t("bye"))
 
 
-def list_entries(rows: list[dict[str, object]]
-                 ) -> list[tuple[str, str | None, str, bool, str]]:
-    """(problem id, track, status, passed before the problem changed, title): one entry per
-    track of each row (a row without `track_status` is one entry for the problem)."""
-    entries: list[tuple[str, str | None, str, bool, str]] = []
-    for row in rows:
-        problem_id, title = str(row.get("id", "")), str(row.get("title", ""))
-        per_track = row.get("track_status")
-        changed_tracks = set(row.get("changed_tracks") or [])  # type: ignore[arg-type]
-        if isinstance(per_track, dict) and per_track:
-            for track, status in per_track.items():
-                entries.append((problem_id, str(track), str(status), track in changed_tracks,
-                                title))
-        else:
-            entries.append((problem_id, None, str(row.get("status", "todo")),
-                            bool(row.get("changed_since_pass")), title))
-    return entries
-
-
 def _concept_title(problem: Problem, concept: str, lang: str) -> str:
     misconception = problem.misconception(concept)
     return misconception.title.get(lang) if misconception is not None else concept
+
+
+class CommandScreen:
+    """The screen of `solution` and `reset` (practice.CommandView)."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def say(self, key: str, style: str = "", **values: Any) -> None:
+        message(text(self.lang, key, **values), style)
+
+    def confirm(self, key: str, **values: Any) -> bool:
+        import typer
+
+        return bool(typer.confirm(text(self.lang, key, **values), default=False))
+
+    def solution(self, problem: Problem, track: str, source: str, path: Path | None, *,
+                 plain: bool) -> None:
+        if plain:
+            plain_source(source)
+        else:
+            solution_view(problem, track, source, path, self.lang)
