@@ -42,3 +42,32 @@ def test_formulas_break_only_between_their_clauses() -> None:
             assert line.count("(") == line.count(")"), line  # no group cut in two
         broken += len(lines) > 1
     assert broken  # some formulas of the pack are longer than a line
+
+
+def test_long_example_values_wrap_under_themselves(capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from attn_drill.problems import get_problem
+    from attn_drill.render.problem import problem_statement
+
+    monkeypatch.setenv("COLUMNS", "80")
+    problem_statement(get_problem("scaled-dot-product-attention"), "numpy", "en")
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  Input:")
+                 and "mask =" in " ".join(lines[i:i + 3]))
+    assert lines[start + 1].startswith(" " * 10) and lines[start + 1][10] != " "
+
+
+def test_a_wrapped_misconception_title_hangs_under_its_id(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from attn_drill.grading.report import Diagnosis, GradeReport
+    from attn_drill.render.report import grade_report
+
+    monkeypatch.setenv("COLUMNS", "80")
+    report = GradeReport(problem="cross-attention", track="numpy", passed=False, score=0.1,
+                         seed=0, version="0", duration_s=0.1, diagnosis=[Diagnosis(
+                             "cross-kv-from-decoder", "Keys and values come from the encoder.",
+                             title="Keys and values taken from the decoder instead")])
+    grade_report(report, "en")
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("Likely misconception: "))
+    assert lines[at + 1].startswith(" " * 22) and lines[at + 1][22] != " ", lines[at:at + 2]

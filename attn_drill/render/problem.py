@@ -205,8 +205,8 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
     out.print(Markdown(problem.shapes.get(lang)))
     for number, example in enumerate(problem.examples, start=1):
         out.print(f"\n[bold]{labels['example']} {number}[/]")
-        out.print(f"  {labels['inputs']}:  {escape(example.inputs)}")
-        out.print(f"  {labels['output']}: {escape(example.output)}")
+        out.print(_labelled(labels["inputs"], example.inputs, labels))
+        out.print(_labelled(labels["output"], example.output, labels))
         out.print(Markdown(example.explanation.get(lang)))
     out.print(f"\n[bold]{labels['constraints']}[/]")
     out.print(Markdown(problem.constraints.get(lang)))
@@ -214,6 +214,18 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
         out.print(f"\n[bold]{labels['forbidden']}[/]")
         for name in spec.forbidden:
             out.print(f"  • {escape(name)}")
+
+
+def _labelled(label: str, value: str, labels: dict[str, str]) -> Table:
+    """`  Input:  value`, a long value wrapping under itself rather than at the margin."""
+    from rich.cells import cell_len
+
+    width = max(cell_len(labels["inputs"]), cell_len(labels["output"])) + 3
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(width=width, no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(Text("  " + label + ":"), Text(value))
+    return grid
 
 
 def formula_lines(formula: str, width: int) -> list[str]:

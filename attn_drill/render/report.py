@@ -404,8 +404,8 @@ def _diagnoses(report: GradeReport, labels: dict[str, str], out: Any, *,
 
     for index, item in enumerate(report.diagnosis):
         title = f" — {item.title}" if item.title else ""
-        out.print(Text(labels["diagnosis"] + labels[":"], style="bold yellow") +
-                  Text(f"{item.id}{title}", style="bold"))
+        out.print(_hanging(Text(labels["diagnosis"] + labels[":"].rstrip(), style="bold yellow"),
+                           Text(f"{item.id}{title}", style="bold"), indent=0))
         message = item.message
         pointer = hint_pointer(report.problem, item.hint, report.lang or "en")
         if not commands and pointer and message.endswith(pointer):
