@@ -196,3 +196,12 @@ def test_a_written_answer_is_a_checklist_of_ideas(tmp_path: Path,
         assert ("✓ " if check.passed else "✗ ") + check.name in flat, check.name
     assert flat.count("missing:") == 1  # what to add: for the first missing idea only
     assert len(lines) <= SCREEN_ROWS
+
+
+def test_same_cause_is_not_claimed_when_the_code_also_raised(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    report = mutant_report("scaled-dot-product-attention", "numpy", "no_scale", "en")
+    assert "-- same cause" in " ".join(" ".join(_render(report, "en", capsys,
+                                                        monkeypatch)).split())
+    report.error_kind = "exception"  # a second problem the mistake does not explain
+    assert "same cause" not in " ".join(_render(report, "en", capsys, monkeypatch))

@@ -533,7 +533,9 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
         others = []
     if others:
         _, why = _grouped(report)
-        same = bool(why) or (len(report.diagnosis) == 1 and
+        # One known mistake that reproduces every output explains every failure, unless the
+        # code also raised somewhere (a second bug the mutant does not have).
+        same = bool(why) or (len(report.diagnosis) == 1 and not report.error_kind and
                              report.diagnosis[0].source.startswith("mutant:"))
         names = ("、" if lang == "zh" else ", ").join(c.name for c in others)
         text = labels["also_fails"].format(names=names)
