@@ -264,3 +264,18 @@ def scaled_dot_product_attention(Q, K, V, mask=None):
     report = grade(tmp_path, source, "scaled-dot-product-attention")
     assert "max-sum-axes-differ" in ids(report), ids(report)
     assert "unstable-softmax" not in ids(report)
+
+
+def test_no_scale_and_k_dot_t_are_two_bugs_with_two_names(tmp_path: Path) -> None:
+    source = """
+import numpy as np
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    s = Q @ K.T
+    if mask is not None:
+        s = np.where(mask, s, -np.inf)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    w = e / e.sum(axis=-1, keepdims=True)
+    return w @ V, w
+"""
+    report = grade(tmp_path, source, "scaled-dot-product-attention")
+    assert {"missing-scale", "no-batch-dims"} <= set(ids(report)), ids(report)

@@ -455,7 +455,9 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
         findings.add("mutates-input", failed.message, "property:no-mutation")
     plain_ok = all(c.passed for c in checks if c.kind.startswith("match:"))
     failed = _failed(checks, "property:batch-dims")
-    if failed and plain_ok:
+    # Plain cases explained by a known mistake: batched cases that raise are a second one.
+    explained = any(f.source.startswith(("mutant:", "partial:")) for f in findings.items)
+    if failed and (plain_ok or explained):
         # Batched cases that also test a failing property (a batched mask case) are explained
         # by that property; only a batched case that fails on its own means no-batch-dims.
         other_failed = {PROPERTY_TAGS[p] for p in PROPERTY_TAGS if p != "batch-dims"
@@ -469,6 +471,8 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
         raised = [name for name in own if ev.outcomes.get(name) is not None
                   and ev.outcomes[name].returned is None]
         mismatched = [name for name in own if name not in raised]
+        if not plain_ok:
+            own = raised  # only a crash on batch axes tells a second bug from the first
         supported = bool(raised) or (bool(mismatched) and _reproduces_mutant_of(
             ev, "no-batch-dims", mismatched))
         if own and not supported:
