@@ -279,3 +279,38 @@ def scaled_dot_product_attention(Q, K, V, mask=None):
 """
     report = grade(tmp_path, source, "scaled-dot-product-attention")
     assert {"missing-scale", "no-batch-dims"} <= set(ids(report)), ids(report)
+
+
+@needs_torch
+def test_the_module_merging_heads_without_the_transpose(tmp_path: Path) -> None:
+    source = """
+import math
+import torch
+from torch import nn
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, d_model, n_heads):
+        super().__init__()
+        self.h, self.d_k = n_heads, d_model // n_heads
+        self.W_q = nn.Linear(d_model, d_model)
+        self.W_k = nn.Linear(d_model, d_model)
+        self.W_v = nn.Linear(d_model, d_model)
+        self.W_o = nn.Linear(d_model, d_model)
+
+    def scaled_dot_product_attention(self, Q, K, V, mask=None):
+        s = Q @ K.transpose(-2, -1) / math.sqrt(self.d_k)
+        if mask is not None:
+            s = s.masked_fill(mask == 0, float("-inf"))
+        w = torch.softmax(s, dim=-1)
+        return w @ V, w
+
+    def forward(self, x, mask=None):
+        b, n, d = x.shape
+        Q, K, V = (W(x).view(b, n, self.h, self.d_k).transpose(1, 2)
+                   for W in (self.W_q, self.W_k, self.W_v))
+        out, _ = self.scaled_dot_product_attention(Q, K, V, mask)
+        return self.W_o(out.contiguous().view(b, n, d))
+"""
+    report = grade(tmp_path, source, "self-attention-module", track="torch")
+    assert ids(report) == ["heads-no-transpose"], ids(report)
