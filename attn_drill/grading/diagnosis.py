@@ -472,7 +472,13 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
                   and ev.outcomes[name].returned is None]
         mismatched = [name for name in own if name not in raised]
         if not plain_ok:
-            own = raised  # only a crash on batch axes tells a second bug from the first
+            # Only a crash on batch axes that the known mistake does not make itself tells a
+            # second bug from the first.
+            explaining = [f.source.split(":", 1)[1] for f in findings.items
+                          if f.source.startswith(("mutant:", "partial:"))]
+            raised = [name for name in raised if any(
+                (ev.mutant_cache.get(m) or {}).get(name) is not None for m in explaining)]
+            own = raised
         supported = bool(raised) or (bool(mismatched) and _reproduces_mutant_of(
             ev, "no-batch-dims", mismatched))
         if own and not supported:
