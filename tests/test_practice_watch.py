@@ -135,7 +135,8 @@ def test_watcher_sees_plain_and_atomic_saves_of_the_target_only(tmp_path: Path) 
         _drain(events, 10, timeout=0.4)
         target.write_text("v9")
         (tmp_path / "other.py").write_text("still not watched")
-        got = _drain(events, 10, timeout=1.0)
+        got = _drain(events, 1, timeout=30.0)  # generous: the machine may be busy
+        got += _drain(events, 10, timeout=0.5)
         assert {e.path.name for e in got} == {"softmax.py"}, got
     finally:
         watcher.stop()
