@@ -54,6 +54,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     "check.forbidden": ("does not use a forbidden built-in", "不使用被禁止的内置实现"),
     # -- check messages -----------------------------------------------------------------------
     "check.not-run.unloaded": ("not run: the file could not be loaded", "未运行：文件无法加载"),
+    "check.not-run.raised": (
+        "not checked on {count} case{plural} where your code raised (first: '{first}')",
+        "有 {count} 个用例你的代码抛出了异常，无法检查（第一个：「{first}」）",
+    ),
     "check.not-run.no-result": ("not checked: no case returned a result",
                                 "未检查：没有任何用例返回结果"),
     "defines.syntax": ("the file has a syntax error", "文件有语法错误"),

@@ -173,6 +173,8 @@ class TrackSpec(Model):
         default_factory=dict, description="symbolic shape per output, e.g. [batch, n, d_v]"
     )
     starter: str
+    # The starter with Chinese comments and docstrings (same code), for learners using zh.
+    starter_zh: str = ""
     inputs: dict[str, InputDecl] = Field(
         default_factory=dict, description="role / dtype of inputs (grading.inputs)")
     sequence: str | None = Field(

@@ -57,7 +57,8 @@ class Property:
         """Extra cases built from graded ones (with what each one tests)."""
         return []
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
+             lang: str) -> None:
         """Read the misconception behind a failure of this property (or leave a detail)."""
 
 
@@ -80,7 +81,8 @@ class NoMutation(Property):
     def check(self, ev: Evaluation) -> CheckResult | None:
         return check_no_mutation(ev)
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
+             lang: str) -> None:
         failed = failed_check(checks, "property:no-mutation")
         if failed:
             findings.add("mutates-input", failed.message, "property:no-mutation")
@@ -91,11 +93,15 @@ class BatchDims(Property):
     tag = "batched"
     diagnoses = "no-batch-dims"
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
+             lang: str) -> None:
         from attn_drill.grading.diagnosis import _reproduces_mutant_of
 
         failed = failed_check(checks, "property:batch-dims")
-        if not (failed and plain_cases_pass(checks)):
+        plain_ok = plain_cases_pass(checks)
+        # Plain cases explained by a known mistake: batched cases that raise are a second one.
+        explained = any(f.source.startswith(("mutant:", "partial:")) for f in findings.items)
+        if not (failed and (plain_ok or explained)):
             return
         # Batched cases that also test a failing property (a batched mask case) are explained
         # by that property; only a batched case that fails on its own means no-batch-dims.
@@ -110,6 +116,14 @@ class BatchDims(Property):
         raised = [name for name in own if ev.outcomes.get(name) is not None
                   and ev.outcomes[name].returned is None]
         mismatched = [name for name in own if name not in raised]
+        if not plain_ok:
+            # Only a crash on batch axes that the known mistake does not make itself tells a
+            # second bug from the first.
+            explaining = [f.source.split(":", 1)[1] for f in findings.items
+                          if f.source.startswith(("mutant:", "partial:"))]
+            raised = [name for name in raised if any(
+                (ev.mutant_cache.get(m) or {}).get(name) is not None for m in explaining)]
+            own = raised
         supported = bool(raised) or (bool(mismatched) and _reproduces_mutant_of(
             ev, "no-batch-dims", mismatched))
         if own and not supported:
@@ -128,7 +142,8 @@ class Gradients(Property):
     def check(self, ev: Evaluation) -> CheckResult | None:
         return check_gradients(ev)
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
+             lang: str) -> None:
         # Both read what the module harness adds to a call (the eval-mode output, the notes
         # on missing gradients), and run whether or not the track lists the property.
         _train_mode_findings(ev, checks, findings)
@@ -206,9 +221,13 @@ class CausalFuture(Property):
                                               cutoff=cutoff)))
         return derived
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
+             lang: str) -> None:
+        from attn_drill.grading.diagnosis import _causal_off_by_one
+
+        off_by_one = _causal_off_by_one(ev, findings, lang)
         failed = failed_check(checks, "property:causal-future")
-        if failed:
+        if failed and not off_by_one:
             findings.add("causal-future-leak", failed.message, "property:causal-future")
 
 
@@ -217,10 +236,11 @@ class Stability(Property):
     tag = "stability"
     diagnoses = "unstable-softmax"
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
+             lang: str) -> None:
         failed = failed_check(checks, "property:stability")
-        if failed and any(f.source.startswith("mutant:") and f.id != "unstable-softmax"
-                          for f in findings.items):
+        if failed and any(f.source.split(":")[0] in ("mutant", "pattern", "error")
+                          and f.id != "unstable-softmax" for f in findings.items):
             # A mutant already names why the large-score cases fail (one maximum for the
             # whole array, say): "you did not subtract the maximum" would be false for it.
             failed = None
@@ -249,10 +269,16 @@ class Mask(Property):
     tag = "mask"
     diagnoses = "ignores-mask"
 
-    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
+    def find(self, ev: Evaluation, checks: list[CheckResult], findings: Findings,
+             lang: str) -> None:
         failed = failed_check(checks, "property:mask")
         if failed and plain_cases_pass(checks):
             _mask_findings(ev, failed, findings)
+        elif failed and ev.spec.weights_output is not None and any(
+                f.source.startswith("partial:") for f in findings.items):
+            # Another bug already explains the plain cases; what the weights do at the masked
+            # positions can still name a second one.
+            _weight_mask_patterns(ev, failed, findings)
 
 
 class SumsToOne(Property):
@@ -317,10 +343,12 @@ def plain_cases_pass(checks: list[CheckResult]) -> bool:
     return all(c.passed for c in checks if c.kind.startswith("match:"))
 
 
-def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
-    """Every property's reading of the failed checks, in registry order."""
+def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
+                      lang: str = "en") -> None:
+    """Every property's reading of the failed checks, in registry order (`lang` for readers
+    that still write their evidence as text)."""
     for prop in PROPERTIES.values():
-        prop.find(ev, checks, findings)
+        prop.find(ev, checks, findings, lang)
 
 
 # -- derived cases ---------------------------------------------------------------------------
