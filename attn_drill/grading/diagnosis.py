@@ -400,7 +400,8 @@ def error_findings(ev: Evaluation, findings: Findings, lang: str) -> None:
 
 def _softmax_input(ev: Evaluation, case: ConcreteCase) -> np.ndarray | None:
     """The scores of a softmax-like problem (one array in, one probability table out)."""
-    arrays = [v for v in case.inputs.values() if v.dtype != bool]
+    arrays = [v for v in case.inputs.values()
+              if isinstance(v, np.ndarray) and v.dtype != bool]
     if len(ev.spec.outputs) != 1 or "sums-to-one" not in ev.spec.properties or \
             len(arrays) != 1:
         return None
@@ -521,7 +522,8 @@ def _weights_axis(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
         expected = reference_array(ev, case.name, "weights")
         if got is None or expected is None or got.shape != expected.shape or got.ndim < 2:
             return
-        if got.shape[-1] == got.shape[-2] or any(v.dtype == bool for v in case.inputs.values()):
+        if got.shape[-1] == got.shape[-2] or any(
+                isinstance(v, np.ndarray) and v.dtype == bool for v in case.inputs.values()):
             continue  # square, or masked (a hidden column may be all zero): ambiguous
         with np.errstate(all="ignore"):
             by_keys = np.abs(got.sum(axis=-1) - 1.0) <= 1e-5
