@@ -218,16 +218,18 @@ def grade_cmd(
     from attn_drill.batch import pack_dirs
     from attn_drill.settings import resolve_lang
 
+    from attn_drill.errors import UsageError
+
     language = resolve_lang(lang)
     if fmt is not None:
         from attn_drill.formats import FORMATS
 
         if fmt not in FORMATS:
-            raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
+            raise UsageError(f"Unknown --format {fmt!r}: use one of {', '.join(FORMATS)}.")
         if output is None:
-            raise typer.BadParameter("--format needs --output PATH", param_hint="--output")
+            raise UsageError(f"--format {fmt} needs --output PATH (where to write it).")
     if resume and out_dir is None:
-        raise typer.BadParameter("--resume needs --out DIR", param_hint="--resume")
+        raise UsageError("--resume needs --out DIR (where the finished results are kept).")
     packs = pack_dirs(pack)
     batch = (len(paths) > 1 or any(p.is_dir() for p in paths) or csv_path is not None
              or out_dir is not None or fmt == "gradescope")
