@@ -17,9 +17,13 @@ SLOW_SOFTMAX = """import time
 
 import numpy as np
 
+_calls = []
+
 
 def softmax(x, axis=-1):
-    time.sleep({seconds})
+    if not _calls:  # slow once per grade, not once per case
+        time.sleep({seconds})
+    _calls.append(1)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 """
