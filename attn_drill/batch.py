@@ -266,7 +266,7 @@ def result_document(report: GradeReport, submission: Submission, *, seed_from_st
     document["fingerprint"] = fingerprint_of(report.problem, report.track, problems)
     document["seed_from_student"] = seed_from_student
     document["graded_at"] = _now()
-    document["diagnosis_titles"] = {d.id: d.title for d in report.diagnosis if d.title}
+    document["stdout"] = report.stdout  # already capped at a few KiB by the runner
     return document
 
 

@@ -216,9 +216,8 @@ def grade_cmd(
     """Grade a solution against the reference and explain what went wrong; with several
     files or a directory, grade a whole class."""
     from attn_drill.batch import pack_dirs
-    from attn_drill.settings import resolve_lang
-
     from attn_drill.errors import UsageError
+    from attn_drill.settings import resolve_lang
 
     language = resolve_lang(lang)
     if fmt is not None:
