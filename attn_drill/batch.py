@@ -101,6 +101,36 @@ def problem_fingerprint(problem: Problem, track: str) -> str:
     return digest.hexdigest()
 
 
+class ProblemCache(dict):  # type: ignore[type-arg]
+    """The problems of a batch, each parsed once: for the built-in pack a problem is loaded
+    from its own YAML the first time it is asked for (as one grade does), then kept."""
+
+    def __init__(self, known: Iterable[Problem] = ()) -> None:
+        super().__init__((problem.id, problem) for problem in known)
+        self._lock = threading.Lock()
+
+    def get(self, problem_id: str, default: Any = None) -> Any:  # type: ignore[override]
+        try:
+            return self[problem_id]
+        except KeyError:
+            return default
+
+    def __missing__(self, problem_id: str) -> Problem:
+        from attn_drill.grading.grade import _find_problem
+
+        with self._lock:
+            problem = _find_problem(problem_id, None)
+            if problem is None:
+                raise KeyError(problem_id)
+            self[problem_id] = problem
+            return problem
+
+    def __iter__(self) -> Any:  # the whole pack, for "did you mean" suggestions
+        from attn_drill.problems import builtin_problems
+
+        return iter({**builtin_problems(), **dict(self.items())})
+
+
 # -- students and seeds ----------------------------------------------------------------------
 
 
@@ -274,7 +304,18 @@ def fingerprint_of(problem_id: str, track: str, problems: dict[str, Problem] | N
     from attn_drill.grading.grade import _find_problem
 
     problem = _find_problem(problem_id, problems)
-    return problem_fingerprint(problem, track) if problem is not None else ""
+    if problem is None:
+        return ""
+    key = (problem_id, track, str(problem.source_path))
+    with _FINGERPRINTS_LOCK:
+        if key not in _fingerprints:
+            _fingerprints[key] = problem_fingerprint(problem, track)
+        return _fingerprints[key]
+
+
+# Within one batch the pack does not change: each (problem, track) is hashed once.
+_fingerprints: dict[tuple[str, str, str], str] = {}
+_FINGERPRINTS_LOCK = threading.Lock()
 
 
 def error_document(submission: Submission, code: ExitCode, message: str) -> dict[str, Any]:
@@ -496,6 +537,10 @@ def run_batch(discovery: Discovery, options: BatchOptions, *, jobs: int,
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     submissions = discovery.submissions
+    with _FINGERPRINTS_LOCK:
+        _fingerprints.clear()  # the pack may have changed since an earlier batch
+    if problems is None:
+        problems = ProblemCache(s.problem for s in submissions if s.problem is not None)
     slots = slots or WorkerSlots()
     outcome = BatchResult(skipped=list(discovery.skipped))
     by_index: dict[int, dict[str, Any]] = {}
