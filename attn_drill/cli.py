@@ -347,7 +347,9 @@ def _grade_batch(paths: list[Path], *, problem_id: str | None, track: str | None
     if fmt is not None and output is not None:
         from attn_drill.formats import write_documents
 
-        write_documents(outcome.results, fmt, output, several=True, expected=expect,
+        # One submission and a file name (e.g. an exercism runner's results.json): one file.
+        several = not (len(outcome.results) == 1 and output.suffix in (".json", ".xml"))
+        write_documents(outcome.results, fmt, output, several=several, expected=expect,
                         points=points, execution_time=time.perf_counter() - started)
     if save_cases is not None:
         from attn_drill.formats import output_name

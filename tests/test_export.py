@@ -291,3 +291,16 @@ def test_docker_image_grades_a_directory_without_network(tmp_path: Path) -> None
     results = {r["student"]: r for r in json.loads(done.stdout)["results"]}
     assert results["ana"]["passed"] is True and results["ben"]["passed"] is False
     assert "privilege-drop" not in results["ana"]["protections_off"]
+
+
+def test_an_exercism_runner_directory_with_one_submission_gets_one_results_json(
+        tmp_path: Path) -> None:
+    """exercism's runner interface: INPUT_DIR holds the solution, OUTPUT_DIR/results.json."""
+    put(tmp_path, "input/softmax.py", UNSTABLE_SOFTMAX)
+    put(tmp_path, "input/README.md", "exercise text")
+    target = tmp_path / "output" / "results.json"
+    result = runner.invoke(app, ["grade", str(tmp_path / "input"), "--format", "exercism",
+                                 "--output", str(target)])
+    assert result.exit_code == 1
+    document = json.loads(target.read_text())
+    assert validate_exercism(document) == [] and document["status"] == "fail"
