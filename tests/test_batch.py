@@ -322,3 +322,37 @@ def test_torch_and_numpy_submissions_share_one_batch(tmp_path: Path) -> None:
     assert results[("ana", "softmax")]["passed"]
     assert results[("ben", "scaled-dot-product-attention")]["error_kind"] == "timeout"
     assert result.exit_code == 1
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_runs_on_a_terminal_and_stays_silent_elsewhere(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from attn_drill.render.batch import BatchProgress
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with BatchProgress(2, "en") as bar:
+        bar.advance({"passed": True})
+        bar.advance({"passed": False})
+    assert (bar.passed, bar.failed) == (1, 1)
+    assert "grading" in terminal.getvalue()
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", piped)
+    with BatchProgress(2, "en") as bar:
+        bar.advance({"passed": True})
+    assert piped.getvalue() == ""
+
+
+def test_save_cases_in_a_batch_gives_each_failing_submission_its_own_folder(
+        tmp_path: Path) -> None:
+    put(tmp_path, "subs/ana/softmax.py", CORRECT_SOFTMAX)
+    put(tmp_path, "subs/ben/softmax.py", UNSTABLE_SOFTMAX)
+    saved = tmp_path / "cases"
+    result = runner.invoke(app, ["grade", str(tmp_path / "subs"), "--save-cases", str(saved)])
+    assert result.exit_code == 1
+    assert [p.name for p in saved.iterdir()] == ["ben__softmax"]
+    assert list((saved / "ben__softmax").rglob("repro.py"))
