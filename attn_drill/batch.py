@@ -385,6 +385,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def default_jobs() -> int:
+    """One worker per CPU this process may run on (a container's CPU set, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 # -- the pool --------------------------------------------------------------------------------
 
 

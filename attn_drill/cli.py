@@ -295,11 +295,17 @@ def _grade_batch(paths: list[Path], *, problem_id: str | None, track: str | None
                  output: Path | None, expect: list[str], points: float,
                  packs: list[Path]) -> None:
     """Batch mode of `grade`: no progress is recorded (a teacher grades others' files)."""
-    import os
     import signal
     import time
 
-    from attn_drill.batch import BatchOptions, ResultStore, discover, load_problems, run_batch
+    from attn_drill.batch import (
+        BatchOptions,
+        ResultStore,
+        default_jobs,
+        discover,
+        load_problems,
+        run_batch,
+    )
     from attn_drill.errors import UsageError
     from attn_drill.render.batch import BatchProgress, batch_summary, written
 
@@ -324,7 +330,7 @@ def _grade_batch(paths: list[Path], *, problem_id: str | None, track: str | None
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
         with BatchProgress(len(discovery.submissions), lang) as bar:
-            outcome = run_batch(discovery, options, jobs=jobs or os.cpu_count() or 1,
+            outcome = run_batch(discovery, options, jobs=jobs or default_jobs(),
                                 problems=problems, store=store, resume=resume,
                                 on_result=bar.advance, keep_reports=save_cases is not None)
     except KeyboardInterrupt:
