@@ -255,7 +255,8 @@ class BatchOptions:
 
 def grade_submission(path: Path, *, problem_id: str | None, track: str | None, seed: int,
                      timeout: float, lang: str, problems: dict[str, Problem] | None,
-                     runner_for: Callable[[str], Any] | None = None) -> GradeReport:
+                     runner_for: Callable[[str], Any] | None = None,
+                     shared: dict[Any, Any] | None = None) -> GradeReport:
     """`grade_file` for one submission of a batch: external packs, and a runner chosen once
     the track is known (the warm worker of that track)."""
     from attn_drill.grading.grade import (
@@ -284,7 +285,7 @@ def grade_submission(path: Path, *, problem_id: str | None, track: str | None, s
 
         runner = default_runner()
     return grade_code(problem, track_name, path, source, seed=seed, timeout=timeout, lang=lang,
-                      runner=runner, started=started)
+                      runner=runner, started=started, shared=shared)
 
 
 def result_document(report: GradeReport, submission: Submission, *, seed_from_student: bool,
@@ -565,6 +566,10 @@ def run_batch(discovery: Discovery, options: BatchOptions, *, jobs: int,
         else:
             todo.append(index)
 
+    # Cases, references and mutant outputs are computed once per problem and track when every
+    # student gets the same seed (per-student seeds would keep one set per student).
+    shared: dict[Any, Any] | None = None if options.seed_per_student else {}
+
     def grade_one(index: int) -> dict[str, Any]:
         submission = submissions[index]
         seed = (student_seed(submission.student, options.seed) if options.seed_per_student
@@ -573,7 +578,7 @@ def run_batch(discovery: Discovery, options: BatchOptions, *, jobs: int,
             report = grade_submission(
                 submission.path, problem_id=options.problem_id, track=options.track, seed=seed,
                 timeout=options.timeout, lang=options.lang, problems=problems,
-                runner_for=slots.runner)
+                runner_for=slots.runner, shared=shared)
         except _Stopped:
             raise
         except AttnDrillError as exc:

@@ -242,6 +242,14 @@ def main() -> None:
         sample = max(1, min(options.sequential, TORCH_COUNT))
         sequential_s, sequential_verdicts = sequential(files, sample, env)
         disagree = [f for f, v in sequential_verdicts.items() if batch_verdicts[f] != v]
+        # The machine is shared: the batch runs again after the sequential runs, and the
+        # slower of its two times is the one compared.
+        again_s, _, again_sampler = batch(torch_class, options.jobs, env, scratch,
+                                          work_dir / "torch-again.csv")
+        batch_times = (batch_s, again_s)
+        batch_s = max(batch_times)
+        sampler.worker_peak = max(sampler.worker_peak, again_sampler.worker_peak)
+        sampler.parent_peak = max(sampler.parent_peak, again_sampler.parent_peak)
 
         numpy_class = work_dir / "numpy-class"
         count = make_numpy_class(numpy_class, options.numpy)
@@ -257,7 +265,8 @@ def main() -> None:
     print(f"torch class: {TORCH_COUNT} submissions, {summary['passed']} passed, "
           f"{summary['failed']} failed, {summary['errors']} errors")
     print(f"  sequential `attn-drill grade FILE` x100: {sequential_s:8.1f} s{scaled}")
-    print(f"  `attn-drill grade DIR --jobs {options.jobs}`:      {batch_s:8.1f} s")
+    print(f"  `attn-drill grade DIR --jobs {options.jobs}`:      {batch_s:8.1f} s "
+          f"(slower of {batch_times[0]:.1f} s before and {batch_times[1]:.1f} s after)")
     print(f"  speed-up: {speedup:.1f}x (target >= {TARGET_SPEEDUP:.0f}x) "
           f"{'ok' if speedup >= TARGET_SPEEDUP else 'UNDER TARGET'}")
     print(f"  verdicts as expected: {len(files) - len(wrong)}/{len(files)}; "

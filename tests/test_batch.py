@@ -356,3 +356,25 @@ def test_save_cases_in_a_batch_gives_each_failing_submission_its_own_folder(
     assert result.exit_code == 1
     assert [p.name for p in saved.iterdir()] == ["ben__softmax"]
     assert list((saved / "ben__softmax").rglob("repro.py"))
+
+
+def test_a_batch_gives_every_file_the_verdict_of_grading_it_alone(tmp_path: Path) -> None:
+    """Cases, references and mutant outputs are shared between the grades of one batch:
+    each result must still be exactly what `grade FILE` says about that file."""
+    from attn_drill.grading.grade import grade_file
+
+    wrong = sorted((FIXTURES / "solutions").glob("softmax_*.py"))
+    files = [put(tmp_path, f"s{i}/softmax.py", path) for i, path in
+             enumerate([CORRECT_SOFTMAX, *wrong, CORRECT_SOFTMAX])]
+    result = runner.invoke(app, ["grade", str(tmp_path), "--jobs", "2", "--problem", "softmax",
+                                 "--timeout", "3", "--json"])
+    batch = {r["file"]: r for r in json.loads(result.stdout)["results"]}
+
+    def verdict(document: dict) -> tuple:
+        return (document["passed"], document["score"],
+                [(c["name"], c["passed"], c["message"]) for c in document["checks"]],
+                [d["id"] for d in document["diagnosis"]])
+
+    for path in files:
+        alone = grade_file(path, problem_id="softmax", timeout=3).to_dict()
+        assert verdict(batch[str(path)]) == verdict(alone), path
