@@ -179,6 +179,8 @@ class Discovery:
 
 
 def _first_line(path: Path) -> str:
+    if not path.is_file():  # a FIFO or a device: never opened here
+        return ""
     try:
         with open(path, "rb") as handle:
             head = handle.read(HEADER_BYTES)
@@ -191,8 +193,12 @@ def _walk(directory: Path) -> Iterable[Path]:
     for current, dirnames, filenames in os.walk(directory):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIPPED_DIRS)
         for name in sorted(filenames):
-            if not name.startswith(".") and name.lower().endswith(SUBMISSION_SUFFIXES):
-                yield Path(current) / name
+            path = Path(current) / name
+            # Regular files only: opening a FIFO or a device found in a class folder would
+            # block or never end.
+            if (not name.startswith(".") and name.lower().endswith(SUBMISSION_SUFFIXES)
+                    and path.is_file()):
+                yield path
 
 
 def discover(paths: Sequence[Path], *, problem_id: str | None,

@@ -51,6 +51,7 @@ def test_discovery_finds_submissions_recursively_and_skips_what_names_no_problem
     put(tmp_path, "carol.py", "# attn-drill: softmax\ndef softmax(x, axis=-1):\n    return x\n")
     put(tmp_path, "alice/.git/softmax.py", CORRECT_SOFTMAX)  # hidden folders are not searched
     put(tmp_path, "alice/__pycache__/softmax.py", CORRECT_SOFTMAX)
+    os.mkfifo(tmp_path / "alice" / "pipe.py")  # would block anything that opened it
     found = discover([tmp_path], problem_id=None, problems=None)
     by_file = {Path(s.file).relative_to(tmp_path).as_posix(): s for s in found.submissions}
     assert sorted(by_file) == ["alice/softmax.py", "bob/week1/softmax.py", "carol.py"]
