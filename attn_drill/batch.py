@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 SUBMISSION_SUFFIXES = (".py", ".md", ".txt")
 # Folders that never hold submissions: version control, caches, environments.
 SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "venv", ".venv", "site-packages"})
-PACKS_ENV = "ATTN_DRILL_PACKS"
 SEED_DOMAIN = b"attn-drill student seed v1"
 RESULTS_DIR = "results"
 HEADER_BYTES = 4096
@@ -50,22 +49,10 @@ THREAD_PREFIX = "attn-drill-batch"
 # -- packs -----------------------------------------------------------------------------------
 
 
-def pack_dirs(given: Sequence[Path] | None = None) -> list[Path]:
-    """The external packs in use: `--pack` directories, then those of ATTN_DRILL_PACKS."""
-    dirs = [Path(p) for p in given or ()]
-    dirs += [Path(p) for p in os.environ.get(PACKS_ENV, "").split(os.pathsep) if p.strip()]
-    unique: list[Path] = []
-    for directory in dirs:
-        if not directory.is_dir():
-            raise UsageError(f"--pack {directory}: no such directory.")
-        if directory.resolve() not in [u.resolve() for u in unique]:
-            unique.append(directory)
-    return unique
-
-
 def load_problems(packs: Sequence[Path]) -> dict[str, Problem] | None:
-    """Every problem of the built-in pack plus `packs`; None when no external pack is used
-    (the grader then parses only the YAML of the problem it grades)."""
+    """Every problem of the built-in pack plus `packs` (the CLI passes
+    `attn_drill.packs.extra_packs()`: --pack and ATTN_DRILL_PACKS); None when no external
+    pack is used (the grader then parses only the YAML of the problem it grades)."""
     if not packs:
         return None
     from attn_drill.problems import builtin_problems, load_pack

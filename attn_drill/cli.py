@@ -32,14 +32,23 @@ LangOpt = typer.Option(None, "--lang", help="Content language: en or zh.")
 TrackOpt = typer.Option(None, "--track", help="Track: numpy, torch or text.")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout, nothing else.")
 DirOpt = typer.Option(None, "--dir", help="Workspace directory (default ./attn-drill-work).")
+PackOpt = typer.Option(
+    None, "--pack", metavar="DIR",
+    help="Also use the problem pack in DIR (repeatable; ATTN_DRILL_PACKS adds more).",
+)
 
 
 def _guarded(func: F) -> F:
-    """Map domain errors to their exit code and any other exception to exit 3."""
+    """Map domain errors to their exit code and any other exception to exit 3; a command's
+    `--pack` directories (none for commands without the option) are made active
+    (attn_drill.packs) before it runs."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            from attn_drill.packs import use_packs
+
+            use_packs(kwargs.get("packs"))  # each command sees exactly its own --pack dirs
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
@@ -105,6 +114,7 @@ def list_cmd(
     status: str | None = typer.Option(None, "--status", help="todo, attempted or passed."),
     lang: str | None = LangOpt,
     as_json: bool = JsonOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """List the problems with your progress."""
     from attn_drill.catalog import problem_rows
@@ -130,6 +140,7 @@ def show_cmd(
     problem_id: str = typer.Argument(..., metavar="ID", help="Problem id (see `list`)."),
     track: str | None = TrackOpt,
     lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Show a problem: task, formula, signature and shapes, a worked example, constraints."""
     from attn_drill.problems import get_problem
@@ -150,6 +161,7 @@ def start_cmd(
     directory: Path | None = DirOpt,
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
     lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Write a starter file for a problem (never overwrites without --force)."""
     from attn_drill.errors import require_torch
@@ -170,9 +182,6 @@ def start_cmd(
 
 
 # -- grading -----------------------------------------------------------------------------
-
-
-PackOpt = typer.Option(None, "--pack", help="An extra problem pack directory (repeatable).")
 
 
 @app.command("grade")
@@ -211,12 +220,12 @@ def grade_cmd(
         None, "--expect", help="A problem the submission must contain (gradescope format)."),
     points: float = typer.Option(1.0, "--points", min=0.0,
                                  help="Points per problem (gradescope format)."),
-    pack: list[Path] | None = PackOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Grade a solution against the reference and explain what went wrong; with several
     files or a directory, grade a whole class."""
-    from attn_drill.batch import pack_dirs
     from attn_drill.errors import UsageError
+    from attn_drill.packs import extra_packs
     from attn_drill.settings import resolve_lang
 
     language = resolve_lang(lang)
@@ -229,7 +238,6 @@ def grade_cmd(
             raise UsageError(f"--format {fmt} needs --output PATH (where to write it).")
     if resume and out_dir is None:
         raise UsageError("--resume needs --out DIR (where the finished results are kept).")
-    packs = pack_dirs(pack)
     batch = (len(paths) > 1 or any(p.is_dir() for p in paths) or csv_path is not None
              or out_dir is not None or fmt == "gradescope")
     if batch:
@@ -237,24 +245,19 @@ def grade_cmd(
                      lang=language, save_cases=save_cases, as_json=as_json, jobs=jobs,
                      csv_path=csv_path, out_dir=out_dir, resume=resume,
                      seed_per_student=seed_per_student, student=student, fmt=fmt,
-                     output=output, expect=expect or [], points=points, packs=packs)
+                     output=output, expect=expect or [], points=points,
+                     packs=list(extra_packs()))
         return
     file = paths[0]
     if seed_per_student:
         from attn_drill.batch import student_of, student_seed
 
         seed = student_seed(student or student_of(file, None), seed)
-    if packs:
-        from attn_drill.batch import grade_submission, load_problems
+    from attn_drill.grading.grade import grade_file
 
-        report = grade_submission(file, problem_id=problem_id, track=track, seed=seed,
-                                  timeout=timeout, lang=language, problems=load_problems(packs))
-    else:
-        from attn_drill.grading.grade import grade_file
-
-        report = grade_file(
-            file, problem_id=problem_id, track=track, seed=seed, timeout=timeout, lang=language
-        )
+    report = grade_file(
+        file, problem_id=problem_id, track=track, seed=seed, timeout=timeout, lang=language
+    )
     store_error: AttnDrillError | None = None
     if not no_record:
         from attn_drill.progress import record_grade
@@ -399,20 +402,21 @@ def export_gradescope_cmd(
     wheel: Path | None = typer.Option(
         None, "--wheel", help="An attn-drill wheel to bundle (default: built from this source)."),
     lang: str | None = LangOpt,
-    pack: list[Path] | None = PackOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Build a Gradescope autograder zip (setup.sh, run_autograder, wheel, packs)."""
-    from attn_drill.batch import load_problems, pack_dirs
+    from attn_drill.batch import load_problems
     from attn_drill.gradescope import AutograderSpec, export_gradescope
+    from attn_drill.packs import extra_packs
     from attn_drill.render.batch import written
     from attn_drill.settings import resolve_lang
 
     language = resolve_lang(lang)
-    packs = pack_dirs(pack)
+    extra = list(extra_packs())  # --pack (made active by _guarded) and ATTN_DRILL_PACKS
     spec = AutograderSpec(problem_ids=tuple(problem_ids), track=track, timeout=timeout,
                           seed=seed, seed_per_student=seed_per_student, points=points,
                           lang=language)
-    path = export_gradescope(spec, output, packs=packs, problems=load_problems(packs),
+    path = export_gradescope(spec, output, packs=extra, problems=load_problems(extra),
                              wheel=wheel)
     written(str(path), language)
 
@@ -424,11 +428,14 @@ def validate_cmd(
         None, help="A problem pack directory (default: the built-in pack)."
     ),
     as_json: bool = JsonOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
-    """Check a problem pack: schema, references pass, every mutant fails as itself."""
+    """Check a problem pack (and every --pack): each pack rule, references pass, every mutant
+    fails as itself. Without PATH: the built-in pack and the extra packs in use."""
     from attn_drill.grading.validate import validate_pack
+    from attn_drill.packs import extra_packs
 
-    result = validate_pack(path)
+    result = validate_pack(path, extra=extra_packs() if path is None else packs or ())
     if as_json:
         from attn_drill.render import print_json
 
@@ -450,12 +457,16 @@ def practice_cmd(
     track: str | None = TrackOpt,
     directory: Path | None = DirOpt,
     lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Guided loop: next problem, scaffold a file, re-grade on save, hints, reveal after a pass."""
     from attn_drill.practice import run_practice
+    from attn_drill.render.practice import PracticeScreen
     from attn_drill.settings import resolve_lang
 
-    code = run_practice(problem_id, track=track, directory=directory, lang=resolve_lang(lang))
+    language = resolve_lang(lang)
+    code = run_practice(problem_id, track=track, directory=directory, lang=language,
+                        screen=PracticeScreen(language))
     raise typer.Exit(int(code))
 
 
@@ -464,6 +475,7 @@ def practice_cmd(
 def hint_cmd(
     problem_id: str = typer.Argument(..., metavar="ID", help="Problem id."),
     lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Show the next hint for a problem (one more level each time)."""
     from attn_drill.practice import next_hint
@@ -484,12 +496,16 @@ def solution_cmd(
     yes: bool = typer.Option(False, "--yes", help="Reveal without asking."),
     plain: bool = typer.Option(False, "--plain", help="Print only the source code."),
     lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Show the reference solution (after a pass, or after you confirm)."""
     from attn_drill.practice import reveal_solution
+    from attn_drill.render.practice import CommandScreen
     from attn_drill.settings import resolve_lang
 
-    code = reveal_solution(problem_id, track=track, yes=yes, plain=plain, lang=resolve_lang(lang))
+    language = resolve_lang(lang)
+    code = reveal_solution(problem_id, track=track, yes=yes, plain=plain, lang=language,
+                           view=CommandScreen(language))
     raise typer.Exit(int(code))
 
 
@@ -501,14 +517,16 @@ def reset_cmd(
     directory: Path | None = DirOpt,
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
     lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Restore the starter file, keeping a backup of yours."""
     from attn_drill.practice import reset_problem
+    from attn_drill.render.practice import CommandScreen
     from attn_drill.settings import resolve_lang
 
-    code = reset_problem(
-        problem_id, track=track, directory=directory, yes=yes, lang=resolve_lang(lang)
-    )
+    language = resolve_lang(lang)
+    code = reset_problem(problem_id, track=track, directory=directory, yes=yes, lang=language,
+                         view=CommandScreen(language))
     raise typer.Exit(int(code))
 
 
@@ -523,16 +541,55 @@ def quiz_cmd(
     lang: str | None = LangOpt,
     seed: int | None = typer.Option(None, "--seed", help="Seed for order and generated items."),
     list_bank: bool = typer.Option(False, "--list", help="List the question bank."),
+    question: str | None = typer.Option(
+        None, "--question", help="Ask only this question (an id from --list); without a "
+        "terminal the answer is the first line of stdin."
+    ),
+    no_record: bool = typer.Option(
+        False, "--no-record", help="With --question: check the answer without recording it."
+    ),
     as_json: bool = JsonOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Spaced-repetition quiz on attention concepts (reads answers from stdin when piped)."""
-    from attn_drill.quiz.session import run_quiz_command
+    from attn_drill.errors import UsageError
+    from attn_drill.quiz.bank import pack_bank
+    from attn_drill.quiz.session import bank_rows, run_question_command, run_quiz_command
+    from attn_drill.render import quiz as quiz_view
     from attn_drill.settings import resolve_lang
+    from attn_drill.watch import stdin_is_terminal
 
-    code = run_quiz_command(
-        topic=topic, count=count, lang=resolve_lang(lang), seed=seed, list_bank=list_bank,
-        as_json=as_json,
-    )
+    language = resolve_lang(lang)
+    if list_bank:
+        bank = pack_bank()
+        rows = bank_rows(bank, topic)
+        if as_json:
+            from attn_drill.render import print_json
+
+            print_json(rows)
+        else:
+            quiz_view.bank_table(rows, bank, language)
+        return
+    if question is not None:
+        terminal = stdin_is_terminal()
+        document = run_question_command(
+            question_id=question, lang=language, seed=seed, as_json=as_json,
+            record=not no_record, view=quiz_view,
+            answer_input=quiz_view.TerminalInput() if terminal and not as_json
+            else quiz_view.FirstLineInput(),
+            show_question=terminal,
+        )
+        if document is not None:
+            from attn_drill.render import print_json
+
+            print_json(document)
+        raise typer.Exit(0)
+    if as_json:
+        raise UsageError("--json goes with --list or --question (the quiz itself is "
+                         "interactive).")
+    answers = quiz_view.TerminalInput() if stdin_is_terminal() else quiz_view.PipedInput()
+    code = run_quiz_command(topic=topic, count=count, lang=language, seed=seed,
+                            view=quiz_view, answer_input=answers)
     raise typer.Exit(int(code))
 
 
@@ -574,8 +631,8 @@ def progress_cmd(
     ),
 ) -> None:
     """Your progress: solved problems per topic and track, streak, weak spots, cards due."""
-    from attn_drill.progress import progress_summary
     from attn_drill.settings import resolve_lang
+    from attn_drill.summary import progress_summary
 
     language = resolve_lang(lang)
     summary = progress_summary(reset_corrupt=reset_corrupt)

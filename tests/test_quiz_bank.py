@@ -17,37 +17,25 @@ import numpy as np
 import pytest
 
 from attn_drill.grading.rubric import grade_answer
-from attn_drill.problems import L10n
+from attn_drill.problems import L10n, builtin_problems
 from attn_drill.quiz.bank import QUIZ_DIR, Bank, load_bank
 from attn_drill.quiz.model import Question
 
-# The coding problems of CONTRACT.md's table: the only ids a question may link to.
-CONTRACT_PROBLEMS = {
-    "softmax",
-    "scaled-dot-product-attention",
-    "causal-attention",
-    "cross-attention",
-    "additive-attention",
-    "self-attention",
-    "multi-head-attention",
-    "self-attention-module",
-    "explain-sqrt-dk",
-}
+# The problems of the built-in pack: the only ids a question may link to.
+PACK_PROBLEMS = set(builtin_problems())
 
-# The brief's canonical misconception ids; the bank should let a learner practise each one.
+# Every misconception a coding problem of the pack diagnoses; the bank should let a learner
+# practise each one (dropout left on is a module-writing slip and calling the library's own
+# attention a rule of the exercise, not ideas to quiz).
 CANONICAL_MISCONCEPTIONS = {
-    "missing-scale", "scale-not-sqrt", "scale-by-d-model", "softmax-wrong-axis",
-    "unstable-softmax", "global-normalisation", "mask-after-softmax", "inverted-mask",
-    "mask-tiny-fill", "ignores-mask", "causal-future-leak", "heads-no-transpose",
-    "heads-interleaved", "missing-output-projection", "missing-bias", "returns-weights",
-    "swapped-outputs", "no-batch-dims", "mutates-input", "no-gradient", "cross-kv-from-decoder",
-    "additive-no-tanh", "rounded-output",
-}
+    m.id for p in builtin_problems().values() if "text" not in p.tracks
+    for m in p.misconceptions
+} - {"dropout-in-train", "uses-builtin"}
 
 
 @pytest.fixture(scope="module")
 def bank() -> Bank:
-    return load_bank(QUIZ_DIR, problem_ids=CONTRACT_PROBLEMS)
+    return load_bank(QUIZ_DIR, problem_ids=PACK_PROBLEMS)
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +116,9 @@ def test_ids_are_unique_and_topic_prefixed(bank: Bank) -> None:
         assert entry.question.concepts, f"{entry.question.id}: no concepts"
 
 
-def test_problem_links_exist_in_the_contract(bank: Bank) -> None:
+def test_problem_links_exist_in_the_pack(bank: Bank) -> None:
     linked = {e.question.problem for e in bank.entries if e.question.problem is not None}
-    assert linked <= CONTRACT_PROBLEMS
+    assert linked <= PACK_PROBLEMS
     assert len(linked) >= 7, "most coding problems should have questions linked to them"
 
 
@@ -248,6 +236,10 @@ NUMERIC: dict[str, Callable[[], float]] = {
     "cx-doubling": lambda: np.ones((2 * 300, 2 * 300)).size / np.ones((300, 300)).size,
     "cx-sliding-window": lambda: (4096 * 4096) / (4096 * 256),
     "heatmap-output-value": lambda: float(np.array([0.1, 0.4, 0.3, 0.2]) @ np.array([1, 2, 3, 4])),
+    "variants-vit-patches": lambda: float(np.ones(((224 // 16) ** 2 + 1,) * 2).size),
+    "cx-score-multiply-adds": lambda: float(
+        np.einsum("hnd,hmd->hnm", np.ones((8, 1024, 64)), np.ones((8, 1024, 64))).sum()
+    ),
 }
 
 
@@ -630,15 +622,23 @@ def test_handcalc_items_generate_and_match_numpy(bank: Bank) -> None:
             continue
         for seed in range(5):
             item = generate_item(spec, random.Random(seed))
-            q = np.array(item.q, dtype=float)
-            k = np.array(item.k, dtype=float)
-            assert spec.tokens[0] <= q.shape[0] <= spec.tokens[1]
-            assert spec.d_k[0] <= q.shape[1] <= spec.d_k[1]
-            weights = np.stack([_softmax(list(row)) for row in q @ k.T / math.sqrt(q.shape[1])])
+            heads = spec.heads
+            q = np.array(item.q, dtype=float).reshape(len(item.q), heads, -1).transpose(1, 0, 2)
+            k = np.array(item.k, dtype=float).reshape(len(item.k), heads, -1).transpose(1, 0, 2)
+            n, d_k = q.shape[1], q.shape[2]
+            assert spec.tokens[0] <= n <= spec.tokens[1]
+            assert spec.d_k[0] <= d_k <= spec.d_k[1]
+            scores = q @ k.transpose(0, 2, 1) / math.sqrt(d_k)  # (heads, n, n)
+            if spec.mask == "causal":
+                scores = np.where(np.tril(np.ones((n, n), dtype=bool)), scores, -np.inf)
+            weights = np.exp(scores - scores.max(-1, keepdims=True))
+            weights /= weights.sum(-1, keepdims=True)
             if item.target == "weight":
-                expected = weights[item.row, item.col]
+                expected = weights[0, item.row, item.col]
             else:
-                expected = (weights @ np.array(item.v, dtype=float))[item.row, item.col]
+                v = np.array(item.v, dtype=float).reshape(n, heads, -1).transpose(1, 0, 2)
+                output = (weights @ v).transpose(1, 0, 2).reshape(n, -1)  # heads side by side
+                expected = output[item.row, item.col]
             assert item.is_correct(round(float(expected), spec.decimals))
 
 
