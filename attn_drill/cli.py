@@ -201,6 +201,8 @@ def grade_cmd(
     save_cases: Path | None = typer.Option(
         None, "--save-cases", help="Write each failing case (.npy + a snippet) here."
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Show every check in detail, not only the first failure."),
     as_json: bool = JsonOpt,
     jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, max=256,
                                     help="Submissions graded at once (default: CPU count)."),
@@ -285,7 +287,7 @@ def grade_cmd(
     else:
         from attn_drill.render.report import grade_report
 
-        grade_report(report, language)
+        grade_report(report, language, verbose=verbose)
     if store_error is not None:
         raise store_error
     raise typer.Exit(int(ExitCode.OK if report.passed else ExitCode.FAILED))
@@ -649,12 +651,22 @@ def progress_cmd(
 @app.command("config")
 @_guarded
 def config_cmd(
-    key: str = typer.Argument(..., help="Setting name, e.g. lang."),
+    key: str | None = typer.Argument(None, help="Setting name, e.g. lang; omit to list all."),
     value: str | None = typer.Argument(None, help="New value; omit to read."),
 ) -> None:
-    """Read or set a setting (e.g. `attn-drill config lang zh`)."""
-    from attn_drill.settings import get_setting, set_setting
+    """List, read or set settings (e.g. `attn-drill config lang zh`)."""
+    from attn_drill.settings import KNOWN_KEYS, get_setting, set_setting
 
+    if key is None:
+        from attn_drill.settings import resolve_lang
+
+        # Every setting, its value, where the value comes from, and what it may be.
+        for name, allowed in KNOWN_KEYS.items():
+            saved = get_setting(name)
+            shown = saved if saved is not None else (resolve_lang() if name == "lang" else "")
+            origin = "saved" if saved is not None else "not saved: from the environment"
+            typer.echo(f"{name} = {shown}   ({origin}; one of {', '.join(allowed)})")
+        return
     if value is None:
         current = get_setting(key)
         if current is None and key == "lang":
