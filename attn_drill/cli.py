@@ -13,9 +13,34 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+import typer.core
 
 from attn_drill import __version__
 from attn_drill.errors import AttnDrillError, ExitCode
+
+# click's UsageError (typer may bundle its own click): the base of every bad-flag error.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _JsonUsageErrors(typer.core.TyperGroup):
+    """Bad flags are found by click before a command runs; with `--json` the error still
+    comes as the one JSON document on stdout (CONTRACT: every exit-2 path under --json)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        protected = vars(ctx).get("_protected_args")  # click >= 8.2
+        if protected is None:
+            protected = getattr(ctx, "protected_args", [])
+        words = [*protected, *ctx.args]  # read now: invoke() empties them
+        try:
+            return super().invoke(ctx)
+        except _USAGE_ERROR as exc:
+            if "--json" in words:
+                from attn_drill.render import print_json
+
+                print_json({"error": {"exit_code": int(ExitCode.USAGE),
+                                      "message": exc.format_message()}})
+            raise
+
 
 app = typer.Typer(
     name="attn-drill",
@@ -24,6 +49,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_JsonUsageErrors,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,8 +108,8 @@ def _report_error(message: str, code: ExitCode, *, as_json: bool) -> None:
 def _positive_seconds(value: float) -> float:
     import math
 
-    if not math.isfinite(value) or value <= 0 or value > 3600:
-        raise typer.BadParameter("must be a number of seconds above 0 and at most 3600")
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter("must be a finite number of seconds above 0")
     return value
 
 

@@ -113,11 +113,16 @@ class Evaluation:
 # -- the learner's source, read without running it -----------------------------------------
 
 
+# What ast.parse raises for source it cannot turn into a tree: syntax errors, NUL bytes, and
+# nesting deeper than the parser's stack (MemoryError / RecursionError).
+UNPARSEABLE = (SyntaxError, ValueError, MemoryError, RecursionError)
+
+
 def imports_torch(source: str) -> bool:
     """True when an import statement of the file imports torch (AST, never executed)."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except UNPARSEABLE:
         import re
 
         return bool(re.search(r"^\s*(import\s+torch|from\s+torch)\b", source, re.MULTILINE))
@@ -159,7 +164,7 @@ def signature_problem(source: str, spec: TrackSpec, cases: list[ConcreteCase]) -
     """Why the entry point cannot be called the way the grader calls it (AST only), or None."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except UNPARSEABLE:
         return None  # the runner reports the syntax error with the learner's line numbers
     by_keyword = set(spec.keyword_inputs)
     positional = max((len([k for k in c.inputs if k not in by_keyword]) for c in cases),

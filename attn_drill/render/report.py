@@ -166,6 +166,16 @@ PROTECTION_WORDS = {
                         "你的代码能读取评测用户可以读取的文件"),
     "hide-references": ("your code could read the reference solutions",
                         "你的代码可以读取参考答案"),
+    "no-capabilities": ("your code keeps special privileges (capabilities)",
+                        "你的代码保留了特殊权限（capabilities）"),
+    "filesystem-allow-list": ("your code can read any file your user can read",
+                              "你的代码能读取当前用户可读的任何文件"),
+    "private-temp": ("files your code writes to /tmp may outlive the grade",
+                     "你的代码写到 /tmp 的文件在评测后可能仍然存在"),
+    "no-network": ("your code can use the network", "你的代码可以访问网络"),
+    "ipc-scoped": ("your code can signal other processes of the same user",
+                   "你的代码可以向同一用户的其他进程发送信号"),
+    "syscall-filter": ("no system calls are filtered", "没有过滤系统调用"),
 }
 
 
