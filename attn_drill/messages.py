@@ -265,6 +265,88 @@ CATALOG: dict[str, tuple[str, str]] = {
         "eval 模式的输出在全部 {eval_ok} 个用例上一致，train 模式的输出在 {train_wrong} "
         "个用例上不同",
     ),
+    # -- diagnoses: how a finding is shown ------------------------------------------------------
+    "diagnosis.evidence": (" Evidence: {evidence}.", "依据：{evidence}。"),
+    "diagnosis.hint": (" Hint {hint} covers this (`attn-drill hint {problem}`).",
+                       "第 {hint} 条提示讲的就是这个（`attn-drill hint {problem}`）。"),
+    # -- diagnoses: mutants -------------------------------------------------------------------
+    "mutant.reproduced": (
+        "your outputs reproduce this mistake on every case where it gives a result of the "
+        "right shape",
+        "凡是这个错误能给出正确形状结果的用例，你的输出都与它一致",
+    ),
+    "mutant.reproduced-on-plain-cases": (
+        "your outputs reproduce this mistake on every case without a mask, huge scores or "
+        "batch axes; the cases that still differ show another one",
+        "在所有不带掩码、超大分数或批次轴的用例上，你的输出都与这个错误一致；"
+        "其余仍然不同的用例说明还有另一个错误",
+    ),
+    # -- diagnoses: patterns without mutants ----------------------------------------------------
+    "pattern.swapped-outputs": ("your first value is the weights and your second is the output",
+                                "你返回的第一个值是权重，第二个才是输出"),
+    "pattern.returns-weights": (
+        "your `output` equals the attention weights (multiply them by V)",
+        "你的 `output` 就是注意力权重（还需要乘以 V）",
+    ),
+    "pattern.rounded": ("`{output}` equals the reference rounded to {digits} decimals",
+                        "`{output}` 等于参考结果四舍五入到 {digits} 位小数"),
+    "pattern.scaled-by-dimension": (
+        "`{output}` is the right answer times {label} (= {value:.4g}): check where you scale",
+        "`{output}` 等于正确结果乘以 {label}（= {value:.4g}）：检查缩放的位置",
+    ),
+    "pattern.scaled-by-constant": ("`{output}` is the right answer times a constant {ratio:.4g}",
+                                   "`{output}` 等于正确结果乘以常数 {ratio:.4g}"),
+    "pattern.transposed": ("`{output}` is the right answer with its last two axes swapped",
+                           "`{output}` 是正确结果交换了最后两个轴"),
+    "pattern.rows-differ": (
+        "only row{plural} {rows} (of {total}) differ; the other rows match",
+        "只有第 {rows} 行（共 {total} 行）不同，其余行一致",
+    ),
+    # -- diagnoses: partial evidence ------------------------------------------------------------
+    "keepdims.broadcast": (
+        "on case '{case}' your code combined an array of shape {full} with one of shape "
+        "{reduced}, the same array reduced over axis {axis}: a max or sum without "
+        "keepdims=True loses that axis, so it no longer lines up (and lines up wrongly when the "
+        "sizes happen to match)",
+        "在用例「{case}」上，你的代码把形状 {full} 的数组和形状 {reduced} 的数组放在一起运算，"
+        "后者正是前者沿轴 {axis} 约简后的结果：不带 keepdims=True 的 max 或 sum 会丢掉这个轴，"
+        "于是无法对齐（尺寸碰巧相等时则会错误地对齐）",
+    ),
+    "axis.whole-array": ("the whole array (no axis)", "整个数组（不带轴）"),
+    "axis.argument": ("`axis`", "`axis`"),
+    "axis.fixed": ("axis={axis}", "axis={axis}"),
+    "softmax-axes.global": (
+        "your output is what a maximum over {max_axis} and a sum over the whole array give: "
+        "the whole array sums to 1, not each slice",
+        "你的结果等于沿 {max_axis} 取最大值、对整个数组求和得到的结果：是整个数组之和为 1，"
+        "而不是每个切片",
+    ),
+    "softmax-axes.differ": (
+        "your output is what a maximum over {max_axis} and a sum over {sum_axis} give; both "
+        "must use `axis`",
+        "你的结果等于沿 {max_axis} 取最大值、沿 {sum_axis} 求和得到的结果；两者都必须使用 `axis`",
+    ),
+    "softmax-axes.fixed": (
+        "your output is the softmax over axis={axis} on every case, whatever `axis` asks for",
+        "无论 `axis` 是多少，你的结果在每个用例上都是沿 axis={axis} 的 softmax",
+    ),
+    "weights-axis.queries": (
+        "your weights sum to 1 down each column (over the queries, axis -2); each query's row "
+        "(over the keys, axis -1) must sum to 1",
+        "你的权重是每一列（沿查询，轴 -2）之和为 1；应当是每个查询的一行（沿键，轴 -1）之和为 1",
+    ),
+    "causal.diagonal-hidden": (
+        "every position gets weight 0 on itself (the diagonal is masked, as with "
+        "`triu(..., k=0)`), so position 0 has no key left: its row is NaN or spread over every "
+        "key, future included",
+        "每个位置对自己的权重都是 0（对角线被遮住了，就像 `triu(..., k=0)`），于是位置 0 "
+        "没有任何可见的键：它那一行是 NaN，或平均分给了包括未来在内的所有键",
+    ),
+    "causal.next-seen": (
+        "every position also attends to the next one (position i sees i + 1, as with "
+        "`triu(..., k=2)`); only j ≤ i is allowed",
+        "每个位置还关注了下一个位置（位置 i 看到了 i + 1，就像 `triu(..., k=2)`）；只允许 j ≤ i",
+    ),
 }
 
 

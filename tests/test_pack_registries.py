@@ -318,6 +318,38 @@ def test_every_message_has_both_languages_with_the_same_parameters() -> None:
         assert all(f <= fields[0] for f in fields[1:]), key  # zh may drop an English plural
 
 
+def test_the_grading_core_writes_no_inline_bilingual_text() -> None:
+    """The core speaks in catalog ids: no `tr(lang, en, zh)` call (nor its definition) is
+    left in attn_drill/grading."""
+    import re
+
+    grading = Path(__file__).resolve().parents[1] / "attn_drill" / "grading"
+    inline = [f"{path.name}:{number}" for path in sorted(grading.rglob("*.py"))
+              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+              if re.search(r"(?<![\w.])tr\(", line)]
+    assert not inline, inline
+
+
+def test_every_message_the_diagnosis_uses_has_both_languages_with_equal_parameters() -> None:
+    import re
+    import string
+
+    formatter = string.Formatter()
+    grading = Path(__file__).resolve().parents[1] / "attn_drill" / "grading"
+    used = set()
+    for name in ("diagnosis.py", "properties.py"):
+        used |= set(re.findall(r'msg\(\s*"([a-z0-9.\-]+)"',
+                               (grading / name).read_text(encoding="utf-8")))
+    assert {"diagnosis.evidence", "diagnosis.hint", "mutant.reproduced",
+            "pattern.rows-differ", "keepdims.broadcast"} <= used
+    for key in sorted(used):
+        assert key in CATALOG, key
+        # Only English grammar (a plural ending, a pronoun) may be missing from another language.
+        fields = [{f for _, f, _, _ in formatter.parse(t) if f} - {"plural", "them"}
+                  for t in CATALOG[key]]
+        assert len(fields) == len(LANGS) and all(f == fields[0] for f in fields), key
+
+
 def test_every_message_id_the_grader_uses_is_in_the_catalog() -> None:
     import re
 
@@ -357,8 +389,10 @@ def test_verdicts_and_ids_are_the_same_in_every_language(tmp_path: Path) -> None
     keys = ("id", "kind", "passed", "message_id", "failed_cases")
     assert [[c[k] for k in keys] for c in en["checks"]] == \
         [[c[k] for k in keys] for c in zh["checks"]]
-    assert [d["id"] for d in en["diagnosis"]] == [d["id"] for d in zh["diagnosis"]]
+    assert [(d["id"], d["message_id"]) for d in en["diagnosis"]] == \
+        [(d["id"], d["message_id"]) for d in zh["diagnosis"]]
     assert "missing-scale" in [d["id"] for d in en["diagnosis"]]
+    assert all(d["message_id"] in CATALOG for d in en["diagnosis"])
     failed = [(e, z) for e, z in zip(en["checks"], zh["checks"], strict=True)
               if not e["passed"]]
     assert failed and all(e["message_id"] for e, _ in failed)

@@ -47,12 +47,6 @@ LOAD_ERRORS = ("syntax", "import", "missing-name")
 HEATMAP_MAX = 12
 
 
-def tr(lang: str, en: str, zh: str) -> str:
-    """Inline bilingual text (kept for callers outside the grading core; the core speaks in
-    message ids: attn_drill.messages)."""
-    return zh if lang == "zh" else en
-
-
 # -- what the checks look at ---------------------------------------------------------------
 
 

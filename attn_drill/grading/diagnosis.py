@@ -29,12 +29,11 @@ from attn_drill.grading.checks import (
     load_trusted_module,
     reference_array,
     tolerance,
-    tr,
 )
 from attn_drill.grading.compare import allclose
 from attn_drill.grading.properties import failed_check, property_findings, tagged_properties
 from attn_drill.grading.report import CheckResult, Diagnosis
-from attn_drill.messages import join, text_of
+from attn_drill.messages import Localisable, join, msg, params_json, text_of
 
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
@@ -47,17 +46,21 @@ MUTANT_SLACK = 10.0  # a learner's version of a bug may round differently from o
 @dataclass
 class Finding:
     id: str
-    evidence: str = ""
+    evidence: str | Localisable = ""
     source: str = ""  # "mutant:<name>", "property:<name>", "pattern:<name>"
+    message_id: str = ""  # the evidence's catalog id when the evidence is already text
 
 
 @dataclass
 class Findings:
     items: list[Finding] = field(default_factory=list)
 
-    def add(self, misconception: str, evidence: str = "", source: str = "") -> None:
+    def add(self, misconception: str, evidence: str | Localisable = "",
+            source: str = "", message_id: str = "") -> None:
+        """`message_id`: the catalog id of `evidence` when it is a check's message already
+        written in the report's language."""
         if all(f.id != misconception for f in self.items):
-            self.items.append(Finding(misconception, evidence, source))
+            self.items.append(Finding(misconception, evidence, source, message_id))
 
     @property
     def ids(self) -> list[str]:
@@ -248,12 +251,11 @@ def _scale_dims(case: ConcreteCase) -> dict[str, float]:
     return factors
 
 
-def pattern_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
-                     lang: str) -> None:
+def pattern_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
     numeric = [c for c in checks if not c.passed and (c.kind.startswith("match:") or c.kind in
                {f"property:{p.id}" for p in tagged_properties()})]
     for check in numeric:
-        _rows_that_differ(ev, check, lang)
+        _rows_that_differ(ev, check)
     seen_cases = [name for c in numeric for name in c.failed_cases]
     for name in seen_cases[:3]:
         case = ev.case(name)
@@ -266,18 +268,16 @@ def pattern_findings(ev: Evaluation, checks: list[CheckResult], findings: Findin
             out_is_w = _close(ev, got.get("output"), ref.get("weights"))
             w_is_out = _close(ev, got.get("weights"), ref.get("output"))
             if out_is_w and w_is_out:
-                findings.add("swapped-outputs", tr(
-                    lang, "your first value is the weights and your second is the output",
-                    "你返回的第一个值是权重，第二个才是输出"), "pattern:swapped")
+                findings.add("swapped-outputs", msg("pattern.swapped-outputs"),
+                             "pattern:swapped")
             elif out_is_w:
-                findings.add("returns-weights", tr(
-                    lang, "your `output` equals the attention weights (multiply them by V)",
-                    "你的 `output` 就是注意力权重（还需要乘以 V）"), "pattern:weights")
+                findings.add("returns-weights", msg("pattern.returns-weights"),
+                             "pattern:weights")
         for output in ev.spec.outputs:
             mine, theirs = got.get(output), ref.get(output)
             if mine is None or theirs is None:
                 continue
-            _numeric_patterns(ev, case, output, mine, theirs, findings, numeric, lang)
+            _numeric_patterns(ev, case, output, mine, theirs, findings, numeric)
 
 
 def _close(ev: Evaluation, got: np.ndarray | None, expected: np.ndarray | None) -> bool:
@@ -287,22 +287,28 @@ def _close(ev: Evaluation, got: np.ndarray | None, expected: np.ndarray | None) 
     return allclose(got, expected, rtol, atol)
 
 
-def _note(checks: list[CheckResult], case: str, text: str) -> None:
+def _add_detail(check: CheckResult, note: Localisable) -> None:
+    """Add `note` unless the check already says the same words (two cases may give numbers
+    that differ only beyond the digits shown)."""
+    shown = text_of(note, "en")
+    if all(text_of(detail, "en") != shown for detail in check.details):
+        check.details.append(note)
+
+
+def _note(checks: list[CheckResult], case: str, note: Localisable) -> None:
     for check in checks:
-        if case in check.failed_cases and text not in check.details:
-            check.details.append(text)
+        if case in check.failed_cases:
+            _add_detail(check, note)
 
 
 def _numeric_patterns(ev: Evaluation, case: ConcreteCase, output: str, mine: np.ndarray,
-                      theirs: np.ndarray, findings: Findings, numeric: list[CheckResult],
-                      lang: str) -> None:
+                      theirs: np.ndarray, findings: Findings, numeric: list[CheckResult]) -> None:
     rtol, atol = tolerance(ev, mine)
     if mine.shape == theirs.shape and not allclose(mine, theirs, rtol, atol):
         for digits in range(0, 7):
             if allclose(mine, np.round(theirs, digits), 0.0, 1e-12 + atol):
-                findings.add("rounded-output", tr(
-                    lang, f"`{output}` equals the reference rounded to {digits} decimals",
-                    f"`{output}` 等于参考结果四舍五入到 {digits} 位小数"), "pattern:rounded")
+                findings.add("rounded-output", msg("pattern.rounded", output=output,
+                                                   digits=digits), "pattern:rounded")
                 return
         finite = np.isfinite(theirs) & (np.abs(theirs) > 1e-6) & np.isfinite(mine)
         if finite.sum() >= 2:
@@ -310,22 +316,17 @@ def _numeric_patterns(ev: Evaluation, case: ConcreteCase, output: str, mine: np.
             if ratio != 0 and allclose(mine, theirs * ratio, rtol * 10, atol * 10):
                 for label, value in _scale_dims(case).items():
                     if abs(ratio - value) <= 1e-3 * abs(value):
-                        _note(numeric, case.name, tr(
-                            lang, f"`{output}` is the right answer times {label} "
-                            f"(= {value:.4g}): check where you scale",
-                            f"`{output}` 等于正确结果乘以 {label}（= {value:.4g}）："
-                            "检查缩放的位置"))
+                        _note(numeric, case.name, msg(
+                            "pattern.scaled-by-dimension", output=output, label=label,
+                            value=value))
                         return
-                _note(numeric, case.name, tr(
-                    lang, f"`{output}` is the right answer times a constant {ratio:.4g}",
-                    f"`{output}` 等于正确结果乘以常数 {ratio:.4g}"))
+                _note(numeric, case.name, msg("pattern.scaled-by-constant", output=output,
+                                              ratio=ratio))
                 return
     if mine.ndim >= 2 and theirs.ndim >= 2 and mine.shape == np.swapaxes(
             theirs, -1, -2).shape and allclose(
             mine, np.swapaxes(theirs, -1, -2), rtol, atol):
-        _note(numeric, case.name, tr(
-            lang, f"`{output}` is the right answer with its last two axes swapped",
-            f"`{output}` 是正确结果交换了最后两个轴"))
+        _note(numeric, case.name, msg("pattern.transposed", output=output))
 
 
 # -- partial evidence: crashes, normalisation axes, rows, the causal diagonal -------------
@@ -367,7 +368,7 @@ def _raised_on_a_reduction(traceback: str) -> bool | None:
     return bool(_REDUCTION.search(code[-1]))
 
 
-def error_findings(ev: Evaluation, findings: Findings, lang: str) -> None:
+def error_findings(ev: Evaluation, findings: Findings) -> None:
     """What the learner's own exceptions say: a broadcasting error between an array and the
     same array with one axis reduced away is a max or sum taken without keepdims=True."""
     for case in ev.base_cases:
@@ -386,15 +387,9 @@ def error_findings(ev: Evaluation, findings: Findings, lang: str) -> None:
                     continue
                 shown = [f"({', '.join(map(str, s))}{',' if len(s) == 1 else ''})"
                          for s in (full, reduced)]
-                findings.add("missing-keepdims", tr(
-                    lang, f"on case '{case.name}' your code combined an array of shape "
-                    f"{shown[0]} with one of shape {shown[1]}, the same array reduced over axis "
-                    f"{axis}: a max or sum without keepdims=True loses that axis, so it no "
-                    "longer lines up (and lines up wrongly when the sizes happen to match)",
-                    f"在用例「{case.name}」上，你的代码把形状 {shown[0]} 的数组和形状 {shown[1]} "
-                    f"的数组放在一起运算，后者正是前者沿轴 {axis} 约简后的结果：不带 "
-                    "keepdims=True 的 max 或 sum 会丢掉这个轴，于是无法对齐（尺寸碰巧相等时则会"
-                    "错误地对齐）"), "error:broadcast")
+                findings.add("missing-keepdims", msg(
+                    "keepdims.broadcast", case=case.name, full=shown[0], reduced=shown[1],
+                    axis=axis), "error:broadcast")
                 return
 
 
@@ -408,12 +403,12 @@ def _softmax_input(ev: Evaluation, case: ConcreteCase) -> np.ndarray | None:
     return np.asarray(arrays[0], dtype=np.float64)
 
 
-def _axis_words(axis: str, lang: str) -> str:
+def _axis_words(axis: str) -> Localisable:
     if axis == "all":
-        return tr(lang, "the whole array (no axis)", "整个数组（不带轴）")
+        return msg("axis.whole-array")
     if axis == "arg":
-        return tr(lang, "`axis`", "`axis`")
-    return tr(lang, f"axis={axis}", f"axis={axis}")
+        return msg("axis.argument")
+    return msg("axis.fixed", axis=axis)
 
 
 def _axis_labels(axis: int | None, wanted: int, ndim: int) -> set[str]:
@@ -435,8 +430,7 @@ def _candidate_softmax(x: np.ndarray, max_axis: int | None, sum_axis: int | None
     return exps / np.sum(exps, axis=sum_axis, keepdims=keep)
 
 
-def axis_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
-                  lang: str) -> None:
+def axis_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
     """Which axis the learner normalised over. For a softmax: find the axes of the max and of
     the sum that reproduce the learner's output on every case (two different axes is its own
     mistake). For attention weights: the axis along which they sum to 1."""
@@ -448,13 +442,12 @@ def axis_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
     if not usable:
         return
     if _softmax_input(ev, usable[0]) is not None:
-        _softmax_axes(ev, usable, findings, lang)
+        _softmax_axes(ev, usable, findings)
     elif "weights" in ev.spec.outputs:
-        _weights_axis(ev, usable, findings, lang)
+        _weights_axis(ev, usable, findings)
 
 
-def _softmax_axes(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
-                  lang: str) -> None:
+def _softmax_axes(ev: Evaluation, cases: list[ConcreteCase], findings: Findings) -> None:
     output = ev.spec.outputs[0]
     # (max axis, sum axis) as the learner may have written them (see _axis_labels); the
     # same pair must explain every case, whatever its rank and `axis`.
@@ -492,29 +485,20 @@ def _softmax_axes(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
     if differ and not harmless:
         max_axis, sum_axis = differ[0]
         if sum_axis == "all" and ev.problem.misconception("global-normalisation") is not None:
-            findings.add("global-normalisation", tr(
-                lang, f"your output is what a maximum over {_axis_words(max_axis, lang)} and "
-                "a sum over the whole array give: the whole array sums to 1, not each slice",
-                f"你的结果等于沿 {_axis_words(max_axis, lang)} 取最大值、对整个数组求和得到的"
-                "结果：是整个数组之和为 1，而不是每个切片"), "pattern:softmax-axes")
+            findings.add("global-normalisation", msg(
+                "softmax-axes.global", max_axis=_axis_words(max_axis)), "pattern:softmax-axes")
             return
-        findings.add("max-sum-axes-differ", tr(
-            lang, f"your output is what a maximum over {_axis_words(max_axis, lang)} and a "
-            f"sum over {_axis_words(sum_axis, lang)} give; both must use `axis`",
-            f"你的结果等于沿 {_axis_words(max_axis, lang)} 取最大值、沿 "
-            f"{_axis_words(sum_axis, lang)} 求和得到的结果；两者都必须使用 `axis`"),
-            "pattern:softmax-axes")
+        findings.add("max-sum-axes-differ", msg(
+            "softmax-axes.differ", max_axis=_axis_words(max_axis),
+            sum_axis=_axis_words(sum_axis)), "pattern:softmax-axes")
         return
     fixed = [t for t in harmless if t not in ("arg", "all")]
     if fixed and "arg" not in harmless:
-        findings.add("softmax-wrong-axis", tr(
-            lang, f"your output is the softmax over axis={fixed[0]} on every case, whatever "
-            "`axis` asks for", f"无论 `axis` 是多少，你的结果在每个用例上都是沿 "
-            f"axis={fixed[0]} 的 softmax"), "pattern:softmax-axes")
+        findings.add("softmax-wrong-axis", msg("softmax-axes.fixed", axis=fixed[0]),
+                     "pattern:softmax-axes")
 
 
-def _weights_axis(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
-                  lang: str) -> None:
+def _weights_axis(ev: Evaluation, cases: list[ConcreteCase], findings: Findings) -> None:
     """Attention weights that sum to 1 over the queries (axis -2) instead of the keys."""
     over_queries = 0
     for case in cases:
@@ -533,14 +517,11 @@ def _weights_axis(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
         else:
             return
     if over_queries:
-        findings.add("softmax-wrong-axis", tr(
-            lang, "your weights sum to 1 down each column (over the queries, axis -2); each "
-            "query's row (over the keys, axis -1) must sum to 1",
-            "你的权重是每一列（沿查询，轴 -2）之和为 1；应当是每个查询的一行（沿键，轴 -1）"
-            "之和为 1"), "pattern:weights-axis")
+        findings.add("softmax-wrong-axis", msg("weights-axis.queries"),
+                     "pattern:weights-axis")
 
 
-def _rows_that_differ(ev: Evaluation, check: CheckResult, lang: str) -> None:
+def _rows_that_differ(ev: Evaluation, check: CheckResult) -> None:
     """Name the query rows that differ when only some do (row 0 alone, the last rows...)."""
     table = check.mismatch
     if table is None or not table.case or table.case not in {c.name for c in ev.cases}:
@@ -556,13 +537,11 @@ def _rows_that_differ(ev: Evaluation, check: CheckResult, lang: str) -> None:
     count, total = int(rows.sum()), rows.size
     if 0 < count < total and count <= 6:
         listed = ", ".join(str(int(i)) for i in np.flatnonzero(rows))
-        note = tr(lang, f"only row{'s' if count > 1 else ''} {listed} (of {total}) differ; "
-                  "the other rows match", f"只有第 {listed} 行（共 {total} 行）不同，其余行一致")
-        if note not in check.details:
-            check.details.append(note)
+        _add_detail(check, msg("pattern.rows-differ", plural="s" if count > 1 else "",
+                               rows=listed, total=total))
 
 
-def _causal_off_by_one(ev: Evaluation, findings: Findings, lang: str) -> bool:
+def _causal_off_by_one(ev: Evaluation, findings: Findings) -> bool:
     """A causal mask shifted by one: the diagonal hidden (`triu(k=0)`: no position sees itself,
     and row 0 sees nothing), or the next position let through (`triu(k=2)`)."""
     if "causal-future" not in ev.spec.properties or "weights" not in ev.spec.outputs or \
@@ -597,20 +576,12 @@ def _causal_off_by_one(ev: Evaluation, findings: Findings, lang: str) -> bool:
     if not looked:
         return False
     if hidden == looked:
-        findings.add("causal-off-by-one", tr(
-            lang, "every position gets weight 0 on itself (the diagonal is masked, as with "
-            "`triu(..., k=0)`), so position 0 has no key left: its row is NaN or spread over "
-            "every key, future included",
-            "每个位置对自己的权重都是 0（对角线被遮住了，就像 `triu(..., k=0)`），于是位置 0 "
-            "没有任何可见的键：它那一行是 NaN，或平均分给了包括未来在内的所有键"),
-            "pattern:causal-diagonal")
+        findings.add("causal-off-by-one", msg("causal.diagonal-hidden"),
+                     "pattern:causal-diagonal")
         return True
     if next_seen and next_seen == looked:
-        findings.add("causal-off-by-one", tr(
-            lang, "every position also attends to the next one (position i sees i + 1, as "
-            "with `triu(..., k=2)`); only j ≤ i is allowed",
-            "每个位置还关注了下一个位置（位置 i 看到了 i + 1，就像 `triu(..., k=2)`）；"
-            "只允许 j ≤ i"), "pattern:causal-diagonal")
+        findings.add("causal-off-by-one", msg("causal.next-seen"),
+                     "pattern:causal-diagonal")
         return True
     return False
 
@@ -621,8 +592,7 @@ def _causal_off_by_one(ev: Evaluation, findings: Findings, lang: str) -> bool:
 def hint_pointer(problem_id: str, hint: int | None, lang: str) -> str:
     if hint is None:
         return ""
-    return tr(lang, f" Hint {hint} covers this (`attn-drill hint {problem_id}`).",
-              f"第 {hint} 条提示讲的就是这个（`attn-drill hint {problem_id}`）。")
+    return text_of(msg("diagnosis.hint", hint=hint, problem=problem_id), lang)
 
 
 def to_diagnoses(ev: Evaluation, findings: Findings, lang: str) -> list[Diagnosis]:
@@ -633,11 +603,15 @@ def to_diagnoses(ev: Evaluation, findings: Findings, lang: str) -> list[Diagnosi
             continue
         message = known.explanation.get(lang).strip()
         if finding.evidence:
-            evidence = text_of(finding.evidence, lang)
-            message += tr(lang, f" Evidence: {evidence}.", f"依据：{evidence}。")
+            message += text_of(msg("diagnosis.evidence", evidence=finding.evidence), lang)
         message += hint_pointer(ev.problem.id, known.hint, lang)
-        diagnoses.append(Diagnosis(id=finding.id, message=message, title=known.title.get(lang),
-                                   hint=known.hint, source=finding.source))
+        evidence = finding.evidence if isinstance(finding.evidence, Localisable) else None
+        diagnoses.append(Diagnosis(
+            id=finding.id, message=message, title=known.title.get(lang), hint=known.hint,
+            source=finding.source,
+            message_id=finding.message_id or (evidence.id if evidence is not None else ""),
+            message_params=params_json(getattr(evidence, "params", None)
+                                       or getattr(evidence, "parts", None))))
     return diagnoses
 
 
@@ -647,30 +621,25 @@ def collect_findings(ev: Evaluation, checks: list[CheckResult], lang: str = "en"
         return findings
     forbidden = failed_check(checks, "forbidden")
     if forbidden is not None:
-        findings.add("uses-builtin", join(forbidden.details, "; "), "forbidden")
+        findings.add("uses-builtin", join(forbidden.details, "; "), "forbidden",
+                     forbidden.message_id)
     if ev.fatal is not None and getattr(ev.fatal, "kind", "") in LOAD_ERRORS:
         return findings
     numeric_failed = any(
         not c.passed and c.kind not in ("defines", "property:no-mutation") for c in checks
     )
-    error_findings(ev, findings, lang)
+    error_findings(ev, findings)
     if numeric_failed:
         for name, misconception in match_mutants(ev):
-            findings.add(misconception, tr(
-                lang, "your outputs reproduce this mistake on every case where it gives a "
-                "result of the right shape",
-                "凡是这个错误能给出正确形状结果的用例，你的输出都与它一致"), f"mutant:{name}")
+            findings.add(misconception, msg("mutant.reproduced"), f"mutant:{name}")
         if not findings.items:
             for name, misconception in match_mutants_on_plain_cases(ev, set(findings.ids)):
-                findings.add(misconception, tr(
-                    lang, "your outputs reproduce this mistake on every case without a mask, "
-                    "huge scores or batch axes; the cases that still differ show another one",
-                    "在所有不带掩码、超大分数或批次轴的用例上，你的输出都与这个错误一致；"
-                    "其余仍然不同的用例说明还有另一个错误"), f"partial:{name}")
-        axis_findings(ev, checks, findings, lang)
+                findings.add(misconception, msg("mutant.reproduced-on-plain-cases"),
+                             f"partial:{name}")
+        axis_findings(ev, checks, findings)
     property_findings(ev, checks, findings, lang)
     if numeric_failed:
-        pattern_findings(ev, checks, findings, lang)
+        pattern_findings(ev, checks, findings)
     return findings
 
 

@@ -85,7 +85,8 @@ class NoMutation(Property):
              lang: str) -> None:
         failed = failed_check(checks, "property:no-mutation")
         if failed:
-            findings.add("mutates-input", failed.message, "property:no-mutation")
+            findings.add("mutates-input", failed.message, "property:no-mutation",
+                         failed.message_id)
 
 
 class BatchDims(Property):
@@ -225,10 +226,11 @@ class CausalFuture(Property):
              lang: str) -> None:
         from attn_drill.grading.diagnosis import _causal_off_by_one
 
-        off_by_one = _causal_off_by_one(ev, findings, lang)
+        off_by_one = _causal_off_by_one(ev, findings)
         failed = failed_check(checks, "property:causal-future")
         if failed and not off_by_one:
-            findings.add("causal-future-leak", failed.message, "property:causal-future")
+            findings.add("causal-future-leak", failed.message, "property:causal-future",
+                         failed.message_id)
 
 
 class Stability(Property):

@@ -120,9 +120,12 @@ class Diagnosis:
     title: str = ""
     hint: int | None = None
     source: str = ""  # what recognised it: "mutant:<name>", "property:<name>", "pattern:<name>"
+    message_id: str = ""  # the catalog id of the evidence in `message` ("" when there is none)
+    message_params: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id, "message": self.message}
+        data: dict[str, Any] = {"id": self.id, "message": self.message,
+                                "message_id": self.message_id or None}
         if self.title:
             data["title"] = self.title
         if self.hint is not None:
