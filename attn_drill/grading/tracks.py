@@ -23,6 +23,8 @@ class Track:
     """What differs between tracks. The base class is a track that runs no code (text)."""
 
     name = ""
+    # False for written answers: graded in-process by a rubric, so there is no reference code
+    # (its model answer is written from the rubric), no mutants and no worker process.
     runs_code = False
     # The optional package the track needs (`attn-drill[torch]`), imported only for it.
     requires: str | None = None
@@ -53,6 +55,10 @@ class Track:
 
     def prepare_trusted_calls(self) -> None:
         """Set up this process before it runs references and mutants."""
+
+    def import_for_references(self) -> None:
+        """Import now what this process needs to compute references (practice does it while
+        the learner reads, which takes that cost off the first grade)."""
 
     def import_in_background(self) -> None:
         """Start importing what the track needs while the child starts (2 cores)."""
@@ -137,6 +143,9 @@ def as_input(array):
         import torch
 
         torch.set_num_threads(1)
+
+    def import_for_references(self) -> None:
+        import torch  # noqa: F401
 
     def import_in_background(self) -> None:
         import threading
