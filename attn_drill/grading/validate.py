@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from attn_drill.errors import MissingFileError, PackError
 from attn_drill.grading.properties import PROPERTIES
+from attn_drill.grading.tracks import get_track
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -86,7 +87,7 @@ class ValidationResult:
     def about(self, problem: Problem, track: str = "") -> None:
         """The files that findings without an explicit file are about, from now on."""
         self.files = {"": str(problem.source_path or "")}
-        if track and track != "text":
+        if track and get_track(track).runs_code:
             self.files["reference"] = str(problem.reference_path(track))
             self.files["mutant"] = str(problem.mutants_path(track))
 
@@ -175,7 +176,7 @@ def _validate_pack_dir(pack_dir: Path, result: ValidationResult, seen: dict[str,
         check_misconception_ids(problem, vocabulary, result)
         for track in problem.tracks:
             result.about(problem, track)
-            if track != "text":
+            if get_track(track).runs_code:
                 check_track_layout(problem, track, result)
             validate_track(problem, track, result)
         result.files = {}
@@ -321,8 +322,6 @@ def check_track_layout(problem: Problem, track: str, result: ValidationResult) -
 
 
 def validate_track(problem: Problem, track: str, result: ValidationResult) -> None:
-    from attn_drill.grading.tracks import get_track
-
     spec = problem.tracks[track]
     if spec.call == "text":
         validate_text(problem, result)
