@@ -272,7 +272,7 @@ def test_a_declared_0_1_mask_is_read_as_a_mask() -> None:
 
 def test_torch_is_imported_only_by_the_track_module() -> None:
     """The grader's torch knowledge lives in grading/tracks.py: no other module of the
-    package imports torch (practice.py's warm-up import is the one known exception)."""
+    package imports torch (practice's warm-up asks the track to import it)."""
     import ast
 
     package = Path(__file__).resolve().parents[1] / "attn_drill"
@@ -284,7 +284,35 @@ def test_torch_is_imported_only_by_the_track_module() -> None:
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             if any(n == "torch" or n.startswith("torch.") for n in names):
                 importers.add(path.relative_to(package).as_posix())
-    assert importers - {"practice.py"} == {"grading/tracks.py"}
+    assert importers == {"grading/tracks.py"}
+
+
+def test_no_module_outside_the_track_registry_branches_on_a_track_name() -> None:
+    """Track behaviour lives in the track objects: no `track == "..."` elsewhere."""
+    import re
+
+    package = Path(__file__).resolve().parents[1] / "attn_drill"
+    branches = [f"{path.relative_to(package).as_posix()}:{number}"
+                for path in sorted(package.rglob("*.py"))
+                if path.relative_to(package).as_posix() != "grading/tracks.py"
+                for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if re.search(r"track\s*[!=]=\s*[\"']", line)]
+    assert not branches, branches
+
+
+def test_a_report_knows_a_written_answer_from_its_track() -> None:
+    from attn_drill.grading.report import GradeReport
+    from attn_drill.grading.tracks import TRACKS
+
+    def report(track: str, call: str) -> GradeReport:
+        return GradeReport(problem="p", track=track, passed=False, score=0.0, seed=0,
+                           version="0", duration_s=0.0, call=call)
+
+    assert report("text", "function").is_written_answer
+    assert report("numpy", "text").is_written_answer
+    assert not report("numpy", "function").is_written_answer
+    assert not report("torch", "module").is_written_answer
+    assert [name for name, t in TRACKS.items() if not t.runs_code] == ["text"]
 
 
 def test_each_code_track_says_what_a_right_answer_is() -> None:

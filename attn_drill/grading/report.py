@@ -183,6 +183,14 @@ class GradeReport:
     def failed_checks(self) -> list[CheckResult]:
         return [c for c in self.checks if not c.passed]
 
+    @property
+    def is_written_answer(self) -> bool:
+        """A text answer graded by a rubric: its checks are a checklist of ideas."""
+        from attn_drill.grading.tracks import TRACKS
+
+        track = TRACKS.get(self.track)
+        return self.call == "text" or (track is not None and not track.runs_code)
+
     def to_dict(self) -> dict[str, Any]:
         """The CONTRACT's `grade --json` document (plus a few extra fields)."""
         return {

@@ -535,7 +535,7 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
         for text_line in where:
             out.print(_hanging(Text(""), Text(text_line), indent=1))
     others = [c for c in report.checks if not c.passed and c is not shown]
-    if report.call == "text" or report.track == "text":
+    if report.is_written_answer:
         # A written answer: its ideas are a checklist, each met or still missing.
         for check in report.checks:
             if check is not shown:
