@@ -25,7 +25,7 @@ from tests.conftest import needs_torch, run_cli
 SEEDS = (0, 3)
 RTOL, ATOL = 1e-9, 1e-11
 
-CODE_PROBLEMS = ["layer-norm"]
+CODE_PROBLEMS = ["layer-norm", "rms-norm"]
 TEXT_PROBLEMS: list[str] = []
 
 
@@ -93,6 +93,49 @@ def test_layer_norm_matches_nn_layer_norm(track: str) -> None:
             assert_close(got.arrays["grad:x"], xt.grad.numpy(), f"{case.name}: grad x")
             assert_close(got.arrays["grad:gamma"], norm.weight.grad.numpy(), "grad gamma")
             assert_close(got.arrays["grad:beta"], norm.bias.grad.numpy(), "grad beta")
+
+
+# -- rms-norm: the Llama formula, written out ------------------------------------------------
+
+
+def llama_rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
+    """Llama's RMSNorm, one vector at a time: x · (Σ x_i² / d + ε)^(-1/2) · weight."""
+    out = np.empty_like(x)
+    for index in np.ndindex(*x.shape[:-1]):
+        row = [float(v) for v in x[index]]
+        scale = (sum(v * v for v in row) / len(row) + eps) ** -0.5
+        out[index] = [v * scale * float(w) for v, w in zip(row, weight, strict=True)]
+    return out
+
+
+@pytest.mark.parametrize("track", ["numpy", pytest.param("torch", marks=needs_torch)])
+def test_rms_norm_matches_the_llama_formula(track: str) -> None:
+    cases = graded_cases("rms-norm", track)
+    assert max(eps_of(c, 1e-6) for c in cases) >= 0.1
+    assert {c.inputs["x"].ndim for c in cases} == {2, 3, 4}
+    assert any((c.inputs["x"] ** 2).mean(axis=-1).max() < 1e-4 for c in cases)
+    for case in cases:
+        want = llama_rms_norm(case.inputs["x"], case.inputs["weight"], eps_of(case, 1e-6))
+        got = run_reference("rms-norm", track, case)
+        assert_close(got.arrays["output"], want, f"{track} {case.name}")
+
+
+@needs_torch
+def test_rms_norm_gradients_match_nn_rms_norm() -> None:
+    import torch
+
+    for case in graded_cases("rms-norm", "torch"):
+        x, weight = case.inputs["x"], case.inputs["weight"]
+        norm = torch.nn.RMSNorm(x.shape[-1], eps=eps_of(case, 1e-6), dtype=torch.float64)
+        with torch.no_grad():
+            norm.weight.copy_(torch.from_numpy(weight))
+        xt = torch.from_numpy(x.copy()).requires_grad_(True)
+        out = norm(xt)
+        (out * torch.from_numpy(harness.grad_output_for(tuple(out.shape)))).sum().backward()
+        got = run_reference("rms-norm", "torch", case)
+        assert_close(got.arrays["output"], out.detach().numpy(), case.name)
+        assert_close(got.arrays["grad:x"], xt.grad.numpy(), f"{case.name}: grad x")
+        assert_close(got.arrays["grad:weight"], norm.weight.grad.numpy(), f"{case.name}: grad w")
 
 
 # -- every new problem: complete, bilingual, in the curriculum -------------------------------
