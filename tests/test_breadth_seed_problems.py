@@ -25,7 +25,7 @@ from tests.conftest import needs_torch, run_cli
 SEEDS = (0, 3)
 RTOL, ATOL = 1e-9, 1e-11
 
-CODE_PROBLEMS = ["layer-norm", "rms-norm"]
+CODE_PROBLEMS = ["positional-encoding", "layer-norm", "rms-norm"]
 TEXT_PROBLEMS: list[str] = []
 
 
@@ -136,6 +136,51 @@ def test_rms_norm_gradients_match_nn_rms_norm() -> None:
         assert_close(got.arrays["output"], out.detach().numpy(), case.name)
         assert_close(got.arrays["grad:x"], xt.grad.numpy(), f"{case.name}: grad x")
         assert_close(got.arrays["grad:weight"], norm.weight.grad.numpy(), f"{case.name}: grad w")
+
+
+# -- positional-encoding: the paper's formula, entry by entry ---------------------------------
+
+
+def paper_pe(n: int, d_model: int, base: float) -> np.ndarray:
+    """PE(pos, 2i) = sin(pos / base^(2i/d_model)), PE(pos, 2i+1) = cos(pos / base^(2i/d_model))."""
+    table = np.zeros((n, d_model))
+    for pos in range(n):
+        for i in range(d_model // 2):
+            angle = pos / base ** (2 * i / d_model)
+            table[pos, 2 * i] = math.sin(angle)
+            table[pos, 2 * i + 1] = math.cos(angle)
+    return table
+
+
+def test_positional_encoding_matches_the_paper_formula() -> None:
+    cases = graded_cases("positional-encoding", "numpy")
+    bases = set()
+    for case in cases:
+        n, d_model = int(case.inputs["n"]), int(case.inputs["d_model"])
+        base = float(case.inputs["base"]) if "base" in case.inputs else float(
+            case.args.get("base", 10000.0))
+        bases.add(base)
+        got = run_reference("positional-encoding", "numpy", case)
+        # Angles up to n ≈ 1000 radians: float64 rounding of the angle alone is ~1e-13.
+        np.testing.assert_allclose(got.arrays["output"], paper_pe(n, d_model, base),
+                                   rtol=0, atol=1e-10, err_msg=case.name)
+    assert {10000.0, 100.0, 500.0} <= bases
+    assert any("base" in c.inputs for c in cases) and any("base" in c.args for c in cases)
+
+
+def test_positional_encoding_receives_plain_ints() -> None:
+    """`n` and `d_model` reach the submission as Python ints (np.zeros((n, d)) must work),
+    and a position list stays a list: the track's python_inputs."""
+    seen: dict[str, type] = {}
+
+    def spy(n: Any, d_model: Any, base: Any = 10000.0) -> np.ndarray:
+        seen.update(n=type(n), d_model=type(d_model), base=type(base))
+        return np.zeros((n, d_model))
+
+    spec = problem("positional-encoding").tracks["numpy"]
+    case = next(c for c in build_cases(spec) if "base" in c.inputs)
+    harness.call(spy, spec, case, "numpy")
+    assert seen == {"n": int, "d_model": int, "base": float}
 
 
 # -- every new problem: complete, bilingual, in the curriculum -------------------------------
