@@ -25,7 +25,7 @@ from tests.conftest import needs_torch, run_cli
 SEEDS = (0, 3)
 RTOL, ATOL = 1e-9, 1e-11
 
-CODE_PROBLEMS = ["positional-encoding", "layer-norm", "rms-norm"]
+CODE_PROBLEMS = ["attention-module", "positional-encoding", "layer-norm", "rms-norm"]
 TEXT_PROBLEMS: list[str] = []
 
 
@@ -181,6 +181,40 @@ def test_positional_encoding_receives_plain_ints() -> None:
     case = next(c for c in build_cases(spec) if "base" in c.inputs)
     harness.call(spy, spec, case, "numpy")
     assert seen == {"n": int, "d_model": int, "base": float}
+
+
+# -- attention-module: torch's fused attention on the same projections ------------------------
+
+
+@needs_torch
+def test_attention_module_matches_fused_attention_with_gradients() -> None:
+    """Output, weights (attention with V = I) and every gradient of the loss the grader uses
+    (output and weights both), from F.scaled_dot_product_attention in float64."""
+    import torch
+    import torch.nn.functional as F
+
+    cases = graded_cases("attention-module", "torch")
+    assert {c.inputs["x"].ndim for c in cases} == {2, 3, 4}
+    for case in cases:
+        params = {k: torch.from_numpy(v.copy()).requires_grad_(True)
+                  for k, v in case.params.items()}
+        assert all(np.abs(case.params[f"{n}.bias"]).max() > 0 for n in ("W_q", "W_k", "W_v"))
+        x = torch.from_numpy(case.inputs["x"].copy()).requires_grad_(True)
+        q, k, v = (F.linear(x, params[f"{n}.weight"], params[f"{n}.bias"])
+                   for n in ("W_q", "W_k", "W_v"))
+        seq = x.shape[-2]
+        eye = torch.eye(seq, dtype=torch.float64).expand(*x.shape[:-2], seq, seq)
+        out = F.scaled_dot_product_attention(q, k, v)  # scale 1/√d_model: one head
+        weights = F.scaled_dot_product_attention(q, k, eye)
+        loss = (out * torch.from_numpy(case.grad_output)).sum() + (weights * torch.from_numpy(
+            harness.grad_output_for(tuple(weights.shape)))).sum()
+        loss.backward()
+        got = run_reference("attention-module", "torch", case)
+        assert_close(got.arrays["output"], out.detach().numpy(), f"{case.name}: output")
+        assert_close(got.arrays["weights"], weights.detach().numpy(), f"{case.name}: weights")
+        assert_close(got.arrays["grad:x"], x.grad.numpy(), f"{case.name}: grad x")
+        for name, tensor in params.items():
+            assert_close(got.arrays[f"grad:{name}"], tensor.grad.numpy(), f"grad {name}")
 
 
 # -- every new problem: complete, bilingual, in the curriculum -------------------------------
