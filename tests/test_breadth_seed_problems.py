@@ -25,7 +25,8 @@ from tests.conftest import needs_torch, run_cli
 SEEDS = (0, 3)
 RTOL, ATOL = 1e-9, 1e-11
 
-CODE_PROBLEMS = ["attention-module", "positional-encoding", "layer-norm", "rms-norm"]
+CODE_PROBLEMS = ["attention-module", "positional-encoding", "layer-norm", "rms-norm",
+                 "sparse-attention"]
 TEXT_PROBLEMS: list[str] = []
 
 
@@ -215,6 +216,80 @@ def test_attention_module_matches_fused_attention_with_gradients() -> None:
         assert_close(got.arrays["grad:x"], x.grad.numpy(), f"{case.name}: grad x")
         for name, tensor in params.items():
             assert_close(got.arrays[f"grad:{name}"], tensor.grad.numpy(), f"grad {name}")
+
+
+# -- sparse-attention: dense attention under a mask built from the pattern's definition -------
+
+
+def sparse_pattern_by_sets(n: int, window: int, global_tokens: list[int]) -> np.ndarray:
+    """The allowed pairs, one query at a time, straight from the definition."""
+    mask = np.zeros((n, n), dtype=bool)
+    globals_ = set(global_tokens)
+    for i in range(n):
+        keys = {j for j in range(n) if abs(i - j) <= window} | globals_
+        if i in globals_:
+            keys = set(range(n))
+        for j in keys:
+            mask[i, j] = True
+    return mask
+
+
+@needs_torch
+def test_sparse_attention_matches_masked_dense_attention() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    cases = graded_cases("sparse-attention", "numpy")
+    windows = {int(c.inputs["window"]) for c in cases}
+    assert 0 in windows and any(w >= c.inputs["Q"].shape[-2] for c in cases
+                                for w in [int(c.inputs["window"])])
+    assert any(c.inputs["global_tokens"].size == 0 for c in cases)
+    assert {c.inputs["Q"].ndim for c in cases} == {2, 3, 4}
+    for case in cases:
+        Q, K, V = (case.inputs[k] for k in ("Q", "K", "V"))
+        n = Q.shape[-2]
+        mask = sparse_pattern_by_sets(n, int(case.inputs["window"]),
+                                      case.inputs["global_tokens"].tolist())
+        q, k, v = (torch.from_numpy(a) for a in (Q, K, V))
+        attn_mask = torch.from_numpy(mask)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        eye = torch.eye(n, dtype=torch.float64).expand(*Q.shape[:-2], n, n)
+        weights = F.scaled_dot_product_attention(q, k, eye, attn_mask=attn_mask)
+        got = run_reference("sparse-attention", "numpy", case)
+        assert_close(got.arrays["output"], out.numpy(), f"{case.name}: output")
+        assert_close(got.arrays["weights"], weights.numpy(), f"{case.name}: weights")
+        assert np.all(got.arrays["weights"][..., ~mask] == 0.0), case.name
+
+
+def test_sparse_attention_gets_a_list_and_a_changed_list_is_a_mutation() -> None:
+    """`global_tokens` arrives as a Python list; appending to it is reported like any other
+    in-place edit of an input."""
+    from attn_drill.grading.checks import (
+        CaseOutcome,
+        Evaluation,
+        check_no_mutation,
+        compute_references,
+    )
+
+    p = problem("sparse-attention")
+    spec = p.tracks["numpy"]
+    correct = reference("sparse-attention", "numpy")
+    received: list[type] = []
+
+    def appends(Q: Any, K: Any, V: Any, window: Any, global_tokens: Any) -> Any:
+        received.append(type(global_tokens))
+        result = correct(Q, K, V, window, global_tokens)
+        global_tokens.append(0)
+        return result
+
+    cases = build_cases(spec)
+    outcomes = {c.name: CaseOutcome(returned=harness.call(appends, spec, c, "numpy"))
+                for c in cases}
+    assert set(received) == {list}
+    ev = Evaluation(problem=p, track="numpy", spec=spec, seed=0, cases=cases, derived={},
+                    outcomes=outcomes, references=compute_references(p, "numpy", cases))
+    result = check_no_mutation(ev, "en")
+    assert not result.passed and "global_tokens" in result.message
 
 
 # -- every new problem: complete, bilingual, in the curriculum -------------------------------
