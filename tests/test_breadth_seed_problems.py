@@ -26,7 +26,7 @@ SEEDS = (0, 3)
 RTOL, ATOL = 1e-9, 1e-11
 
 CODE_PROBLEMS = ["attention-module", "positional-encoding", "layer-norm", "rms-norm",
-                 "sparse-attention"]
+                 "transformer-block", "sparse-attention"]
 TEXT_PROBLEMS: list[str] = []
 
 
@@ -290,6 +290,84 @@ def test_sparse_attention_gets_a_list_and_a_changed_list_is_a_mutation() -> None
                     outcomes=outcomes, references=compute_references(p, "numpy", cases))
     result = check_no_mutation(ev, "en")
     assert not result.passed and "global_tokens" in result.message
+
+
+# -- transformer-block: nn.TransformerEncoderLayer with the reference's weights copied in -----
+
+
+def encoder_layer_oracle(case: Any, x_value: np.ndarray,
+                         grad_output: np.ndarray | None) -> dict[str, np.ndarray]:
+    """nn.TransformerEncoderLayer (ReLU, dropout 0, batch_first) with the case's weights:
+    W_q, W_k, W_v stacked into in_proj, W_o -> out_proj, ff1/ff2 -> linear1/linear2,
+    ln1/ln2 -> norm1/norm2. Our mask (non-zero = may attend) becomes torch's boolean
+    src_mask (True = blocked), one (seq, seq) mask per (batch element, head)."""
+    import torch
+
+    init, params = case.init, case.params
+    layer = torch.nn.TransformerEncoderLayer(
+        init["d_model"], init["n_heads"], dim_feedforward=init["d_ff"], dropout=0.0,
+        activation="relu", batch_first=True, norm_first=init["norm_first"],
+        dtype=torch.float64)
+    layer.train()  # dropout is 0; train mode also keeps torch off its fused fast path
+
+    def t(name: str) -> torch.Tensor:
+        return torch.from_numpy(params[name].copy())
+
+    names = {
+        "self_attn.in_proj_weight": [f"attn.W_{k}.weight" for k in "qkv"],
+        "self_attn.in_proj_bias": [f"attn.W_{k}.bias" for k in "qkv"],
+        "self_attn.out_proj.weight": ["attn.W_o.weight"],
+        "self_attn.out_proj.bias": ["attn.W_o.bias"],
+        "linear1.weight": ["ff1.weight"], "linear1.bias": ["ff1.bias"],
+        "linear2.weight": ["ff2.weight"], "linear2.bias": ["ff2.bias"],
+        "norm1.weight": ["ln1.weight"], "norm1.bias": ["ln1.bias"],
+        "norm2.weight": ["ln2.weight"], "norm2.bias": ["ln2.bias"],
+    }
+    torch_params = dict(layer.named_parameters())
+    with torch.no_grad():
+        for torch_name, ours in names.items():
+            torch_params[torch_name].copy_(torch.cat([t(n) for n in ours]))
+    x = torch.from_numpy(x_value.copy()).requires_grad_(True)
+    src_mask = None
+    if "mask" in case.inputs:
+        mask = case.inputs["mask"] != 0
+        batch, seq = x_value.shape[0], x_value.shape[-2]
+        full = np.broadcast_to(mask, (batch, init["n_heads"], seq, seq))
+        src_mask = ~torch.from_numpy(full.reshape(-1, seq, seq).copy())
+    out = layer(x, src_mask=src_mask)
+    result = {"output": out.detach().numpy()}
+    if grad_output is not None:
+        (out * torch.from_numpy(grad_output.reshape(out.shape))).sum().backward()
+        result["grad:x"] = x.grad.numpy()
+        d = init["d_model"]
+        for torch_name, ours in names.items():
+            grad = torch_params[torch_name].grad.numpy()
+            for index, name in enumerate(ours):
+                result[f"grad:{name}"] = grad[index * d:(index + 1) * d] if len(ours) > 1 \
+                    else grad
+    return result
+
+
+@needs_torch
+def test_transformer_block_matches_nn_transformer_encoder_layer() -> None:
+    from attn_drill.grading.harness import eval_input
+
+    cases = graded_cases("transformer-block", "torch")
+    assert {c.init["norm_first"] for c in cases} == {True, False}
+    assert any(c.inputs["x"].ndim == 2 for c in cases)
+    shapes = {c.inputs["mask"].shape[:3] for c in cases if "mask" in c.inputs}
+    assert len(shapes) >= 3 and any(c.inputs["mask"].dtype != bool for c in cases
+                                    if "mask" in c.inputs)
+    for case in cases:
+        want = encoder_layer_oracle(case, case.inputs["x"], case.grad_output)
+        got = run_reference("transformer-block", "torch", case)
+        assert_close(got.arrays["output"], want["output"], f"{case.name}: output")
+        want_eval = encoder_layer_oracle(case, eval_input(case.inputs["x"]), None)
+        assert_close(got.arrays["output@eval"], want_eval["output"], f"{case.name}: eval")
+        grads = [k for k in want if k.startswith("grad:")]
+        assert len(grads) == 1 + len(case.params)
+        for key in grads:
+            assert_close(got.arrays[key], want[key], f"{case.name}: {key}")
 
 
 # -- every new problem: complete, bilingual, in the curriculum -------------------------------
