@@ -27,7 +27,7 @@ RTOL, ATOL = 1e-9, 1e-11
 
 CODE_PROBLEMS = ["attention-module", "positional-encoding", "layer-norm", "rms-norm",
                  "transformer-block", "sparse-attention"]
-TEXT_PROBLEMS: list[str] = []
+TEXT_PROBLEMS = ["explain-attention-formula", "explain-softmax-role"]
 
 
 def problem(problem_id: str) -> Problem:
@@ -368,6 +368,133 @@ def test_transformer_block_matches_nn_transformer_encoder_layer() -> None:
         assert len(grads) == 1 + len(case.params)
         for key in grads:
             assert_close(got.arrays[key], want[key], f"{case.name}: {key}")
+
+
+# -- the two explain problems: calibration answers ------------------------------------------
+
+ANSWERS = Path(__file__).parent / "fixtures" / "explain_answers"
+
+
+def answer_files(kind: str) -> list[Any]:
+    return [pytest.param(pid, path, id=f"{pid}/{path.name}")
+            for pid in TEXT_PROBLEMS for path in sorted((ANSWERS / pid).glob(f"{kind}_*.md"))]
+
+
+@pytest.mark.parametrize("problem_id", TEXT_PROBLEMS)
+def test_calibration_set_is_big_enough_and_names_its_sources(problem_id: str) -> None:
+    for kind in ("pass", "fail"):
+        for lang in ("en", "zh"):
+            files = list((ANSWERS / problem_id).glob(f"{kind}_{lang}_*.md"))
+            assert len(files) >= (2 if kind == "pass" else 1), (problem_id, kind, lang)
+    files = sorted((ANSWERS / problem_id).glob("*.md"))
+    assert len([f for f in files if f.name.startswith("pass_")]) >= 6
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert text.startswith(f"# attn-drill: {problem_id}\n"), path.name
+        assert "<!-- calibration: " in text, f"{path.name}: name the kind of source"
+
+
+@pytest.mark.parametrize(("problem_id", "path"), answer_files("pass"))
+def test_good_explanations_pass(problem_id: str, path: Path) -> None:
+    from attn_drill.grading.rubric import grade_answer
+
+    rubric = problem(problem_id).rubric
+    assert rubric is not None
+    for lang in ("en", "zh"):
+        result = grade_answer(path.read_text(encoding="utf-8"), rubric, lang)
+        assert result.passed, (path.name, result.message, [p.id for p in result.points if p.met])
+
+
+@pytest.mark.parametrize(("problem_id", "path"), answer_files("fail"))
+def test_incomplete_or_reversed_explanations_fail(problem_id: str, path: Path) -> None:
+    from attn_drill.grading.rubric import grade_answer
+
+    rubric = problem(problem_id).rubric
+    assert rubric is not None
+    text = path.read_text(encoding="utf-8")
+    result = grade_answer(text, rubric, "en")
+    assert not result.passed, (path.name, [p.id for p in result.points if p.met])
+    assert result.message
+    if "reversed" in text or "wrong way round" in text or "reversed claim" in text:
+        assert result.contradicted, f"{path.name}: the reversed claim is not recognised"
+    elif "keywords" in path.name:
+        assert result.keyword_list
+    else:
+        missing = [p for p in result.points if not p.met]
+        assert missing and all(p.advice for p in missing), path.name
+
+
+@pytest.mark.parametrize(("problem_id", "reversed_claim", "point"), [
+    ("explain-attention-formula", "We then multiply the scores by √d_k to make them larger.",
+     "unit-variance"),
+    ("explain-attention-formula", "Softmax is taken over the queries, so each column sums to 1.",
+     "softmax-rows"),
+    ("explain-attention-formula", "最后用权重对 K 加权求和，得到输出。", "weighted-sum-values"),
+    ("explain-softmax-role", "The weights can be negative, which lets a key push the output away.",
+     "weights-sum-to-one"),
+    ("explain-softmax-role", "指数函数缩小了分数之间的差距，让每个键都差不多。", "exp-emphasises"),
+    ("explain-softmax-role", "Softmax is not differentiable, so it is only used at inference.",
+     "differentiable"),
+])
+def test_one_reversed_claim_sinks_a_model_answer(problem_id: str, reversed_claim: str,
+                                                 point: str) -> None:
+    """The model answer passes; the same answer with one claim turned around fails, and the
+    report names the contradicted idea."""
+    from attn_drill.grading.rubric import grade_answer
+
+    p = problem(problem_id)
+    assert p.rubric is not None
+    model = (Path(p.pack_dir or ".") / "solutions" / f"{p.module_stem}_text.md").read_text(
+        encoding="utf-8")
+    assert grade_answer(model, p.rubric, "en").passed
+    result = grade_answer(model + "\n\n" + reversed_claim + "\n", p.rubric, "en")
+    assert not result.passed and point in result.contradicted, result.contradicted
+
+
+@pytest.mark.parametrize(("problem_id", "honest"), [
+    # Counterfactuals and alternatives are not claims about softmax itself.
+    ("explain-softmax-role", "Without softmax, using the raw scores, the weights could be "
+     "negative and unbounded."),
+    ("explain-softmax-role", "如果直接用原始分数当权重，权重会为负。"),
+    ("explain-softmax-role", "Unlike a hard argmax, softmax is differentiable everywhere."),
+    ("explain-attention-formula", "The softmax is not taken over the columns but over each row."),
+])
+def test_counterfactuals_are_not_reversed_claims(problem_id: str, honest: str) -> None:
+    from attn_drill.grading.rubric import grade_answer
+
+    p = problem(problem_id)
+    assert p.rubric is not None
+    model = (Path(p.pack_dir or ".") / "solutions" / f"{p.module_stem}_text.md").read_text(
+        encoding="utf-8")
+    result = grade_answer(model + "\n\n" + honest + "\n", p.rubric, "en")
+    assert result.passed and not result.contradicted, result.contradicted
+
+
+@pytest.mark.parametrize("problem_id", TEXT_PROBLEMS)
+def test_stated_pass_mark_matches_the_rubric(problem_id: str) -> None:
+    p = problem(problem_id)
+    assert p.rubric is not None
+    total = sum(point.weight for point in p.rubric.points)
+    percent = f"{round(100 * p.rubric.threshold / total)}%"
+    assert percent in p.constraints.en and percent in p.constraints.zh
+    required = [point for point in p.rubric.points if point.required]
+    assert required and len(p.rubric.points) >= 5
+
+
+@pytest.mark.parametrize("problem_id", TEXT_PROBLEMS)
+def test_explain_problem_grades_through_the_cli(problem_id: str, tmp_path: Path) -> None:
+    """`start` writes the template (which fails as empty); a good answer passes, by header."""
+    result = run_cli("start", problem_id, "--dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    written = next(tmp_path.iterdir())
+    result = run_cli("grade", str(written), "--no-record", "--json")
+    assert result.returncode == 1 and json.loads(result.stdout)["passed"] is False
+    good = sorted((ANSWERS / problem_id).glob("pass_zh_*.md"))[0]
+    target = tmp_path / "answer.md"
+    target.write_text(good.read_text(encoding="utf-8"), encoding="utf-8")
+    result = run_cli("grade", str(target), "--no-record", "--json", "--lang", "zh")
+    document = json.loads(result.stdout)
+    assert result.returncode == 0 and document["problem"] == problem_id, document
 
 
 # -- every new problem: complete, bilingual, in the curriculum -------------------------------
