@@ -569,4 +569,11 @@ def test_curriculum_follows_the_contract() -> None:
     assert orders == sorted(orders) and len(set(orders)) == len(orders), present
 
 
-_ = math  # used by the oracles below
+
+
+def test_explain_sqrt_dk_links_the_lab() -> None:
+    p = problem("explain-sqrt-dk")
+    assert p.going_further is not None
+    for lang in ("en", "zh"):
+        assert any("attn-drill lab sqrt-dk" in hint.get(lang) for hint in p.hints)
+        assert "attn-drill lab sqrt-dk" in p.going_further.get(lang)
