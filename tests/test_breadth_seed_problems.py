@@ -577,3 +577,30 @@ def test_explain_sqrt_dk_links_the_lab() -> None:
     for lang in ("en", "zh"):
         assert any("attn-drill lab sqrt-dk" in hint.get(lang) for hint in p.hints)
         assert "attn-drill lab sqrt-dk" in p.going_further.get(lang)
+
+
+def test_show_draws_the_example_weights_as_a_labelled_matrix() -> None:
+    from typer.testing import CliRunner
+
+    from attn_drill.cli import app
+
+    result = CliRunner().invoke(app, ["show", "sparse-attention", "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    assert "row qi = query position i" in result.output
+    lines = [line.split() for line in result.output.splitlines()]
+    assert ["k1", "k2", "k3", "k4", "k5"] in lines
+    assert ["q4", "0.25", "0.00", "0.25", "0.25", "0.25"] in lines  # global token 0 in row 4
+    result = CliRunner().invoke(app, ["show", "layer-norm", "--lang", "zh"])
+    assert result.exit_code == 0 and "注意力权重" not in result.output
+
+
+@pytest.mark.parametrize(("output", "expected"), [
+    ("output = [[1.0]], weights = [[0.25, 0.75], [1.0, 0.0]]", [[0.25, 0.75], [1.0, 0.0]]),
+    ("context = [2.2725, 3.2725], weights = [0.3637, 0.6363]", None),  # one row: no table
+    ("[[0.0, 1.0]]", None),
+    ("weights = [[0.5, 0.5], [1.0]]", None),
+])
+def test_example_weights_are_read_from_the_printed_output(output: str, expected: Any) -> None:
+    from attn_drill.render.problem import example_weights
+
+    assert example_weights(output) == expected
