@@ -604,3 +604,29 @@ def test_example_weights_are_read_from_the_printed_output(output: str, expected:
     from attn_drill.render.problem import example_weights
 
     assert example_weights(output) == expected
+
+
+def test_seed_003_one_directional_global_tokens_are_named_through_a_real_grade(
+        tmp_path: Path) -> None:
+    """A learner who follows seed 003's wording literally (global tokens see everything,
+    nobody sees them) fails, and the report names that misconception."""
+    submission = tmp_path / "sparse_attention.py"
+    submission.write_text('''import numpy as np
+
+
+def sparse_attention(Q, K, V, window, global_tokens):
+    n = Q.shape[-2]
+    pos = np.arange(n)
+    allowed = np.abs(pos[:, None] - pos[None, :]) <= window
+    for g in global_tokens:
+        allowed[g, :] = True  # the global token attends to everything ... and that is all
+    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+    scores = np.where(allowed, scores, -np.inf)
+    w = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    w = w / w.sum(axis=-1, keepdims=True)
+    return w @ V, w
+''', encoding="utf-8")
+    result = run_cli("grade", str(submission), "--no-record", "--json")
+    document = json.loads(result.stdout)
+    assert result.returncode == 1 and document["problem"] == "sparse-attention"
+    assert [d["id"] for d in document["diagnosis"]] == ["global-give-only"], document["diagnosis"]
