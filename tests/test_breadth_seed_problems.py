@@ -630,3 +630,13 @@ def sparse_attention(Q, K, V, window, global_tokens):
     document = json.loads(result.stdout)
     assert result.returncode == 1 and document["problem"] == "sparse-attention"
     assert [d["id"] for d in document["diagnosis"]] == ["global-give-only"], document["diagnosis"]
+
+
+@pytest.mark.parametrize("problem_id", CODE_PROBLEMS)
+def test_every_misconception_has_quiz_questions(problem_id: str) -> None:
+    """A diagnosis makes the related questions due: each misconception must have some."""
+    from attn_drill.quiz.bank import load_bank
+
+    concepts = {c for entry in load_bank().entries for c in entry.question.concepts}
+    missing = [m.id for m in problem(problem_id).misconceptions if m.id not in concepts]
+    assert missing == [], missing
