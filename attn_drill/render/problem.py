@@ -29,6 +29,7 @@ LABELS = {
         "shapes": "Shapes",
         "example": "Example",
         "constraints": "Constraints",
+        "forbidden": "Not allowed on this track (it would do the exercise for you)",
         "inputs": "Input",
         "output": "Output",
         "next": "Next: ",
@@ -39,6 +40,7 @@ LABELS = {
         "shapes": "形状",
         "example": "示例",
         "constraints": "约束",
+        "forbidden": "本赛道不允许使用（它们会替你完成练习）",
         "inputs": "输入",
         "output": "输出",
         "next": "下一步：",
@@ -195,6 +197,10 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
         out.print(Markdown(example.explanation.get(lang)))
     out.print(f"\n[bold]{labels['constraints']}[/]")
     out.print(Markdown(problem.constraints.get(lang)))
+    if spec.forbidden:
+        out.print(f"\n[bold]{labels['forbidden']}[/]")
+        for name in spec.forbidden:
+            out.print(f"  • {escape(name)}")
 
 
 MATRIX_MAX = 12  # larger tables are not readable in a terminal
