@@ -356,13 +356,20 @@ def quiz_cmd(
     lang: str | None = LangOpt,
     seed: int | None = typer.Option(None, "--seed", help="Seed for order and generated items."),
     list_bank: bool = typer.Option(False, "--list", help="List the question bank."),
+    question: str | None = typer.Option(
+        None, "--question", help="Ask only this question (an id from --list); without a "
+        "terminal the answer is the first line of stdin."
+    ),
+    no_record: bool = typer.Option(
+        False, "--no-record", help="With --question: check the answer without recording it."
+    ),
     as_json: bool = JsonOpt,
     packs: list[Path] | None = PackOpt,
 ) -> None:
     """Spaced-repetition quiz on attention concepts (reads answers from stdin when piped)."""
     from attn_drill.errors import UsageError
     from attn_drill.quiz.bank import pack_bank
-    from attn_drill.quiz.session import bank_rows, run_quiz_command
+    from attn_drill.quiz.session import bank_rows, run_question_command, run_quiz_command
     from attn_drill.render import quiz as quiz_view
     from attn_drill.settings import resolve_lang
     from attn_drill.watch import stdin_is_terminal
@@ -378,8 +385,23 @@ def quiz_cmd(
         else:
             quiz_view.bank_table(rows, bank, language)
         return
+    if question is not None:
+        terminal = stdin_is_terminal()
+        document = run_question_command(
+            question_id=question, lang=language, seed=seed, as_json=as_json,
+            record=not no_record, view=quiz_view,
+            answer_input=quiz_view.TerminalInput() if terminal and not as_json
+            else quiz_view.FirstLineInput(),
+            show_question=terminal,
+        )
+        if document is not None:
+            from attn_drill.render import print_json
+
+            print_json(document)
+        raise typer.Exit(0)
     if as_json:
-        raise UsageError("--json goes with --list (the quiz itself is interactive).")
+        raise UsageError("--json goes with --list or --question (the quiz itself is "
+                         "interactive).")
     answers = quiz_view.TerminalInput() if stdin_is_terminal() else quiz_view.PipedInput()
     code = run_quiz_command(topic=topic, count=count, lang=language, seed=seed,
                             view=quiz_view, answer_input=answers)

@@ -75,11 +75,22 @@ def test_raw_terminal_disables_line_mode_and_signals_then_restores() -> None:
         os.close(follower)
 
 
-def test_raw_terminal_on_a_pipe_is_a_no_op() -> None:
+def test_raw_terminal_on_a_pipe_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a pipe nothing is switched (no tcsetattr) and data passes through unchanged."""
+    import termios
+
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(termios, "tcsetattr", lambda *args: calls.append(args))
     read_fd, write_fd = os.pipe()
+    entered = False
     try:
         with raw_terminal(read_fd):
-            pass
+            entered = True
+            os.write(write_fd, b"ab\n")
+            assert os.read(read_fd, 16) == b"ab\n"
+        assert entered and calls == []
+        os.write(write_fd, b"q")
+        assert os.read(read_fd, 1) == b"q"  # the descriptor still works afterwards
     finally:
         os.close(read_fd)
         os.close(write_fd)

@@ -205,6 +205,14 @@ def check_quiz(pack_dir: Path, problem_ids: set[str], result: ValidationResult) 
         return
     result.add("(quiz)", "", "quiz files", True, f"{len(bank.entries)} questions",
                rule="quiz", file=quiz_dir)
+    from attn_drill.grading.rubric import check_rubric
+
+    for entry in bank.entries:  # free-text rubrics: every phrase and pattern compiles
+        rubric = entry.question.rubric
+        broken = check_rubric(rubric) if rubric is not None else []
+        if broken:
+            result.add("(quiz)", "", f"rubric of {entry.question.id}", False, "; ".join(broken),
+                       rule="quiz", file=quiz_dir / f"{entry.topic}.yaml")
 
 
 # -- rules on the problem file itself ---------------------------------------------------------
@@ -504,10 +512,13 @@ def check_forbidden_rule(problem: Problem, track: str, result: ValidationResult,
 
 def validate_text(problem: Problem, result: ValidationResult) -> None:
     """A text track: the rubric's sample answers (if shipped) pass and an empty one fails."""
-    from attn_drill.grading.rubric import grade_answer
+    from attn_drill.grading.rubric import check_rubric, grade_answer
 
     assert problem.rubric is not None
     assert problem.pack_dir is not None
+    broken = check_rubric(problem.rubric)
+    result.add(problem.id, "text", "rubric phrases and patterns compile", not broken,
+               "; ".join(broken))
     empty = grade_answer("", problem.rubric, "en")
     result.add(problem.id, "text", "empty answer fails", not empty.passed)
     for lang in ("en", "zh"):
