@@ -424,22 +424,24 @@ def test_incomplete_or_reversed_explanations_fail(problem_id: str, path: Path) -
         assert missing and all(p.advice for p in missing), path.name
 
 
-@pytest.mark.parametrize(("problem_id", "reversed_claim", "point"), [
+@pytest.mark.parametrize(("problem_id", "reversed_claim", "point", "misconception"), [
     ("explain-attention-formula", "We then multiply the scores by √d_k to make them larger.",
-     "unit-variance"),
+     "unit-variance", None),
     ("explain-attention-formula", "Softmax is taken over the queries, so each column sums to 1.",
-     "softmax-rows"),
-    ("explain-attention-formula", "最后用权重对 K 加权求和，得到输出。", "weighted-sum-values"),
+     "softmax-rows", "softmax-wrong-axis"),
+    ("explain-attention-formula", "最后用权重对 K 加权求和，得到输出。", "weighted-sum-values",
+     "keys-as-values"),
     ("explain-softmax-role", "The weights can be negative, which lets a key push the output away.",
-     "weights-sum-to-one"),
-    ("explain-softmax-role", "指数函数缩小了分数之间的差距，让每个键都差不多。", "exp-emphasises"),
+     "weights-sum-to-one", "softmax-weights-negative"),
+    ("explain-softmax-role", "指数函数缩小了分数之间的差距，让每个键都差不多。", "exp-emphasises",
+     "softmax-flattens"),
     ("explain-softmax-role", "Softmax is not differentiable, so it is only used at inference.",
-     "differentiable"),
+     "differentiable", "softmax-not-differentiable"),
 ])
 def test_one_reversed_claim_sinks_a_model_answer(problem_id: str, reversed_claim: str,
-                                                 point: str) -> None:
-    """The model answer passes; the same answer with one claim turned around fails, and the
-    report names the contradicted idea."""
+                                                 point: str, misconception: str | None) -> None:
+    """The model answer passes; the same answer with one claim turned around fails, the
+    report names the contradicted idea, and the misconception is diagnosed."""
     from attn_drill.grading.rubric import grade_answer
 
     p = problem(problem_id)
@@ -449,6 +451,9 @@ def test_one_reversed_claim_sinks_a_model_answer(problem_id: str, reversed_claim
     assert grade_answer(model, p.rubric, "en").passed
     result = grade_answer(model + "\n\n" + reversed_claim + "\n", p.rubric, "en")
     assert not result.passed and point in result.contradicted, result.contradicted
+    if misconception is not None:
+        assert p.misconception(misconception) is not None
+        assert misconception in result.diagnosis, result.diagnosis
 
 
 @pytest.mark.parametrize(("problem_id", "honest"), [

@@ -63,9 +63,9 @@ How an answer is read
    "without scaling" / "不缩放时") or a small d_k do not count. A contradicted
    point is not met, whatever else the answer says, and the answer fails. The walk-through
    of the formula and the role of softmax (explain-attention-formula, explain-softmax-role)
-   have their own: a softmax over the columns / queries, a weighted sum of the keys, softmax
-   weights that can be negative (unless the sentence is about raw scores or another
-   normalisation), an exponential that shrinks the gaps, a softmax that is not differentiable.
+   have their own in their YAML: a softmax over the columns / queries, a weighted sum of the
+   keys, softmax weights that can be negative (unless the sentence is about raw scores or
+   another normalisation), an exponential that shrinks the gaps, softmax not differentiable.
 8. **Rejections**: what the answer itself calls wrong is not its claim. A quotation ("...",
    '...', 「...」) is dropped when a rejection word (wrong, nonsense, myth, misconception,
    错误, 不对, 胡说 ...) sits in the same sentence just before or after it; a sentence that
@@ -789,79 +789,6 @@ def _compiled(rule: RubricContradiction) -> _Opposite:
         reverse_first=rule.reverse_first,
         claim_only=rule.claim_only,
     )
-
-
-# The attention-formula and softmax-role explanations (explain-attention-formula,
-# explain-softmax-role): the steps and properties stated the wrong way round.
-_DENIAL_IN_CLAUSE = re.compile(r"\b(?:not|never|no|cannot|unlike)\b|n't\b|不|没|非|并非|而不是")
-_OPPOSITES += [
-    # "softmax over the columns / the queries", "each column sums to 1", "按列做 softmax"
-    _Opposite(
-        roles=frozenset({"softmax-rows"}),
-        subject=re.compile(
-            r"(?:softmax|normali[sz]\w*)\s+(?:\w+\s+){0,4}?(?:over|along|across|down|per)\s+"
-            r"(?:the\s+|each\s+|every\s+)?(?:columns?|quer(?:y|ies)(?:\s+axis)?|dim(?:ension)?\s*"
-            r"(?:=\s*)?0|axis\s*(?:=\s*)?0|first axis)"
-            r"|(?:each|every)\s+column\s+(?:\w+\s+){0,2}?sums?\s+to\s+(?:1|one)"
-            r"|按列\s*(?:做|进行|计算)?\s*(?:softmax|归一化)|(?:每一?列|各列)(?:的?权重)?(?:之?和|求和|加起来)"
-            r"(?:为|等于)\s*1|对(?:每一?列|查询)(?:做|进行)\s*(?:softmax|归一化)"
-        ),
-        reverse=None,
-        unless=_DENIAL_IN_CLAUSE,
-    ),
-    # "a weighted sum of the keys", "对 K 加权求和"
-    _Opposite(
-        roles=frozenset({"weighted-sum-values"}),
-        subject=re.compile(
-            r"weighted\s+(?:sum|average|combination|mix)\s+of\s+(?:the\s+)?(?:keys|queries|"
-            r"k|q)(?![a-z0-9])|(?:对|用)\s*(?:k|q|键|查询)\s*(?:向量)?\s*(?:做|进行)?\s*加权"
-            r"|(?:键|查询)(?:向量)?的加权(?:和|求和|平均)"
-        ),
-        reverse=None,
-        unless=_DENIAL_IN_CLAUSE,
-    ),
-    # "softmax weights can be negative", "权重可以为负"
-    _Opposite(
-        roles=frozenset({"weights-sum-to-one"}),
-        subject=re.compile(
-            r"(?:weights?|probabilit\w*|outputs?\s+of\s+(?:the\s+)?softmax)\s+(?:\w+\s+){0,3}?"
-            r"(?:can|may|could|are|is|become|becomes|be|sum)\s+(?:\w+\s+){0,2}?(?:negative|to\s+(?:0|zero)"
-            r"(?![0-9.]))|(?:权重|概率)[^,。，；;]{0,8}?(?:可以|可能|会|能)?(?:为|是|变成|出现)?负"
-        ),
-        reverse=None,
-        unless=_DENIAL_IN_CLAUSE,
-        # about the alternatives: "using the raw scores, the weights would be negative"
-        context=re.compile(
-            r"\b(?:raw|without|directly|instead|sigmoid|linear\w*|if|would)\b"
-            r"|divid\w* by (?:the|their) sum|/\s*(?:σ|sum)"
-            r"|直接|原始|不用|没有|去掉|除以(?:总和|和)|sigmoid|如果|若|假如|换成"
-        ),
-    ),
-    # "the exponential shrinks the differences between scores", "指数缩小了差距"
-    _Opposite(
-        roles=frozenset({"exp-emphasises"}),
-        subject=re.compile(
-            r"(?:exp\w*|softmax)[^,.;]{0,40}?(?:shrink\w*|reduc\w*|compress\w*|dampen\w*|"
-            r"flatten\w*|narrow\w*|evens? out|smooth\w* out)\s+(?:\w+\s+){0,2}?"
-            r"(?:differences?|gaps?|contrast)"
-            r"|(?:exp\w*|softmax)[^,.;]{0,30}?(?:makes?|gives?|treats?)\s+(?:all\s+)?(?:the\s+)?"
-            r"(?:weights|keys|scores)\s+(?:\w+\s+)?(?:equal\w*|uniform\w*|the same)"
-            r"|(?:指数|softmax)[^,。，；;]{0,10}?(?:缩小|减小|压缩|抹平)(?:了)?[^,。，；;]{0,6}?差(?:距|异|别)"
-            r"|(?:指数|softmax)[^,。，；;]{0,10}?(?:使|让)(?:所有的?)?(?:权重|键)(?:都)?(?:相等|相同|均匀)"
-        ),
-        reverse=None,
-        unless=_DENIAL_IN_CLAUSE,
-    ),
-    # "softmax is not differentiable", "softmax 不可导"
-    _Opposite(
-        roles=frozenset({"differentiable"}),
-        subject=re.compile(
-            r"softmax[^,.;]{0,20}?(?:is\s+not|isn't|is\s+non-?|not|non-?)\s*(?:\w+\s+)?"
-            r"differentiab\w*|softmax[^,。，；;]{0,8}?(?:不可微|不可导|无法求导|不能求导|没有梯度)"
-        ),
-        reverse=None,
-    ),
-]
 
 
 # "without scaling", "if we don't divide", "before scaling", "不缩放": about the raw scores.
