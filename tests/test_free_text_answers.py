@@ -261,6 +261,33 @@ def test_keyword_lists_with_commas_semicolons_or_tables_fail(answer: str) -> Non
     assert not result.passed and result.keyword_list, answer
 
 
+# Terse, but each says what causes what: clauses joined by a causal word are not a list.
+TERSE_CAUSAL = [
+    "Variance of q·k grows with d_k, large scores, softmax saturates, gradients vanish, so "
+    "scale by 1/sqrt(d_k) to keep variance 1.",
+    "q·k variance grows with d_k, scores get large, softmax saturates, gradients vanish, "
+    "which is why we divide by √d_k to keep the variance at 1.",
+]
+# A keyword list stays a list when a causal word is tacked on between its nouns.
+KEYWORD_LISTS_WITH_SO = [
+    "variance d_k, softmax saturation, one-hot, vanishing gradients, therefore divide by "
+    "sqrt d_k, unit variance",
+    "variance, d_k, saturation, one-hot, gradient, vanishing, so √d_k, unit variance",
+]
+
+
+@pytest.mark.parametrize("answer", TERSE_CAUSAL)
+def test_terse_answers_that_say_what_causes_what_pass(answer: str) -> None:
+    result = _grade(answer, _explain_rubric())
+    assert result.passed and not result.keyword_list, answer
+
+
+@pytest.mark.parametrize("answer", KEYWORD_LISTS_WITH_SO)
+def test_keyword_lists_with_a_causal_word_still_fail(answer: str) -> None:
+    result = _grade(answer, _explain_rubric())
+    assert not result.passed and result.keyword_list, answer
+
+
 CHAIN = ("The variance of q·k grows linearly with d_k, so large scores saturate the softmax into "
          "a one-hot distribution and its gradients vanish. ")
 MULTIPLIED = [

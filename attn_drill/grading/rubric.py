@@ -937,11 +937,28 @@ def _words_and_glue(piece: str) -> tuple[list[str], int]:
     return words, joined + len(_GLUE_SYMBOLS.findall(piece))
 
 
-def _fragment(piece: str) -> bool:
-    """A few English words and no glue: "softmax saturates", "unit variance"."""
+# In a sentence that says what causes what (a causal word), a short piece with one of these
+# verbs is a clause, not a keyword: "variance grows with d_k, large scores, softmax
+# saturates, gradients vanish, so scale by 1/sqrt(d_k)" is terse but explains. Without the
+# causal word, "softmax saturates; gradients vanish; unit variance" stays a list.
+_CLAUSE_VERBS = frozenset((
+    "grow", "grows", "saturate", "saturates", "vanish", "vanishes", "explode", "explodes",
+    "shrink", "shrinks", "increase", "increases", "decrease", "decreases", "become",
+    "becomes", "dominate", "dominates", "peak", "peaks", "stay", "stays", "collapse",
+    "collapses", "flatten", "flattens", "sharpen", "sharpens", "die", "dies", "stall",
+    "stalls", "blow", "blows",
+))
+_CAUSAL = re.compile(r"\b(?:so|because|therefore|hence|thus|since|which|causing|leading)\b"
+                     r"|->|=>|→|⇒")
+
+
+def _fragment(piece: str, *, causal: bool = False) -> bool:
+    """A few English words and no glue: "softmax saturates", "unit variance" (in a causal
+    sentence, "softmax saturates" is a clause)."""
     words, joined = _words_and_glue(piece)
-    return bool(words) and not joined and len(words) <= FRAGMENT_MAX_WORDS and not (
-        _CJK_CHAR.search(piece)
+    clause = causal and len(words) >= 2 and any(word in _CLAUSE_VERBS for word in words)
+    return bool(words) and not joined and not clause and len(words) <= FRAGMENT_MAX_WORDS and (
+        not _CJK_CHAR.search(piece)
     )
 
 
@@ -969,7 +986,10 @@ def _list_sentence_words(prose: Sequence[str]) -> int:
         words = sum(len(w) for w, _ in counted)
         glue = sum(g for _, g in counted)
         terse = glue < GLUE_MIN_SHARE * words and words <= PIECE_MAX_WORDS * len(parts)
-        fragmented = sum(_fragment(p) for p in parts) > FRAGMENT_MAX_SHARE * len(parts)
+        causal = bool(_CAUSAL.search(sentence))
+        fragmented = sum(_fragment(p, causal=causal) for p in parts) > (
+            FRAGMENT_MAX_SHARE * len(parts)
+        )
         if terse or fragmented:
             total += words
     return total
