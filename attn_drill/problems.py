@@ -128,6 +128,8 @@ class TrackSpec(Model):
         default_factory=dict, description="symbolic shape per output, e.g. [batch, n, d_v]"
     )
     starter: str
+    # The starter with Chinese comments and docstrings (same code), for learners using zh.
+    starter_zh: str = ""
     keyword_inputs: list[str] = Field(
         default_factory=list,
         description="inputs passed by keyword instead of position (e.g. `mask` after `num_heads`)",

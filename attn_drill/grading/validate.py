@@ -52,6 +52,9 @@ GRADER_IDS = frozenset({
     *PROPERTY_IDS.values(), "mask-tiny-fill", "missing-bias", "swapped-outputs",
     "rounded-output", "returns-weights", "missing-output-projection", "mask-after-softmax",
     "inverted-mask", "dropout-in-train", "uses-builtin",
+    # named from partial evidence (grading/diagnosis.py): a crash, the axes, the diagonal
+    "missing-keepdims", "max-sum-axes-differ", "causal-off-by-one", "softmax-wrong-axis",
+    "global-normalisation",
 })
 MIN_HINTS = 3
 
@@ -462,7 +465,11 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
             others = [i for i in ids if i != mutant.misconception]
             note = f"; also matches {', '.join(others)}" if others else ""
             result.add(problem.id, track, subject, True,
-                       f"fails {len(failed)} check(s), diagnosed as itself{note}")
+                       f"fails {_count(len(failed), 'check')}, diagnosed as itself{note}")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 IMPORT_FORMS = (
@@ -527,5 +534,6 @@ def validate_text(problem: Problem, result: ValidationResult) -> None:
             if not sample.is_file():
                 continue
             graded = grade_answer(sample.read_text(encoding="utf-8"), problem.rubric, lang)
-            result.add(problem.id, "text", f"sample answer {name} passes", bool(graded.passed),
-                       f"score {graded.score:.2f} of {graded.threshold:.2f}")
+            result.add(problem.id, "text", f"sample answer {name} passes (rubric in {lang})",
+                       bool(graded.passed),
+                       f"score {graded.score:.0%}, {graded.threshold:.0%} needed")

@@ -218,7 +218,20 @@ def question(
     out.print(f"[dim]{escape(_reason(prepared, lang))}[/]", soft_wrap=wrap)
     out.print(escape(prepared.prompt), soft_wrap=wrap)
     for letter, option in zip(LETTERS, prepared.options, strict=False):
-        out.print(f"  {letter}) {escape(option)}", soft_wrap=wrap)
+        out.print(_option_line(letter, option))
+
+
+def _option_line(letter: str, option: str) -> Any:
+    """`  a) text`, every wrapped line of the text under its first character (Chinese is
+    folded by character inside that column, English at spaces)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(width=4, justify="right", no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(Text(f"{letter})"), Text(option))
+    return grid
 
 
 def answer_label(kind: str, n_options: int, lang: str) -> str:
