@@ -5,7 +5,7 @@ from torch import nn
 
 
 class Attention(nn.Module):
-    """Seed 000's single-head attention module: returns (output, attention_weights)."""
+    """Seed 000's single-head attention: returns (output, attention_weights)."""
 
     def __init__(self, d_model: int) -> None:
         super().__init__()
@@ -15,7 +15,10 @@ class Attention(nn.Module):
         self.W_v = nn.Linear(d_model, d_model)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (..., seq, d_model) -> output (..., seq, d_model), weights (..., seq, seq)."""
+        """x: (..., seq, d_model).
+
+        Returns output (..., seq, d_model) and attention_weights (..., seq, seq).
+        """
         Q = self.W_q(x)
         K = self.W_k(x)
         V = self.W_v(x)

@@ -1,8 +1,10 @@
 import numpy as np
 
 
-def sinusoidal_positional_encoding(n: int, d_model: int, base: float = 10000.0) -> np.ndarray:
-    """The sinusoidal encoding of "Attention Is All You Need": (n, d_model), float64.
+def sinusoidal_positional_encoding(
+    n: int, d_model: int, base: float = 10000.0
+) -> np.ndarray:
+    """The sinusoidal encoding of "Attention Is All You Need", (n, d_model).
 
     PE[p, 2i] = sin(p / base^(2i/d_model)),  PE[p, 2i+1] = cos(p / base^(2i/d_model)).
     """

@@ -2,9 +2,13 @@ import numpy as np
 
 
 def sparse_attention(
-    Q: np.ndarray, K: np.ndarray, V: np.ndarray, window: int, global_tokens: list[int]
+    Q: np.ndarray,
+    K: np.ndarray,
+    V: np.ndarray,
+    window: int,
+    global_tokens: list[int],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Local (|i - j| <= window) plus global attention, global tokens in both directions."""
+    """Local (|i - j| <= window) plus global attention, in both directions."""
     n, d_k = Q.shape[-2], Q.shape[-1]
     positions = np.arange(n)
     allowed = np.abs(positions[:, None] - positions[None, :]) <= window  # the local band

@@ -5,12 +5,12 @@ from torch import nn
 
 
 class MultiHeadSelfAttention(nn.Module):
-    """Multi-head self-attention with an output projection (as in self-attention-module)."""
+    """Multi-head self-attention with an output projection."""
 
     def __init__(self, d_model: int, n_heads: int) -> None:
         super().__init__()
         if d_model % n_heads:
-            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+            raise ValueError(f"{d_model=} is not a multiple of {n_heads=}")
         self.n_heads = n_heads
         self.d_k = d_model // n_heads
         self.W_q = nn.Linear(d_model, d_model)
@@ -23,9 +23,13 @@ class MultiHeadSelfAttention(nn.Module):
         *lead, seq, _ = t.shape
         return t.reshape(*lead, seq, self.n_heads, self.d_k).transpose(-3, -2)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         *lead, seq, d_model = x.shape
-        Q, K, V = self._split(self.W_q(x)), self._split(self.W_k(x)), self._split(self.W_v(x))
+        Q = self._split(self.W_q(x))
+        K = self._split(self.W_k(x))
+        V = self._split(self.W_v(x))
         scores = Q @ K.transpose(-2, -1) / math.sqrt(self.d_k)
         if mask is not None:
             # (batch, 1, seq, seq), (batch, 1, 1, seq) or (1, 1, seq, seq): broadcasts over heads
@@ -35,10 +39,12 @@ class MultiHeadSelfAttention(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    """One encoder block: attention and a feed-forward network, each with a residual and a
-    LayerNorm; pre-LN (norm_first=True) or post-LN as in the original paper."""
+    """One encoder block: attention and a feed-forward network, each with a
+    residual and a LayerNorm; pre-LN (norm_first=True) or post-LN (the paper)."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, norm_first: bool = True) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int, d_ff: int, norm_first: bool = True
+    ) -> None:
         super().__init__()
         self.norm_first = norm_first
         self.attn = MultiHeadSelfAttention(d_model, n_heads)
@@ -50,7 +56,9 @@ class TransformerBlock(nn.Module):
     def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.ff2(torch.relu(self.ff1(x)))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if self.norm_first:
             # pre-LN: normalise the sublayer's input; the residual carries the raw x
             h = x + self.attn(self.ln1(x), mask)
