@@ -171,7 +171,7 @@ def test_positional_encoding_matches_the_paper_formula() -> None:
 
 def test_positional_encoding_receives_plain_ints() -> None:
     """`n` and `d_model` reach the submission as Python ints (np.zeros((n, d)) must work),
-    and a position list stays a list: the track's python_inputs."""
+    and a position list stays a list: the track declares them as options."""
     seen: dict[str, type] = {}
 
     def spy(n: Any, d_model: Any, base: Any = 10000.0) -> np.ndarray:

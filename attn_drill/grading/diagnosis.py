@@ -22,7 +22,6 @@ import numpy as np
 
 from attn_drill.grading.checks import (
     LOAD_ERRORS,
-    PROPERTY_TAGS,
     Evaluation,
     call_trusted,
     ignored_rows,
@@ -33,7 +32,9 @@ from attn_drill.grading.checks import (
     tr,
 )
 from attn_drill.grading.compare import allclose
+from attn_drill.grading.properties import failed_check, property_findings, tagged_properties
 from attn_drill.grading.report import CheckResult, Diagnosis
+from attn_drill.messages import join, text_of
 
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
@@ -173,7 +174,7 @@ def match_mutants(ev: Evaluation) -> list[tuple[str, str]]:
 def _property_case(case: ConcreteCase) -> bool:
     """A case graded by a property (mask, stability, batch axes): a second, independent bug
     shows up there first."""
-    return bool(set(PROPERTY_TAGS.values()) & set(case.tags))
+    return bool({p.tag for p in tagged_properties()} & set(case.tags))
 
 
 def learner_matches_mutant_on_plain_cases(ev: Evaluation,
@@ -209,159 +210,7 @@ def match_mutants_on_plain_cases(ev: Evaluation, exclude: set[str]) -> list[tupl
     return matched
 
 
-# -- properties ----------------------------------------------------------------------------
-
-
-def _failed(checks: list[CheckResult], kind: str) -> CheckResult | None:
-    """The failed check of that kind, unless it failed only for lack of anything to check."""
-    return next((c for c in checks if c.kind == kind and not c.passed and not c.not_run), None)
-
-
-def _with_mask(case: ConcreteCase, make: Any) -> ConcreteCase | None:
-    import copy
-
-    for key, value in case.inputs.items():
-        if value.dtype == bool:
-            changed = copy.copy(case)
-            changed.inputs = {**case.inputs, key: make(value)}
-            return changed
-    return None
-
-
-def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang: str) -> None:
-    from attn_drill.grading.checks import reference_target
-
-    target = reference_target(ev.problem, ev.track)
-    ignores, inverted = True, True
-    rows_changed: list[str] = []
-    compared = 0
-    for name in _mask_evidence_cases(ev, check):
-        case = ev.case(name)
-        learner = ev.returned(name)
-        if learner is None:
-            return
-        unmasked = _with_mask(case, lambda m: np.ones_like(m))
-        flipped = _with_mask(case, lambda m: ~m)
-        if unmasked is None or flipped is None:
-            return
-        compared += 1
-        free = call_trusted(target, ev.spec, unmasked, ev.track)
-        if not same_outputs(ev, case, learner, free, slack=MUTANT_SLACK):
-            ignores = False
-        with np.errstate(all="ignore"):
-            inverse = call_trusted(target, ev.spec, flipped, ev.track)
-        if not same_outputs(ev, flipped, learner, inverse, slack=MUTANT_SLACK):
-            inverted = False
-        output = ev.spec.outputs[0]
-        got = learner_array(ev, name, output)
-        expected = reference_array(ev, name, output)
-        if got is not None and expected is not None and got.shape == expected.shape \
-                and got.ndim >= 2 and len(rows_changed) < 6:
-            rtol, atol = tolerance(ev, got)
-            with np.errstate(invalid="ignore"):
-                diff = ~(np.abs(got - expected) <= atol + rtol * np.abs(expected))
-            bad_rows = np.argwhere(diff.any(axis=-1))[:6]
-            rows_changed += [_row_label(name, row) for row in bad_rows]
-    if not compared:
-        return
-    where = _group_rows(rows_changed[:6])
-    if ignores:
-        findings.add("ignores-mask", tr(
-            lang, f"your output equals attention without the mask; rows that should differ: "
-            f"{where}", f"你的输出与不加掩码时完全相同；本应不同的行：{where}"),
-            "property:mask")
-    elif inverted:
-        findings.add("inverted-mask", tr(
-            lang, "your output equals attention with the mask inverted (True must mean "
-            "\"may attend\")", "你的输出与把掩码取反后的结果相同（True 表示“可以关注”）"),
-            "property:mask")
-    else:
-        before = (len(findings.items), len(check.details))
-        if "weights" in ev.spec.outputs:
-            _weight_mask_patterns(ev, check, findings, lang)
-        if (len(findings.items), len(check.details)) == before and where:
-            check.details.append(tr(
-                lang, f"with the mask, these rows differ from the reference: {where}. Check "
-                "that the mask is applied as given to every query row and batch element (how "
-                "it broadcasts), before the softmax.",
-                f"加上掩码后，这些行与参考结果不同：{where}。请检查掩码是否按原样作用到每一个"
-                "查询行和每一个批次元素（注意广播方式），并且在 softmax 之前。"))
-
-
-def _mask_evidence_cases(ev: Evaluation, check: CheckResult) -> list[str]:
-    """The failed mask cases to reason about: those with ordinary scores when there are any
-    (a stability case with huge hidden scores says more about the softmax than the mask)."""
-    ordinary = [n for n in check.failed_cases if "stability" not in ev.case(n).tags]
-    return ordinary or list(check.failed_cases)
-
-
-def _row_label(case: str, row: Any) -> str:
-    """A query row of a case, kept apart from the case name for `_group_rows`."""
-    return f"{case}\x00{tuple(int(i) for i in row)}"
-
-
-def _group_rows(labels: list[str]) -> str:
-    """Query rows per case, in order: 'case a' (0, 1), (1, 3); 'case b' (2,)."""
-    grouped: dict[str, list[str]] = {}
-    for label in labels:
-        case, _, row = label.partition("\x00")
-        grouped.setdefault(case, []).append(row)
-    return "; ".join(f"'{case}' " + ", ".join(rows) for case, rows in grouped.items())
-
-
-def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings,
-                          lang: str) -> None:
-    leaked: list[str] = []
-    leak_rows: list[str] = []
-    largest_leak = 0.0
-    zero_but_short = 0
-    for name in _mask_evidence_cases(ev, check):
-        case = ev.case(name)
-        weights = learner_array(ev, name, "weights")
-        mask = next((v for v in case.inputs.values() if v.dtype == bool), None)
-        if weights is None or mask is None:
-            continue
-        try:
-            blocked = np.broadcast_to(~mask, weights.shape)
-        except ValueError:
-            continue
-        with np.errstate(invalid="ignore"):
-            leaking = blocked & (np.abs(weights) > 1e-6)  # NaN is not a leak
-        if leaking.any():
-            leaked.append(name)
-            largest_leak = max(largest_leak, float(np.nanmax(np.abs(weights[leaking]))))
-            for row in np.argwhere(leaking.any(axis=-1))[:6 - len(leak_rows)]:
-                leak_rows.append(_row_label(name, row))
-        else:
-            sums = weights.sum(axis=-1)
-            if (sums < 1 - 1e-4).any():
-                zero_but_short += 1
-    if leaked and _reproduces_mutant_of(ev, "mask-tiny-fill", leaked):
-        findings.add("mask-tiny-fill", tr(
-            lang, "masked positions get the weight a score of about 0 would get, as with a "
-            f"fill like -1e-12; rows: {_group_rows(leak_rows)}",
-            f"被掩码的位置得到的权重和分数约为 0 时一样，就像用 -1e-12 这类值填充；涉及的行："
-            f"{_group_rows(leak_rows)}"), "property:mask")
-    elif leaked:
-        # Masked positions get weight, but not as a near-zero fill would give: a weak fill
-        # (-10), a mask taken from the wrong row or batch element, a mask added to the scores...
-        # Name the rows; claim no misconception.
-        weak = largest_leak < 1e-2
-        check.details.append(tr(
-            lang, f"positions where the mask is False still get weight (up to "
-            f"{largest_leak:.3g}) in rows: {_group_rows(leak_rows)}. "
-            + ("That is what a fill value that is not negative enough gives: use -inf or -1e9."
-               if weak else "Check that the mask is applied as given to every query row and "
-               "batch element (how it broadcasts), before the softmax."),
-            f"掩码为 False 的位置仍然得到了权重（最大 {largest_leak:.3g}），涉及的行："
-            f"{_group_rows(leak_rows)}。"
-            + ("填充值不够负时就会这样：请用 -inf 或 -1e9。" if weak else
-               "请检查掩码是否按原样作用到每一个查询行和每一个批次元素（注意广播方式），"
-               "并且在 softmax 之前。")))
-    elif zero_but_short:
-        findings.add("mask-after-softmax", tr(
-            lang, "masked weights are zero but the rows no longer sum to 1",
-            "被掩码的权重为 0，但每行之和不再为 1"), "property:mask")
+# -- what properties read from mutants (grading.properties holds the properties) -----------
 
 
 def _reproduces_mutant_of(ev: Evaluation, misconception: str, case_names: list[str]) -> bool:
@@ -385,172 +234,6 @@ def _reproduces_mutant_of(ev: Evaluation, misconception: str, case_names: list[s
     return False
 
 
-def _train_mode_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
-                         lang: str) -> None:
-    """A module whose eval-mode output is right on every case while its train-mode output is
-    wrong somewhere: something random (dropout) is active in train mode only."""
-    if ev.spec.call != "module" or not any(
-            not c.passed and (c.kind.startswith("match:") or c.kind.startswith("property:"))
-            for c in checks):
-        return
-    output = ev.spec.outputs[0]
-    eval_ok = train_wrong = 0
-    for case in ev.base_cases:
-        returned = ev.returned(case.name)
-        if returned is None:
-            continue
-        train = returned.arrays.get(output)
-        evaluated = returned.arrays.get(f"{output}@eval")
-        ref_train = reference_array(ev, case.name, output)
-        ref_eval = reference_array(ev, case.name, f"{output}@eval")
-        if any(a is None for a in (train, evaluated, ref_train, ref_eval)):
-            return
-        if not _close(ev, evaluated, ref_eval):
-            return  # eval mode is wrong too: a real bug, not a train-only difference
-        eval_ok += 1
-        if not _close(ev, train, ref_train):
-            train_wrong += 1
-    if eval_ok and train_wrong:
-        findings.add("dropout-in-train", tr(
-            lang, f"eval-mode output matches on all {eval_ok} cases, train-mode output differs "
-            f"on {train_wrong}",
-            f"eval 模式的输出在全部 {eval_ok} 个用例上一致，train 模式的输出在 {train_wrong} "
-            "个用例上不同"), "pattern:train-only")
-
-
-def _gradient_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
-    """Missing gradients are no-gradient only when forward used the tensor and the graph was
-    cut; a parameter forward never uses is a missing bias or projection, and a module the
-    grader could not load its weights into says so in the run check."""
-    from attn_drill.grading.checks import gradient_gaps
-
-    setup = [o.error.message for o in ev.outcomes.values()
-             if o.error is not None and "has no bias: the grader loads" in str(o.error.message)]
-    if setup:
-        findings.add("missing-bias", setup[0].rstrip("."), "pattern:module-setup")
-    failed = _failed(checks, "property:gradients")
-    if failed is None:
-        return
-    gaps = gradient_gaps(ev)
-    if gaps.backward_error:
-        if "inplace operation" in gaps.backward_error:
-            findings.add("mutates-input", failed.message, "property:gradients")
-    elif gaps.detached:
-        findings.add("no-gradient", failed.message, "property:gradients")
-    elif gaps.unused:
-        if any(name.startswith("W_o.") for name in gaps.unused) and all(
-                name.startswith("W_o.") or name.endswith(".bias") for name in gaps.unused) and \
-                any(name == "W_o.weight" for name in gaps.unused):
-            findings.add("missing-output-projection", failed.message, "property:gradients")
-        elif all(name.endswith(".bias") for name in gaps.unused):
-            findings.add("missing-bias", failed.message, "property:gradients")
-    elif failed.mismatch is None:
-        findings.add("no-gradient", failed.message, "property:gradients")
-
-
-def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
-                      lang: str) -> None:
-    failed = _failed(checks, "property:no-mutation")
-    if failed:
-        findings.add("mutates-input", failed.message, "property:no-mutation")
-    plain_ok = all(c.passed for c in checks if c.kind.startswith("match:"))
-    failed = _failed(checks, "property:batch-dims")
-    # Plain cases explained by a known mistake: batched cases that raise are a second one.
-    explained = any(f.source.startswith(("mutant:", "partial:")) for f in findings.items)
-    if failed and (plain_ok or explained):
-        # Batched cases that also test a failing property (a batched mask case) are explained
-        # by that property; only a batched case that fails on its own means no-batch-dims.
-        other_failed = {PROPERTY_TAGS[p] for p in PROPERTY_TAGS if p != "batch-dims"
-                        and _failed(checks, f"property:{p}")}
-        own = [name for name in failed.failed_cases
-               if not other_failed & set(ev.case(name).tags)]
-        known = ev.problem.misconception("no-batch-dims")
-        already_explained = known is not None and "swapaxes" in known.explanation.en
-        # The `.T` / axis=1 explanation only when the evidence fits it: batched cases that
-        # raise, or that reproduce the problem's own no-batch-dims mutant.
-        raised = [name for name in own if ev.outcomes.get(name) is not None
-                  and ev.outcomes[name].returned is None]
-        mismatched = [name for name in own if name not in raised]
-        if not plain_ok:
-            # Only a crash on batch axes that the known mistake does not make itself tells a
-            # second bug from the first.
-            explaining = [f.source.split(":", 1)[1] for f in findings.items
-                          if f.source.startswith(("mutant:", "partial:"))]
-            raised = [name for name in raised if any(
-                (ev.mutant_cache.get(m) or {}).get(name) is not None for m in explaining)]
-            own = raised
-        supported = bool(raised) or (bool(mismatched) and _reproduces_mutant_of(
-            ev, "no-batch-dims", mismatched))
-        if own and not supported:
-            failed.details.append(tr(
-                lang, "the cases without batch axes pass, but the batched ones give different "
-                "numbers: check that every batch element is computed from its own inputs (its "
-                "own queries, keys and values), and that axes are counted from the end",
-                "没有批次轴的用例都通过了，但带批次轴的用例结果不同：请检查每个批次元素是否只用"
-                "它自己的输入（自己的查询、键和值）计算，以及轴是否从末尾数起"))
-        elif own and already_explained:
-            findings.add("no-batch-dims", failed.message, "property:batch-dims")
-        elif own:
-            findings.add("no-batch-dims", failed.message + tr(
-                lang,
-                ". With a batch dimension `K.T` reverses every axis ((b, m, d) becomes "
-                "(d, m, b)); use np.swapaxes(K, -1, -2) or K.transpose(-2, -1), and count axes "
-                "from the end (axis=-1)",
-                "。有批量维度时 `K.T` 会把所有轴都倒过来（(b, m, d) 变成 (d, m, b)）；请用 "
-                "np.swapaxes(K, -1, -2) 或 K.transpose(-2, -1)，并从末尾数轴（axis=-1）"),
-                "property:batch-dims")
-    _train_mode_findings(ev, checks, findings, lang)
-    _gradient_findings(ev, checks, findings)
-    off_by_one = _causal_off_by_one(ev, findings, lang)
-    failed = _failed(checks, "property:causal-future")
-    if failed and not off_by_one:
-        findings.add("causal-future-leak", failed.message, "property:causal-future")
-    failed = _failed(checks, "property:stability")
-    if failed and any(f.source.split(":")[0] in ("mutant", "pattern", "error")
-                      and f.id != "unstable-softmax" for f in findings.items):
-        # A mutant already names why the large-score cases fail (one maximum for the whole
-        # array, say): "you did not subtract the maximum" would be false for that code.
-        failed = None
-    # NaN on ordinary inputs too is some other bug, not overflow on large scores.
-    nan_elsewhere = any(c.mismatch is not None and (c.mismatch.nan_count or c.mismatch.inf_count)
-                        for c in checks if not c.passed and c.kind.startswith("match:"))
-    if failed and not nan_elsewhere and failed.mismatch is not None and (
-            failed.mismatch.nan_count or failed.mismatch.inf_count):
-        masked = [name for name in failed.failed_cases
-                  if any(v.dtype == bool for v in ev.case(name).inputs.values())]
-        evidence = failed.message
-        if masked and len(masked) == len(failed.failed_cases):
-            evidence = tr(
-                lang, "only cases whose hidden keys score far above the visible ones give NaN: "
-                "a row maximum taken over the masked keys too (then multiplying by the mask) "
-                "underflows every visible key to 0, and 0/0 is NaN. Fill the masked scores with "
-                "-inf before taking the maximum. ",
-                "只有被遮住的键分数远高于可见键的用例出现了 NaN：如果每行的最大值也算上了被遮住的"
-                "键（之后再乘以掩码），所有可见键的 exp 都会下溢为 0，0/0 得到 NaN。请先把被遮住的"
-                "分数填成 -inf，再取最大值。") + failed.message
-        findings.add("unstable-softmax", evidence, "property:stability")
-    elif failed and plain_ok:
-        # Right on ordinary scores, wrong (but finite) on large distinct ones: clipped scores,
-        # or a maximum that is not each row's own (the whole array's, a hidden position's).
-        findings.add("unstable-softmax", tr(
-            lang, "your answer is right for ordinary scores but wrong when one row holds very "
-            "large or very negative, different scores (e.g. [1000, 999, 0] or [-1000, -999, "
-            "-1001]): clipping the scores, or subtracting a maximum other than that row's own, "
-            "changes the softmax. " + failed.message,
-            "普通分数下你的结果正确，但当同一行里有很大或很负且互不相同的分数（如 [1000, 999, 0] "
-            "或 [-1000, -999, -1001]）时就错了："
-            "截断分数，或减去的不是该行自己的最大值，都会改变 softmax 的结果。" + failed.message),
-            "property:stability")
-    failed = _failed(checks, "property:mask")
-    if failed and plain_ok:
-        _mask_findings(ev, failed, findings, lang)
-    elif failed and "weights" in ev.spec.outputs and any(
-            f.source.startswith("partial:") for f in findings.items):
-        # Another bug already explains the plain cases; what the weights do at the masked
-        # positions can still name a second one.
-        _weight_mask_patterns(ev, failed, findings, lang)
-
-
 # -- cheap patterns ------------------------------------------------------------------------
 
 
@@ -568,7 +251,7 @@ def _scale_dims(case: ConcreteCase) -> dict[str, float]:
 def pattern_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
                      lang: str) -> None:
     numeric = [c for c in checks if not c.passed and (c.kind.startswith("match:") or c.kind in
-               {f"property:{p}" for p in PROPERTY_TAGS})]
+               {f"property:{p.id}" for p in tagged_properties()})]
     for check in numeric:
         _rows_that_differ(ev, check, lang)
     seen_cases = [name for c in numeric for name in c.failed_cases]
@@ -717,7 +400,8 @@ def error_findings(ev: Evaluation, findings: Findings, lang: str) -> None:
 
 def _softmax_input(ev: Evaluation, case: ConcreteCase) -> np.ndarray | None:
     """The scores of a softmax-like problem (one array in, one probability table out)."""
-    arrays = [v for v in case.inputs.values() if v.dtype != bool]
+    arrays = [v for v in case.inputs.values()
+              if isinstance(v, np.ndarray) and v.dtype != bool]
     if len(ev.spec.outputs) != 1 or "sums-to-one" not in ev.spec.properties or \
             len(arrays) != 1:
         return None
@@ -838,7 +522,8 @@ def _weights_axis(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
         expected = reference_array(ev, case.name, "weights")
         if got is None or expected is None or got.shape != expected.shape or got.ndim < 2:
             return
-        if got.shape[-1] == got.shape[-2] or any(v.dtype == bool for v in case.inputs.values()):
+        if got.shape[-1] == got.shape[-2] or any(
+                isinstance(v, np.ndarray) and v.dtype == bool for v in case.inputs.values()):
             continue  # square, or masked (a hidden column may be all zero): ambiguous
         with np.errstate(all="ignore"):
             by_keys = np.abs(got.sum(axis=-1) - 1.0) <= 1e-5
@@ -948,7 +633,8 @@ def to_diagnoses(ev: Evaluation, findings: Findings, lang: str) -> list[Diagnosi
             continue
         message = known.explanation.get(lang).strip()
         if finding.evidence:
-            message += tr(lang, f" Evidence: {finding.evidence}.", f"依据：{finding.evidence}。")
+            evidence = text_of(finding.evidence, lang)
+            message += tr(lang, f" Evidence: {evidence}.", f"依据：{evidence}。")
         message += hint_pointer(ev.problem.id, known.hint, lang)
         diagnoses.append(Diagnosis(id=finding.id, message=message, title=known.title.get(lang),
                                    hint=known.hint, source=finding.source))
@@ -959,9 +645,9 @@ def collect_findings(ev: Evaluation, checks: list[CheckResult], lang: str = "en"
     findings = Findings()
     if all(c.passed for c in checks if c.required):
         return findings
-    forbidden = _failed(checks, "forbidden")
+    forbidden = failed_check(checks, "forbidden")
     if forbidden is not None:
-        findings.add("uses-builtin", "; ".join(forbidden.details), "forbidden")
+        findings.add("uses-builtin", join(forbidden.details, "; "), "forbidden")
     if ev.fatal is not None and getattr(ev.fatal, "kind", "") in LOAD_ERRORS:
         return findings
     numeric_failed = any(
@@ -995,4 +681,8 @@ def diagnose(ev: Evaluation, checks: list[CheckResult], lang: str = "en") -> lis
 
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return to_diagnoses(ev, collect_findings(ev, checks, lang), lang)
+        diagnoses = to_diagnoses(ev, collect_findings(ev, checks, lang), lang)
+    for check in checks:
+        if isinstance(check.name, str):  # already written in `lang`: so are its new details
+            check.details = [text_of(d, lang) for d in check.details]
+    return diagnoses

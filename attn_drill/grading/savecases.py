@@ -45,6 +45,7 @@ def failing_cases(ev: Evaluation, checks: list[CheckResult]) -> list[FailingCase
             params=dict(case.params),
             grad_output=case.grad_output,
             error=error,
+            passed_as={k: case.input_info(k).pass_as for k in case.inputs},
         ))
     return result
 
@@ -126,7 +127,8 @@ def judge(name, value, expected):
 
 FUNCTION_SNIPPET = PREAMBLE + '''
 inputs = [{inputs}]
-originals = [np.array(as_numbers(x)[0]) for x in inputs]
+# An iterator of blocks is consumed by the call: there is nothing to compare afterwards.
+originals = [None if hasattr(x, "__next__") else np.array(as_numbers(x)[0]) for x in inputs]
 result = module.{entry}(*inputs{args})
 OUTPUTS = {outputs!r}
 ok = True
@@ -139,6 +141,8 @@ for name, value in zip(OUTPUTS, values):
     if expected_file.exists():
         ok = judge(name, value, np.load(expected_file)) and ok
 for position, (before, after) in enumerate(zip(originals, inputs)):
+    if before is None:
+        continue
     if not np.array_equal(before, as_numbers(after)[0], equal_nan=True):
         print(f"input {{position}} was changed in place")
         ok = False
@@ -194,24 +198,11 @@ print("this case passes now" if ok else "this case still fails")
 sys.exit(0 if ok else 1)
 '''
 
-TORCH_CONVERT = '''import torch
-
-
-def as_input(array):
-    tensor = torch.from_numpy(array)
-    return tensor if tensor.dtype == torch.bool else tensor.float()
-'''
-
-NUMPY_CONVERT = '''
-
-def as_input(array):
-    return array
-'''
-
-
 def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
     """Write every failing case of `report` under `directory`; returns the case folders."""
     import numpy as np
+
+    from attn_drill.grading.tracks import get_track
 
     directory = Path(directory)
     try:
@@ -227,10 +218,9 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
         folder = directory / f"{number:02d}-{_slug(case.name)}"
         folder.mkdir(parents=True, exist_ok=True)
         input_names = []
-        for name, array in case.inputs.items():
-            file = f"input_{_file_key(name)}.npy"
-            np.save(folder / file, np.asarray(array))
-            input_names.append(f'as_input(np.load(HERE / "{file}"))')
+        for name, value in case.inputs.items():
+            input_names.append(_saved_input(folder, name, value,
+                                            case.passed_as.get(name, "array")))
         for kind, arrays in (("expected", case.expected), ("got", case.got)):
             for name, array in arrays.items():
                 np.save(folder / f"{kind}_{_file_key(name)}.npy", np.asarray(array))
@@ -252,7 +242,7 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
             "solution": solution, "entry": report.entry, "inputs": ", ".join(input_names),
             "args": args,
             "outputs": tuple(n for n in case.expected if ":" not in n and "@" not in n),
-            "convert": TORCH_CONVERT if report.track == "torch" else NUMPY_CONVERT,
+            "convert": get_track(report.track).repro_convert,
         }
         if report.call == "module":
             snippet = MODULE_SNIPPET.format(init=case.init, params=params,
@@ -266,6 +256,32 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
     report.saved_cases_dir = str(directory)
     report.saved_cases = [str(f) for f in folders]
     return folders
+
+
+def _saved_input(folder: Path, name: str, value: Any, passed_as: str) -> str:
+    """Save one input under `folder`; the snippet's expression that passes it on as the
+    grader does (an array or tensor, a Python list or number, a one-shot iterator)."""
+    import numpy as np
+
+    from attn_drill.grading.inputs import Blocks
+
+    if isinstance(value, Blocks):
+        items = []
+        for index, item in enumerate(value.items):
+            parts = []
+            for part_index, part in enumerate(item):
+                file = f"input_{_file_key(name)}_{index}_{part_index}.npy"
+                np.save(folder / file, np.asarray(part))
+                parts.append(f'as_input(np.load(HERE / "{file}"))')
+            items.append("(" + ", ".join(parts) + ",)")
+        return "iter([" + ", ".join(items) + "])"
+    file = f"input_{_file_key(name)}.npy"
+    np.save(folder / file, np.asarray(value))
+    if passed_as == "list":
+        return f'np.load(HERE / "{file}").tolist()'
+    if passed_as == "scalar":
+        return f'np.load(HERE / "{file}").item()'
+    return f'as_input(np.load(HERE / "{file}"))'
 
 
 def _tolerances(problem_id: str) -> dict[str, tuple[float, float]]:

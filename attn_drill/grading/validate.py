@@ -25,33 +25,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attn_drill.errors import MissingFileError, PackError
+from attn_drill.grading.properties import PROPERTIES
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from attn_drill.problems import Problem
 
-KNOWN_PROPERTIES = (
-    "batch-dims", "mask", "stability", "no-mutation", "sums-to-one",
-    "permutation-equivariance", "causal-future", "gradients",
-)
-# The misconception a failed property is reported as (grading/diagnosis.py).
-PROPERTY_IDS = {
-    "no-mutation": "mutates-input",
-    "batch-dims": "no-batch-dims",
-    "mask": "ignores-mask",
-    "causal-future": "causal-future-leak",
-    "gradients": "no-gradient",
-    "stability": "unstable-softmax",
-}
-
 
 # Misconception ids the grader itself reports by name (properties and recognised patterns):
 # a pack that means one of these mistakes must use exactly this id.
 GRADER_IDS = frozenset({
-    *PROPERTY_IDS.values(), "mask-tiny-fill", "missing-bias", "swapped-outputs",
-    "rounded-output", "returns-weights", "missing-output-projection", "mask-after-softmax",
-    "inverted-mask", "dropout-in-train", "uses-builtin",
+    *(p.diagnoses for p in PROPERTIES.values() if p.diagnoses),
+    "mask-tiny-fill", "missing-bias", "swapped-outputs", "rounded-output", "returns-weights",
+    "missing-output-projection", "mask-after-softmax", "inverted-mask", "dropout-in-train",
+    "uses-builtin",
     # named from partial evidence (grading/diagnosis.py): a crash, the axes, the diagonal
     "missing-keepdims", "max-sum-axes-differ", "causal-off-by-one", "softmax-wrong-axis",
     "global-normalisation",
@@ -321,8 +309,10 @@ def check_track_layout(problem: Problem, track: str, result: ValidationResult) -
         case_defects.append("no fixed case with literal inputs")
     # A track whose every input is a plain Python value (sizes such as n and d_model) has
     # nothing to draw at random: its fixed cases are the whole story.
-    plain_only = all(set(case.inputs) <= set(spec.python_inputs) and not case.random
-                     for case in spec.cases) and bool(spec.python_inputs)
+    plain = {name for name, decl in spec.inputs.items()
+             if decl.role == "option" and decl.pass_as in ("scalar", "list")}
+    plain_only = bool(plain) and all(set(case.inputs) <= plain and not case.random
+                                     for case in spec.cases)
     if not any(case.is_random for case in spec.cases) and not plain_only:
         case_defects.append("no random case")
     names = [case.name for case in spec.cases]
@@ -336,29 +326,23 @@ def check_track_layout(problem: Problem, track: str, result: ValidationResult) -
                rule="cases", file=file)
 
 
-def _torch_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("torch") is not None
-
-
 def validate_track(problem: Problem, track: str, result: ValidationResult) -> None:
+    from attn_drill.grading.tracks import get_track
+
     spec = problem.tracks[track]
-    if track == "text":
+    if spec.call == "text":
         validate_text(problem, result)
         return
-    if track == "torch" and not _torch_available():
-        result.notes.append(f"{problem.id} [torch]: skipped, PyTorch is not installed")
+    if not get_track(track).available():
+        result.notes.append(f"{problem.id} [{track}]: skipped, "
+                            f"{get_track(track).requires_label} is not installed")
         return
     ok = True
-    for prop in spec.properties:
-        if prop not in KNOWN_PROPERTIES:
+    for prop in spec.properties:  # every id is registered: the loader checked
+        reported = PROPERTIES[prop].diagnoses
+        if reported and problem.misconception(reported) is None:
             result.add(problem.id, track, f"property {prop}", False,
-                       f"unknown property; known: {', '.join(KNOWN_PROPERTIES)}")
-            ok = False
-        elif PROPERTY_IDS.get(prop) and problem.misconception(PROPERTY_IDS[prop]) is None:
-            result.add(problem.id, track, f"property {prop}", False,
-                       f"its failures are reported as {PROPERTY_IDS[prop]!r}, which is not in "
+                       f"its failures are reported as {reported!r}, which is not in "
                        "'misconceptions'")
             ok = False
     reference = problem.reference_path(track)
@@ -395,13 +379,9 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
     import numpy as np
 
     from attn_drill.grading.cases import build_cases
-    from attn_drill.grading.checks import (
-        PROPERTY_TAGS,
-        compute_references,
-        derive_cases,
-        reference_target,
-    )
+    from attn_drill.grading.checks import compute_references, reference_target
     from attn_drill.grading.diagnosis import mutant_targets
+    from attn_drill.grading.properties import PROPERTIES, derive_cases
 
     spec = problem.tracks[track]
     try:
@@ -411,13 +391,12 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
         return
     extra, derived = derive_cases(spec, cases, 0)
     all_cases = cases + extra
-    for prop, tag in PROPERTY_TAGS.items():
-        if prop in spec.properties and not any(tag in c.tags for c in cases):
-            result.add(problem.id, track, f"property {prop}", False,
-                       f"no case is tagged {tag!r}, so it is never checked")
-    for prop in ("permutation-equivariance", "causal-future"):
-        if prop in spec.properties and not derived:
-            result.add(problem.id, track, f"property {prop}", False,
+    for prop in (PROPERTIES[p] for p in spec.properties):
+        if prop.tag is not None and not any(prop.tag in c.tags for c in cases):
+            result.add(problem.id, track, f"property {prop.id}", False,
+                       f"no case is tagged {prop.tag!r}, so it is never checked")
+        if prop.derives and not derived:
+            result.add(problem.id, track, f"property {prop.id}", False,
                        "no random case to derive a test case from")
     references = compute_references(problem, track, all_cases)
     for case in cases:
