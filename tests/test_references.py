@@ -402,23 +402,28 @@ def assert_matches_printed(got: np.ndarray, printed: str, what: str) -> None:
             assert decimals >= 4, f"{what}: {value} should show at least 4 decimals"
 
 
-def module_example(p: Problem, inputs: str) -> np.ndarray:
-    """`SelfAttention(d_model=4, n_heads=2) with identity weights and zero biases, x = ...`."""
+def module_example(p: Problem, inputs: str) -> list[np.ndarray]:
+    """`SelfAttention(d_model=4, n_heads=2) with identity weights and zero biases, x = ...`:
+    every nn.Linear of the module gets an identity weight and a zero bias. Returns every
+    output of forward, in order."""
     import torch
 
-    header = re.match(r"SelfAttention\(d_model=(\d+), n_heads=(\d+)\) (.*?), x = ", inputs)
+    header = re.match(r"(\w+)\(([^)]*)\) (.*?), x = ", inputs)
     assert header, inputs
+    assert header.group(1) == p.tracks["torch"].entry, header.group(1)
     assert header.group(3) == "with identity weights and zero biases", header.group(3)
+    init = parse_assignments(header.group(2))
     values = parse_assignments(inputs[header.end() - len("x = ") :])
-    module = reference(p.id, "torch")(int(header.group(1)), int(header.group(2))).double()
+    module = reference(p.id, "torch")(**init).double()
     with torch.no_grad():
-        for name in ("W_q", "W_k", "W_v", "W_o"):
-            layer = getattr(module, name)
-            layer.weight.copy_(torch.eye(layer.weight.shape[0], dtype=torch.float64))
-            layer.bias.zero_()
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.Linear):
+                layer.weight.copy_(torch.eye(*layer.weight.shape, dtype=torch.float64))
+                layer.bias.zero_()
         x = torch.tensor(values["x"], dtype=torch.float64)
         mask = values.get("mask")
-        return module(x, None if mask is None else torch.tensor(mask)).numpy()
+        result = module(x) if mask is None else module(x, torch.tensor(mask))
+    return [t.numpy() for t in (result if isinstance(result, tuple) else (result,))]
 
 
 EXAMPLES = [
@@ -437,7 +442,7 @@ def test_worked_example_matches_reference(problem_id: str, track: str, index: in
     spec = p.tracks[track]
     example = p.examples[index]
     if spec.call == "module":
-        outputs = {spec.outputs[0]: module_example(p, example.inputs)}
+        outputs = dict(zip(spec.outputs, module_example(p, example.inputs), strict=True))
     else:
         kwargs = parse_assignments(example.inputs)
         if track == "torch":

@@ -61,7 +61,11 @@ How an answer is read
    negation, purpose or contrast before them ("not", "prevent", "instead of", "would", 不会,
    防止, 而不是); clauses about the scaled scores ("after dividing", "除以 √d_k 后", but not
    "without scaling" / "不缩放时") or a small d_k do not count. A contradicted
-   point is not met, whatever else the answer says, and the answer fails.
+   point is not met, whatever else the answer says, and the answer fails. The walk-through
+   of the formula and the role of softmax (explain-attention-formula, explain-softmax-role)
+   have their own in their YAML: a softmax over the columns / queries, a weighted sum of the
+   keys, softmax weights that can be negative (unless the sentence is about raw scores or
+   another normalisation), an exponential that shrinks the gaps, softmax not differentiable.
 8. **Rejections**: what the answer itself calls wrong is not its claim. A quotation ("...",
    '...', 「...」) is dropped when a rejection word (wrong, nonsense, myth, misconception,
    错误, 不对, 胡说 ...) sits in the same sentence just before or after it; a sentence that

@@ -308,7 +308,13 @@ def check_track_layout(problem: Problem, track: str, result: ValidationResult) -
     case_defects = []
     if not any(not case.random for case in spec.cases):
         case_defects.append("no fixed case with literal inputs")
-    if not any(case.is_random for case in spec.cases):
+    # A track whose every input is a plain Python value (sizes such as n and d_model) has
+    # nothing to draw at random: its fixed cases are the whole story.
+    plain = {name for name, decl in spec.inputs.items()
+             if decl.role == "option" and decl.pass_as in ("scalar", "list")}
+    plain_only = bool(plain) and all(set(case.inputs) <= plain and not case.random
+                                     for case in spec.cases)
+    if not any(case.is_random for case in spec.cases) and not plain_only:
         case_defects.append("no random case")
     names = [case.name for case in spec.cases]
     repeated = sorted({name for name in names if names.count(name) > 1})

@@ -13,6 +13,8 @@ from rich.text import Text
 from attn_drill.render import console, markdown
 
 if TYPE_CHECKING:
+    from rich.console import Group
+
     from attn_drill.problems import Problem
 
 STATUS_STYLE = {"passed": "green", "attempted": "yellow", "todo": "dim", "changed": "magenta"}
@@ -206,6 +208,9 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
         out.print(f"\n[bold]{labels['example']} {number}[/]")
         out.print(_labelled(labels["inputs"], example.inputs, labels))
         out.print(_labelled(labels["output"], example.output, labels))
+        weights = example_weights(example.output)
+        if weights is not None:
+            out.print(weights_matrix(weights, lang))
         out.print(markdown(example.explanation.get(lang)))
     out.print(f"\n[bold]{labels['constraints']}[/]")
     out.print(markdown(problem.constraints.get(lang)))
@@ -213,6 +218,57 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
         out.print(f"\n[bold]{labels['forbidden']}[/]")
         for name in spec.forbidden:
             out.print(f"  • {escape(name)}")
+
+
+MATRIX_MAX = 12  # larger tables are not readable in a terminal
+MATRIX_TITLE = {
+    "en": "Attention weights: row qi = query position i, column kj = key position j",
+    "zh": "注意力权重：第 qi 行 = 查询位置 i，第 kj 列 = 键位置 j",
+}
+
+
+def example_weights(output: str) -> list[list[float]] | None:
+    """The `weights = [[...]]` matrix of a worked example's printed output, or None (no
+    weights, not a 2-D table of numbers, or too large to draw)."""
+    import ast
+    import re
+
+    found = re.search(r"(?:^|[\s,])weights\s*=\s*(\[\s*\[.*?\]\s*\])", output)
+    if found is None:
+        return None
+    try:
+        value = ast.literal_eval(found.group(1))
+    except (ValueError, SyntaxError):
+        return None
+    if not (isinstance(value, list) and value and all(isinstance(r, list) for r in value)):
+        return None
+    width = len(value[0])
+    if not 0 < width <= MATRIX_MAX or len(value) > MATRIX_MAX or any(
+            len(r) != width or not all(isinstance(v, (int, float)) for v in r) for r in value):
+        return None
+    return [[float(v) for v in row] for row in value]
+
+
+def weights_matrix(weights: list[list[float]], lang: str) -> Group:
+    """A labelled matrix of attention weights, as seed 000 draws them: one row per query
+    position, one column per key position; the larger the weight, the stronger the cell."""
+    from rich import box
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
+    table.add_column("")
+    for column in range(len(weights[0])):
+        table.add_column(f"k{column + 1}", justify="right")
+    for row_number, row in enumerate(weights, start=1):
+        cells = []
+        for value in row:
+            style = "bold" if value >= 0.5 else ("" if value >= 0.2 else "dim")
+            cells.append(Text(f"{value:.2f}", style=style))
+        table.add_row(f"q{row_number}", *cells)
+    title = Text(MATRIX_TITLE["zh" if lang == "zh" else "en"], style="italic")
+    return Group(Padding(title, (0, 0, 0, 2)), Padding(table, (0, 0, 0, 2)))
 
 
 def _labelled(label: str, value: str, labels: dict[str, str]) -> Table:
