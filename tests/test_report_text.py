@@ -119,3 +119,32 @@ def test_rich_report_says_where_cases_were_saved(tmp_path: Path,
     shown = " ".join(capsys.readouterr().out.split())
     assert "Saved" in shown and "cases" in shown and "repro.py" in shown
     assert report.to_dict()["saved_cases"] == report.saved_cases
+
+
+NO_SCALE = """
+    import numpy as np
+
+    def scaled_dot_product_attention(Q, K, V, mask=None):
+        scores = Q @ np.swapaxes(K, -1, -2)
+        if mask is not None:
+            scores = np.where(mask, scores, -1e9)
+        w = np.exp(scores - scores.max(-1, keepdims=True))
+        w = w / w.sum(-1, keepdims=True)
+        return w @ V, w
+"""
+
+
+@pytest.mark.parametrize("lang, yours, reference", [
+    ("en", "Your attention weights:", "The reference's attention weights:"),
+    ("zh", "你的注意力权重：", "参考答案的注意力权重："),
+])
+def test_verbose_draws_both_weights_as_labelled_matrices(
+        lang: str, yours: str, reference: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    report = grade_source(tmp_path, NO_SCALE, "scaled-dot-product-attention", lang=lang)
+    full = render(report, lang, capsys, monkeypatch)
+    assert yours in full and reference in full
+    after = full[full.index(yours):]
+    assert "q1" in after and "k1" in after  # rows are queries, columns keys, as in seed 000
+    short = render(report, lang, capsys, monkeypatch, verbose=False)
+    assert yours not in short  # the default report stays one screen

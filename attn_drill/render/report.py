@@ -36,6 +36,8 @@ LABELS = {
         "grouped_error": "not run, because every case failed as above: {names}",
         "checks_count": "({passed} of {total} checks)", "track_of": "{track} track",
         "difference": "difference", "also_fails": "also fails: {names}",
+        "weights_yours": "Your attention weights:",
+        "weights_expected": "The reference's attention weights:",
         "same_cause": " -- same cause",
         "more": "Every check in detail: add --verbose",
         "raised_at": "Where it failed:",
@@ -56,6 +58,8 @@ LABELS = {
         "grouped_error": "未运行，因为每个用例都像上面那样失败了：{names}",
         "checks_count": "（{total} 项检查通过 {passed} 项）", "track_of": "{track} 赛道",
         "difference": "差值", "also_fails": "另外未通过：{names}",
+        "weights_yours": "你的注意力权重：",
+        "weights_expected": "参考答案的注意力权重：",
         "same_cause": "——同一原因",
         "more": "查看每项检查的详情：加上 --verbose",
         "raised_at": "你的代码出错的位置：",
@@ -598,6 +602,18 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
             out.print(Text(labels["more"], style="dim"))
 
 
+def _weights_matrices(heat: Heatmap, labels: dict[str, str], lang: str, out: Any) -> None:
+    """Yours and the reference's weights of that case as labelled matrices with their
+    numbers (as seed 000 draws them), when they are small enough to read."""
+    from attn_drill.render.problem import MATRIX_MAX, weights_matrix
+
+    if not heat.got or len(heat.got) > MATRIX_MAX or len(heat.got[0]) > MATRIX_MAX:
+        return
+    for key, weights in (("weights_yours", heat.got), ("weights_expected", heat.expected)):
+        out.print(Padding(Text(labels[key], style="bold"), (0, 0, 0, 6)))
+        out.print(Padding(weights_matrix(weights, lang), (0, 0, 0, 4)))
+
+
 def _full_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
     """Every check with its details, tables and heatmap (`grade --verbose`, `v` in practice)."""
     out = console()
@@ -630,6 +646,7 @@ def _full_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
         if not check.passed and check.heatmap is not None and not heatmap_shown \
                 and _heatmap_visible(check.heatmap):
             out.print(heatmap_text(check.heatmap, lang))
+            _weights_matrices(check.heatmap, labels, lang, out)
             heatmap_shown = True
     if report.diagnosis:
         out.print()
