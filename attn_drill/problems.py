@@ -132,6 +132,16 @@ class TrackSpec(Model):
         default_factory=list,
         description="inputs passed by keyword instead of position (e.g. `mask` after `num_heads`)",
     )
+    python_inputs: list[str] = Field(
+        default_factory=list,
+        description="inputs passed as plain Python values (ints, floats, lists of ints) instead "
+        "of arrays: sizes such as `n`, a window length, a list of positions",
+    )
+    input_order: list[str] = Field(
+        default_factory=list,
+        description="the signature's order of the inputs, for cases that mix literal `inputs` "
+        "and generated `random` ones (default: literal ones first, each group in YAML order)",
+    )
     properties: list[str] = Field(default_factory=list)
     cases: list[Case] = Field(default_factory=list)
     mutants: list[MutantSpec] = Field(default_factory=list)

@@ -33,6 +33,10 @@ CONTRACT_PROBLEMS = {
     "self-attention-module",
     "explain-sqrt-dk",
 }
+# ... and the LLM-attention problems of its "Breadth problems" table that the pack ships.
+CONTRACT_PROBLEMS |= {"grouped-query-attention", "sliding-window-attention", "linear-attention",
+                      "attention-backward", "rope", "padded-attention", "kv-cache",
+                      "flash-attention"}
 
 # The brief's canonical misconception ids; the bank should let a learner practise each one.
 CANONICAL_MISCONCEPTIONS = {
@@ -248,6 +252,9 @@ NUMERIC: dict[str, Callable[[], float]] = {
     "cx-doubling": lambda: np.ones((2 * 300, 2 * 300)).size / np.ones((300, 300)).size,
     "cx-sliding-window": lambda: (4096 * 4096) / (4096 * 256),
     "heatmap-output-value": lambda: float(np.array([0.1, 0.4, 0.3, 0.2]) @ np.array([1, 2, 3, 4])),
+    # KV cache: 2 (K and V) · layers · kv_heads · d_head · seq · bytes, in GiB
+    "inference-kv-cache-bytes": lambda: 2 * 32 * 32 * 128 * 4096 * 2 / 2**30,
+    "inference-gqa-saving": lambda: 2 * 80 * (64 - 8) * 128 * 4096 * 2 / 2**30,
 }
 
 

@@ -82,10 +82,14 @@ def generate_input(spec: InputSpec, shape: tuple[int, ...], rng: np.random.Gener
     raise ValueError(f"unknown input kind {spec.kind!r}")
 
 
-def _literal(value: Any) -> np.ndarray:
+def _literal(value: Any, plain: bool = False) -> np.ndarray:
+    """A literal input as an array: float64 (or bool) for array inputs; a plain Python input
+    (an int, a float, a list of ints) keeps its integer dtype, and an empty list is int64."""
     array = np.asarray(value)
     if array.dtype == bool:
         return array
+    if plain:
+        return array.astype(np.int64) if array.size == 0 else array
     return array.astype(np.float64)
 
 
@@ -93,18 +97,24 @@ def build_cases(track: TrackSpec, seed: int = 0) -> list[ConcreteCase]:
     """Concrete cases for a track, fixed ones first, random ones drawn from `seed`."""
     concrete = []
     for index, case in enumerate(track.cases):
-        concrete.append(build_case(case, seed, index))
+        concrete.append(build_case(case, seed, index, track.python_inputs, track.input_order))
     return concrete
 
 
-def build_case(case: Case, seed: int, index: int) -> ConcreteCase:
+def build_case(case: Case, seed: int, index: int, python_inputs: list[str] | None = None,
+               input_order: list[str] | None = None) -> ConcreteCase:
     rng = np.random.default_rng([seed, index])
     inputs: dict[str, np.ndarray] = {}
-    # Literal and generated inputs keep the YAML's order (it is the signature's order).
+    plain = set(python_inputs or ())
+    # Literal and generated inputs keep the YAML's order (it is the signature's order), or
+    # the track's `input_order` when a case mixes both.
     order = list(case.inputs) + [k for k in case.random if k not in case.inputs]
+    if input_order:
+        rank = {name: position for position, name in enumerate(input_order)}
+        order.sort(key=lambda name: rank.get(name, len(rank)))
     for name in order:
         if name in case.inputs:
-            inputs[name] = _literal(case.inputs[name])
+            inputs[name] = _literal(case.inputs[name], plain=name in plain)
         else:
             spec = case.random[name]
             shape = resolve_shape(spec.shape, case.dims, case.name)

@@ -161,15 +161,19 @@ def signature_problem(source: str, spec: TrackSpec, cases: list[ConcreteCase]) -
     except (SyntaxError, ValueError):
         return None  # the runner reports the syntax error with the learner's line numbers
     by_keyword = set(spec.keyword_inputs)
-    positional = max((len([k for k in c.inputs if k not in by_keyword]) for c in cases),
-                     default=0)
-    keywords = sorted({k for c in cases for k in (*c.args, *c.inputs) if k in by_keyword
-                       or k in c.args})
+    # Each distinct way a case calls the entry point (an optional argument may be passed by
+    # position in one case and by keyword in another).
+    calls = sorted({
+        (len([k for k in c.inputs if k not in by_keyword]),
+         tuple(sorted(k for k in (*c.args, *c.inputs) if k in by_keyword or k in c.args)))
+        for c in cases
+    }) or [(0, ())]
     for node in tree.body:
         if spec.call == "module" and isinstance(node, ast.ClassDef) and node.name == spec.entry:
             for item in node.body:
                 if isinstance(item, ast.FunctionDef) and item.name == "forward":
-                    why = _accepts(item.args, positional, keywords, skip_self=True)
+                    why = next((w for p, k in calls
+                                if (w := _accepts(item.args, p, list(k), skip_self=True))), "")
                     return f"{spec.entry}.forward {why}" if why else None
             return None  # forward may come from a base class
         if (
@@ -179,7 +183,8 @@ def signature_problem(source: str, spec: TrackSpec, cases: list[ConcreteCase]) -
         ):
             if isinstance(node, ast.AsyncFunctionDef):
                 return f"{spec.entry} is `async def`; define a plain function"
-            why = _accepts(node.args, positional, keywords, skip_self=False)
+            why = next((w for p, k in calls
+                        if (w := _accepts(node.args, p, list(k), skip_self=False))), "")
             return f"{spec.entry} {why}" if why else None
     return None  # defined some other way (assignment, import): the runner will tell
 
@@ -830,7 +835,8 @@ def check_no_mutation(ev: Evaluation, lang: str) -> CheckResult:
             if after is None:
                 continue
             sent = original
-            if ev.track == "torch" and original.dtype != bool:
+            plain = key in (getattr(ev.spec, "python_inputs", None) or ())
+            if ev.track == "torch" and original.dtype != bool and not plain:
                 sent = original.astype(np.float32)  # what the child actually received
             if after.shape != sent.shape or not np.array_equal(after, sent, equal_nan=True):
                 failed.append(case.name)

@@ -141,6 +141,22 @@ def _as_torch(array: np.ndarray, float_dtype: Any) -> Any:
     return torch.from_numpy(array.copy()).to(float_dtype)
 
 
+def call_inputs(case: ConcreteCase, spec: TrackSpec, track: str, float_dtype: Any = None
+                ) -> dict[str, Any]:
+    """Fresh copies of a case's inputs as the callee receives them: arrays (NumPy track),
+    tensors (torch track), or plain Python values for the track's `python_inputs`."""
+    plain = set(getattr(spec, "python_inputs", None) or ())
+    inputs: dict[str, Any] = {}
+    for name, value in case.inputs.items():
+        if name in plain:
+            inputs[name] = value.tolist()  # 0-d -> int/float, 1-d -> list
+        elif track == "torch":
+            inputs[name] = _as_torch(value, float_dtype)
+        else:
+            inputs[name] = value.copy()
+    return inputs
+
+
 def split_inputs(inputs: dict[str, Any], spec: TrackSpec) -> tuple[list[Any], dict[str, Any]]:
     """Inputs in signature order, except those the track passes by keyword (`keyword_inputs`)."""
     keyword_names = set(spec.keyword_inputs)
@@ -153,13 +169,12 @@ def call_function(
     target: Any, spec: TrackSpec, case: ConcreteCase, track: str, reference: bool = False
 ) -> Returned:
     """Call a function solution. Torch track gets float32 tensors (float64 for references)."""
+    dtype = None
     if track == "torch":
         import torch
 
         dtype = torch.float64 if reference else torch.float32
-        inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
-    else:
-        inputs = {k: v.copy() for k, v in case.inputs.items()}
+    inputs = call_inputs(case, spec, track, dtype)
     positional, keywords = split_inputs(inputs, spec)
     result = target(*positional, **keywords, **case.args)
     returned = _collect(result, spec.outputs)
@@ -188,8 +203,9 @@ def _function_gradients(target: Any, spec: TrackSpec, case: ConcreteCase, refere
     import torch
 
     dtype = torch.float64 if reference else torch.float32
-    inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
-    leaves = {k: v for k, v in inputs.items() if v.is_floating_point() and "mask" not in k}
+    inputs = call_inputs(case, spec, "torch", dtype)
+    leaves = {k: v for k, v in inputs.items()
+              if isinstance(v, torch.Tensor) and v.is_floating_point() and "mask" not in k}
     for name, tensor in leaves.items():
         tensor.requires_grad_(True)
         # The learner gets a non-leaf copy: an in-place edit (judged by no-mutation) must not

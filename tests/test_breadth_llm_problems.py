@@ -1,0 +1,105 @@
+"""The LLM-attention breadth problems: each reference against an independent oracle, and the
+graded cases cover what CONTRACT.md's "Breadth problems" promises.
+
+Oracles: torch.nn.functional.scaled_dot_product_attention (with repeat_interleave for
+grouped-query attention, an explicit boolean mask for sliding windows), torch autograd for the
+backward pass, and explicit per-position loops for linear attention.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from attn_drill.grading import harness
+from attn_drill.grading.cases import build_cases
+from attn_drill.problems import Problem, builtin_problems
+from tests.conftest import needs_torch
+
+SEEDS = (0, 5)
+RTOL, ATOL = 1e-9, 1e-11
+
+
+def problem(problem_id: str) -> Problem:
+    return builtin_problems()[problem_id]
+
+
+def reference(problem_id: str, track: str) -> Any:
+    p = problem(problem_id)
+    return harness.load_object(p.reference_path(track), p.tracks[track].entry,
+                               f"_test_breadth_ref_{p.module_stem}_{track}")
+
+
+def graded_cases(problem_id: str, track: str) -> list[Any]:
+    spec = problem(problem_id).tracks[track]
+    return [case for seed in SEEDS for case in build_cases(spec, seed=seed)]
+
+
+def run_reference(problem_id: str, track: str, case: Any) -> harness.Returned:
+    spec = problem(problem_id).tracks[track]
+    returned = harness.call(reference(problem_id, track), spec, case, track, reference=True)
+    assert returned.structure_error is None, returned.structure_error
+    return returned
+
+
+def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=what)
+
+
+def torch_attention(q: Any, k: Any, v: Any, allowed: Any = None) -> tuple[Any, Any]:
+    """Output and weights from torch's fused attention (weights via V = identity)."""
+    import torch
+    import torch.nn.functional as F
+
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    m = k.shape[-2]
+    eye = torch.eye(m, dtype=torch.float64).expand(*k.shape[:-2], m, m)
+    weights = F.scaled_dot_product_attention(q, k, eye, attn_mask=allowed)
+    return out, weights
+
+
+# -- grouped-query attention -------------------------------------------------------------
+
+
+@needs_torch
+@pytest.mark.parametrize("track", ["numpy", "torch"])
+def test_gqa_matches_fused_attention_with_repeat_interleave(track: str) -> None:
+    import torch
+
+    cases = graded_cases("grouped-query-attention", track)
+    for case in cases:
+        Q, K, V = (torch.from_numpy(case.inputs[k]) for k in ("Q", "K", "V"))
+        group = Q.shape[-3] // K.shape[-3]
+        mask = case.inputs.get("mask")
+        allowed = None if mask is None else torch.from_numpy(mask)
+        want_out, want_w = torch_attention(Q, K.repeat_interleave(group, dim=-3),
+                                           V.repeat_interleave(group, dim=-3), allowed)
+        got = run_reference("grouped-query-attention", track, case)
+        assert_close(got.arrays["output"], want_out.numpy(), f"{track} {case.name}: output")
+        assert_close(got.arrays["weights"], want_w.numpy(), f"{track} {case.name}: weights")
+
+
+@pytest.mark.parametrize("track", ["numpy", "torch"])
+def test_gqa_cases_cover_the_contract(track: str) -> None:
+    cases = build_cases(problem("grouped-query-attention").tracks[track], seed=0)
+    heads = {(c.inputs["Q"].shape[-3], c.inputs["K"].shape[-3]) for c in cases}
+    assert any(h == g for h, g in heads), "multi-head (g = h) is not graded"
+    assert any(g == 1 for _, g in heads), "multi-query (g = 1) is not graded"
+    # Tiling and repeating in place agree unless 1 < g < h; a divisor other than h // g shows
+    # only when g != h // g.
+    assert any(1 < g < h and g != h // g for h, g in heads)
+    leading = {c.inputs["Q"].ndim - 3 for c in cases}
+    assert leading == {0, 1, 2}
+    masks = [c.inputs["mask"] for c in cases if "mask" in c.inputs]
+    assert {m.ndim for m in masks} == {2, 4}
+    assert all(m.dtype == bool for m in masks)
+    assert all(m.shape[1] == 1 for m in masks if m.ndim == 4)
+    for c in cases:
+        q, k, v = (c.inputs[name].shape for name in ("Q", "K", "V"))
+        if c.is_random:
+            assert len({q[-2], k[-2], q[-1], v[-1]}) == 4 or "mask" in c.inputs, c.name
