@@ -8,7 +8,6 @@ backward pass, and explicit per-position loops for linear attention.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
