@@ -102,3 +102,46 @@ def test_gqa_cases_cover_the_contract(track: str) -> None:
         q, k, v = (c.inputs[name].shape for name in ("Q", "K", "V"))
         if c.is_random:
             assert len({q[-2], k[-2], q[-1], v[-1]}) == 4 or "mask" in c.inputs, c.name
+
+
+# -- sliding-window attention -------------------------------------------------------------
+
+
+def window_allowed_by_loops(n: int, window: int) -> np.ndarray:
+    """Query i may see key j when it is one of the last `window` positions up to i."""
+    allowed = np.zeros((n, n), dtype=bool)
+    for i in range(n):
+        for j in range(n):
+            allowed[i, j] = i - window < j <= i
+    return allowed
+
+
+@needs_torch
+@pytest.mark.parametrize("track", ["numpy", "torch"])
+def test_sliding_window_matches_fused_attention_with_a_band_mask(track: str) -> None:
+    import torch
+
+    for case in graded_cases("sliding-window-attention", track):
+        Q, K, V = (torch.from_numpy(case.inputs[k]) for k in ("Q", "K", "V"))
+        window = int(case.inputs["window"])
+        allowed = torch.from_numpy(window_allowed_by_loops(Q.shape[-2], window))
+        want_out, want_w = torch_attention(Q, K, V, allowed)
+        got = run_reference("sliding-window-attention", track, case)
+        assert_close(got.arrays["output"], want_out.numpy(), f"{track} {case.name}: output")
+        assert_close(got.arrays["weights"], want_w.numpy(), f"{track} {case.name}: weights")
+
+
+@pytest.mark.parametrize("track", ["numpy", "torch"])
+def test_sliding_window_cases_cover_the_contract(track: str) -> None:
+    spec = problem("sliding-window-attention").tracks[track]
+    cases = build_cases(spec, seed=0)
+    windows = {(int(c.inputs["window"]), c.inputs["Q"].shape[-2]) for c in cases}
+    assert any(w == 1 for w, _ in windows)
+    assert any(w >= n for w, n in windows), "window >= n (plain causal) is not graded"
+    assert any(1 < w < n - 1 for w, n in windows)
+    assert {c.inputs["Q"].ndim - 2 for c in cases} == {0, 1, 2}
+    assert any(c.inputs["V"].shape[-1] != c.inputs["K"].shape[-1] for c in cases)
+    # `window` reaches the submission positionally, as a Python int.
+    assert list(cases[0].inputs) == ["Q", "K", "V", "window"]
+    call = harness.call_inputs(cases[1], spec, track)
+    assert type(call["window"]) is int
