@@ -8,6 +8,7 @@ backward pass, and explicit per-position loops for linear attention.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -145,3 +146,44 @@ def test_sliding_window_cases_cover_the_contract(track: str) -> None:
     assert list(cases[0].inputs) == ["Q", "K", "V", "window"]
     call = harness.call_inputs(cases[1], spec, track)
     assert type(call["window"]) is int
+
+
+# -- linear attention ----------------------------------------------------------------------
+
+
+def linear_attention_by_loops(Q: np.ndarray, K: np.ndarray, V: np.ndarray,
+                              causal: bool) -> np.ndarray:
+    """Katharopoulos et al.'s sums written out one query, one key at a time with
+    φ(x) = elu(x) + 1 from math.expm1."""
+
+    def phi(row: np.ndarray) -> list[float]:
+        return [x + 1.0 if x > 0 else math.expm1(x) + 1.0 for x in row]
+
+    out = np.zeros((*Q.shape[:-1], V.shape[-1]))
+    for index in np.ndindex(*Q.shape[:-2]):
+        q, k, v = Q[index], K[index], V[index]
+        for i in range(q.shape[0]):
+            keys = range(i + 1) if causal else range(k.shape[0])
+            phi_q = phi(q[i])
+            kernel = [sum(a * b for a, b in zip(phi_q, phi(k[j]), strict=True)) for j in keys]
+            total = sum(kernel)
+            out[(*index, i)] = sum(w * v[j] for w, j in zip(kernel, keys, strict=True)) / total
+    return out
+
+
+def test_linear_attention_matches_explicit_loops() -> None:
+    cases = graded_cases("linear-attention", "numpy")
+    causal_ways = set()
+    for case in cases:
+        causal = bool(case.args.get("causal", case.inputs.get("causal", False)))
+        if causal:
+            causal_ways.add("keyword" if "causal" in case.args else "positional")
+            assert case.inputs["Q"].shape[-2] == case.inputs["K"].shape[-2]
+        want = linear_attention_by_loops(case.inputs["Q"], case.inputs["K"], case.inputs["V"],
+                                         causal)
+        got = run_reference("linear-attention", "numpy", case)
+        assert_close(got.arrays["output"], want, case.name)
+    assert causal_ways == {"keyword", "positional"}
+    assert any(c.inputs["Q"].shape[-2] != c.inputs["K"].shape[-2] for c in cases)
+    assert any((c.inputs["Q"] <= 0).all(axis=-1).any() for c in cases), \
+        "no query with every entry negative (where relu(q) = 0)"

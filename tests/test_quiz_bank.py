@@ -255,6 +255,9 @@ NUMERIC: dict[str, Callable[[], float]] = {
     # KV cache: 2 (K and V) · layers · kv_heads · d_head · seq · bytes, in GiB
     "inference-kv-cache-bytes": lambda: 2 * 32 * 32 * 128 * 4096 * 2 / 2**30,
     "inference-gqa-saving": lambda: 2 * 80 * (64 - 8) * 128 * 4096 * 2 / 2**30,
+    "efficient-window-count": lambda: float(sum(min(i + 1, 4) for i in range(10))),
+    "efficient-window-reach": lambda: 20 - 3 * (4 - 1),
+    "efficient-linear-state": lambda: 64 * 64 + 64,
 }
 
 
