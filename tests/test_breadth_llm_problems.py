@@ -187,3 +187,45 @@ def test_linear_attention_matches_explicit_loops() -> None:
     assert any(c.inputs["Q"].shape[-2] != c.inputs["K"].shape[-2] for c in cases)
     assert any((c.inputs["Q"] <= 0).all(axis=-1).any() for c in cases), \
         "no query with every entry negative (where relu(q) = 0)"
+
+
+# -- attention backward ------------------------------------------------------------------
+
+
+@needs_torch
+def test_attention_backward_matches_torch_autograd() -> None:
+    import torch
+
+    cases = graded_cases("attention-backward", "numpy")
+    assert any(c.inputs["Q"].shape[-2] == c.inputs["K"].shape[-2] for c in cases)
+    assert any(c.inputs["Q"].shape[-2] != c.inputs["K"].shape[-2] for c in cases)
+    assert {c.inputs["Q"].ndim - 2 for c in cases} == {0, 1, 2}
+    for case in cases:
+        Q, K, V = (torch.from_numpy(case.inputs[k].copy()).requires_grad_(True)
+                   for k in ("Q", "K", "V"))
+        scores = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])
+        output = torch.softmax(scores, dim=-1) @ V
+        (output * torch.from_numpy(case.inputs["dO"])).sum().backward()
+        got = run_reference("attention-backward", "numpy", case)
+        for name, tensor in (("dQ", Q), ("dK", K), ("dV", V)):
+            assert tensor.grad is not None
+            assert_close(got.arrays[name], tensor.grad.numpy(), f"{case.name}: {name}")
+
+
+def test_numpy_breadth_problems_grade_without_torch(tmp_path: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The NumPy-only problems grade their reference with torch hidden from the grader."""
+    import sys
+
+    from typer.testing import CliRunner
+
+    from attn_drill.cli import app
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    for problem_id in ("linear-attention", "attention-backward"):
+        p = problem(problem_id)
+        assert list(p.tracks) == ["numpy"]
+        submission = tmp_path / f"{p.module_stem}.py"
+        submission.write_text(p.reference_path("numpy").read_text(encoding="utf-8"))
+        graded = CliRunner().invoke(app, ["grade", str(submission), "--no-record"])
+        assert graded.exit_code == 0, graded.output

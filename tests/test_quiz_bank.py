@@ -258,6 +258,8 @@ NUMERIC: dict[str, Callable[[], float]] = {
     "efficient-window-count": lambda: float(sum(min(i + 1, 4) for i in range(10))),
     "efficient-window-reach": lambda: 20 - 3 * (4 - 1),
     "efficient-linear-state": lambda: 64 * 64 + 64,
+    "backward-softmax-row": lambda: 0.75 * (1 - (0.75 * 1 + 0.25 * 0)),
+    "backward-scale": lambda: 0.8 / math.sqrt(64),
 }
 
 
