@@ -61,13 +61,17 @@ class InputSpec(Model):
 
     `shape` uses names resolved against the case's `dims` (or literal ints). Masks are boolean
     with True meaning "may attend"; every generated mask row keeps at least one key.
+    `integers` draws int64 values uniformly from `low` to `high` inclusive (either may name a
+    dimension): token positions, sequence lengths.
     """
 
     shape: list[int | str] = Field(default_factory=list)
     kind: Literal[
-        "normal", "uniform", "padding-mask", "causal-mask", "random-mask"
+        "normal", "uniform", "padding-mask", "causal-mask", "random-mask", "integers"
     ] = "normal"
     scale: float = 1.0
+    low: int | str = 0
+    high: int | str = 1
 
 
 class Case(Model):
@@ -136,6 +140,11 @@ class TrackSpec(Model):
         default_factory=list,
         description="inputs passed as plain Python values (ints, floats, lists of ints) instead "
         "of arrays: sizes such as `n`, a window length, a list of positions",
+    )
+    integer_inputs: list[str] = Field(
+        default_factory=list,
+        description="inputs that are int64 arrays (NumPy track) or int64 tensors (torch track), "
+        "never converted to floats: token positions, sequence lengths",
     )
     input_order: list[str] = Field(
         default_factory=list,

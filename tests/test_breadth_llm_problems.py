@@ -229,3 +229,131 @@ def test_numpy_breadth_problems_grade_without_torch(tmp_path: Any,
         submission.write_text(p.reference_path("numpy").read_text(encoding="utf-8"))
         graded = CliRunner().invoke(app, ["grade", str(submission), "--no-record"])
         assert graded.exit_code == 0, graded.output
+
+
+# -- RoPE and integer inputs -----------------------------------------------------------------
+
+
+def rope_by_complex_numbers(x: np.ndarray, positions: np.ndarray, base: float) -> np.ndarray:
+    """z_i = x_i + i·x_{i+d/2} turned by e^{i·p·θ_i}: the half-split pairing as complex numbers."""
+    d = x.shape[-1]
+    half = d // 2
+    z = x[..., :half] + 1j * x[..., half:]
+    theta = np.array([base ** (-2.0 * i / d) for i in range(half)])
+    turned = z * np.exp(1j * np.outer(positions.astype(np.float64), theta))
+    return np.concatenate([turned.real, turned.imag], axis=-1)
+
+
+@pytest.mark.parametrize("track", [
+    "numpy", pytest.param("torch", marks=needs_torch)])
+def test_rope_matches_the_complex_number_formulation(track: str) -> None:
+    cases = graded_cases("rope", track)
+    bases = set()
+    for case in cases:
+        base = float(case.args.get("base", case.inputs.get("base", 10000.0)))
+        bases.add(base)
+        want = rope_by_complex_numbers(case.inputs["x"], case.inputs["positions"], base)
+        got = run_reference("rope", track, case)
+        assert_close(got.arrays["output"], want, f"{track} {case.name}")
+    assert len(bases) >= 3, "base omitted, by keyword and by position"
+
+
+@pytest.mark.parametrize("track", ["numpy", "torch"])
+def test_rope_positions_are_int64_within_the_contract_range(track: str) -> None:
+    cases = build_cases(problem("rope").tracks[track], seed=3)
+    highest = max(int(c.inputs["positions"].max()) for c in cases)
+    for case in cases:
+        assert case.inputs["positions"].dtype == np.int64, case.name
+        assert case.inputs["positions"].shape == (case.inputs["x"].shape[-2],)
+        assert case.inputs["x"].shape[-1] % 2 == 0
+    if track == "torch":
+        from attn_drill.grading.invariants import POSITION_SHIFT
+
+        assert highest + POSITION_SHIFT < 64  # float32 angles stay precise
+    else:
+        assert highest > 1000
+    assert {c.inputs["x"].ndim - 2 for c in cases} == {0, 1, 2}
+
+
+@needs_torch
+def test_integer_inputs_reach_the_torch_track_as_int64_tensors() -> None:
+    import torch
+
+    spec = problem("rope").tracks["torch"]
+    case = build_cases(spec, seed=0)[1]
+    seen = {}
+
+    def spy(x: Any, positions: Any, base: float = 10000.0) -> Any:
+        seen["x"], seen["positions"], seen["base"] = x.dtype, positions.dtype, type(base)
+        return x.clone()
+
+    harness.call(spy, spec, case, "torch")
+    assert seen == {"x": torch.float32, "positions": torch.int64, "base": float}
+
+
+def test_an_integer_input_with_fractions_is_a_pack_error() -> None:
+    from attn_drill.grading.cases import build_case
+    from attn_drill.problems import Case
+
+    case = Case(name="fractional positions", inputs={"x": [[1.0, 2.0]], "positions": [0.5]})
+    with pytest.raises(ValueError, match="non-integer"):
+        build_case(case, 0, 0, integer_inputs=["positions"])
+    whole = build_case(Case(name="whole", inputs={"x": [[1.0, 2.0]], "positions": [3.0]}),
+                       0, 0, integer_inputs=["positions"])
+    assert whole.inputs["positions"].dtype == np.int64
+
+
+def test_rope_reference_is_a_rotation_with_relative_dot_products() -> None:
+    """The two graded properties hold for the reference (so they can hold at all), and
+    the one mutant that is not a rotation breaks both."""
+    from attn_drill.grading.checks import compute_references, derive_cases, run_checks
+    from attn_drill.grading.grade import evaluation_from_run, run_object_in_process
+
+    p = problem("rope")
+    spec = p.tracks["numpy"]
+    cases = build_cases(spec, 0)
+    extra, derived = derive_cases(spec, cases, 0)
+    assert any(d.kind == "derived:shifted-positions" for d in derived.values())
+    references = compute_references(p, "numpy", cases + extra)
+    mutants = harness.load_module_from_path(p.mutants_path("numpy"), "_test_rope_mutants")
+    verdicts = {}
+    for name, target in (("reference", reference("rope", "numpy")),
+                         ("not a rotation", mutants.rotate_half_without_minus),
+                         ("interleaved", mutants.interleaved_pairs)):
+        run = run_object_in_process(target, p, "numpy", cases + extra)
+        ev = evaluation_from_run(p, "numpy", 0, cases + extra, derived, references, run,
+                                 None, 10.0)
+        verdicts[name] = {c.kind: c.passed for c in run_checks(ev)}
+    for kind in ("property:preserves-norm", "property:relative-position"):
+        assert verdicts["reference"][kind] and verdicts["interleaved"][kind]
+        assert not verdicts["not a rotation"][kind]
+    # The interleaved layout is a convention: its text says so rather than calling it a bug.
+    assert "convention" in p.misconception("interleaved-pairs").explanation.en
+
+
+@needs_torch
+def test_an_int_float_mix_up_names_the_integer_input(tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from attn_drill.cli import app
+
+    submission = tmp_path / "rope.py"
+    submission.write_text(
+        "# attn-drill: rope track=torch\n"
+        "import torch\n\n\n"
+        "def apply_rope(x, positions, base=10000.0):\n"
+        "    d = x.size(-1)\n"
+        "    inv_freq = base ** (-2 * torch.arange(d // 2, dtype=x.dtype) / d)\n"
+        "    angles = positions[:, None] @ inv_freq[None, :]\n"
+        "    x1, x2 = x[..., : d // 2], x[..., d // 2 :]\n"
+        "    return torch.cat([x1 * angles.cos() - x2 * angles.sin(),\n"
+        "                      x2 * angles.cos() + x1 * angles.sin()], -1)\n")
+    graded = CliRunner().invoke(app, ["grade", str(submission), "--no-record", "--json"])
+    assert graded.exit_code == 1, graded.output
+    import json
+
+    runs = next(c for c in json.loads(graded.output)["checks"]
+                if c.get("id", c.get("kind")) == "runs")
+    assert "`positions` arrive as int64" in runs["message"]
+    assert "positions.to(x.dtype)" in runs["message"]
+    assert "Traceback" not in graded.output

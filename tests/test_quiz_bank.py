@@ -260,6 +260,8 @@ NUMERIC: dict[str, Callable[[], float]] = {
     "efficient-linear-state": lambda: 64 * 64 + 64,
     "backward-softmax-row": lambda: 0.75 * (1 - (0.75 * 1 + 0.25 * 0)),
     "backward-scale": lambda: 0.8 / math.sqrt(64),
+    "pe-rope-rotation": lambda: 1 * math.cos(1) - 2 * math.sin(1),
+    "pe-rope-frequency": lambda: 10000 ** (-2 * 32 / 128),
 }
 
 

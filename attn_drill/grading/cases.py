@@ -54,11 +54,16 @@ def _ensure_row_has_key(mask: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return mask
 
 
-def generate_input(spec: InputSpec, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def generate_input(spec: InputSpec, shape: tuple[int, ...], rng: np.random.Generator,
+                   dims: dict[str, int] | None = None) -> np.ndarray:
     if spec.kind == "normal":
         return rng.standard_normal(shape) * spec.scale
     if spec.kind == "uniform":
         return rng.uniform(-spec.scale, spec.scale, size=shape)
+    if spec.kind == "integers":
+        low, high = (resolve_shape([bound], dims or {}, "integers")[0]
+                     for bound in (spec.low, spec.high))
+        return rng.integers(low, high, size=shape, endpoint=True, dtype=np.int64)
     if not shape:
         raise ValueError("a mask needs a shape")
     m = shape[-1]
@@ -82,9 +87,15 @@ def generate_input(spec: InputSpec, shape: tuple[int, ...], rng: np.random.Gener
     raise ValueError(f"unknown input kind {spec.kind!r}")
 
 
-def _literal(value: Any, plain: bool = False) -> np.ndarray:
+def _literal(value: Any, plain: bool = False, integer: bool = False) -> np.ndarray:
     """A literal input as an array: float64 (or bool) for array inputs; a plain Python input
     (an int, a float, a list of ints) keeps its integer dtype, and an empty list is int64."""
+    if integer:
+        numbers = np.asarray(value)
+        if numbers.dtype.kind not in "iub" and not (
+                numbers.dtype.kind == "f" and np.all(numbers == np.round(numbers))):
+            raise ValueError(f"an integer input holds non-integer values: {value!r}")
+        return numbers.astype(np.int64)
     array = np.asarray(value)
     if array.dtype == bool:
         return array
@@ -97,12 +108,14 @@ def build_cases(track: TrackSpec, seed: int = 0) -> list[ConcreteCase]:
     """Concrete cases for a track, fixed ones first, random ones drawn from `seed`."""
     concrete = []
     for index, case in enumerate(track.cases):
-        concrete.append(build_case(case, seed, index, track.python_inputs, track.input_order))
+        concrete.append(build_case(case, seed, index, track.python_inputs, track.input_order,
+                                   track.integer_inputs))
     return concrete
 
 
 def build_case(case: Case, seed: int, index: int, python_inputs: list[str] | None = None,
-               input_order: list[str] | None = None) -> ConcreteCase:
+               input_order: list[str] | None = None,
+               integer_inputs: list[str] | None = None) -> ConcreteCase:
     rng = np.random.default_rng([seed, index])
     inputs: dict[str, np.ndarray] = {}
     plain = set(python_inputs or ())
@@ -114,11 +127,12 @@ def build_case(case: Case, seed: int, index: int, python_inputs: list[str] | Non
         order.sort(key=lambda name: rank.get(name, len(rank)))
     for name in order:
         if name in case.inputs:
-            inputs[name] = _literal(case.inputs[name], plain=name in plain)
+            inputs[name] = _literal(case.inputs[name], plain=name in plain,
+                                    integer=name in (integer_inputs or ()))
         else:
             spec = case.random[name]
             shape = resolve_shape(spec.shape, case.dims, case.name)
-            inputs[name] = generate_input(spec, shape, rng)
+            inputs[name] = generate_input(spec, shape, rng, case.dims)
     params = {
         name: generate_input(spec, resolve_shape(spec.shape, case.dims, case.name), rng)
         for name, spec in case.params.items()

@@ -211,9 +211,14 @@ def derive_cases(
     spec: TrackSpec, cases: list[ConcreteCase], seed: int
 ) -> tuple[list[ConcreteCase], dict[str, DerivedCase]]:
     """Extra cases for permutation-equivariance and causal-future, built from graded cases."""
+    from attn_drill.grading.invariants import derive_shifted_positions
+
     seq = _seq_name(spec)
     derived_cases: list[ConcreteCase] = []
     derived: dict[str, DerivedCase] = {}
+    for case, info in derive_shifted_positions(spec, cases):
+        derived_cases.append(case)
+        derived[case.name] = info
     if seq is None:
         return derived_cases, derived
     specs = {c.name: c for c in spec.cases}
@@ -502,11 +507,32 @@ def check_runs(ev: Evaluation, lang: str) -> CheckResult:
             reason = (error_text(error, lang, ev.timeout_s) if error is not None
                       else tr(lang, "no result came back", "没有返回结果"))
             first = tr(lang, f"case '{case.name}': ", f"用例「{case.name}」：") + reason
+            first += integer_input_advice(ev, error, lang)
     if not failed:
         return CheckResult(name, True, kind="runs")
     more = tr(lang, f" (and {len(failed) - 1} more cases)", f"（另有 {len(failed) - 1} 个用例）")
     return CheckResult(name, False, first + (more if len(failed) > 1 else ""), kind="runs",
                        failed_cases=failed)
+
+
+INTEGER_DTYPE_WORDS = ("long", "int64", "integer")
+
+
+def integer_input_advice(ev: Evaluation, error: Any, lang: str) -> str:
+    """When an error looks like an int/float mix-up and the problem passes integer inputs,
+    say which inputs are int64 and how to turn them into floats, else ""."""
+    names = list(getattr(ev.spec, "integer_inputs", []) or [])
+    message = str(getattr(error, "message", "") or "").lower()
+    if not names or not any(word in message for word in INTEGER_DTYPE_WORDS):
+        return ""
+    shown = ", ".join(f"`{n}`" for n in names)
+    floats = [k for c in ev.base_cases[:1] for k, v in c.inputs.items() if v.dtype.kind == "f"]
+    like = floats[0] if floats else "x"
+    convert = (f"{names[0]}.to({like}.dtype)" if ev.track == "torch"
+               else f"{names[0]}.astype({like}.dtype)")
+    return tr(lang, f" ({shown} arrive as int64; convert before mixing with floats, e.g. "
+              f"`{convert}`)",
+              f"（{shown} 是 int64；与浮点数混合运算前先转换，例如 `{convert}`）")
 
 
 TYPE_ADVICE = {
@@ -818,7 +844,9 @@ PROPERTY_NAMES = {
 
 
 def property_name(prop: str, lang: str) -> str:
-    en, zh = PROPERTY_NAMES.get(prop, (prop, prop))
+    from attn_drill.grading.invariants import NAMES
+
+    en, zh = PROPERTY_NAMES.get(prop) or NAMES.get(prop, (prop, prop))
     return tr(lang, en, zh)
 
 
@@ -836,7 +864,7 @@ def check_no_mutation(ev: Evaluation, lang: str) -> CheckResult:
                 continue
             sent = original
             plain = key in (getattr(ev.spec, "python_inputs", None) or ())
-            if ev.track == "torch" and original.dtype != bool and not plain:
+            if ev.track == "torch" and original.dtype.kind == "f" and not plain:
                 sent = original.astype(np.float32)  # what the child actually received
             if after.shape != sent.shape or not np.array_equal(after, sent, equal_nan=True):
                 failed.append(case.name)
@@ -1146,6 +1174,8 @@ def run_checks(ev: Evaluation, lang: str = "en") -> list[CheckResult]:
 
 
 def _run_checks(ev: Evaluation, lang: str) -> list[CheckResult]:
+    from attn_drill.grading.invariants import INVARIANTS
+
     checks = [check_defines(ev, lang)]
     # An incompatible signature still runs (its TypeErrors are worth seeing); a file that
     # could not be loaded cannot.
@@ -1189,6 +1219,8 @@ def _run_checks(ev: Evaluation, lang: str) -> list[CheckResult]:
             result = check_derived(ev, prop, DERIVED_CAUSAL, lang)
         elif prop == "gradients":
             result = check_gradients(ev, lang)
+        elif prop in INVARIANTS:
+            result = INVARIANTS[prop].check(ev, lang)
         else:
             result = None
         if result is None:

@@ -454,6 +454,12 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
     failed = _failed(checks, "property:causal-future")
     if failed:
         findings.add("causal-future-leak", failed.message, "property:causal-future")
+    from attn_drill.grading.invariants import INVARIANTS
+
+    for prop, invariant in INVARIANTS.items():
+        failed = _failed(checks, f"property:{prop}")
+        if failed:
+            findings.add(invariant.diagnoses, failed.message, f"property:{prop}")
     failed = _failed(checks, "property:stability")
     if failed and any(f.source.startswith("mutant:") and f.id != "unstable-softmax"
                       for f in findings.items):

@@ -136,8 +136,8 @@ def _collect(result: Any, outputs: list[str]) -> Returned:
 def _as_torch(array: np.ndarray, float_dtype: Any) -> Any:
     import torch
 
-    if array.dtype == bool:
-        return torch.from_numpy(array.copy())
+    if array.dtype == bool or array.dtype.kind in "iu":
+        return torch.from_numpy(array.copy())  # masks stay bool, positions and lengths int64
     return torch.from_numpy(array.copy()).to(float_dtype)
 
 

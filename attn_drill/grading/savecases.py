@@ -185,7 +185,7 @@ TORCH_CONVERT = '''import torch
 
 def as_input(array):
     tensor = torch.from_numpy(array)
-    return tensor if tensor.dtype == torch.bool else tensor.float()
+    return tensor if not tensor.is_floating_point() else tensor.float()
 '''
 
 NUMPY_CONVERT = '''

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 KNOWN_PROPERTIES = (
     "batch-dims", "mask", "stability", "no-mutation", "sums-to-one",
-    "permutation-equivariance", "causal-future", "gradients",
+    "permutation-equivariance", "causal-future", "gradients", "preserves-norm",
+    "relative-position",
 )
 # The misconception a failed property is reported as (grading/diagnosis.py).
 PROPERTY_IDS = {
@@ -30,6 +31,8 @@ PROPERTY_IDS = {
     "causal-future": "causal-future-leak",
     "gradients": "no-gradient",
     "stability": "unstable-softmax",
+    "preserves-norm": "not-a-rotation",
+    "relative-position": "not-a-rotation",
 }
 
 
@@ -180,7 +183,7 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
         if prop in spec.properties and not any(tag in c.tags for c in cases):
             result.add(problem.id, track, f"property {prop}", False,
                        f"no case is tagged {tag!r}, so it is never checked")
-    for prop in ("permutation-equivariance", "causal-future"):
+    for prop in ("permutation-equivariance", "causal-future", "relative-position"):
         if prop in spec.properties and not derived:
             result.add(problem.id, track, f"property {prop}", False,
                        "no random case to derive a test case from")
