@@ -357,3 +357,67 @@ def test_an_int_float_mix_up_names_the_integer_input(tmp_path: Any) -> None:
     assert "`positions` arrive as int64" in runs["message"]
     assert "positions.to(x.dtype)" in runs["message"]
     assert "Traceback" not in graded.output
+
+
+# -- padded attention ------------------------------------------------------------------------
+
+
+def padded_attention_by_loops(Q: np.ndarray, K: np.ndarray, V: np.ndarray,
+                              lengths: np.ndarray, causal: bool) -> tuple[np.ndarray, np.ndarray]:
+    b, n, d_k = Q.shape
+    m = K.shape[1]
+    out = np.zeros((b, n, V.shape[-1]))
+    weights = np.zeros((b, n, m))
+    for e in range(b):
+        for i in range(n):
+            visible = [j for j in range(m) if j < lengths[e] and (not causal or j <= i)]
+            if not visible:
+                continue  # a row with nothing to see stays all zero
+            scores = [float(Q[e, i] @ K[e, j]) / math.sqrt(d_k) for j in visible]
+            top = max(scores)
+            exps = [math.exp(s - top) for s in scores]
+            for j, value in zip(visible, exps, strict=True):
+                weights[e, i, j] = value / sum(exps)
+                out[e, i] += weights[e, i, j] * V[e, j]
+    return out, weights
+
+
+@pytest.mark.parametrize("track", [
+    "numpy", pytest.param("torch", marks=needs_torch)])
+def test_padded_attention_matches_explicit_loops(track: str) -> None:
+    cases = graded_cases("padded-attention", track)
+    for case in cases:
+        Q, K, V = (case.inputs[k] for k in ("Q", "K", "V"))
+        lengths = case.inputs["key_lengths"]
+        causal = bool(case.args.get("causal", case.inputs.get("causal", False)))
+        want_out, want_w = padded_attention_by_loops(Q, K, V, lengths, causal)
+        got = run_reference("padded-attention", track, case)
+        assert np.isfinite(got.arrays["output"]).all(), case.name
+        assert_close(got.arrays["output"], want_out, f"{track} {case.name}: output")
+        assert_close(got.arrays["weights"], want_w, f"{track} {case.name}: weights")
+
+
+@pytest.mark.parametrize("track", ["numpy", "torch"])
+def test_padded_attention_cases_cover_the_contract(track: str) -> None:
+    cases = build_cases(problem("padded-attention").tracks[track], seed=0)
+    lengths = np.concatenate([c.inputs["key_lengths"] for c in cases])
+    assert all(c.inputs["key_lengths"].dtype == np.int64 for c in cases)
+    assert all(c.inputs[k].ndim == 3 for c in cases for k in ("Q", "K", "V"))
+    assert (lengths == 0).any(), "no empty example"
+    assert any((c.inputs["key_lengths"] == c.inputs["K"].shape[1]).any() for c in cases)
+    causal = [c for c in cases if c.args.get("causal") or c.inputs.get("causal")]
+    assert {"keyword" if "causal" in c.args else "positional" for c in causal} == {
+        "keyword", "positional"}
+    assert all(c.inputs["Q"].shape[1] == c.inputs["K"].shape[1] for c in causal)
+    # the wrong-example mutant only runs when n = b; a case must let it run
+    assert any(c.inputs["Q"].shape[0] == c.inputs["Q"].shape[1] for c in cases)
+
+
+@needs_torch
+def test_padded_attention_torch_reference_has_finite_gradients() -> None:
+    cases = graded_cases("padded-attention", "torch")
+    for case in cases:
+        got = run_reference("padded-attention", "torch", case)
+        grads = [k for k in got.arrays if k.startswith("grad:")]
+        assert sorted(grads) == ["grad:K", "grad:Q", "grad:V"], case.name
+        assert all(np.isfinite(got.arrays[k]).all() for k in grads), case.name

@@ -262,6 +262,8 @@ NUMERIC: dict[str, Callable[[], float]] = {
     "backward-scale": lambda: 0.8 / math.sqrt(64),
     "pe-rope-rotation": lambda: 1 * math.cos(1) - 2 * math.sin(1),
     "pe-rope-frequency": lambda: 10000 ** (-2 * 32 / 128),
+    "masking-padding-pairs": lambda: float(sum(4 * length for length in (6, 2, 0))),
+    "masking-causal-and-padding": lambda: float(sum(min(i + 1, 3) for i in range(5))),
 }
 
 

@@ -451,16 +451,21 @@ def test_worked_example_matches_reference(problem_id: str, track: str, index: in
         outputs = {spec.outputs[0]: module_example(p, example.inputs)}
     else:
         kwargs = parse_assignments(example.inputs)
+        integers = set(getattr(spec, "integer_inputs", ()))
         if track == "torch":
             import torch
 
             kwargs = {
-                k: torch.tensor(v, dtype=torch.float64) if isinstance(v, list) else v
+                k: torch.tensor(v, dtype=torch.int64 if k in integers else torch.float64)
+                if isinstance(v, list) else v
                 for k, v in kwargs.items()
             }
         else:
+            kwargs = {k: np.asarray(v, dtype=np.int64) if k in integers else v
+                      for k, v in kwargs.items()}
             kwargs = {k: np.asarray(v) if isinstance(v, list) else v for k, v in kwargs.items()}
             kwargs = {k: v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype != bool
+                      and k not in integers
                       else v for k, v in kwargs.items()}
         result = reference(problem_id, track)(**kwargs)
         result = result if isinstance(result, tuple) else (result,)
