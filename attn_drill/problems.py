@@ -90,6 +90,10 @@ class Case(Model):
     expected: dict[str, Any] = Field(
         default_factory=dict, description="published values the reference must reproduce"
     )
+    chunks: list[int] = Field(
+        default_factory=list,
+        description="call the entry once per chunk of these sizes (tracks with `chunked`)",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Case:
@@ -123,6 +127,15 @@ class MutantSpec(Model):
     misconception: str = Field(pattern=KEBAB)
 
 
+class ChunkPlan(Model):
+    """How a chunked case calls the entry (see grading/chunks.py): `split` inputs are cut
+    along axis -2 into the case's chunks; each `carry` input is replaced by the named output
+    of the previous call."""
+
+    split: list[str] = Field(min_length=1)
+    carry: dict[str, str] = Field(default_factory=dict)
+
+
 class TrackSpec(Model):
     signature: str = ""
     entry: str = Field(default="", description="name the submission must define")
@@ -141,6 +154,7 @@ class TrackSpec(Model):
         description="inputs passed as plain Python values (ints, floats, lists of ints) instead "
         "of arrays: sizes such as `n`, a window length, a list of positions",
     )
+    chunked: ChunkPlan | None = None
     integer_inputs: list[str] = Field(
         default_factory=list,
         description="inputs that are int64 arrays (NumPy track) or int64 tensors (torch track), "

@@ -421,3 +421,80 @@ def test_padded_attention_torch_reference_has_finite_gradients() -> None:
         grads = [k for k in got.arrays if k.startswith("grad:")]
         assert sorted(grads) == ["grad:K", "grad:Q", "grad:V"], case.name
         assert all(np.isfinite(got.arrays[k]).all() for k in grads), case.name
+
+
+# -- KV cache: chunk-by-chunk calls ----------------------------------------------------------
+
+
+@needs_torch
+@pytest.mark.parametrize("track", ["numpy", "torch"])
+def test_kv_cache_in_chunks_equals_causal_attention_over_the_whole_sequence(track: str) -> None:
+    """The oracle never sees a cache: causal attention over [prefix; stream] in one go."""
+    import torch
+
+    cases = graded_cases("kv-cache", track)
+    chunked = [c for c in cases if c.chunks]
+    assert any(set(c.chunks) == {1} for c in chunked), "no token-by-token decoding"
+    assert any(max(c.chunks) > 1 for c in chunked), "no chunk of several tokens"
+    assert any(c.inputs["K_cache"].shape[-2] == 0 for c in chunked)
+    assert any(c.inputs["K_cache"].shape[-2] > 0 for c in chunked)
+    for case in cases:
+        Q, K, V = (case.inputs[k] for k in ("Q_new", "K_new", "V_new"))
+        K_all = np.concatenate([case.inputs["K_cache"], K], axis=-2)
+        V_all = np.concatenate([case.inputs["V_cache"], V], axis=-2)
+        t, total = case.inputs["K_cache"].shape[-2], K_all.shape[-2]
+        if case.chunks:
+            assert sum(case.chunks) == Q.shape[-2], case.name
+        # Queries for the cached positions do not matter: pad them with zeros, keep the rest.
+        Q_all = np.concatenate([np.zeros((*Q.shape[:-2], t, Q.shape[-1])), Q], axis=-2)
+        want = torch.nn.functional.scaled_dot_product_attention(
+            torch.from_numpy(Q_all), torch.from_numpy(K_all), torch.from_numpy(V_all),
+            is_causal=True).numpy()[..., t:total, :]
+        got = run_reference("kv-cache", track, case)
+        assert_close(got.arrays["output"], want, f"{track} {case.name}: output")
+        assert_close(got.arrays["K_cache"], K_all, f"{track} {case.name}: K_cache")
+        assert_close(got.arrays["V_cache"], V_all, f"{track} {case.name}: V_cache")
+
+
+def test_chunked_calls_thread_the_returned_caches() -> None:
+    """Each call gets the caches the previous call returned, as returned (an object the
+    submission made itself, not a copy the grader rebuilt)."""
+    spec = problem("kv-cache").tracks["numpy"]
+    case = next(c for c in build_cases(spec, seed=0) if c.chunks == [4, 1, 1, 2])
+    seen: list[tuple[int, int, int]] = []
+    handed_back: list[int] = []
+
+    def spy(Q_new: Any, K_new: Any, V_new: Any, K_cache: Any, V_cache: Any) -> Any:
+        seen.append((Q_new.shape[-2], K_cache.shape[-2], id(K_cache)))
+        K = np.concatenate([K_cache, K_new], axis=-2)
+        V = np.concatenate([V_cache, V_new], axis=-2)
+        handed_back.append(id(K))
+        return np.zeros((*Q_new.shape[:-1], V.shape[-1])), K, V
+
+    returned = harness.call(spy, spec, case, "numpy")
+    assert [(s, t) for s, t, _ in seen] == [(4, 0), (1, 4), (1, 5), (2, 6)]
+    assert [i for _, _, i in seen[1:]] == handed_back[:-1]
+    assert returned.arrays["output"].shape == (8, case.inputs["V_new"].shape[-1])
+    assert returned.arrays["K_cache"].shape == (8, case.inputs["K_new"].shape[-1])
+
+
+def test_a_chunked_call_that_goes_wrong_is_named() -> None:
+    spec = problem("kv-cache").tracks["numpy"]
+    case = next(c for c in build_cases(spec, seed=0) if c.chunks == [4, 1, 1, 2])
+
+    def two_values(Q_new: Any, K_new: Any, V_new: Any, K_cache: Any, V_cache: Any) -> Any:
+        return Q_new, np.concatenate([K_cache, K_new], axis=-2)
+
+    returned = harness.call(two_values, spec, case, "numpy")
+    assert returned.structure_error == (
+        "call 1 of 4 (tokens 0..3): returned 2 values, expected 3 (output, K_cache, V_cache)")
+    assert "output" not in returned.arrays
+
+    def growing_output(Q_new: Any, K_new: Any, V_new: Any, K_cache: Any, V_cache: Any) -> Any:
+        K = np.concatenate([K_cache, K_new], axis=-2)
+        V = np.concatenate([V_cache, V_new], axis=-2)
+        return V, K, V  # one row per cached token: rows of calls cannot be joined per token
+
+    returned = harness.call(growing_output, spec, case, "numpy")
+    assert returned.structure_error is None
+    assert returned.arrays["output"].shape != (8, case.inputs["V_new"].shape[-1])

@@ -264,6 +264,7 @@ NUMERIC: dict[str, Callable[[], float]] = {
     "pe-rope-frequency": lambda: 10000 ** (-2 * 32 / 128),
     "masking-padding-pairs": lambda: float(sum(4 * length for length in (6, 2, 0))),
     "masking-causal-and-padding": lambda: float(sum(min(i + 1, 3) for i in range(5))),
+    "inference-kv-keys-seen": lambda: float(10 + (5 - 1) + 1),
 }
 
 

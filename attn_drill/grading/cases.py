@@ -31,6 +31,7 @@ class ConcreteCase:
     # module that sums over the wrong axis cannot hide).
     grad_output: np.ndarray | None = None
     is_random: bool = False
+    chunks: list[int] = field(default_factory=list)  # one call per chunk (grading/chunks.py)
 
 
 def resolve_shape(shape: list[int | str], dims: dict[str, int], case_name: str) -> tuple[int, ...]:
@@ -153,4 +154,5 @@ def build_case(case: Case, seed: int, index: int, python_inputs: list[str] | Non
         expected={k: _literal(v) for k, v in case.expected.items()},
         grad_output=grad_output,
         is_random=case.is_random,
+        chunks=list(case.chunks),
     )

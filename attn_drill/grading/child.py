@@ -154,6 +154,7 @@ def case_to_json(case: ConcreteCase, arrays: list[np.ndarray]) -> dict[str, Any]
         "inputs": [[k, ref(v)] for k, v in case.inputs.items()],
         "params": [[k, ref(v)] for k, v in case.params.items()],
         "grad_output": None if case.grad_output is None else ref(case.grad_output),
+        "chunks": list(case.chunks),
     }
 
 
@@ -165,7 +166,7 @@ def case_from_json(data: dict[str, Any], arrays: list[np.ndarray]) -> ConcreteCa
         inputs={k: arrays[i] for k, i in data["inputs"]}, args=data["args"], init=data["init"],
         params={k: arrays[i] for k, i in data["params"]}, expected={},
         grad_output=None if data["grad_output"] is None else arrays[data["grad_output"]],
-        is_random=data["is_random"],
+        is_random=data["is_random"], chunks=data.get("chunks", []),
     )
 
 
