@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from attn_drill.errors import UsageError
-from attn_drill.problems import TRACKS, builtin_problems, filter_problems
+from attn_drill.problems import TRACKS, filter_problems, pack_problems
 
 STATUSES = ("todo", "attempted", "passed")
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -26,7 +26,7 @@ def problem_rows(
         raise UsageError(f"Unknown difficulty {difficulty!r}: use one of {choices}.")
     if status is not None and status not in STATUSES:
         raise UsageError(f"Unknown status {status!r}: use one of {', '.join(STATUSES)}.")
-    problems = builtin_problems()
+    problems = pack_problems()
     if topic is not None and topic not in {p.topic for p in problems.values()}:
         known = sorted({p.topic for p in problems.values()})
         raise UsageError(f"Unknown topic {topic!r}: topics are {', '.join(known)}.")

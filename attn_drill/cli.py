@@ -32,14 +32,23 @@ LangOpt = typer.Option(None, "--lang", help="Content language: en or zh.")
 TrackOpt = typer.Option(None, "--track", help="Track: numpy, torch or text.")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout, nothing else.")
 DirOpt = typer.Option(None, "--dir", help="Workspace directory (default ./attn-drill-work).")
+PackOpt = typer.Option(
+    None, "--pack", metavar="DIR",
+    help="Also use the problem pack in DIR (repeatable; ATTN_DRILL_PACKS adds more).",
+)
 
 
 def _guarded(func: F) -> F:
-    """Map domain errors to their exit code and any other exception to exit 3."""
+    """Map domain errors to their exit code and any other exception to exit 3; a command's
+    `--pack` directories (none for commands without the option) are made active
+    (attn_drill.packs) before it runs."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            from attn_drill.packs import use_packs
+
+            use_packs(kwargs.get("packs"))  # each command sees exactly its own --pack dirs
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
@@ -105,6 +114,7 @@ def list_cmd(
     status: str | None = typer.Option(None, "--status", help="todo, attempted or passed."),
     lang: str | None = LangOpt,
     as_json: bool = JsonOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """List the problems with your progress."""
     from attn_drill.catalog import problem_rows
@@ -130,6 +140,7 @@ def show_cmd(
     problem_id: str = typer.Argument(..., metavar="ID", help="Problem id (see `list`)."),
     track: str | None = TrackOpt,
     lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Show a problem: task, formula, signature and shapes, a worked example, constraints."""
     from attn_drill.problems import get_problem
@@ -150,6 +161,7 @@ def start_cmd(
     directory: Path | None = DirOpt,
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
     lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Write a starter file for a problem (never overwrites without --force)."""
     from attn_drill.errors import require_torch
@@ -188,6 +200,7 @@ def grade_cmd(
         None, "--save-cases", help="Write each failing case (.npy + a snippet) here."
     ),
     as_json: bool = JsonOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Grade a solution against the reference and explain what went wrong."""
     from attn_drill.grading.grade import grade_file
@@ -230,11 +243,14 @@ def validate_cmd(
         None, help="A problem pack directory (default: the built-in pack)."
     ),
     as_json: bool = JsonOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
-    """Check a problem pack: schema, references pass, every mutant fails as itself."""
+    """Check a problem pack (and every --pack): each pack rule, references pass, every mutant
+    fails as itself. Without PATH: the built-in pack and the extra packs in use."""
     from attn_drill.grading.validate import validate_pack
+    from attn_drill.packs import extra_packs
 
-    result = validate_pack(path)
+    result = validate_pack(path, extra=extra_packs() if path is None else packs or ())
     if as_json:
         from attn_drill.render import print_json
 
@@ -256,12 +272,16 @@ def practice_cmd(
     track: str | None = TrackOpt,
     directory: Path | None = DirOpt,
     lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Guided loop: next problem, scaffold a file, re-grade on save, hints, reveal after a pass."""
     from attn_drill.practice import run_practice
+    from attn_drill.render.practice import PracticeScreen
     from attn_drill.settings import resolve_lang
 
-    code = run_practice(problem_id, track=track, directory=directory, lang=resolve_lang(lang))
+    language = resolve_lang(lang)
+    code = run_practice(problem_id, track=track, directory=directory, lang=language,
+                        screen=PracticeScreen(language))
     raise typer.Exit(int(code))
 
 
@@ -270,6 +290,7 @@ def practice_cmd(
 def hint_cmd(
     problem_id: str = typer.Argument(..., metavar="ID", help="Problem id."),
     lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Show the next hint for a problem (one more level each time)."""
     from attn_drill.practice import next_hint
@@ -290,12 +311,16 @@ def solution_cmd(
     yes: bool = typer.Option(False, "--yes", help="Reveal without asking."),
     plain: bool = typer.Option(False, "--plain", help="Print only the source code."),
     lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Show the reference solution (after a pass, or after you confirm)."""
     from attn_drill.practice import reveal_solution
+    from attn_drill.render.practice import CommandScreen
     from attn_drill.settings import resolve_lang
 
-    code = reveal_solution(problem_id, track=track, yes=yes, plain=plain, lang=resolve_lang(lang))
+    language = resolve_lang(lang)
+    code = reveal_solution(problem_id, track=track, yes=yes, plain=plain, lang=language,
+                           view=CommandScreen(language))
     raise typer.Exit(int(code))
 
 
@@ -307,14 +332,16 @@ def reset_cmd(
     directory: Path | None = DirOpt,
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
     lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Restore the starter file, keeping a backup of yours."""
     from attn_drill.practice import reset_problem
+    from attn_drill.render.practice import CommandScreen
     from attn_drill.settings import resolve_lang
 
-    code = reset_problem(
-        problem_id, track=track, directory=directory, yes=yes, lang=resolve_lang(lang)
-    )
+    language = resolve_lang(lang)
+    code = reset_problem(problem_id, track=track, directory=directory, yes=yes, lang=language,
+                         view=CommandScreen(language))
     raise typer.Exit(int(code))
 
 
@@ -330,15 +357,32 @@ def quiz_cmd(
     seed: int | None = typer.Option(None, "--seed", help="Seed for order and generated items."),
     list_bank: bool = typer.Option(False, "--list", help="List the question bank."),
     as_json: bool = JsonOpt,
+    packs: list[Path] | None = PackOpt,
 ) -> None:
     """Spaced-repetition quiz on attention concepts (reads answers from stdin when piped)."""
-    from attn_drill.quiz.session import run_quiz_command
+    from attn_drill.errors import UsageError
+    from attn_drill.quiz.bank import pack_bank
+    from attn_drill.quiz.session import bank_rows, run_quiz_command
+    from attn_drill.render import quiz as quiz_view
     from attn_drill.settings import resolve_lang
+    from attn_drill.watch import stdin_is_terminal
 
-    code = run_quiz_command(
-        topic=topic, count=count, lang=resolve_lang(lang), seed=seed, list_bank=list_bank,
-        as_json=as_json,
-    )
+    language = resolve_lang(lang)
+    if list_bank:
+        bank = pack_bank()
+        rows = bank_rows(bank, topic)
+        if as_json:
+            from attn_drill.render import print_json
+
+            print_json(rows)
+        else:
+            quiz_view.bank_table(rows, bank, language)
+        return
+    if as_json:
+        raise UsageError("--json goes with --list (the quiz itself is interactive).")
+    answers = quiz_view.TerminalInput() if stdin_is_terminal() else quiz_view.PipedInput()
+    code = run_quiz_command(topic=topic, count=count, lang=language, seed=seed,
+                            view=quiz_view, answer_input=answers)
     raise typer.Exit(int(code))
 
 
@@ -380,8 +424,8 @@ def progress_cmd(
     ),
 ) -> None:
     """Your progress: solved problems per topic and track, streak, weak spots, cards due."""
-    from attn_drill.progress import progress_summary
     from attn_drill.settings import resolve_lang
+    from attn_drill.summary import progress_summary
 
     language = resolve_lang(lang)
     summary = progress_summary(reset_corrupt=reset_corrupt)

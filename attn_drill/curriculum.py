@@ -105,15 +105,15 @@ def torch_installed() -> bool:
 
 def recommend_next(track: str | None = None, *, exclude: Collection[str] = ()
                    ) -> Recommendation | None:
-    """`recommend` over the built-in problems with the learner's stored progress."""
+    """`recommend` over the active packs' problems with the learner's stored progress."""
     from attn_drill import progress
-    from attn_drill.problems import builtin_problems
+    from attn_drill.problems import pack_problems
 
     flagged = progress.flagged_concepts()
     flagged_at = progress.flag_times()
     passes = progress.last_pass_times()
     return recommend(
-        builtin_problems().values(),
+        pack_problems().values(),
         track=track,
         passed=lambda problem_id, track_name: progress.has_passed(problem_id, track_name),
         flagged=flagged,

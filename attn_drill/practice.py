@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from attn_drill.errors import AttnDrillError, RefusedError, UnknownTrackError, UsageError
 
@@ -127,14 +127,23 @@ def reference_source(problem: Problem, track: str, lang: str = "en") -> tuple[Pa
                     f"(expected {primary}).")
 
 
-def reveal_solution(problem_id: str, *, track: str | None, yes: bool, plain: bool,
-                    lang: str) -> int:
-    """`attn-drill solution`: free after a pass; before one, only once confirmed (recorded)."""
-    import typer
+class CommandView(Protocol):
+    """How `solution` and `reset` talk to the screen (the face implements it): messages by
+    text key, a yes/no question, and the solution itself."""
 
+    def say(self, key: str, style: str = "", **values: Any) -> None: ...
+
+    def confirm(self, key: str, **values: Any) -> bool: ...
+
+    def solution(self, problem: Problem, track: str, source: str, path: Path | None, *,
+                 plain: bool) -> None: ...
+
+
+def reveal_solution(problem_id: str, *, track: str | None, yes: bool, plain: bool,
+                    lang: str, view: CommandView) -> int:
+    """`attn-drill solution`: free after a pass; before one, only once confirmed (recorded)."""
     from attn_drill import progress
     from attn_drill.problems import get_problem
-    from attn_drill.render.practice import message, plain_source, solution_view, text
 
     problem = get_problem(problem_id)
     track_name, _ = problem.track(track)
@@ -143,18 +152,15 @@ def reveal_solution(problem_id: str, *, track: str | None, yes: bool, plain: boo
     if not passed and not yes:
         if not _interactive():
             raise RefusedError(NEEDS_YES["solution"][_lang(lang)].format(id=problem.id))
-        # The explanation is wrapped by rich at word boundaries; the prompt itself stays
-        # short, because the terminal would break a long prompt anywhere (mid-word).
-        message(text(lang, "not_passed_yet", id=problem.id))
-        if not typer.confirm(text(lang, "reveal_prompt"), default=False):
-            message(text(lang, "not_revealed", id=problem.id))
+        # The explanation is wrapped at word boundaries; the prompt itself stays short,
+        # because the terminal would break a long prompt anywhere (mid-word).
+        view.say("not_passed_yet", id=problem.id)
+        if not view.confirm("reveal_prompt"):
+            view.say("not_revealed", id=problem.id)
             return 1
     if not passed:
         progress.record_reveal(problem.id, track_name)
-    if plain:
-        plain_source(source)
-    else:
-        solution_view(problem, track_name, source, ref_path, lang)
+    view.solution(problem, track_name, source, ref_path, plain=plain)
     return 0
 
 
@@ -162,12 +168,9 @@ def reveal_solution(problem_id: str, *, track: str | None, yes: bool, plain: boo
 
 
 def reset_problem(problem_id: str, *, track: str | None, directory: Path | None, yes: bool,
-                  lang: str) -> int:
+                  lang: str, view: CommandView) -> int:
     """`attn-drill reset`: restore the starter file after confirmation, keeping a backup."""
-    import typer
-
     from attn_drill.problems import get_problem
-    from attn_drill.render.practice import message, text
     from attn_drill.workspace import is_untouched, reset_starter, starter_path, write_starter
 
     problem = get_problem(problem_id)
@@ -175,21 +178,21 @@ def reset_problem(problem_id: str, *, track: str | None, directory: Path | None,
     path = starter_path(problem, track_name, directory)
     if not path.exists():
         write_starter(problem, track_name, directory, lang=lang)
-        message(text(lang, "reset_wrote", path=path))
+        view.say("reset_wrote", path=path)
         return 0
     if is_untouched(path, problem, track_name):
-        message(text(lang, "reset_untouched", path=path))
+        view.say("reset_untouched", path=path)
         return 0
     if not yes:
         if not _interactive():
             raise RefusedError(NEEDS_YES["reset"][_lang(lang)].format(path=path))
-        if not typer.confirm(text(lang, "reset_confirm", path=path), default=False):
-            message(text(lang, "reset_kept", path=path))
+        if not view.confirm("reset_confirm", path=path):
+            view.say("reset_kept", path=path)
             return 1
     restored, backup = reset_starter(problem, track_name, directory, lang=lang)
-    message(text(lang, "reset_done", path=restored))
+    view.say("reset_done", path=restored)
     if backup is not None:
-        message(text(lang, "reset_backup", backup=backup))
+        view.say("reset_backup", backup=backup)
     return 0
 
 
@@ -607,15 +610,15 @@ def _first_recommendation(problem_id: str | None, track: str | None) -> Recommen
 
 
 def run_practice(problem_id: str | None, *, track: str | None, directory: Path | None,
-                 lang: str) -> int:
-    """`attn-drill practice`: the interactive loop in this terminal. Returns the exit code."""
+                 lang: str, screen: PracticeScreen) -> int:
+    """`attn-drill practice`: the interactive loop in this terminal, drawn on `screen` (the
+    face's PracticeScreen). Returns the exit code."""
     import signal
     import sys
 
     from attn_drill import progress
     from attn_drill.curriculum import recommend_next
     from attn_drill.errors import require_torch
-    from attn_drill.render.practice import PracticeScreen, message, text
     from attn_drill.watch import FileWatcher, KeyReader, raw_terminal
     from attn_drill.workspace import DEFAULT_DIR
 
@@ -623,7 +626,7 @@ def run_practice(problem_id: str | None, *, track: str | None, directory: Path |
         raise UsageError(NOT_A_TERMINAL[_lang(lang)])
     first = _first_recommendation(problem_id, track)
     if first is None:
-        message(text(lang, "all_done_exit"), "green")
+        screen.say("all_done_exit", "green")
         return 0
     if first.track == "torch":
         require_torch()
@@ -658,7 +661,6 @@ def run_practice(problem_id: str | None, *, track: str | None, directory: Path |
 
         return problem_rows(track=track, lang=lang)
 
-    screen = PracticeScreen(lang)
     loop = PracticeLoop(
         first=first, directory=workspace, lang=lang, screen=screen, grade=grade,
         record=progress.record_grade,

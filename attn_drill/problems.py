@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from attn_drill.errors import PackError, UnknownProblemError, UnknownTrackError
-from attn_drill.packs import BUILTIN_PACK
+from attn_drill.errors import PackError, UnknownProblemError, UnknownTrackError, UsageError
+from attn_drill.packs import BUILTIN_PACK, extra_packs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -168,6 +168,18 @@ class TrackSpec(Model):
     properties: list[str] = Field(default_factory=list)
     cases: list[Case] = Field(default_factory=list)
     mutants: list[MutantSpec] = Field(default_factory=list)
+    forbidden: list[str] = Field(
+        default_factory=list,
+        description="qualified names of library callables a submission may not use",
+    )
+
+    @field_validator("forbidden")
+    @classmethod
+    def _qualified_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not re.match(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$", name):
+                raise ValueError(f"{name!r} is not a qualified name such as torch.nn.Linear")
+        return names
 
     @model_validator(mode="after")
     def _callable_tracks_need_entry(self) -> TrackSpec:
@@ -280,12 +292,44 @@ class Problem(Model):
     def misconception(self, misconception_id: str) -> Misconception | None:
         return next((m for m in self.misconceptions if m.id == misconception_id), None)
 
-    @property
+    @cached_property
     def version(self) -> str:
-        """A short hash of the problem's YAML: attempts record it so edits are noticed."""
+        """A short hash of what is graded: each track's signature, cases, properties and
+        forbidden list, the tolerances, the rubric's logic and the reference files. Grades
+        record it so that a pass from before a change to the grading shows as stale; wording
+        (statement, hints, titles, explanations, starters) is left out, so fixing a typo
+        does not."""
         if self.source_path is None:
             return "unknown"
-        return hashlib.sha256(self.source_path.read_bytes()).hexdigest()[:12]
+        import json
+
+        graded: dict[str, Any] = {
+            "tracks": {
+                name: _without_wording(spec.model_dump(mode="json", exclude={"starter", "mutants"}))
+                for name, spec in sorted(self.tracks.items())
+            },
+            "tolerances": self.tolerances.model_dump(mode="json"),
+            "rubric": _without_wording(self.rubric.model_dump(mode="json"))
+            if self.rubric is not None else None,
+            "references": {
+                name: hashlib.sha256(path.read_bytes()).hexdigest()
+                for name in sorted(self.tracks) if name != "text"
+                for path in [self.reference_path(name)] if path.is_file()
+            },
+        }
+        text = json.dumps(graded, sort_keys=True, ensure_ascii=True, default=repr)
+        return hashlib.sha256(text.encode("ascii")).hexdigest()[:12]
+
+
+def _without_wording(data: Any) -> Any:
+    """`data` without its learner-facing texts (every `{en, zh}` pair)."""
+    if isinstance(data, dict):
+        if data and set(data) <= {"en", "zh"}:
+            return None
+        return {key: _without_wording(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_without_wording(value) for value in data]
+    return data
 
 
 # -- loading -----------------------------------------------------------------------------
@@ -355,8 +399,33 @@ def builtin_problems() -> dict[str, Problem]:
     return load_pack(BUILTIN_PACK)
 
 
+def pack_problems() -> dict[str, Problem]:
+    """The problems of every active pack (`attn_drill.packs.active_packs`), in curriculum
+    order; an extra pack that redefines a problem id is a usage error."""
+    extras = extra_packs()
+    return _with_extra_packs(extras) if extras else builtin_problems()
+
+
+@cache
+def _with_extra_packs(extras: tuple[Path, ...]) -> dict[str, Problem]:
+    merged = dict(builtin_problems())
+    origin = dict.fromkeys(merged, BUILTIN_PACK)
+    for pack in extras:
+        for problem_id, problem in load_pack(pack).items():
+            if problem_id in merged:
+                built_in = "the built-in pack" if origin[problem_id] == BUILTIN_PACK \
+                    else f"the pack {origin[problem_id]}"
+                raise UsageError(
+                    f"Problem id {problem_id!r} of the pack {pack} is already defined by "
+                    f"{built_in}: give the problem another id."
+                )
+            merged[problem_id] = problem
+            origin[problem_id] = pack
+    return dict(sorted(merged.items(), key=lambda item: (item[1].order, item[0])))
+
+
 def get_problem(problem_id: str, problems: dict[str, Problem] | None = None) -> Problem:
-    bank = builtin_problems() if problems is None else problems
+    bank = pack_problems() if problems is None else problems
     try:
         return bank[problem_id]
     except KeyError:

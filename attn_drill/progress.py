@@ -1,5 +1,10 @@
 """The learner's progress: one SQLite file in the data home (see settings.data_home()).
 
+`Store(path)` is that file as an object (one method per record or query, each one short
+transaction); the module-level functions are the same methods on the default file. The summary
+behind `attn-drill progress` lives in attn_drill.summary, which joins the store and the quiz
+bank (so this module never imports the quiz).
+
 What is kept: every grade (problem, track, passed, score, diagnosis ids, duration, time, the
 problem's YAML version), hint levels used, solutions revealed, quiz reviews, the quiz's card
 states (fsrs Card JSON + due time) and flagged concepts (misconceptions a failed grade showed,
@@ -25,13 +30,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from attn_drill.errors import StoreError
 
@@ -40,8 +44,6 @@ if TYPE_CHECKING:
 
 DATABASE_NAME = "progress.sqlite3"
 BUSY_TIMEOUT_S = 15.0
-RECENT_FAILURES = 50  # how many recent failed grades "weakest concepts" looks at
-WEAK_CONCEPTS_SHOWN = 6
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -388,35 +390,225 @@ def _classify(path: Path, exc: sqlite3.Error) -> StoreError:
 
 @contextmanager
 def _transaction(*, write: bool) -> Iterator[sqlite3.Connection]:
-    """One short transaction on the store: BEGIN IMMEDIATE for writes (take the write lock
-    up front, so concurrent writers queue on busy_timeout), a snapshot for reads."""
-    try:
-        path = database_path()
-    except OSError as exc:
-        raise StoreError(
-            f"Cannot create the attn-drill data folder ({exc}). Set ATTN_DRILL_HOME to a "
-            "folder you can write to."
-        ) from None
-    try:
-        conn = _open(path)
+    """`Store().transaction` on the default database."""
+    with Store().transaction(write=write) as conn:
+        yield conn
+
+
+# -- the store ---------------------------------------------------------------------------
+
+
+class Store:
+    """The progress database at `path` (default: `progress.sqlite3` in the data home), used
+    as sqlite-utils uses a Database: make one, call its methods. Every method is one short
+    transaction; nothing stays open between calls.
+
+    The module-level functions below (`record_grade`, `has_passed`, ...) are the same methods
+    on the default database.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = None if path is None else Path(path)
+
+    @property
+    def path(self) -> Path:
+        if self._path is not None:
+            return self._path
         try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
-        finally:
-            conn.close()
-    except _Damaged as exc:
-        raise CorruptStoreError(path, str(exc)) from None
-    except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
-        raise  # misuse of sqlite3 by attn-drill itself: a bug, not a damaged file
-    except sqlite3.Error as exc:
-        raise _classify(path, exc) from None
+            return database_path()
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot create the attn-drill data folder ({exc}). Set ATTN_DRILL_HOME to a "
+                "folder you can write to."
+            ) from None
+
+    @contextmanager
+    def transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """One short transaction on the store: BEGIN IMMEDIATE for writes (take the write lock
+        up front, so concurrent writers queue on busy_timeout), a snapshot for reads."""
+        path = self.path
+        try:
+            conn = _open(path)
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            finally:
+                conn.close()
+        except _Damaged as exc:
+            raise CorruptStoreError(path, str(exc)) from None
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise  # misuse of sqlite3 by attn-drill itself: a bug, not a damaged file
+        except sqlite3.Error as exc:
+            raise _classify(path, exc) from None
+
+    def record_grade(self, report: GradeLike) -> None:
+        """Store one grade; a failed grade flags the misconceptions it diagnosed."""
+        at = _now()
+        stamp = _utc_text(at)
+        concepts = list(dict.fromkeys(d.id for d in report.diagnosis if d.id))
+        with self.transaction(write=True) as conn:
+            cursor = conn.execute(
+                "INSERT INTO grades (problem, track, passed, score, duration_s, graded_at, "
+                "problem_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (report.problem, report.track, int(bool(report.passed)), float(report.score),
+                 float(report.duration_s), stamp, report.problem_version),
+            )
+            conn.executemany(
+                "INSERT INTO grade_diagnoses (grade_id, concept) VALUES (?, ?)",
+                [(cursor.lastrowid, concept) for concept in concepts],
+            )
+            if not report.passed:
+                day = at.astimezone().date().isoformat()
+                conn.executemany(
+                    "INSERT INTO flags (concept, why, problem, flagged_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (concept) DO UPDATE SET why = excluded.why, "
+                    "problem = excluded.problem, flagged_at = excluded.flagged_at",
+                    [(concept, f"grade of {report.problem} on {day} showed {concept}",
+                      report.problem, stamp) for concept in concepts],
+                )
+
+    def record_hint(self, problem_id: str, level: int) -> None:
+        """Remember that the learner saw hint `level` (1-based) of a problem."""
+        with self.transaction(write=True) as conn:
+            conn.execute(
+                "INSERT INTO hints (problem, level, used_at) VALUES (?, ?, ?)",
+                (problem_id, int(level), _utc_text(_now())),
+            )
+
+    def hint_level(self, problem_id: str) -> int:
+        """The highest hint level the learner has seen for a problem (0 when none)."""
+        with self.transaction(write=False) as conn:
+            row = conn.execute(
+                "SELECT COALESCE(MAX(level), 0) FROM hints WHERE problem = ?", (problem_id,)
+            ).fetchone()
+        return int(row[0])
+
+    def record_reveal(self, problem_id: str, track: str) -> None:
+        """Remember that the reference solution of a problem's track was shown."""
+        with self.transaction(write=True) as conn:
+            conn.execute(
+                "INSERT INTO reveals (problem, track, revealed_at) VALUES (?, ?, ?)",
+                (problem_id, track, _utc_text(_now())),
+            )
+
+    def has_passed(self, problem_id: str, track: str | None = None) -> bool:
+        """Whether any recorded grade of the problem (on `track`, or any track) passed."""
+        query = "SELECT 1 FROM grades WHERE problem = ? AND passed = 1"
+        params: tuple[str, ...] = (problem_id,)
+        if track is not None:
+            query += " AND track = ?"
+            params += (track,)
+        with self.transaction(write=False) as conn:
+            return conn.execute(query + " LIMIT 1", params).fetchone() is not None
+
+    def load_card(self, question_id: str) -> str | None:
+        """The stored fsrs Card of a question as JSON, or None if it was never reviewed."""
+        with self.transaction(write=False) as conn:
+            row = conn.execute(
+                "SELECT card_json FROM cards WHERE question_id = ?", (question_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def record_review(self,
+        question_id: str,
+        topic: str,
+        card_json: str,
+        rating: int,
+        correct: bool,
+        duration_s: float,
+        due_iso: str,
+    ) -> None:
+        """Store one answered quiz question and the card's new state, in one transaction."""
+        due = _utc_text(due_iso)
+        with self.transaction(write=True) as conn:
+            conn.execute(
+                "INSERT INTO reviews (question_id, topic, rating, correct, duration_s, "
+                "reviewed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (question_id, topic, int(rating), int(bool(correct)), float(duration_s),
+                 _utc_text(_now())),
+            )
+            conn.execute(
+                "INSERT INTO cards (question_id, card_json, due) VALUES (?, ?, ?) "
+                "ON CONFLICT (question_id) DO UPDATE SET card_json = excluded.card_json, "
+                "due = excluded.due",
+                (question_id, card_json, due),
+            )
+
+    def due_question_ids(self, now_iso: str) -> list[str]:
+        """Questions whose card is due at `now_iso` (ISO-8601), the most overdue first."""
+        with self.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT question_id FROM cards WHERE due <= ? ORDER BY due, question_id",
+                (_utc_text(now_iso),),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def flagged_concepts(self) -> dict[str, str]:
+        """Flagged misconception ids -> why they were flagged, the most recent first."""
+        with self.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT concept, why FROM flags ORDER BY flagged_at DESC").fetchall()
+        return {concept: why for concept, why in rows}
+
+    def flag_times(self) -> dict[str, str]:
+        """Flagged misconception ids -> when they were last flagged (UTC ISO text, comparable
+        as text with `last_pass_times`)."""
+        with self.transaction(write=False) as conn:
+            rows = conn.execute("SELECT concept, flagged_at FROM flags").fetchall()
+        return {concept: at for concept, at in rows}
+
+    def last_pass_times(self) -> dict[tuple[str, str], str]:
+        """(problem id, track) -> when it was last passed (UTC ISO text).
+
+        A passed problem comes back for review only when one of its misconceptions was flagged
+        after this time: the failures that led up to the pass do not count.
+        """
+        with self.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT problem, track, MAX(graded_at) FROM grades WHERE passed = 1 "
+                "GROUP BY problem, track"
+            ).fetchall()
+        return {(problem, track): at for problem, track, at in rows}
+
+    def clear_flag(self, concept: str) -> None:
+        """Unflag a concept (the quiz calls this after a right answer on it)."""
+        with self.transaction(write=True) as conn:
+            conn.execute("DELETE FROM flags WHERE concept = ?", (concept,))
+
+    def problem_progress(self, problems: Iterable[Problem]) -> dict[str, ProblemProgress]:
+        """Per problem: status over all tracks, attempts, best score, and whether a pass predates
+        the current version of its YAML (then status stays "passed" and changed_since_pass is
+        True, so filters keep working and views can say "passed before the problem changed")."""
+        selected = list(problems)
+        versions = {p.id: p.version for p in selected}
+        with self.transaction(write=False) as conn:
+            by_track = _track_progress(conn, versions)
+        result: dict[str, ProblemProgress] = {}
+        for problem in selected:
+            tracks = {
+                t: by_track[(problem.id, t)] for t in problem.tracks if (problem.id, t) in by_track
+            }
+            result[problem.id] = _combine(problem.id, tracks)
+        return result
+
+    def problem_statuses(self, problems: Iterable[Problem]) -> dict[str, str]:
+        """Problem id -> "todo" | "attempted" | "passed" (the values of `list --status`).
+
+        "passed" means some track passed, even if the YAML changed since: filtering keeps it.
+        Whether the pass predates the change is `problem_progress(...)[id].changed_since_pass`.
+        """
+        return {pid: info.status for pid, info in self.problem_progress(problems).items()}
+
+    def move_aside(self) -> Path:
+        """Move this (damaged) database aside; see `move_aside`."""
+        return move_aside(self.path)
 
 
-# -- recording ---------------------------------------------------------------------------
+# -- recording (the module-level functions are the default database's Store) -------------
 
 
 class _DiagnosisLike(Protocol):
@@ -438,80 +630,36 @@ class GradeLike(Protocol):
 
 
 def record_grade(report: GradeLike) -> None:
-    """Store one grade; a failed grade flags the misconceptions it diagnosed."""
-    at = _now()
-    stamp = _utc_text(at)
-    concepts = list(dict.fromkeys(d.id for d in report.diagnosis if d.id))
-    with _transaction(write=True) as conn:
-        cursor = conn.execute(
-            "INSERT INTO grades (problem, track, passed, score, duration_s, graded_at, "
-            "problem_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (report.problem, report.track, int(bool(report.passed)), float(report.score),
-             float(report.duration_s), stamp, report.problem_version),
-        )
-        conn.executemany(
-            "INSERT INTO grade_diagnoses (grade_id, concept) VALUES (?, ?)",
-            [(cursor.lastrowid, concept) for concept in concepts],
-        )
-        if not report.passed:
-            day = at.astimezone().date().isoformat()
-            conn.executemany(
-                "INSERT INTO flags (concept, why, problem, flagged_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (concept) DO UPDATE SET why = excluded.why, "
-                "problem = excluded.problem, flagged_at = excluded.flagged_at",
-                [(concept, f"grade of {report.problem} on {day} showed {concept}",
-                  report.problem, stamp) for concept in concepts],
-            )
+    """`Store().record_grade` on the default database."""
+    Store().record_grade(report)
 
 
 def record_hint(problem_id: str, level: int) -> None:
-    """Remember that the learner saw hint `level` (1-based) of a problem."""
-    with _transaction(write=True) as conn:
-        conn.execute(
-            "INSERT INTO hints (problem, level, used_at) VALUES (?, ?, ?)",
-            (problem_id, int(level), _utc_text(_now())),
-        )
+    """`Store().record_hint` on the default database."""
+    Store().record_hint(problem_id, level)
 
 
 def hint_level(problem_id: str) -> int:
-    """The highest hint level the learner has seen for a problem (0 when none)."""
-    with _transaction(write=False) as conn:
-        row = conn.execute(
-            "SELECT COALESCE(MAX(level), 0) FROM hints WHERE problem = ?", (problem_id,)
-        ).fetchone()
-    return int(row[0])
+    """`Store().hint_level` on the default database."""
+    return Store().hint_level(problem_id)
 
 
 def record_reveal(problem_id: str, track: str) -> None:
-    """Remember that the reference solution of a problem's track was shown."""
-    with _transaction(write=True) as conn:
-        conn.execute(
-            "INSERT INTO reveals (problem, track, revealed_at) VALUES (?, ?, ?)",
-            (problem_id, track, _utc_text(_now())),
-        )
+    """`Store().record_reveal` on the default database."""
+    Store().record_reveal(problem_id, track)
 
 
 def has_passed(problem_id: str, track: str | None = None) -> bool:
-    """Whether any recorded grade of the problem (on `track`, or any track) passed."""
-    query = "SELECT 1 FROM grades WHERE problem = ? AND passed = 1"
-    params: tuple[str, ...] = (problem_id,)
-    if track is not None:
-        query += " AND track = ?"
-        params += (track,)
-    with _transaction(write=False) as conn:
-        return conn.execute(query + " LIMIT 1", params).fetchone() is not None
+    """`Store().has_passed` on the default database."""
+    return Store().has_passed(problem_id, track)
 
 
 # -- the quiz's cards, reviews and flags ---------------------------------------------------
 
 
 def load_card(question_id: str) -> str | None:
-    """The stored fsrs Card of a question as JSON, or None if it was never reviewed."""
-    with _transaction(write=False) as conn:
-        row = conn.execute(
-            "SELECT card_json FROM cards WHERE question_id = ?", (question_id,)
-        ).fetchone()
-    return None if row is None else str(row[0])
+    """`Store().load_card` on the default database."""
+    return Store().load_card(question_id)
 
 
 def record_review(
@@ -523,66 +671,33 @@ def record_review(
     duration_s: float,
     due_iso: str,
 ) -> None:
-    """Store one answered quiz question and the card's new state, in one transaction."""
-    due = _utc_text(due_iso)
-    with _transaction(write=True) as conn:
-        conn.execute(
-            "INSERT INTO reviews (question_id, topic, rating, correct, duration_s, reviewed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (question_id, topic, int(rating), int(bool(correct)), float(duration_s),
-             _utc_text(_now())),
-        )
-        conn.execute(
-            "INSERT INTO cards (question_id, card_json, due) VALUES (?, ?, ?) "
-            "ON CONFLICT (question_id) DO UPDATE SET card_json = excluded.card_json, "
-            "due = excluded.due",
-            (question_id, card_json, due),
-        )
+    """`Store().record_review` on the default database."""
+    Store().record_review(question_id, topic, card_json, rating, correct, duration_s, due_iso)
 
 
 def due_question_ids(now_iso: str) -> list[str]:
-    """Questions whose card is due at `now_iso` (ISO-8601), the most overdue first."""
-    with _transaction(write=False) as conn:
-        rows = conn.execute(
-            "SELECT question_id FROM cards WHERE due <= ? ORDER BY due, question_id",
-            (_utc_text(now_iso),),
-        ).fetchall()
-    return [row[0] for row in rows]
+    """`Store().due_question_ids` on the default database."""
+    return Store().due_question_ids(now_iso)
 
 
 def flagged_concepts() -> dict[str, str]:
-    """Flagged misconception ids -> why they were flagged, the most recent first."""
-    with _transaction(write=False) as conn:
-        rows = conn.execute("SELECT concept, why FROM flags ORDER BY flagged_at DESC").fetchall()
-    return {concept: why for concept, why in rows}
+    """`Store().flagged_concepts` on the default database."""
+    return Store().flagged_concepts()
 
 
 def flag_times() -> dict[str, str]:
-    """Flagged misconception ids -> when they were last flagged (UTC ISO text, comparable
-    as text with `last_pass_times`)."""
-    with _transaction(write=False) as conn:
-        rows = conn.execute("SELECT concept, flagged_at FROM flags").fetchall()
-    return {concept: at for concept, at in rows}
+    """`Store().flag_times` on the default database."""
+    return Store().flag_times()
 
 
 def last_pass_times() -> dict[tuple[str, str], str]:
-    """(problem id, track) -> when it was last passed (UTC ISO text).
-
-    A passed problem comes back for review only when one of its misconceptions was flagged
-    after this time: the failures that led up to the pass do not count.
-    """
-    with _transaction(write=False) as conn:
-        rows = conn.execute(
-            "SELECT problem, track, MAX(graded_at) FROM grades WHERE passed = 1 "
-            "GROUP BY problem, track"
-        ).fetchall()
-    return {(problem, track): at for problem, track, at in rows}
+    """`Store().last_pass_times` on the default database."""
+    return Store().last_pass_times()
 
 
 def clear_flag(concept: str) -> None:
-    """Unflag a concept (the quiz calls this after a right answer on it)."""
-    with _transaction(write=True) as conn:
-        conn.execute("DELETE FROM flags WHERE concept = ?", (concept,))
+    """`Store().clear_flag` on the default database."""
+    Store().clear_flag(concept)
 
 
 # -- per-problem status --------------------------------------------------------------------
@@ -651,20 +766,8 @@ def _track_progress(
 
 
 def problem_progress(problems: Iterable[Problem]) -> dict[str, ProblemProgress]:
-    """Per problem: status over all tracks, attempts, best score, and whether a pass predates
-    the current version of its YAML (then status stays "passed" and changed_since_pass is
-    True, so filters keep working and views can say "passed before the problem changed")."""
-    selected = list(problems)
-    versions = {p.id: p.version for p in selected}
-    with _transaction(write=False) as conn:
-        by_track = _track_progress(conn, versions)
-    result: dict[str, ProblemProgress] = {}
-    for problem in selected:
-        tracks = {
-            t: by_track[(problem.id, t)] for t in problem.tracks if (problem.id, t) in by_track
-        }
-        result[problem.id] = _combine(problem.id, tracks)
-    return result
+    """`Store().problem_progress` on the default database."""
+    return Store().problem_progress(problems)
 
 
 def _combine(problem_id: str, tracks: dict[str, TrackProgress]) -> ProblemProgress:
@@ -688,281 +791,8 @@ def _combine(problem_id: str, tracks: dict[str, TrackProgress]) -> ProblemProgre
 
 
 def problem_statuses(problems: Iterable[Problem]) -> dict[str, str]:
-    """Problem id -> "todo" | "attempted" | "passed" (the values of `list --status`).
-
-    "passed" means some track passed, even if the YAML changed since: filtering keeps it.
-    Whether the pass predates the change is `problem_progress(...)[id].changed_since_pass`.
-    """
-    return {pid: info.status for pid, info in problem_progress(problems).items()}
-
-
-# -- the summary behind `attn-drill progress` -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class TopicProgress:
-    topic: str
-    track: str
-    total: int  # problems of this topic with this track
-    attempted: int  # of those, attempted or passed
-    solved: int
-
-
-@dataclass(frozen=True)
-class WeakConcept:
-    concept: str
-    recent_failures: int  # failed grades among the recent ones that showed it
-    flagged_why: str | None = None
-    flagged_problem: str | None = None
-    flagged_at: str | None = None  # UTC ISO time
-    title: dict[str, str] = field(default_factory=dict)  # lang -> title, when a problem names it
-
-
-@dataclass(frozen=True)
-class FlaggedQuestions:
-    """Quiz questions waiting because a grade flagged their concept (not counted in `due`)."""
-
-    concept: str
-    questions: int
-    why: str
-    problem: str | None
-    flagged_at: str  # UTC ISO time
-
-
-@dataclass(frozen=True)
-class QuizProgress:
-    reviews: int  # every answered question
-    correct: int
-    cards: int  # questions with a stored card
-    due: int  # cards due now
-    # Questions the next quiz asks because a failed grade flagged their concept (beyond the
-    # due cards): without them `progress` would say "0 due" while the quiz has work waiting.
-    flagged: list[FlaggedQuestions] = field(default_factory=list)
-
-    @property
-    def flagged_questions(self) -> int:
-        return sum(f.questions for f in self.flagged)
-
-
-@dataclass(frozen=True)
-class ProblemRow:
-    """A TrackProgress with what a view needs from the problem itself."""
-
-    progress: TrackProgress
-    topic: str | None
-    title: dict[str, str]  # lang -> title; empty for a problem no longer in the pack
-    hint_level: int
-
-
-@dataclass(frozen=True)
-class ProgressSummary:
-    database: Path
-    problems: list[ProblemRow]
-    topics: list[TopicProgress]
-    streak_days: int  # consecutive days with a grade, hint or quiz answer, up to today
-    active_today: bool
-    last_active: date | None
-    weak_concepts: list[WeakConcept]
-    quiz: QuizProgress
-    backup: Path | None = None  # where a corrupt file was moved by --reset-corrupt
-
-    @property
-    def solved(self) -> int:
-        return sum(1 for row in self.problems if row.progress.status == "passed")
-
-    @property
-    def is_empty(self) -> bool:
-        return (
-            not any(row.progress.attempts or row.progress.revealed for row in self.problems)
-            and self.quiz.reviews == 0
-            and self.last_active is None
-        )
-
-    def to_contract_json(self) -> dict[str, Any]:
-        """CONTRACT.md's `progress --json` document (extra keys only inside its parts)."""
-        return {
-            "problems": [
-                {
-                    "id": row.progress.problem_id,
-                    "track": row.progress.track,
-                    "status": row.progress.status,
-                    "attempts": row.progress.attempts,
-                    "best_score": row.progress.best_score,
-                    "changed_since_pass": row.progress.changed_since_pass,
-                    "topic": row.topic,
-                    "hint_level": row.hint_level,
-                    "revealed": row.progress.revealed,
-                    "last_attempt": row.progress.last_attempt,
-                }
-                for row in self.problems
-            ],
-            "quiz": {
-                "reviews": self.quiz.reviews,
-                "due": self.quiz.due,
-                "correct": self.quiz.correct,
-                "cards": self.quiz.cards,
-                "streak_days": self.streak_days,
-                "flagged": [c.concept for c in self.weak_concepts if c.flagged_why],
-                "flagged_questions": self.quiz.flagged_questions,
-                "flagged_concepts": [
-                    {"concept": f.concept, "questions": f.questions, "why": f.why,
-                     "problem": f.problem, "flagged_at": f.flagged_at}
-                    for f in self.quiz.flagged
-                ],
-            },
-        }
-
-
-def _streak(days: set[date], today: date) -> int:
-    """Consecutive active days ending today, or yesterday when today has no activity yet."""
-    day = today if today in days else today - timedelta(days=1)
-    count = 0
-    while day in days:
-        count += 1
-        day -= timedelta(days=1)
-    return count
-
-
-def _summarise(conn: sqlite3.Connection, path: Path) -> ProgressSummary:
-    from attn_drill.problems import builtin_problems
-
-    # quick_check reads every page: a truncated file shows up here, not halfway through.
-    problems_found = [row[0] for row in conn.execute("PRAGMA quick_check")]
-    if problems_found != ["ok"]:
-        raise _Damaged(f"integrity check: {problems_found[0]}")
-
-    pack = builtin_problems()
-    by_track = _track_progress(conn, {p.id: p.version for p in pack.values()})
-    hints = dict(conn.execute("SELECT problem, MAX(level) FROM hints GROUP BY problem").fetchall())
-
-    rows: list[ProblemRow] = []
-    topic_counts: dict[tuple[str, str], list[int]] = {}
-    for problem in pack.values():
-        for track in problem.tracks:
-            untouched = TrackProgress(problem_id=problem.id, track=track, status="todo")
-            progress = by_track.pop((problem.id, track), untouched)
-            rows.append(
-                ProblemRow(
-                    progress=progress,
-                    topic=problem.topic,
-                    title={"en": problem.title.en, "zh": problem.title.zh},
-                    hint_level=int(hints.get(problem.id, 0)),
-                )
-            )
-            counts = topic_counts.setdefault((problem.topic, track), [0, 0, 0])
-            counts[0] += 1
-            counts[1] += progress.status != "todo"
-            counts[2] += progress.status == "passed"
-    # Grades of problems no longer in the pack (renamed, or from another pack) still count.
-    for (problem_id, _track), progress in sorted(by_track.items()):
-        rows.append(
-            ProblemRow(progress=progress, topic=None, title={},
-                       hint_level=int(hints.get(problem_id, 0)))
-        )
-    topics = [
-        TopicProgress(topic=topic, track=track, total=c[0], attempted=c[1], solved=c[2])
-        for (topic, track), c in topic_counts.items()
-    ]
-
-    recent = Counter(
-        concept
-        for (concept,) in conn.execute(
-            "SELECT d.concept FROM grade_diagnoses AS d JOIN "
-            "(SELECT id FROM grades WHERE passed = 0 ORDER BY graded_at DESC, id DESC LIMIT ?) "
-            "AS g ON d.grade_id = g.id",
-            (RECENT_FAILURES,),
-        )
-    )
-    flags = {
-        concept: (why, problem, at)
-        for concept, why, problem, at in conn.execute(
-            "SELECT concept, why, problem, flagged_at FROM flags"
-        )
-    }
-    titles: dict[str, dict[str, str]] = {}
-    for problem in pack.values():
-        for m in problem.misconceptions:
-            titles.setdefault(m.id, {"en": m.title.en, "zh": m.title.zh})
-    weak = [
-        WeakConcept(
-            concept=concept,
-            recent_failures=recent.get(concept, 0),
-            flagged_why=flags[concept][0] if concept in flags else None,
-            flagged_problem=flags[concept][1] if concept in flags else None,
-            flagged_at=flags[concept][2] if concept in flags else None,
-            title=titles.get(concept, {}),
-        )
-        for concept in set(recent) | set(flags)
-    ]
-    weak.sort(key=lambda w: (-w.recent_failures, w.flagged_why is None, w.concept))
-
-    now = _now()
-    reviews, correct = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(correct), 0) FROM reviews"
-    ).fetchone()
-    cards, due = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(due <= ?), 0) FROM cards", (_utc_text(now),)
-    ).fetchone()
-
-    flagged_waiting = _flagged_questions(conn, flags, _utc_text(now))
-
-    days = {
-        _local_date(stamp)
-        for (stamp,) in conn.execute(
-            "SELECT graded_at FROM grades UNION SELECT reviewed_at FROM reviews "
-            "UNION SELECT used_at FROM hints"
-        )
-    }
-    today = now.astimezone().date()
-    return ProgressSummary(
-        database=path,
-        problems=rows,
-        topics=topics,
-        streak_days=_streak(days, today),
-        active_today=today in days,
-        last_active=max(days) if days else None,
-        weak_concepts=weak[:WEAK_CONCEPTS_SHOWN],
-        quiz=QuizProgress(reviews=int(reviews), correct=int(correct), cards=int(cards),
-                          due=int(due), flagged=flagged_waiting),
-    )
-
-
-def _flagged_questions(
-    conn: sqlite3.Connection, flags: dict[str, tuple[str, str | None, str]], now: str
-) -> list[FlaggedQuestions]:
-    """Per flagged concept, the quiz questions on it that are not already due (the quiz's
-    session plan asks exactly these after the due cards; see quiz.scheduler.plan_session)."""
-    if not flags:
-        return []
-    from attn_drill.errors import AttnDrillError
-
-    try:
-        from attn_drill.quiz.bank import builtin_bank
-
-        entries = builtin_bank().entries
-    except AttnDrillError:  # a broken quiz file is reported by `quiz`; progress still works
-        return []
-    due_now = {qid for (qid,) in conn.execute("SELECT question_id FROM cards WHERE due <= ?",
-                                              (now,))}
-    counts: Counter[str] = Counter()
-    for entry in entries:
-        if entry.question.id in due_now:
-            continue
-        hit = next((c for c in entry.question.concepts if c in flags), None)
-        if hit is not None:
-            counts[hit] += 1
-    waiting = [
-        FlaggedQuestions(concept=concept, questions=n, why=flags[concept][0],
-                         problem=flags[concept][1], flagged_at=flags[concept][2])
-        for concept, n in counts.items()
-    ]
-    waiting.sort(key=lambda f: f.flagged_at, reverse=True)
-    return waiting
-
-
-def _summary_once() -> ProgressSummary:
-    with _transaction(write=False) as conn:
-        return _summarise(conn, database_path())
+    """`Store().problem_statuses` on the default database."""
+    return Store().problem_statuses(problems)
 
 
 def move_aside(path: Path) -> Path:
@@ -982,21 +812,3 @@ def move_aside(path: Path) -> Path:
         if companion.exists():
             os.replace(companion, Path(f"{backup}{suffix}"))
     return backup
-
-
-def progress_summary(reset_corrupt: bool = False) -> ProgressSummary:
-    """Everything `attn-drill progress` shows. With `reset_corrupt`, a damaged database is
-    moved aside (see move_aside) and a fresh one started; the summary names the backup."""
-    try:
-        return _summary_once()
-    except CorruptStoreError as exc:
-        if not reset_corrupt:
-            raise
-        try:
-            backup = move_aside(exc.path)
-        except OSError as os_exc:
-            raise StoreError(
-                f"Could not move the damaged progress database {exc.path} aside: {os_exc}. "
-                "Nothing was deleted."
-            ) from None
-    return replace(_summary_once(), backup=backup)

@@ -4,6 +4,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed
 @pytest.fixture(autouse=True)
 def isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+) -> Iterator[Path]:
     """Every test gets its own ATTN_DRILL_HOME: tests never touch the real user data."""
     home = tmp_path_factory.mktemp("attn-home")
     monkeypatch.setenv("ATTN_DRILL_HOME", str(home))
@@ -24,7 +25,11 @@ def isolated_home(
     monkeypatch.setenv("LANG", "C.UTF-8")
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "100")
-    return home
+    monkeypatch.delenv("ATTN_DRILL_PACKS", raising=False)
+    yield home
+    from attn_drill.packs import use_packs
+
+    use_packs(None)  # a --pack given to an in-process command ends with its test
 
 
 def run_cli(

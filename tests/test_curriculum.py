@@ -111,35 +111,20 @@ def test_practice_track_rules(bank: list[Problem]) -> None:
 
 
 def test_recommend_next_reads_the_progress_store() -> None:
-    from dataclasses import dataclass, field
-
     from attn_drill import progress
     from attn_drill.curriculum import recommend_next
-
-    @dataclass
-    class Diagnosis:
-        id: str
-
-    @dataclass
-    class Grade:
-        problem: str
-        passed: bool
-        diagnosis: list[Diagnosis] = field(default_factory=list)
-        track: str = "numpy"
-        score: float = 1.0
-        duration_s: float = 0.1
-        problem_version: str = "test"
+    from tests.helpers import failed_report, passed_report
 
     first = recommend_next()
     assert first is not None and (first.problem.id, first.reason) == ("softmax", "new")
-    progress.record_grade(Grade("softmax", False, [Diagnosis("unstable-softmax")]))
-    progress.record_grade(Grade("softmax", True))
+    progress.record_grade(failed_report("unstable-softmax"))
+    progress.record_grade(passed_report())
     # The failures that led up to the pass do not bring it straight back.
     after_pass = recommend_next()
     assert after_pass is not None and after_pass.problem.id != "softmax"
     assert after_pass.reason == "new"
     # A later failure elsewhere showing the same misconception does.
-    progress.record_grade(Grade("self-attention", False, [Diagnosis("unstable-softmax")]))
+    progress.record_grade(failed_report("unstable-softmax", problem="self-attention"))
     review = recommend_next()
     assert review is not None
     assert (review.problem.id, review.reason, review.concepts) == (

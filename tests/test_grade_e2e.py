@@ -12,20 +12,13 @@ from attn_drill.cli import app
 from attn_drill.grading.grade import grade_file
 from attn_drill.problems import builtin_problems
 from tests.conftest import HAS_TORCH, REPO, needs_torch, run_cli
+from tests.helpers import code_track_params
 
 FIXTURES = REPO / "tests" / "fixtures" / "solutions"
 PACK = REPO
 runner = CliRunner()
 
-CODE_TRACKS = [
-    (problem.id, track)
-    for problem in builtin_problems().values()
-    for track in problem.tracks
-    if track != "text"
-]
-
-
-@pytest.mark.parametrize("problem_id,track", CODE_TRACKS)
+@pytest.mark.parametrize("problem_id,track", code_track_params())
 def test_every_reference_passes_through_the_real_runner(problem_id: str, track: str) -> None:
     if track == "torch" and not HAS_TORCH:
         pytest.skip("PyTorch is not installed")

@@ -18,7 +18,7 @@ import pytest
 from attn_drill.grading import harness
 from attn_drill.grading.cases import build_cases
 from attn_drill.problems import builtin_problems
-from tests.conftest import needs_torch
+from tests.helpers import code_track_params
 
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
@@ -28,21 +28,6 @@ SEEDS = (0, 11)
 # 100x the float32 absolute tolerance: a mutant must be *far* from the reference, not just
 # outside the tolerance by a rounding error.
 FAR = 1e-3
-
-CODE_TRACKS = [
-    (problem.id, track)
-    for problem in builtin_problems().values()
-    for track in problem.tracks
-    if track != "text"
-]
-
-
-def _params(tracks: list[tuple[str, str]]) -> list[Any]:
-    return [
-        pytest.param(pid, track, id=f"{pid}-{track}", marks=[needs_torch] * (track == "torch"))
-        for pid, track in tracks
-    ]
-
 
 @dataclass
 class Outcome:
@@ -111,7 +96,7 @@ def outcomes(problem: Problem, track: str) -> dict[str, list[Outcome]]:
     }
 
 
-@pytest.mark.parametrize(("problem_id", "track"), _params(CODE_TRACKS))
+@pytest.mark.parametrize(("problem_id", "track"), code_track_params())
 def test_every_mutant_fails_and_is_distinguishable(problem_id: str, track: str) -> None:
     problem = builtin_problems()[problem_id]
     spec = problem.tracks[track]
@@ -137,7 +122,7 @@ def test_every_mutant_fails_and_is_distinguishable(problem_id: str, track: str) 
         )
 
 
-@pytest.mark.parametrize(("problem_id", "track"), _params(CODE_TRACKS))
+@pytest.mark.parametrize(("problem_id", "track"), code_track_params())
 def test_mutants_are_listed_and_tagged(problem_id: str, track: str) -> None:
     """Each YAML mutant exists in its file, and each property misconception is a listed id."""
     problem = builtin_problems()[problem_id]

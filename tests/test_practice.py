@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +16,10 @@ from attn_drill.practice import PracticeLoop
 from attn_drill.problems import get_problem
 from attn_drill.watch import FileEvent, KeyEvent
 from attn_drill.workspace import starter_text
+from tests.helpers import FakeDiagnosis, FakeReport
 
 CORRECT = "import numpy as np\n\ndef softmax(x, axis=-1):\n    e = np.exp(x - x.max(axis, keepdims=True))\n    return e / e.sum(axis, keepdims=True)\n"  # noqa: E501
 NAIVE = "import numpy as np\n\ndef softmax(x, axis=-1):\n    return np.exp(x) / np.exp(x).sum(axis, keepdims=True)\n"  # noqa: E501
-
-
-@dataclass
-class FakeDiagnosis:
-    id: str
-    message: str = ""
-
-
-@dataclass
-class FakeReport:
-    problem: str
-    passed: bool
-    diagnosis: list[FakeDiagnosis] = field(default_factory=list)
-    score: float = 0.0
 
 
 class RecordingScreen:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -14,22 +12,13 @@ from attn_drill.cli import app
 from attn_drill.problems import get_problem
 from attn_drill.workspace import starter_text
 from tests.conftest import run_cli
+from tests.helpers import passed_report
 
 runner = CliRunner()
 REFERENCE = get_problem("softmax").reference_path("numpy").read_text()
 
 
-@dataclass
-class PassedGrade:
-    """Just what the progress store reads from a report."""
-
-    problem: str
-    track: str = "numpy"
-    passed: bool = True
-    score: float = 1.0
-    duration_s: float = 0.1
-    problem_version: str = "test"
-    diagnosis: list[Any] = field(default_factory=list)
+PassedGrade = passed_report
 
 
 def _reveals(problem_id: str) -> int:

@@ -10,7 +10,6 @@ import sys
 import time
 import types
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,42 +19,14 @@ from typer.testing import CliRunner
 from attn_drill import progress
 from attn_drill.cli import app
 from attn_drill.problems import builtin_problems
+from attn_drill.summary import ProblemRow, ProgressSummary, progress_summary
+from tests.helpers import FakeDiagnosis, FakeReport, failed_report, passed_report
 
 runner = CliRunner()
 
 
-@dataclass
-class FakeDiagnosis:
-    id: str
-    message: str = ""
-
-
-@dataclass
-class FakeReport:
-    """The fields of grading.report.GradeReport that record_grade reads."""
-
-    problem: str = "softmax"
-    track: str = "numpy"
-    passed: bool = False
-    score: float = 0.5
-    duration_s: float = 0.25
-    problem_version: str = ""
-    diagnosis: list[FakeDiagnosis] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not self.problem_version:
-            pack = builtin_problems()
-            self.problem_version = pack[self.problem].version if self.problem in pack else "x"
-
-
-def failed(*concepts: str, problem: str = "softmax", score: float = 0.5) -> FakeReport:
-    return FakeReport(problem=problem, passed=False, score=score,
-                      diagnosis=[FakeDiagnosis(c) for c in concepts])
-
-
-def passed(problem: str = "softmax", track: str = "numpy", version: str = "") -> FakeReport:
-    return FakeReport(problem=problem, track=track, passed=True, score=1.0,
-                      problem_version=version)
+failed = failed_report
+passed = passed_report
 
 
 @pytest.fixture
@@ -83,7 +54,7 @@ def rows(sql: str) -> list[tuple[object, ...]]:
     return result
 
 
-def summary_row(summary: progress.ProgressSummary, problem: str, track: str) -> progress.ProblemRow:
+def summary_row(summary: ProgressSummary, problem: str, track: str) -> ProblemRow:
     wanted = (problem, track)
     return next(r for r in summary.problems if (r.progress.problem_id, r.progress.track) == wanted)
 
@@ -194,7 +165,7 @@ def test_hint_level_is_the_highest_level_seen() -> None:
 
 def test_record_reveal_shows_in_the_summary() -> None:
     progress.record_reveal("softmax", "numpy")
-    summary = progress.progress_summary()
+    summary = progress_summary()
     assert summary_row(summary, "softmax", "numpy").progress.revealed is True
     assert rows("SELECT problem, track FROM reveals") == [("softmax", "numpy")]
 
@@ -240,20 +211,22 @@ def test_streak_counts_consecutive_active_days(utc: None, monkeypatch: pytest.Mo
     ):
         travel(monkeypatch, day1 + timedelta(days=offset))
         act()
-    summary = progress.progress_summary()
+    summary = progress_summary()
     assert (summary.streak_days, summary.active_today) == (3, True)
     travel(monkeypatch, day1 + timedelta(days=3))  # nothing yet today: the streak still holds
-    summary = progress.progress_summary()
+    summary = progress_summary()
     assert (summary.streak_days, summary.active_today) == (3, False)
     assert summary.last_active == (day1 + timedelta(days=2)).date()
     travel(monkeypatch, day1 + timedelta(days=4))  # a whole day missed
-    assert progress.progress_summary().streak_days == 0
+    assert progress_summary().streak_days == 0
 
 
 def test_weakest_concepts_come_from_recent_failures_and_flags(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(progress, "RECENT_FAILURES", 3)
+    import attn_drill.summary
+
+    monkeypatch.setattr(attn_drill.summary, "RECENT_FAILURES", 3)
     progress.record_grade(failed("missing-bias"))  # too old to count once 3 newer exist
     progress.clear_flag("missing-bias")
     progress.record_grade(failed("missing-scale", "inverted-mask"))
@@ -261,7 +234,7 @@ def test_weakest_concepts_come_from_recent_failures_and_flags(
     progress.record_grade(passed())
     progress.record_grade(failed("missing-scale"))
     progress.clear_flag("inverted-mask")
-    weak = {w.concept: w for w in progress.progress_summary().weak_concepts}
+    weak = {w.concept: w for w in progress_summary().weak_concepts}
     assert [w for w in weak] == ["missing-scale", "inverted-mask"]
     assert weak["missing-scale"].recent_failures == 3
     assert weak["missing-scale"].flagged_why is not None
@@ -280,7 +253,7 @@ def test_summary_counts_topics_reviews_and_due_cards(monkeypatch: pytest.MonkeyP
     progress.record_review("q1", "softmax", "{}", 3, True, 1.0, past)
     progress.record_review("q1", "softmax", "{}", 1, False, 1.0, past)
     progress.record_review("q2", "softmax", "{}", 3, True, 1.0, future)
-    summary = progress.progress_summary()
+    summary = progress_summary()
     assert (summary.quiz.reviews, summary.quiz.correct, summary.quiz.cards, summary.quiz.due) == (
         3, 2, 2, 1
     )
@@ -303,7 +276,7 @@ def test_contract_json_shape() -> None:
     progress.record_grade(failed("missing-scale"))
     progress.record_grade(failed())
     progress.record_review("q1", "softmax", "{}", 3, True, 1.0, "2000-01-01T00:00:00Z")
-    document = progress.progress_summary().to_contract_json()
+    document = progress_summary().to_contract_json()
     assert set(document) == {"problems", "quiz"}
     assert {"reviews", "due"} <= set(document["quiz"])
     assert (document["quiz"]["reviews"], document["quiz"]["due"]) == (1, 1)
@@ -370,7 +343,7 @@ def test_progress_counts_quiz_questions_waiting_on_a_flag(
     # A question already due is counted once, as due, not again as flagged.
     progress.record_review(on_concept[0].question.id, on_concept[0].topic, "{}", 1, False,
                            1.0, "2000-01-01T00:00:00Z")
-    summary = progress.progress_summary()
+    summary = progress_summary()
     assert (summary.quiz.due, summary.quiz.flagged_questions) == (1, len(on_concept) - 1)
 
     monkeypatch.setenv("COLUMNS", "200")

@@ -20,7 +20,9 @@ from typer.testing import CliRunner
 from attn_drill import progress
 from attn_drill.cli import app
 from attn_drill.errors import StoreError, UsageError
+from attn_drill.summary import progress_summary
 from tests.conftest import REPO, run_cli
+from tests.helpers import failed_report
 
 runner = CliRunner()
 
@@ -103,7 +105,7 @@ def test_a_version_1_database_migrates_without_loss() -> None:
     assert progress.flagged_concepts() == {
         "unstable-softmax": "grade of softmax on 2030-01-01 showed unstable-softmax"
     }
-    summary = progress.progress_summary()
+    summary = progress_summary()
     assert summary.quiz.reviews == 1
     weak = {w.concept: w.recent_failures for w in summary.weak_concepts}
     assert weak == {"unstable-softmax": 1, "softmax-wrong-axis": 1}
@@ -199,14 +201,7 @@ def _missing_table(path: Path) -> None:
     conn.close()
 
 
-class _Report:
-    problem = "softmax"
-    track = "numpy"
-    passed = False
-    score = 0.5
-    duration_s = 0.1
-    problem_version = "v"
-    diagnosis = ()
+_Report = failed_report
 
 
 @pytest.mark.parametrize(
@@ -373,7 +368,7 @@ def test_a_writer_killed_mid_transaction_leaves_whole_records(tmp_path: Path) ->
         assert query(path, "SELECT COUNT(*) FROM grade_diagnoses") == [(3 * grades,)]
         seen = grades
     progress.record_hint("softmax", 2)  # still writable afterwards
-    assert progress.progress_summary().weak_concepts[0].recent_failures > 0
+    assert progress_summary().weak_concepts[0].recent_failures > 0
 
 
 def test_a_path_that_cannot_be_opened_is_not_called_corrupt() -> None:
@@ -430,3 +425,20 @@ def test_a_new_database_locked_by_another_writer_is_waited_for(tmp_path: Path) -
         release.join()
         other.close()
     assert progress.hint_level("softmax") == 1
+
+
+def test_a_store_is_its_own_file(tmp_path: Path) -> None:
+    """Store(path) works on that file only; the module functions are the default Store."""
+    from attn_drill.progress import Store
+    from attn_drill.summary import progress_summary
+
+    class_a, class_b = Store(tmp_path / "a.sqlite3"), Store(tmp_path / "b.sqlite3")
+    class_a.record_grade(failed_report("missing-scale"))
+    class_a.record_hint("softmax", 2)
+    assert class_a.flagged_concepts() and not class_b.flagged_concepts()
+    assert (class_a.hint_level("softmax"), class_b.hint_level("softmax")) == (2, 0)
+    assert not progress.database_path().exists()
+    assert progress_summary(store=class_a).database == tmp_path / "a.sqlite3"
+    progress.record_hint("softmax", 1)
+    assert progress.Store().path == progress.database_path()
+    assert progress.Store().hint_level("softmax") == 1 and class_b.hint_level("softmax") == 0

@@ -17,41 +17,25 @@ import numpy as np
 import pytest
 
 from attn_drill.grading.rubric import grade_answer
-from attn_drill.problems import L10n
+from attn_drill.problems import L10n, builtin_problems
 from attn_drill.quiz.bank import QUIZ_DIR, Bank, load_bank
 from attn_drill.quiz.model import Question
 
-# The coding problems of CONTRACT.md's table: the only ids a question may link to.
-CONTRACT_PROBLEMS = {
-    "softmax",
-    "scaled-dot-product-attention",
-    "causal-attention",
-    "cross-attention",
-    "additive-attention",
-    "self-attention",
-    "multi-head-attention",
-    "self-attention-module",
-    "explain-sqrt-dk",
-}
-# ... and the LLM-attention problems of its "Breadth problems" table that the pack ships.
-CONTRACT_PROBLEMS |= {"grouped-query-attention", "sliding-window-attention", "linear-attention",
-                      "attention-backward", "rope", "padded-attention", "kv-cache",
-                      "flash-attention"}
+# The problems of the built-in pack: the only ids a question may link to.
+PACK_PROBLEMS = set(builtin_problems())
 
-# The brief's canonical misconception ids; the bank should let a learner practise each one.
+# Every misconception a coding problem of the pack diagnoses; the bank should let a learner
+# practise each one (dropout left on is a module-writing slip and calling the library's own
+# attention a rule of the exercise, not ideas to quiz).
 CANONICAL_MISCONCEPTIONS = {
-    "missing-scale", "scale-not-sqrt", "scale-by-d-model", "softmax-wrong-axis",
-    "unstable-softmax", "global-normalisation", "mask-after-softmax", "inverted-mask",
-    "mask-tiny-fill", "ignores-mask", "causal-future-leak", "heads-no-transpose",
-    "heads-interleaved", "missing-output-projection", "missing-bias", "returns-weights",
-    "swapped-outputs", "no-batch-dims", "mutates-input", "no-gradient", "cross-kv-from-decoder",
-    "additive-no-tanh", "rounded-output",
-}
+    m.id for p in builtin_problems().values() if "text" not in p.tracks
+    for m in p.misconceptions
+} - {"dropout-in-train", "uses-builtin"}
 
 
 @pytest.fixture(scope="module")
 def bank() -> Bank:
-    return load_bank(QUIZ_DIR, problem_ids=CONTRACT_PROBLEMS)
+    return load_bank(QUIZ_DIR, problem_ids=PACK_PROBLEMS)
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +116,9 @@ def test_ids_are_unique_and_topic_prefixed(bank: Bank) -> None:
         assert entry.question.concepts, f"{entry.question.id}: no concepts"
 
 
-def test_problem_links_exist_in_the_contract(bank: Bank) -> None:
+def test_problem_links_exist_in_the_pack(bank: Bank) -> None:
     linked = {e.question.problem for e in bank.entries if e.question.problem is not None}
-    assert linked <= CONTRACT_PROBLEMS
+    assert linked <= PACK_PROBLEMS
     assert len(linked) >= 7, "most coding problems should have questions linked to them"
 
 

@@ -5,7 +5,6 @@ runs against the built-in bank."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,7 +16,9 @@ from attn_drill.cli import app
 from attn_drill.quiz import bank as bank_module
 from attn_drill.quiz.bank import Bank, load_bank
 from attn_drill.quiz.session import preview_session
+from attn_drill.summary import progress_summary
 from tests.conftest import run_cli
+from tests.helpers import failed_report
 
 ALPHA = """\
 topic: alpha
@@ -95,7 +96,7 @@ def question_ids(seed: int, count: int, topic: str | None = None) -> list[str]:
 
 
 def reviews() -> int:
-    return progress.progress_summary().quiz.reviews
+    return progress_summary().quiz.reviews
 
 
 def test_all_correct(fixture_bank: Bank) -> None:
@@ -211,21 +212,7 @@ def test_handcalc_shows_worked_solution(fixture_bank: Bank, lang: str, words: li
 
 
 def test_flagged_concept_comes_first_and_is_cleared(fixture_bank: Bank) -> None:
-    @dataclass
-    class Diagnosis:
-        id: str
-
-    @dataclass
-    class Report:
-        problem: str = "softmax"
-        track: str = "numpy"
-        passed: bool = False
-        score: float = 0.5
-        duration_s: float = 0.1
-        problem_version: str = "x"
-        diagnosis: tuple = (Diagnosis("missing-scale"),)
-
-    progress.record_grade(Report())
+    progress.record_grade(failed_report("missing-scale"))
     assert "missing-scale" in progress.flagged_concepts()
     assert question_ids(seed=11, count=1) == ["alpha-choice"]
     answer = right_answers(seed=11, count=1)[0]
@@ -234,7 +221,7 @@ def test_flagged_concept_comes_first_and_is_cleared(fixture_bank: Bank) -> None:
     flat = " ".join(result.output.split())
     assert "asked because a grade flagged 'missing-scale' (grade of softmax on" in flat
     assert "missing-scale" not in progress.flagged_concepts()
-    progress.record_grade(Report())
+    progress.record_grade(failed_report("missing-scale"))
     zh = quiz("--seed", "11", "-n", "1", "--lang", "zh", input="x\n")
     flat_zh = "".join(zh.output.split())
     assert "出这道题是因为评分发现了“missing-scale”的问题（" in flat_zh

@@ -370,6 +370,7 @@ def test_terminal_asks_again_instead_of_marking_unreadable_answers_wrong(
     bank: Bank, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from attn_drill.quiz.session import preview_session, run_quiz_command
+    from attn_drill.render import quiz as view
 
     store = MemoryStore()
     prepared = preview_session(topic=None, count=2, lang="en", seed=9, bank=bank, store=store)
@@ -378,8 +379,8 @@ def test_terminal_asks_again_instead_of_marking_unreadable_answers_wrong(
         lines += ["what?", p.answer_line]  # first an unreadable line, then the right answer
     lines.append("q")
     terminal = ScriptedTerminal(lines)
-    code = run_quiz_command(topic=None, count=3, lang="en", seed=9, list_bank=False,
-                            as_json=False, bank=bank, store=store, answer_input=terminal)
+    code = run_quiz_command(topic=None, count=3, lang="en", seed=9, view=view, bank=bank,
+                            store=store, answer_input=terminal)
     out = capsys.readouterr().out
     assert code == 0
     assert [r[2] for r in store.reviews] == [True, True]
@@ -390,8 +391,8 @@ def test_terminal_asks_again_instead_of_marking_unreadable_answers_wrong(
 
 
 def test_terminal_input_maps_ctrl_d_and_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
-    from attn_drill.quiz.session import TerminalInput
     from attn_drill.render import quiz as view
+    from attn_drill.render.quiz import TerminalInput
 
     def raise_(exc: type[BaseException]):
         def ask(label: str) -> str:

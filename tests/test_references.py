@@ -18,6 +18,7 @@ from attn_drill.grading import harness
 from attn_drill.grading.cases import build_cases
 from attn_drill.problems import Problem, builtin_problems
 from tests.conftest import needs_torch
+from tests.helpers import code_track_params
 
 SEEDS = (0, 5)
 # float64 on both sides; the oracles compute in a different order, so allow a little slack.
@@ -139,19 +140,7 @@ def test_self_attention_matches_torch_on_random_cases() -> None:
 # -- every track: published `expected` values ---------------------------------------------
 
 
-CODE_TRACKS = [
-    (p.id, track) for p in builtin_problems().values() for track in p.tracks if track != "text"
-]
-
-
-def _track_params(tracks: list[tuple[str, str]]) -> list[Any]:
-    return [
-        pytest.param(pid, track, id=f"{pid}-{track}", marks=[needs_torch] * (track == "torch"))
-        for pid, track in tracks
-    ]
-
-
-@pytest.mark.parametrize(("problem_id", "track"), _track_params(CODE_TRACKS))
+@pytest.mark.parametrize(("problem_id", "track"), code_track_params())
 def test_fixed_expected_values_match_reference(problem_id: str, track: str) -> None:
     spec = problem(problem_id).tracks[track]
     for case in build_cases(spec, seed=0):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,9 @@ from typer.testing import CliRunner
 
 from attn_drill.cli import app
 from attn_drill.grading.validate import validate_pack
-from attn_drill.problems import BUILTIN_PACK, builtin_problems
+from attn_drill.problems import builtin_problems
 from tests.conftest import HAS_TORCH, run_cli
+from tests.test_packs import NEW_ID, NEW_STEM, make_pack
 
 runner = CliRunner()
 
@@ -50,13 +50,9 @@ def test_every_reference_passes_every_check(builtin_result) -> None:
 
 
 def _softmax_pack(tmp_path: Path) -> Path:
-    pack = tmp_path / "pack"
-    for sub in ("problems", "solutions", "mutants"):
-        (pack / sub).mkdir(parents=True)
-    shutil.copy(BUILTIN_PACK / "problems" / "softmax.yaml", pack / "problems")
-    shutil.copy(BUILTIN_PACK / "solutions" / "softmax_numpy.py", pack / "solutions")
-    shutil.copy(BUILTIN_PACK / "mutants" / "softmax_numpy.py", pack / "mutants")
-    return pack
+    """A pack holding a copy of softmax under its own id (a clash with the built-in one
+    would be a finding of its own)."""
+    return make_pack(tmp_path, quiz=False)
 
 
 def test_copied_pack_validates(tmp_path: Path) -> None:
@@ -65,12 +61,12 @@ def test_copied_pack_validates(tmp_path: Path) -> None:
 
 def test_harmless_and_mislabelled_mutants_are_found(tmp_path: Path) -> None:
     pack = _softmax_pack(tmp_path)
-    mutants = pack / "mutants" / "softmax_numpy.py"
+    mutants = pack / "mutants" / f"{NEW_STEM}_numpy.py"
     mutants.write_text(mutants.read_text() + (
         "\n\ndef actually_correct(x, axis=-1):\n"
         "    e = np.exp(x - x.max(axis=axis, keepdims=True))\n"
         "    return e / e.sum(axis=axis, keepdims=True)\n"))
-    yaml_path = pack / "problems" / "softmax.yaml"
+    yaml_path = pack / "problems" / f"{NEW_ID}.yaml"
     text = yaml_path.read_text()
     text = text.replace(
         "      - {name: in_place, misconception: mutates-input}",
@@ -89,19 +85,19 @@ def test_harmless_and_mislabelled_mutants_are_found(tmp_path: Path) -> None:
 def test_schema_errors_and_a_wrong_reference_are_reported(tmp_path: Path) -> None:
     pack = _softmax_pack(tmp_path)
     (pack / "problems" / "broken.yaml").write_text("id: broken\ntitle: [unclosed\n")
-    reference = pack / "solutions" / "softmax_numpy.py"
+    reference = pack / "solutions" / f"{NEW_STEM}_numpy.py"
     reference.write_text(reference.read_text().replace(
         "return exps / np.sum(exps, axis=axis, keepdims=True)",
         "return exps / np.sum(exps, axis=axis, keepdims=True) + 1e-3"))
     result = validate_pack(pack)
     subjects = {(i.problem, i.subject): i for i in result.items}
     assert not subjects[("broken", "schema")].ok
-    assert not subjects[("softmax", "reference passes every check")].ok
+    assert not subjects[(NEW_ID, "reference passes every check")].ok
 
 
 def test_property_without_cases_or_diagnosis_id_is_reported(tmp_path: Path) -> None:
     pack = _softmax_pack(tmp_path)
-    yaml_path = pack / "problems" / "softmax.yaml"
+    yaml_path = pack / "problems" / f"{NEW_ID}.yaml"
     yaml_path.write_text(yaml_path.read_text().replace(
         "properties: [no-mutation, stability, sums-to-one]",
         "properties: [no-mutation, stability, sums-to-one, batch-dims, sparkles]"))

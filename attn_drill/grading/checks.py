@@ -85,6 +85,7 @@ class Evaluation:
     signature_problem: str | None = None
     timeout_s: float = 10.0
     mutant_cache: dict[str, Any] = field(default_factory=dict)  # validate reuses mutant runs
+    source: str = ""  # the learner's file, for checks that read it (forbidden built-ins)
 
     @property
     def base_cases(self) -> list[ConcreteCase]:
@@ -1234,4 +1235,9 @@ def _run_checks(ev: Evaluation, lang: str) -> list[CheckResult]:
                 check.not_run = True
                 check.message = tr(lang, "not checked: no case returned a result",
                                    "未检查：没有任何用例返回结果")
+    from attn_drill.grading.forbidden import check_forbidden
+
+    forbidden = check_forbidden(ev, ev.source, lang)
+    if forbidden is not None:
+        checks.insert(1, forbidden)  # right after `defines`: the first thing to fix
     return checks

@@ -412,6 +412,10 @@ def _prepare(job_path: str, result_fd: int) -> tuple[Job, list[ConcreteCase], An
 
     cases = [case_from_json(c, job.arrays) for c in job.cases]
     spec = SimpleNamespace(**job.spec)
+    if getattr(spec, "forbidden", None):
+        from attn_drill.grading.forbidden import install_guards
+
+        install_guards(spec.forbidden)  # before the namespace guard's snapshot: it keeps them
     plan = sandbox.SandboxPlan.from_json(job.plan)
     directory = os.path.dirname(job.source)
     os.chdir(directory)

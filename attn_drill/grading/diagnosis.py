@@ -622,6 +622,9 @@ def collect_findings(ev: Evaluation, checks: list[CheckResult], lang: str = "en"
     findings = Findings()
     if all(c.passed for c in checks if c.required):
         return findings
+    forbidden = _failed(checks, "forbidden")
+    if forbidden is not None:
+        findings.add("uses-builtin", "; ".join(forbidden.details), "forbidden")
     if ev.fatal is not None and getattr(ev.fatal, "kind", "") in LOAD_ERRORS:
         return findings
     numeric_failed = any(

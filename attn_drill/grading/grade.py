@@ -117,12 +117,15 @@ def read_submission(path: Path, *, text_answer: bool = False) -> str:
 
 
 def _find_problem(problem_id: str, problems: dict[str, Problem] | None) -> Problem | None:
-    """One problem by id; for the built-in pack only its own YAML file is parsed (a grade
-    does not need the other problems)."""
+    """One problem by id; with only the built-in pack, only its own YAML file is parsed (a
+    grade does not need the other problems)."""
     import re
 
-    from attn_drill.problems import BUILTIN_PACK, KEBAB, load_problem_file
+    from attn_drill.packs import extra_packs
+    from attn_drill.problems import BUILTIN_PACK, KEBAB, load_problem_file, pack_problems
 
+    if problems is None and extra_packs():
+        problems = pack_problems()  # every pack, so an id clash is refused here too
     if problems is not None:
         return problems.get(problem_id)
     path = BUILTIN_PACK / "problems" / f"{problem_id}.yaml"
@@ -281,6 +284,7 @@ def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: i
         run = future.result()
     ev = evaluation_from_run(problem, track, seed, all_cases, derived, references, run,
                              signature_problem(source, spec, cases), timeout)
+    ev.source = source
     checks = run_checks(ev, lang)
     diagnosis = diagnose(ev, checks, lang)
     return build_report(ev, run, checks, diagnosis, path=path, lang=lang, started=started)

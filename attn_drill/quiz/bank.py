@@ -1,4 +1,4 @@
-"""Loading the quiz bank: `quiz/*.yaml` of the built-in pack, one topic per file.
+"""Loading the quiz bank: `quiz/*.yaml` of each active pack, one topic per file.
 
 Errors are `PackError`s naming the file and the field, formatted like problem-file errors.
 """
@@ -14,6 +14,8 @@ from attn_drill.errors import PackError, UsageError
 from attn_drill.problems import BUILTIN_PACK, format_validation_error, read_yaml
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from attn_drill.quiz.model import Question, QuizFile
 
 QUIZ_DIR = BUILTIN_PACK / "quiz"
@@ -67,21 +69,30 @@ def load_quiz_file(path: Path) -> QuizFile:
     return quiz
 
 
-def load_bank(quiz_dir: Path = QUIZ_DIR, problem_ids: set[str] | None = None) -> Bank:
-    """Every quiz file in `quiz_dir`, checked across files.
+def load_bank(quiz_dir: Path | Sequence[Path] = QUIZ_DIR,
+              problem_ids: set[str] | None = None) -> Bank:
+    """Every quiz file in `quiz_dir` (or in each of several quiz directories, one per pack),
+    checked across files: question ids and topics are unique over all of them.
 
     `problem_ids` are the coding problems a question's `problem` may name; None means the
-    built-in pack's problems.
+    active packs' problems.
     """
     if problem_ids is None:
-        from attn_drill.problems import builtin_problems
+        from attn_drill.problems import pack_problems
 
-        problem_ids = set(builtin_problems())
+        problem_ids = set(pack_problems())
     topics: dict[str, QuizFile] = {}
+    topic_files: dict[str, Path] = {}
     seen: dict[str, Path] = {}
-    paths = sorted(quiz_dir.glob("*.yaml")) if quiz_dir.is_dir() else []
+    dirs = [quiz_dir] if isinstance(quiz_dir, Path) else list(quiz_dir)
+    paths = [path for directory in dirs if directory.is_dir()
+             for path in sorted(directory.glob("*.yaml"))]
     for path in paths:
         quiz = load_quiz_file(path)
+        if quiz.topic in topic_files:
+            raise PackError(f"Invalid quiz file {path}: topic {quiz.topic!r} is already "
+                            f"defined in {topic_files[quiz.topic]}")
+        topic_files[quiz.topic] = path
         for index, question in enumerate(quiz.questions):
             where = f"questions.{index}"
             if question.id in seen:
@@ -102,3 +113,13 @@ def load_bank(quiz_dir: Path = QUIZ_DIR, problem_ids: set[str] | None = None) ->
 @cache
 def builtin_bank() -> Bank:
     return load_bank()
+
+
+def pack_bank() -> Bank:
+    """The questions of every active pack (the built-in bank when there is no extra pack)."""
+    from attn_drill.packs import extra_packs
+
+    extras = extra_packs()
+    if not extras:
+        return builtin_bank()
+    return load_bank([QUIZ_DIR, *(pack / "quiz" for pack in extras)])

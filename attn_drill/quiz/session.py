@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import random
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -211,39 +210,37 @@ class AnswerInput(Protocol):
         ...
 
 
-class PipedInput:
-    """One line per answer from stdin (no terminal)."""
+class QuizView(Protocol):
+    """What a quiz session shows (the face implements it: attn_drill.render.quiz)."""
+
+    def quiz_intro(self, n: int, interactive: bool, lang: str) -> None: ...
+
+    def question(self, prepared: PreparedQuestion, number: int, total: int, title: str,
+                 lang: str) -> None: ...
+
+    def answer_label(self, kind: str, n_options: int, lang: str) -> str: ...
+
+    def hint(self, text: str | None, lang: str) -> None: ...
+
+    def unreadable(self, kind: str, n_options: int, lang: str) -> None: ...
+
+    def feedback(self, prepared: PreparedQuestion, verdict: Verdict, due: datetime,
+                 now: datetime, lang: str) -> None: ...
+
+    def stopped(self, lang: str) -> None: ...
+
+    def ended(self, lang: str) -> None: ...
+
+    def summary(self, outcome: QuizOutcome, bank: Bank, now: datetime, lang: str) -> None: ...
+
+
+class NoInput:
+    """For sessions that only prepare questions."""
 
     interactive = False
 
     def read(self, prompt: str) -> str | None:
-        from attn_drill.render.quiz import echo_piped_answer, show_prompt_marker
-
-        show_prompt_marker(prompt)
-        try:
-            line: str | None = sys.stdin.readline()
-        except (OSError, ValueError, UnicodeDecodeError):
-            line = "\n"  # an unreadable line is an unreadable answer
-        answer = None if line == "" else (line or "").rstrip("\r\n")
-        echo_piped_answer(answer)
-        return answer
-
-
-class TerminalInput:
-    """rich prompts in a terminal; Ctrl-D ends like end of input, Ctrl-C like `q`."""
-
-    interactive = True
-
-    def read(self, prompt: str) -> str | None:
-        from attn_drill.render.quiz import ask
-
-        try:
-            return ask(prompt)
-        except EOFError:
-            return None
-        except KeyboardInterrupt:
-            return "q"
-
+        return None
 
 
 # -- the session -------------------------------------------------------------------------
@@ -287,6 +284,7 @@ class QuizSession:
     lang: str
     rng: random.Random
     input: AnswerInput
+    view: QuizView | None = None  # needed by `run`, not by `prepare`
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = field(default=lambda: _utc_now())
 
@@ -300,8 +298,9 @@ class QuizSession:
 
     def run(self, *, topic: str | None, count: int) -> QuizOutcome:
         from attn_drill.quiz.scheduler import upcoming_reviews
-        from attn_drill.render import quiz as view
 
+        view = self.view
+        assert view is not None, "a session that runs needs a view"
         prepared_questions = self.prepare(topic=topic, count=count)
         total = len(prepared_questions)
         outcome = QuizOutcome(planned=total)
@@ -318,8 +317,9 @@ class QuizSession:
 
     def _ask(self, prepared: PreparedQuestion, outcome: QuizOutcome) -> str:
         from attn_drill.quiz.scheduler import rating_for, review
-        from attn_drill.render import quiz as view
 
+        view = self.view
+        assert view is not None
         question = prepared.planned.entry.question
         used_hint = False
         started = self.clock()
@@ -395,39 +395,22 @@ def run_quiz_command(
     count: int,
     lang: str,
     seed: int | None,
-    list_bank: bool,
-    as_json: bool,
+    view: QuizView,
+    answer_input: AnswerInput,
     bank: Bank | None = None,
     store: ReviewStore | None = None,
-    answer_input: AnswerInput | None = None,
 ) -> int:
     """`attn-drill quiz`; returns the exit code (0 when the quiz ran, whatever the score)."""
-    from attn_drill.quiz.bank import builtin_bank
+    from attn_drill.quiz.bank import pack_bank
 
-    bank = builtin_bank() if bank is None else bank
-    if list_bank:
-        rows = bank_rows(bank, topic)
-        if as_json:
-            from attn_drill.render import print_json
-
-            print_json(rows)
-        else:
-            from attn_drill.render.quiz import bank_table
-
-            bank_table(rows, bank, lang)
-        return int(ExitCode.OK)
-    if as_json:
-        raise UsageError("--json goes with --list (the quiz itself is interactive).")
+    bank = pack_bank() if bank is None else bank
     if count < 1:
         raise UsageError(f"-n must be at least 1 (got {count}).")
     if not bank.entries:
         raise UsageError("The question bank is empty: there is nothing to quiz on.")
     bank.for_topic(topic)  # an unknown topic is a usage error before anything is asked
-    if answer_input is None:
-        from attn_drill.watch import stdin_is_terminal
-
-        answer_input = TerminalInput() if stdin_is_terminal() else PipedInput()
     session = _session(bank, store, lang, seed, answer_input)
+    session.view = view
     session.run(topic=topic, count=count)
     return int(ExitCode.OK)
 
@@ -455,8 +438,8 @@ def preview_session(
 ) -> list[PreparedQuestion]:
     """The questions `quiz --seed SEED` would ask now, with their right answers (for
     teachers preparing a class, and for tests that answer a seeded quiz)."""
-    from attn_drill.quiz.bank import builtin_bank
+    from attn_drill.quiz.bank import pack_bank
 
-    bank = builtin_bank() if bank is None else bank
-    session = _session(bank, store, lang, seed, PipedInput())
+    bank = pack_bank() if bank is None else bank
+    session = _session(bank, store, lang, seed, NoInput())
     return session.prepare(topic=topic, count=count)

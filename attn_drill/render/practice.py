@@ -300,6 +300,9 @@ class PracticeScreen:
     def _t(self, key: str, **values: Any) -> str:
         return text(self.lang, key, **values)
 
+    def say(self, key: str, style: str = "", **values: Any) -> None:
+        message(self._t(key, **values), style)
+
     @_in_one_write
     def clear(self) -> None:
         console().clear()
@@ -447,3 +450,25 @@ class PracticeScreen:
 def _concept_title(problem: Problem, concept: str, lang: str) -> str:
     misconception = problem.misconception(concept)
     return misconception.title.get(lang) if misconception is not None else concept
+
+
+class CommandScreen:
+    """The screen of `solution` and `reset` (practice.CommandView)."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def say(self, key: str, style: str = "", **values: Any) -> None:
+        message(text(self.lang, key, **values), style)
+
+    def confirm(self, key: str, **values: Any) -> bool:
+        import typer
+
+        return bool(typer.confirm(text(self.lang, key, **values), default=False))
+
+    def solution(self, problem: Problem, track: str, source: str, path: Path | None, *,
+                 plain: bool) -> None:
+        if plain:
+            plain_source(source)
+        else:
+            solution_view(problem, track, source, path, self.lang)

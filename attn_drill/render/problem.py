@@ -27,6 +27,7 @@ LABELS = {
         "shapes": "Shapes",
         "example": "Example",
         "constraints": "Constraints",
+        "forbidden": "Not allowed on this track (it would do the exercise for you)",
         "inputs": "Input",
         "output": "Output",
         "next": "Next: ",
@@ -37,6 +38,7 @@ LABELS = {
         "shapes": "形状",
         "example": "示例",
         "constraints": "约束",
+        "forbidden": "本赛道不允许使用（它们会替你完成练习）",
         "inputs": "输入",
         "output": "输出",
         "next": "下一步：",
@@ -190,6 +192,10 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
         out.print(Markdown(example.explanation.get(lang)))
     out.print(f"\n[bold]{labels['constraints']}[/]")
     out.print(Markdown(problem.constraints.get(lang)))
+    if spec.forbidden:
+        out.print(f"\n[bold]{labels['forbidden']}[/]")
+        for name in spec.forbidden:
+            out.print(f"  • {escape(name)}")
 
 
 def next_step(command: str, lang: str) -> None:

@@ -12,7 +12,7 @@ from attn_drill.render import console
 from attn_drill.render.problem import CHANGED_NOTE, STATUS_STYLE, status_text
 
 if TYPE_CHECKING:
-    from attn_drill.progress import ProgressSummary, WeakConcept
+    from attn_drill.summary import ProgressSummary, WeakConcept
 
 TEXT = {
     "en": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -329,3 +330,36 @@ def summary(outcome: QuizOutcome, bank: Bank, now: datetime, lang: str) -> None:
         out.print(escape(_t(lang, "none_due")))
     if outcome.new_left:
         out.print(escape(_t(lang, "new_left", n=outcome.new_left)))
+
+
+# -- reading answers ---------------------------------------------------------------------
+
+
+class PipedInput:
+    """One line per answer from stdin (no terminal)."""
+
+    interactive = False
+
+    def read(self, prompt: str) -> str | None:
+        show_prompt_marker(prompt)
+        try:
+            line: str | None = sys.stdin.readline()
+        except (OSError, ValueError, UnicodeDecodeError):
+            line = "\n"  # an unreadable line is an unreadable answer
+        answer = None if line == "" else (line or "").rstrip("\r\n")
+        echo_piped_answer(answer)
+        return answer
+
+
+class TerminalInput:
+    """rich prompts in a terminal; Ctrl-D ends like end of input, Ctrl-C like `q`."""
+
+    interactive = True
+
+    def read(self, prompt: str) -> str | None:
+        try:
+            return ask(prompt)
+        except EOFError:
+            return None
+        except KeyboardInterrupt:
+            return "q"

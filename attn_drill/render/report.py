@@ -293,6 +293,8 @@ def validation_report(result: Any) -> None:
         line = mark + Text(f"{where}: {item.subject}")
         if item.message:
             line.append(" — " + item.message, style="" if not item.ok else "dim")
+        if not item.ok and getattr(item, "file", ""):
+            line.append(f" [{item.rule}: {item.file}]", style="dim")
         out.print(line)
     for note in getattr(result, "notes", []):
         out.print(Text("  · " + note, style="dim"))
