@@ -92,7 +92,8 @@ class Case(Model):
     )
     chunks: list[int] = Field(
         default_factory=list,
-        description="call the entry once per chunk of these sizes (tracks with `chunked`)",
+        description="sizes along axis -2: one call per chunk (tracks with `chunked`), or the "
+        "blocks of an iterator input (tracks with `blocks`)",
     )
 
     @model_validator(mode="after")
@@ -136,6 +137,14 @@ class ChunkPlan(Model):
     carry: dict[str, str] = Field(default_factory=dict)
 
 
+class BlocksPlan(Model):
+    """How a case's `parts` inputs reach the solution as one iterator argument `input` of
+    blocks cut at the case's chunks (see grading/streams.py)."""
+
+    input: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    parts: list[str] = Field(min_length=1)
+
+
 class TrackSpec(Model):
     signature: str = ""
     entry: str = Field(default="", description="name the submission must define")
@@ -155,6 +164,7 @@ class TrackSpec(Model):
         "of arrays: sizes such as `n`, a window length, a list of positions",
     )
     chunked: ChunkPlan | None = None
+    blocks: BlocksPlan | None = None
     integer_inputs: list[str] = Field(
         default_factory=list,
         description="inputs that are int64 arrays (NumPy track) or int64 tensors (torch track), "

@@ -498,3 +498,111 @@ def test_a_chunked_call_that_goes_wrong_is_named() -> None:
     returned = harness.call(growing_output, spec, case, "numpy")
     assert returned.structure_error is None
     assert returned.arrays["output"].shape != (8, case.inputs["V_new"].shape[-1])
+
+
+# -- FlashAttention: a one-shot stream of blocks, memory measured ------------------------------
+
+
+@needs_torch
+def test_flash_attention_matches_attention_over_all_keys() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    for case in graded_cases("flash-attention", "numpy"):
+        Q, K, V = (torch.from_numpy(case.inputs[k]) for k in ("Q", "K", "V"))
+        assert sum(case.chunks) == K.shape[-2], case.name
+        want = F.scaled_dot_product_attention(Q, K, V).numpy()
+        got = run_reference("flash-attention", "numpy", case)
+        assert_close(got.arrays["output"], want, case.name)
+
+
+def test_flash_attention_cases_cover_the_contract() -> None:
+    cases = build_cases(problem("flash-attention").tracks["numpy"], seed=0)
+    big = [c for c in cases if "memory" in c.tags]
+    assert len(big) == 1
+    case = big[0]
+    assert case.inputs["Q"].shape == (64, 32)
+    assert case.inputs["K"].shape[-2] >= 32768 and case.inputs["K"].shape[-1] == 32
+    assert max(case.chunks) <= 1024 and len(set(case.chunks)) > 1
+    large = [c for c in cases if "stability" in c.tags]
+    scores = [np.abs(c.inputs["Q"] @ c.inputs["K"].T / math.sqrt(c.inputs["Q"].shape[-1]))
+              for c in large]
+    assert scores and max(float(s.max()) for s in scores) > 1000
+    assert any(c.inputs["Q"].ndim > 2 for c in cases)
+
+
+def test_blocks_are_fresh_one_shot_and_counted() -> None:
+    from attn_drill.grading.streams import OneShotBlocks
+
+    K = np.arange(12.0).reshape(6, 2)
+    stream = OneShotBlocks([K, K * 10], [2, 1, 3])
+    first = next(stream)
+    assert first[0].shape == (2, 2) and first[1].shape == (2, 2)
+    assert not np.shares_memory(first[0], K), "each block is a fresh array"
+    assert [b[0].shape[0] for b in stream] == [1, 3]
+    assert list(stream) == []  # used up: a second pass sees nothing
+    assert (stream.read, stream.passes) == (3, 2)
+
+
+def _flash_grade(tmp_path: Any, body: str) -> dict[str, Any]:
+    import json
+
+    from tests.conftest import run_cli
+
+    submission = tmp_path / "flash_attention.py"
+    submission.write_text("import numpy as np\n\n\n" + body)
+    result = run_cli("grade", str(submission), "--no-record", "--json")
+    assert result.returncode in (0, 1), result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def test_flash_attention_that_keeps_every_block_fails_the_memory_budget(tmp_path: Any) -> None:
+    report = _flash_grade(tmp_path, (
+        "def flash_attention(Q, kv_blocks):\n"
+        "    blocks = list(kv_blocks)\n"
+        "    K = np.concatenate([k for k, _ in blocks], axis=-2)\n"
+        "    V = np.concatenate([v for _, v in blocks], axis=-2)\n"
+        "    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])\n"
+        "    p = np.exp(s - s.max(-1, keepdims=True))\n"
+        "    return p / p.sum(-1, keepdims=True) @ V\n"))
+    checks = {c.get("id", c["kind"]): c for c in report["checks"]}
+    memory = checks["property:bounded-memory"]
+    assert not memory["passed"]
+    assert "a quarter of all keys and values" in memory["message"]
+    assert checks["match:random"]["passed"], "the numbers themselves are right"
+    assert "stores-all-blocks" in [d["id"] for d in report["diagnosis"]]
+
+
+def test_flash_attention_that_reads_the_blocks_twice_is_told_so(tmp_path: Any) -> None:
+    report = _flash_grade(tmp_path, (
+        "def flash_attention(Q, kv_blocks):\n"
+        "    m = -np.inf\n"
+        "    for K, _ in kv_blocks:\n"
+        "        m = np.maximum(m, (Q @ np.swapaxes(K, -1, -2)).max(-1, keepdims=True))\n"
+        "    total, acc = 0.0, 0.0\n"
+        "    for K, V in kv_blocks:\n"
+        "        p = np.exp(Q @ np.swapaxes(K, -1, -2) - m)\n"
+        "        total, acc = total + p.sum(-1, keepdims=True), acc + p @ V\n"
+        "    return acc / total\n"))
+    # Its second loop gets no blocks: 0.0 / 0.0 raises, and the report says why.
+    runs = next(c for c in report["checks"] if c.get("id", c["kind"]) == "runs")
+    assert "ZeroDivisionError" in runs["message"]
+    assert "was then iterated again: it is a one-shot iterator" in runs["message"]
+    assert "consumes-twice" in [d["id"] for d in report["diagnosis"]]
+
+
+def test_switching_tracing_off_does_not_pass_the_memory_check(tmp_path: Any) -> None:
+    report = _flash_grade(tmp_path, (
+        "import tracemalloc\n\n\n"
+        "def flash_attention(Q, kv_blocks):\n"
+        "    tracemalloc.stop()\n"
+        "    blocks = list(kv_blocks)\n"
+        "    K = np.concatenate([k for k, _ in blocks], axis=-2)\n"
+        "    V = np.concatenate([v for _, v in blocks], axis=-2)\n"
+        "    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])\n"
+        "    p = np.exp(s - s.max(-1, keepdims=True))\n"
+        "    return p / p.sum(-1, keepdims=True) @ V\n"))
+    memory = next(c for c in report["checks"] if c.get("id", c["kind"]) ==
+                  "property:bounded-memory")
+    assert not memory["passed"] and "tracing was switched off" in memory["message"]

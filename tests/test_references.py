@@ -441,6 +441,12 @@ def test_worked_example_matches_reference(problem_id: str, track: str, index: in
     else:
         kwargs = parse_assignments(example.inputs)
         integers = set(getattr(spec, "integer_inputs", ()))
+        blocks = getattr(spec, "blocks", None)
+        if blocks is not None and track == "numpy":
+            # An iterator argument: a one-shot stream of tuples of float64 arrays.
+            items = kwargs.pop(blocks.input)
+            stream = iter([tuple(np.asarray(part, dtype=np.float64) for part in item)
+                           for item in items])
         if track == "torch":
             import torch
 
@@ -456,6 +462,8 @@ def test_worked_example_matches_reference(problem_id: str, track: str, index: in
             kwargs = {k: v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype != bool
                       and k not in integers
                       else v for k, v in kwargs.items()}
+        if blocks is not None and track == "numpy":
+            kwargs[blocks.input] = stream
         result = reference(problem_id, track)(**kwargs)
         result = result if isinstance(result, tuple) else (result,)
         outputs = {name: harness.to_numpy(value) for name, value in zip(spec.outputs, result,

@@ -161,11 +161,13 @@ def signature_problem(source: str, spec: TrackSpec, cases: list[ConcreteCase]) -
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return None  # the runner reports the syntax error with the learner's line numbers
+    from attn_drill.grading.streams import passed_names
+
     by_keyword = set(spec.keyword_inputs)
     # Each distinct way a case calls the entry point (an optional argument may be passed by
     # position in one case and by keyword in another).
     calls = sorted({
-        (len([k for k in c.inputs if k not in by_keyword]),
+        (len([k for k in passed_names(spec, c) if k not in by_keyword]),
          tuple(sorted(k for k in (*c.args, *c.inputs) if k in by_keyword or k in c.args)))
         for c in cases
     }) or [(0, ())]
@@ -304,10 +306,13 @@ def call_trusted(target: Any, spec: TrackSpec, case: ConcreteCase, track: str,
                  reference: bool = True) -> Returned:
     """Call trusted code (reference or mutant) with warnings silenced (overflow is expected)."""
     from attn_drill.grading.harness import call
+    from attn_drill.grading.streams import unmeasured
 
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return call(target, spec, case, track, reference=reference)
+        # Only outputs are wanted here: measuring memory would slow the parent (tracemalloc
+        # traces every thread) while it waits for the child.
+        return call(target, spec, unmeasured(case), track, reference=reference)
 
 
 def reference_target(problem: Problem, track: str) -> Any:
@@ -561,6 +566,16 @@ TYPE_ADVICE = {
     ("torch", "tuple"): ("returned a tuple where a tensor was expected",
                          "在应返回张量的位置返回了元组"),
     ("torch", "scalar"): ("returned a single number, not a tensor", "返回了单个数字，而不是张量"),
+    ("numpy", "other:generator"): (
+        "returned a generator: a `yield` in the function makes it one; build the whole result "
+        "and `return` the array",
+        "返回了生成器：函数里的 `yield` 会让它变成生成器；请算出完整结果，再用 `return` 返回数组",
+    ),
+    ("torch", "other:generator"): (
+        "returned a generator: a `yield` in the function makes it one; build the whole result "
+        "and `return` the tensor",
+        "返回了生成器：函数里的 `yield` 会让它变成生成器；请算出完整结果，再用 `return` 返回张量",
+    ),
 }
 
 

@@ -274,8 +274,11 @@ class _Reporter:
                        f"({_safe_str(exc)}): check its signature, which must be "
                        f"`{self.signature.strip()}`.")
             return self.error("exception", message, exc)
-        return self.error("exception", _sentence(f"`{self.entry}` raised {_exception_line(exc)}"),
-                          exc)
+        # The grader's own note on the inputs (a used-up iterator, say), when it left one.
+        note = getattr(exc, "attn_drill_note", "")
+        note = note if isinstance(note, str) else ""
+        return self.error("exception", _sentence(f"`{self.entry}` raised {_exception_line(exc)}")
+                          + note, exc)
 
 
 def _resource_kind(exc: BaseException) -> str | None:

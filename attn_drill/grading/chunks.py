@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
+
     from attn_drill.grading.cases import ConcreteCase
     from attn_drill.grading.harness import Returned
     from attn_drill.problems import TrackSpec
@@ -41,6 +41,8 @@ def _slice(value: Any, start: int, stop: int) -> Any:
 
 def _join(parts: list[Any]) -> np.ndarray | None:
     """Concatenate per-call outputs along axis -2; None when they cannot be joined."""
+    import numpy as np
+
     try:
         return np.concatenate(parts, axis=-2)
     except (ValueError, TypeError):

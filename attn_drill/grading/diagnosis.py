@@ -458,7 +458,7 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
 
     for prop, invariant in INVARIANTS.items():
         failed = _failed(checks, f"property:{prop}")
-        if failed:
+        if failed and (invariant.evidence is None or invariant.evidence(ev, failed)):
             findings.add(invariant.diagnoses, failed.message, f"property:{prop}")
     failed = _failed(checks, "property:stability")
     if failed and any(f.source.startswith("mutant:") and f.id != "unstable-softmax"

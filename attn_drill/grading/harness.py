@@ -175,6 +175,10 @@ def call_function(
 
         dtype = torch.float64 if reference else torch.float32
     inputs = call_inputs(case, spec, track, dtype)
+    if getattr(case, "chunks", None) and getattr(spec, "blocks", None):
+        from attn_drill.grading.streams import call_with_blocks
+
+        return call_with_blocks(target, spec, case, track, inputs)
     if getattr(case, "chunks", None):
         from attn_drill.grading.chunks import call_in_chunks
 

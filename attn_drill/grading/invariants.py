@@ -1,13 +1,18 @@
-"""Properties of rotary position embeddings that hold whatever the numbers are.
+"""Properties judged on what the learner's code did rather than on a reference output.
 
 - `preserves-norm`: a rotation keeps the length of every row, so |output_i| = |x_i|.
 - `relative-position`: rotated dot products depend only on the difference of positions, so
   shifting every position by the same amount leaves the Gram matrix output · outputᵀ of each
   batch element unchanged. Judged on a derived case: a graded case with its integer input
   (the positions) shifted, compared with the learner's own output on the original.
+  A failure of either is reported as the problem's `not-a-rotation` misconception.
+- `reads-blocks-once`: an iterator of blocks (grading/streams.py) is read to the end, once.
+  Reading it again is reported as `consumes-twice`.
+- `bounded-memory`: on cases tagged `memory`, the peak traced allocation during the call stays
+  below a quarter of the bytes of all blocks: no stored copy of the blocks, no full score
+  matrix. Reported as `stores-all-blocks`.
 
-Both are judged on the learner's own outputs (no reference needed). A failure is reported as
-the problem's `not-a-rotation` misconception. Trusted code on plain NumPy data.
+Trusted code on plain NumPy data.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from attn_drill.grading.report import CheckResult
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from attn_drill.grading.cases import ConcreteCase
     from attn_drill.grading.checks import DerivedCase, Evaluation
     from attn_drill.problems import TrackSpec
@@ -33,6 +38,10 @@ NAMES = {
                        "保持每一行的范数不变（旋转）"),
     "relative-position": ("dot products depend only on the position difference",
                           "点积只取决于位置之差"),
+    "reads-blocks-once": ("reads the iterator of blocks once, to the end",
+                          "把块的迭代器从头到尾读且只读一遍"),
+    "bounded-memory": ("memory stays below a quarter of all keys and values",
+                       "内存占用低于全部键和值的四分之一"),
 }
 
 
@@ -75,6 +84,8 @@ def _limits(ev: Evaluation, array: np.ndarray) -> tuple[float, float]:
 
 
 def check_preserves_norm(ev: Evaluation, lang: str) -> CheckResult | None:
+    import numpy as np
+
     from attn_drill.grading.checks import learner_array
 
     name = property_label("preserves-norm", lang)
@@ -112,11 +123,15 @@ def check_preserves_norm(ev: Evaluation, lang: str) -> CheckResult | None:
 
 
 def _gram(array: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     a = np.asarray(array, dtype=np.float64)
     return a @ np.swapaxes(a, -1, -2)
 
 
 def check_relative_position(ev: Evaluation, lang: str) -> CheckResult | None:
+    import numpy as np
+
     from attn_drill.grading.compare import compare_arrays
 
     name = property_label("relative-position", lang)
@@ -155,15 +170,136 @@ def check_relative_position(ev: Evaluation, lang: str) -> CheckResult | None:
     return CheckResult(name, True, kind="property:relative-position")
 
 
+def _streamed(ev: Evaluation) -> list[tuple[ConcreteCase, dict[str, str]]]:
+    from attn_drill.grading.streams import READ
+
+    found = []
+    for case in ev.base_cases:
+        returned = ev.returned(case.name)
+        if returned is not None and READ in returned.types:
+            found.append((case, returned.types))
+    return found
+
+
+def check_reads_blocks_once(ev: Evaluation, lang: str) -> CheckResult | None:
+    from attn_drill.grading.streams import PASSES, READ, plan_of
+
+    name = property_label("reads-blocks-once", lang)
+    argument = plan_of(ev.spec)[0] or "the blocks"
+    failed: list[str] = []
+    first = ""
+    for case in ev.base_cases:  # calls that raised after reading the iterator twice
+        if _raised_after_reread(ev, case.name):
+            failed.append(case.name)
+            if not first:
+                first = _tr(
+                    lang, f"case '{case.name}': `{argument}` was iterated again after it was "
+                    "used up, and the call then failed (see the run check)",
+                    f"用例「{case.name}」：`{argument}` 用完之后又被遍历了一次，随后调用失败"
+                    "（见运行检查）")
+    for case, notes in _streamed(ev):
+        read, total = (int(x) for x in notes[READ].split("/"))
+        passes = int(notes.get(PASSES, "0"))
+        problem = ""
+        if passes > 1:
+            problem = _tr(
+                lang, f"`{argument}` was iterated again after it was used up ({passes} passes): "
+                "a one-shot iterator yields nothing the second time, so a second pass (max "
+                "first, then the sums) sees no blocks",
+                f"`{argument}` 用完之后又被遍历了一次（共 {passes} 遍）：一次性迭代器第二次什么"
+                "也不会给出，所以第二遍（先求最大值、再求和）看不到任何块")
+        elif read < total:
+            problem = _tr(
+                lang, f"only {read} of the {total} blocks of `{argument}` were read: every block "
+                "holds keys the answer depends on",
+                f"`{argument}` 的 {total} 个块只读了 {read} 个：每个块里都有答案依赖的键")
+        if problem:
+            failed.append(case.name)
+            if not first:
+                first = _tr(lang, f"case '{case.name}': ", f"用例「{case.name}」：") + problem
+    if not failed:
+        return CheckResult(name, True, kind="property:reads-blocks-once")
+    return CheckResult(name, False, first, kind="property:reads-blocks-once",
+                       failed_cases=failed)
+
+
+def _mib(count: float) -> str:
+    return f"{count / 2**20:.2f} MiB"
+
+
+def check_bounded_memory(ev: Evaluation, lang: str) -> CheckResult | None:
+    from attn_drill.grading.streams import MEMORY_TAG, PEAK, TRACING, block_bytes
+
+    name = property_label("bounded-memory", lang)
+    measured = [(case, notes) for case, notes in _streamed(ev) if MEMORY_TAG in case.tags]
+    if not measured:
+        return None
+    failed: list[str] = []
+    first = ""
+    for case, notes in measured:
+        total = block_bytes(case, ev.spec, ev.track)
+        budget = total / 4
+        if notes.get(TRACING) == "stopped":
+            problem = _tr(lang, "memory tracing was switched off during the call, so the "
+                          "memory use could not be measured", "调用期间内存跟踪被关闭了，无法测量"
+                          "内存用量")
+        elif PEAK not in notes or int(notes[PEAK]) <= budget:
+            continue
+        else:
+            q = next((v for v in case.inputs.values() if v.ndim >= 2), None)
+            n = q.shape[-2] if q is not None else 0
+            m = sum(case.chunks)
+            scores = n * m * (4 if ev.track == "torch" else 8)
+            problem = _tr(
+                lang, f"the call used up to {_mib(int(notes[PEAK]))} at once; the budget is "
+                f"{_mib(budget)}, a quarter of all keys and values ({_mib(total)}). A full "
+                f"({n}, {m}) score matrix alone takes {_mib(scores)}: keep one block, the "
+                "running maximum, the running sum and the output accumulator, nothing more",
+                f"调用期间同时占用了最多 {_mib(int(notes[PEAK]))}；预算是 {_mib(budget)}，即全部键"
+                f"和值（{_mib(total)}）的四分之一。单是一个完整的 ({n}, {m}) 分数矩阵就要 "
+                f"{_mib(scores)}：只保留当前块、运行中的最大值、运行中的和以及输出累加器")
+        failed.append(case.name)
+        if not first:
+            first = _tr(lang, f"case '{case.name}': ", f"用例「{case.name}」：") + problem
+    if not failed:
+        return CheckResult(name, True, kind="property:bounded-memory")
+    return CheckResult(name, False, first, kind="property:bounded-memory",
+                       failed_cases=failed)
+
+
+def _raised_after_reread(ev: Evaluation, case_name: str) -> bool:
+    from attn_drill.grading.streams import REREAD
+
+    outcome = ev.outcomes.get(case_name)
+    error = None if outcome is None else outcome.error
+    return error is not None and REREAD in str(getattr(error, "message", ""))
+
+
+def _reread(ev: Evaluation, check: CheckResult) -> bool:
+    from attn_drill.grading.streams import PASSES
+
+    for name in check.failed_cases:
+        returned = ev.returned(name)
+        if returned is not None and int(returned.types.get(PASSES, "0")) > 1:
+            return True
+        if _raised_after_reread(ev, name):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Invariant:
     check: Any  # (Evaluation, lang) -> CheckResult | None
     diagnoses: str
+    # (Evaluation, failed check) -> whether the failure is evidence for `diagnoses`
+    evidence: Any = None
 
 
 INVARIANTS = {
     "preserves-norm": Invariant(check_preserves_norm, DIAGNOSES["preserves-norm"]),
     "relative-position": Invariant(check_relative_position, DIAGNOSES["relative-position"]),
+    "reads-blocks-once": Invariant(check_reads_blocks_once, "consumes-twice", _reread),
+    "bounded-memory": Invariant(check_bounded_memory, "stores-all-blocks"),
 }
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 KNOWN_PROPERTIES = (
     "batch-dims", "mask", "stability", "no-mutation", "sums-to-one",
     "permutation-equivariance", "causal-future", "gradients", "preserves-norm",
-    "relative-position",
+    "relative-position", "reads-blocks-once", "bounded-memory",
 )
 # The misconception a failed property is reported as (grading/diagnosis.py).
 PROPERTY_IDS = {
@@ -46,6 +46,8 @@ PROPERTY_IDS = {
     "stability": "unstable-softmax",
     "preserves-norm": "not-a-rotation",
     "relative-position": "not-a-rotation",
+    "reads-blocks-once": "consumes-twice",
+    "bounded-memory": "stores-all-blocks",
 }
 
 
