@@ -249,6 +249,7 @@ NUMERIC: dict[str, Callable[[], float]] = {
     "masking-padding-pairs": lambda: float(sum(4 * length for length in (6, 2, 0))),
     "masking-causal-and-padding": lambda: float(sum(min(i + 1, 3) for i in range(5))),
     "inference-kv-keys-seen": lambda: float(10 + (5 - 1) + 1),
+    "efficient-online-softmax-merge": lambda: 1.5 * math.exp(2 - 3) + math.exp(0) + math.exp(-2),
 }
 
 
