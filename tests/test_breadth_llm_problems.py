@@ -606,3 +606,77 @@ def test_switching_tracing_off_does_not_pass_the_memory_check(tmp_path: Any) -> 
     memory = next(c for c in report["checks"] if c.get("id", c["kind"]) ==
                   "property:bounded-memory")
     assert not memory["passed"] and "tracing was switched off" in memory["message"]
+
+
+# -- the pack as a whole: curriculum, topics, quiz, README ------------------------------------
+
+# CONTRACT.md, "Curriculum order".
+CURRICULUM = [
+    "softmax", "scaled-dot-product-attention", "self-attention", "explain-sqrt-dk",
+    "explain-attention-formula", "explain-softmax-role", "causal-attention", "padded-attention",
+    "cross-attention", "additive-attention", "multi-head-attention", "self-attention-module",
+    "attention-module", "positional-encoding", "rope", "layer-norm", "rms-norm",
+    "transformer-block", "grouped-query-attention", "kv-cache", "sliding-window-attention",
+    "sparse-attention", "flash-attention", "linear-attention", "attention-backward",
+]
+LLM_PROBLEMS = {
+    "kv-cache": ["numpy", "torch"], "grouped-query-attention": ["numpy", "torch"],
+    "rope": ["numpy", "torch"], "padded-attention": ["numpy", "torch"],
+    "flash-attention": ["numpy"], "sliding-window-attention": ["numpy", "torch"],
+    "linear-attention": ["numpy"], "attention-backward": ["numpy"],
+}
+
+
+def test_llm_problems_ship_on_the_contract_tracks() -> None:
+    pack = builtin_problems()
+    for problem_id, tracks in LLM_PROBLEMS.items():
+        assert problem_id in pack, problem_id
+        assert sorted(pack[problem_id].tracks) == tracks, problem_id
+
+
+def test_the_pack_follows_the_contract_curriculum() -> None:
+    """`practice` recommends in `order`; the problems present keep the contract's sequence
+    (the new ones included, wherever the others sit)."""
+    pack = builtin_problems()
+    present = [p for p in CURRICULUM if p in pack]
+    assert [p for p in pack if p in CURRICULUM] == present
+
+
+@pytest.mark.parametrize("problem_id", sorted(LLM_PROBLEMS))
+def test_every_misconception_of_an_llm_problem_is_quizzed(problem_id: str) -> None:
+    from attn_drill.quiz.bank import load_bank
+
+    concepts = {c for entry in load_bank().entries for c in entry.question.concepts}
+    missing = {m.id for m in problem(problem_id).misconceptions} - concepts - {"uses-builtin"}
+    assert not missing, f"{problem_id}: no quiz question practises {sorted(missing)}"
+
+
+def test_list_groups_the_llm_problems_by_topic() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from attn_drill.cli import app
+
+    for topic, expected in (
+        ("inference", {"grouped-query-attention", "kv-cache"}),
+        ("efficient-attention", {"sliding-window-attention", "flash-attention",
+                                 "linear-attention"}),
+        ("backward", {"attention-backward"}),
+    ):
+        listed = CliRunner().invoke(app, ["list", "--topic", topic, "--json"])
+        assert listed.exit_code == 0, listed.output
+        assert {row["id"] for row in json.loads(listed.output)} == expected
+    masking = CliRunner().invoke(app, ["list", "--topic", "masking", "--json"])
+    assert "padded-attention" in {row["id"] for row in json.loads(masking.output)}
+
+
+def test_readme_lists_the_llm_problems_with_their_tracks() -> None:
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for problem_id, tracks in LLM_PROBLEMS.items():
+        row = next((line for line in readme.splitlines()
+                    if line.startswith(f"| `{problem_id}` |")), None)
+        assert row is not None, f"README has no row for {problem_id}"
+        assert row.split("|")[2].strip() == ", ".join(tracks), row

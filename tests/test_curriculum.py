@@ -168,8 +168,9 @@ def test_builtin_curriculum_walks_the_issue_order() -> None:
                              exclude=walked)) is not None:
         walked.append(pick.problem.id)
     assert len(walked) == len(bank)
+    # CONTRACT.md "Curriculum order": the √d_k explanation right after self-attention.
     milestones = ["softmax", "scaled-dot-product-attention", "self-attention",
-                  "causal-attention", "multi-head-attention", "self-attention-module",
-                  "explain-sqrt-dk"]
+                  "explain-sqrt-dk", "causal-attention", "multi-head-attention",
+                  "self-attention-module"]
     positions = [walked.index(problem_id) for problem_id in milestones]
     assert positions == sorted(positions), walked
