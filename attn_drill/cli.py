@@ -13,9 +13,34 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+import typer.core
 
 from attn_drill import __version__
 from attn_drill.errors import AttnDrillError, ExitCode
+
+# click's UsageError (typer may bundle its own click): the base of every bad-flag error.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _JsonUsageErrors(typer.core.TyperGroup):
+    """Bad flags are found by click before a command runs; with `--json` the error still
+    comes as the one JSON document on stdout (CONTRACT: every exit-2 path under --json)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        protected = vars(ctx).get("_protected_args")  # click >= 8.2
+        if protected is None:
+            protected = getattr(ctx, "protected_args", [])
+        words = [*protected, *ctx.args]  # read now: invoke() empties them
+        try:
+            return super().invoke(ctx)
+        except _USAGE_ERROR as exc:
+            if "--json" in words:
+                from attn_drill.render import print_json
+
+                print_json({"error": {"exit_code": int(ExitCode.USAGE),
+                                      "message": exc.format_message()}})
+            raise
+
 
 app = typer.Typer(
     name="attn-drill",
@@ -24,6 +49,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_JsonUsageErrors,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,8 +108,8 @@ def _report_error(message: str, code: ExitCode, *, as_json: bool) -> None:
 def _positive_seconds(value: float) -> float:
     import math
 
-    if not math.isfinite(value) or value <= 0 or value > 3600:
-        raise typer.BadParameter("must be a number of seconds above 0 and at most 3600")
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter("must be a finite number of seconds above 0")
     return value
 
 
@@ -199,6 +225,8 @@ def grade_cmd(
     save_cases: Path | None = typer.Option(
         None, "--save-cases", help="Write each failing case (.npy + a snippet) here."
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Show every check in detail, not only the first failure."),
     as_json: bool = JsonOpt,
     packs: list[Path] | None = PackOpt,
 ) -> None:
@@ -230,7 +258,7 @@ def grade_cmd(
     else:
         from attn_drill.render.report import grade_report
 
-        grade_report(report, language)
+        grade_report(report, language, verbose=verbose)
     if store_error is not None:
         raise store_error
     raise typer.Exit(int(ExitCode.OK if report.passed else ExitCode.FAILED))
@@ -356,13 +384,20 @@ def quiz_cmd(
     lang: str | None = LangOpt,
     seed: int | None = typer.Option(None, "--seed", help="Seed for order and generated items."),
     list_bank: bool = typer.Option(False, "--list", help="List the question bank."),
+    question: str | None = typer.Option(
+        None, "--question", help="Ask only this question (an id from --list); without a "
+        "terminal the answer is the first line of stdin."
+    ),
+    no_record: bool = typer.Option(
+        False, "--no-record", help="With --question: check the answer without recording it."
+    ),
     as_json: bool = JsonOpt,
     packs: list[Path] | None = PackOpt,
 ) -> None:
     """Spaced-repetition quiz on attention concepts (reads answers from stdin when piped)."""
     from attn_drill.errors import UsageError
     from attn_drill.quiz.bank import pack_bank
-    from attn_drill.quiz.session import bank_rows, run_quiz_command
+    from attn_drill.quiz.session import bank_rows, run_question_command, run_quiz_command
     from attn_drill.render import quiz as quiz_view
     from attn_drill.settings import resolve_lang
     from attn_drill.watch import stdin_is_terminal
@@ -378,8 +413,23 @@ def quiz_cmd(
         else:
             quiz_view.bank_table(rows, bank, language)
         return
+    if question is not None:
+        terminal = stdin_is_terminal()
+        document = run_question_command(
+            question_id=question, lang=language, seed=seed, as_json=as_json,
+            record=not no_record, view=quiz_view,
+            answer_input=quiz_view.TerminalInput() if terminal and not as_json
+            else quiz_view.FirstLineInput(),
+            show_question=terminal,
+        )
+        if document is not None:
+            from attn_drill.render import print_json
+
+            print_json(document)
+        raise typer.Exit(0)
     if as_json:
-        raise UsageError("--json goes with --list (the quiz itself is interactive).")
+        raise UsageError("--json goes with --list or --question (the quiz itself is "
+                         "interactive).")
     answers = quiz_view.TerminalInput() if stdin_is_terminal() else quiz_view.PipedInput()
     code = run_quiz_command(topic=topic, count=count, lang=language, seed=seed,
                             view=quiz_view, answer_input=answers)
@@ -442,12 +492,22 @@ def progress_cmd(
 @app.command("config")
 @_guarded
 def config_cmd(
-    key: str = typer.Argument(..., help="Setting name, e.g. lang."),
+    key: str | None = typer.Argument(None, help="Setting name, e.g. lang; omit to list all."),
     value: str | None = typer.Argument(None, help="New value; omit to read."),
 ) -> None:
-    """Read or set a setting (e.g. `attn-drill config lang zh`)."""
-    from attn_drill.settings import get_setting, set_setting
+    """List, read or set settings (e.g. `attn-drill config lang zh`)."""
+    from attn_drill.settings import KNOWN_KEYS, get_setting, set_setting
 
+    if key is None:
+        from attn_drill.settings import resolve_lang
+
+        # Every setting, its value, where the value comes from, and what it may be.
+        for name, allowed in KNOWN_KEYS.items():
+            saved = get_setting(name)
+            shown = saved if saved is not None else (resolve_lang() if name == "lang" else "")
+            origin = "saved" if saved is not None else "not saved: from the environment"
+            typer.echo(f"{name} = {shown}   ({origin}; one of {', '.join(allowed)})")
+        return
     if value is None:
         current = get_setting(key)
         if current is None and key == "lang":

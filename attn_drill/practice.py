@@ -52,6 +52,7 @@ NEEDS_YES = {
     },
 }
 QUIT_KEYS = {"q", "Q", "\x03", "\x04"}
+UP, DOWN = "up", "down"  # arrow keys, as the key reader names them
 
 
 def _interactive() -> bool:
@@ -199,6 +200,13 @@ def reset_problem(problem_id: str, *, track: str | None, directory: Path | None,
 # -- the loop ----------------------------------------------------------------------------
 
 
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def _digest(path: Path) -> str | None:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -223,6 +231,20 @@ class LoopState:
     # comes back quickly (editors that save by delete-and-recreate).
     missing_since: float | None = None
     missing_noted: bool = False
+    # When the content last graded was saved (ns): a save of the same content at a later
+    # time is a real save without changes, said so; the same time is a duplicate event.
+    graded_mtime: int | None = None
+    last_report: Any = None
+    recommendation: Recommendation | None = None
+
+
+@dataclass
+class Picker:
+    """The interactive list (`l`): one entry per problem and track, a cursor."""
+
+    entries: list[tuple[str, str | None]]
+    index: int = 0
+    rows: list[dict[str, object]] = field(default_factory=list)
 
 
 @dataclass
@@ -258,6 +280,15 @@ class PracticeLoop:
     missing_grace_s: float = 0.6
     session_done: set[str] = field(default_factory=set)
     state: LoopState | None = None
+    # Problems left with n / Enter / the list, most recent last (p goes back to them).
+    history: list[Recommendation] = field(default_factory=list)
+    picker: Picker | None = None
+    confirm_skip: bool = False
+    # Practice files of earlier problems of this session -> the save last noted (mtime):
+    # saving one of them is said once, not silently ignored.
+    earlier_files: dict[str, int | None] = field(default_factory=dict)
+    # Opens a problem by id (the list's Enter); None: get_problem.
+    load_problem: Callable[[str], Problem] | None = None
     grades: int = 0
     quit_requested: bool = False
     events: queue.Queue[Event] | None = None  # set by run(); read while a grade runs
@@ -268,8 +299,14 @@ class PracticeLoop:
 
         problem, track = recommendation.problem, recommendation.track
         path, created = ensure_starter(problem, track, self.directory, lang=self.lang)
+        if self.state is not None and self.state.path != path:
+            self.earlier_files[self.state.path.name] = _mtime(self.state.path)
+        self.earlier_files.pop(path.name, None)
+        self.picker = None
+        self.confirm_skip = False
         self.state = LoopState(problem, track, path, review_concepts=recommendation.concepts,
-                               graded_digest=_digest(path))
+                               graded_digest=_digest(path), graded_mtime=_mtime(path),
+                               recommendation=recommendation)
         already_passed = False
         if recommendation.reason == "chosen":
             try:
@@ -292,7 +329,124 @@ class PracticeLoop:
         if upcoming is None:
             self.screen.note("all_done", passed=state.passed, style="green")
             return
+        self._leave()
         self.enter(upcoming)
+
+    def _leave(self) -> None:
+        """Remember the current problem so that p can come back to it."""
+        state = self.state
+        if state is not None and state.recommendation is not None:
+            from attn_drill.curriculum import Recommendation
+
+            self.history.append(Recommendation(state.problem, state.track, "chosen"))
+
+    def previous_problem(self) -> None:
+        state = self._state
+        while self.history:
+            earlier = self.history.pop()
+            if (earlier.problem.id, earlier.track) != (state.problem.id, state.track):
+                self.enter(earlier)
+                return
+        self.screen.note("no_previous", passed=state.passed)
+
+    def _skip_needs_confirmation(self) -> bool:
+        """n on a problem not passed (in this session or before) asks once."""
+        state = self._state
+        if state.passed or self.confirm_skip:
+            return False
+        try:
+            if self.has_passed(state.problem.id, state.track):
+                return False
+        except AttnDrillError:
+            pass
+        self.confirm_skip = True
+        self.screen.note("skip_confirm", passed=state.passed, id=state.problem.id)
+        return True
+
+    # -- the interactive list ------------------------------------------------------------
+    def open_list(self) -> None:
+        from attn_drill.catalog import list_entries
+
+        state = self._state
+        rows = self.list_rows()
+        entries = [(pid, track) for pid, track, _s, _c, _t in list_entries(rows)]
+        if not entries:
+            self.screen.problem_list(rows, state.problem.id, passed=state.passed)
+            return
+        index = next((i for i, (pid, track) in enumerate(entries) if pid == state.problem.id
+                      and track in (None, state.track)), 0)
+        self.picker = Picker(entries, index, rows)
+        self._draw_list()
+
+    def _draw_list(self) -> None:
+        state, picker = self._state, self.picker
+        assert picker is not None
+        self.screen.problem_list(picker.rows, state.problem.id, passed=state.passed,
+                                 selected=picker.entries[picker.index],
+                                 current_track=state.track)
+
+    def _list_key(self, key: str) -> None:
+        picker = self.picker
+        assert picker is not None
+        if key in ("j", DOWN):
+            picker.index = min(picker.index + 1, len(picker.entries) - 1)
+            self._draw_list()
+        elif key in ("k", UP):
+            picker.index = max(picker.index - 1, 0)
+            self._draw_list()
+        elif key == "\n":
+            problem_id, track = picker.entries[picker.index]
+            self.picker = None
+            state = self._state
+            if problem_id == state.problem.id and track in (None, state.track):
+                self._redraw()
+                return
+            self.open_problem(problem_id, track)
+        elif key in ("l", "L", "\x1b"):
+            self.picker = None
+            self._redraw()
+
+    def open_problem(self, problem_id: str, track: str | None) -> None:
+        from attn_drill.curriculum import Recommendation
+
+        try:
+            if self.load_problem is not None:
+                problem = self.load_problem(problem_id)
+            else:
+                from attn_drill.problems import get_problem
+
+                problem = get_problem(problem_id)
+            track_name, _ = problem.track(track)
+        except AttnDrillError as exc:
+            self.screen.note("store_error", passed=self._state.passed, style="red",
+                             error=exc.message)
+            return
+        self._leave()
+        self.enter(Recommendation(problem, track_name, "chosen"))
+
+    def _redraw(self) -> None:
+        """Back from the list: the last report, or the statement when nothing was graded."""
+        state = self._state
+        if state.last_report is not None:
+            self._show(state.last_report, verbose=False)
+            return
+        from attn_drill.workspace import is_untouched
+
+        self.screen.statement(
+            state.problem, state.track, state.path, created=False,
+            has_work=not is_untouched(state.path, state.problem, state.track),
+            review_concepts=state.review_concepts, passed=state.passed,
+        )
+
+    def _show(self, report: Any, *, verbose: bool) -> None:
+        state = self._state
+        extra = {"verbose": True} if verbose else {}
+        if report.passed:
+            self.screen.passed(report, state.problem, state.track, state.path,
+                               self._reference(state), **extra)
+        else:
+            self.screen.report(report, state.problem, state.path, self._hint_level(state),
+                               **extra)
 
     @property
     def _state(self) -> LoopState:
@@ -322,7 +476,12 @@ class PracticeLoop:
         state.missing_noted = False
         digest = hashlib.sha256(content).hexdigest()
         if only_if_changed and digest == state.graded_digest:
-            return  # a second event for the same save, or a save without changes
+            saved_at = _mtime(state.path)
+            if saved_at is not None and saved_at != state.graded_mtime:
+                # Saved again without a change: say so rather than seem to ignore the save.
+                state.graded_mtime = saved_at
+                self.screen.note("unchanged", passed=state.passed, name=state.path.name)
+            return  # otherwise a second event for the same save
         self.screen.grading(state.path)
         try:
             report = self._grade_listening_for_quit(state)
@@ -336,6 +495,8 @@ class PracticeLoop:
             self.screen.grade_error(f"{type(exc).__name__}: {exc}", state.path, internal=True)
             return
         state.graded_digest = digest
+        state.graded_mtime = _mtime(state.path)
+        state.last_report = report
         self.grades += 1
         store_problem = None
         try:
@@ -454,12 +615,28 @@ class PracticeLoop:
         if isinstance(event, FileEvent):
             if event.path.name == state.path.name:
                 self.grade_now(only_if_changed=True)
+            elif event.path.name in self.earlier_files:
+                self._earlier_file_saved(event.path)
             return not self.quit_requested
         if not isinstance(event, KeyEvent):
             return True
         key = event.key
         if key in QUIT_KEYS:
             return False
+        if self.picker is not None:
+            self._list_key(key)
+            return True
+        if self.confirm_skip and key not in ("n", "N"):
+            self.confirm_skip = False  # any other key: stay (and do what it says)
+        if key in ("v", "V"):
+            if state.last_report is None:
+                self.screen.note("nothing_graded", passed=state.passed)
+            else:
+                self._show(state.last_report, verbose=True)
+            return True
+        if key in ("p", "P"):
+            self.previous_problem()
+            return True
         if key in ("h", "H"):
             try:
                 step = next_hint(state.problem)
@@ -479,11 +656,24 @@ class PracticeLoop:
                 has_work=not is_untouched(state.path, state.problem, state.track),
                 review_concepts=state.review_concepts, passed=state.passed,
             )
-        elif key in ("n", "N") or (key == "\n" and state.passed):
+        elif key in ("n", "N"):
+            if not self._skip_needs_confirmation():
+                self.next_problem()
+        elif key == "\n" and state.passed:
             self.next_problem()
         elif key in ("l", "L"):
-            self.screen.problem_list(self.list_rows(), state.problem.id, passed=state.passed)
+            self.open_list()
         return True
+
+    def _earlier_file_saved(self, path: Path) -> None:
+        """A save to the file of a problem left behind: said once per save."""
+        saved_at = _mtime(path)
+        if saved_at is None or saved_at == self.earlier_files.get(path.name):
+            return
+        self.earlier_files[path.name] = saved_at
+        state = self._state
+        self.screen.note("old_file_saved", passed=state.passed, old=path.name,
+                         current=state.path.name)
 
     def run(self, events: queue.Queue[Event], *, poll_s: float = 0.25,
             should_stop: Callable[[], bool] = lambda: False) -> int:

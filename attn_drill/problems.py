@@ -154,6 +154,8 @@ class TrackSpec(Model):
         default_factory=dict, description="symbolic shape per output, e.g. [batch, n, d_v]"
     )
     starter: str
+    # The starter with Chinese comments and docstrings (same code), for learners using zh.
+    starter_zh: str = ""
     keyword_inputs: list[str] = Field(
         default_factory=list,
         description="inputs passed by keyword instead of position (e.g. `mask` after `num_heads`)",
@@ -213,10 +215,75 @@ class RubricPoint(Model):
     required: bool = False
 
 
+# A regular expression over normalised text (see attn_drill.grading.rubric), or a list of
+# alternatives joined with "|" (lets YAML anchors share pieces such as "after scaling").
+RubricPattern = str | list[str]
+
+
+class RubricContradiction(Model):
+    """A statement of the opposite of rubric ideas, looked for clause by clause; when found,
+    the listed points are not met and the answer fails (grading.rubric, "Opposites")."""
+
+    points: list[str] = Field(min_length=1, description="rubric point ids it contradicts")
+    subject: RubricPattern
+    reverse: RubricPattern | None = None  # None: the subject alone states the opposite
+    unless: RubricPattern | None = None  # searched in the clause: then it is no contradiction
+    context: RubricPattern | None = None  # in the sentence before the clause's end: exempt
+    reach: int = Field(default=48, ge=0, description="most characters between the two words")
+    reverse_first: bool = False  # the reverse words must come before the subject (a cause)
+    claim_only: bool = True  # a negation, purpose or contrast before the words exempts them
+
+
+class RubricGuard(Model):
+    """A failing condition: the answer mentions one of `mentions` and meets none of
+    `met_none` (e.g. overflow given as the only consequence of an unscaled softmax)."""
+
+    id: str = Field(pattern=KEBAB)
+    mentions: list[str] = Field(min_length=1)
+    met_none: list[str] = Field(default_factory=list)
+    message: L10n
+
+
+class RubricDiagnosis(Model):
+    """A misconception id recognised in an answer when every given condition holds."""
+
+    id: str = Field(pattern=KEBAB)
+    when: Literal["failed", "always"] = "failed"
+    met_any: list[str] = Field(default_factory=list)  # at least one of these points met
+    met_none: list[str] = Field(default_factory=list)  # none of these points met
+    mentions: list[str] = Field(default_factory=list)  # some phrase occurs (not negated)
+    mentions_none: list[str] = Field(default_factory=list)  # no phrase occurs
+    guard: str | None = None  # this guard failed the answer
+    unless: list[str] = Field(default_factory=list)  # ids diagnosed by earlier entries
+    on_contradiction: bool = False  # also when a point was stated the wrong way round
+
+
 class Rubric(Model):
     points: list[RubricPoint] = Field(min_length=1)
     threshold: float = Field(gt=0, description="total weight needed to pass")
     min_chars: int = 40
+    # Each group: at least one of these point ids must be met (beside `required` points).
+    require_any: list[list[str]] = Field(default_factory=list)
+    contradictions: list[RubricContradiction] = Field(default_factory=list)
+    guards: list[RubricGuard] = Field(default_factory=list)
+    diagnoses: list[RubricDiagnosis] = Field(default_factory=list)
+    # A problem id: its rubric's contradictions, guards and diagnoses apply here too (a quiz
+    # question explaining the same idea as a pack's explain problem); resolved at load.
+    rules: str | None = Field(default=None, pattern=KEBAB)
+
+    @model_validator(mode="after")
+    def _known_point_ids(self) -> Rubric:
+        ids = {p.id for p in self.points}
+        named = [i for group in self.require_any for i in group]
+        named += [i for rule in self.contradictions for i in rule.points]
+        for diagnosis in self.diagnoses:
+            named += diagnosis.met_any + diagnosis.met_none
+        for guard in self.guards:
+            named += guard.met_none
+        unknown = sorted(set(named) - ids)
+        if unknown and self.rules is None:
+            raise ValueError(f"unknown rubric point ids: {', '.join(unknown)}")
+        return self
 
 
 class Problem(Model):

@@ -24,14 +24,22 @@ def starter_filename(problem: Problem, track: str) -> str:
     return f"{stem}.py" if len(problem.tracks) == 1 or track == "numpy" else f"{stem}_{track}.py"
 
 
-def starter_text(problem: Problem, track: str, lang: str = "en") -> str:
+RUN_LINE = {"en": "Run: attn-drill grade {path}", "zh": "运行：attn-drill grade {path}"}
+
+
+def starter_text(problem: Problem, track: str, lang: str = "en", path: Path | None = None
+                 ) -> str:
+    """The starter file's text; its "Run:" line names `path` (the file being written), so it
+    can be copied as it is."""
     spec = problem.tracks[track]
     header = f"# attn-drill: {problem.id}" + (f" track={track}" if len(problem.tracks) > 1 else "")
+    shown = str(path) if path is not None else starter_filename(problem, track)
     if track == "text":
-        return f"{header}\n\n{spec.starter.rstrip()}\n"
+        return f"{header}\n\n{spec.starter.rstrip().replace('<this file>', shown)}\n"
     task = problem.title.get(lang)
-    body = spec.starter.rstrip()
-    return f'{header}\n"""{task}\n\nRun: attn-drill grade <this file>\n"""\n\n{body}\n'
+    body = (spec.starter_zh if lang == "zh" and spec.starter_zh else spec.starter).rstrip()
+    run = RUN_LINE["zh" if lang == "zh" else "en"].format(path=shown)
+    return f'{header}\n"""{task}\n\n{run}\n"""\n\n{body}\n'
 
 
 def starter_path(problem: Problem, track: str, directory: Path | None) -> Path:
@@ -47,7 +55,7 @@ def write_starter(
         raise RefusedError(f"{path} already exists; use --force to overwrite it.")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, starter_text(problem, track, lang))
+        _atomic_write(path, starter_text(problem, track, lang, path))
     except OSError as exc:
         raise UsageError(f"Cannot write {path}: {exc.strerror or exc}") from None
     return path
@@ -72,7 +80,8 @@ def is_untouched(path: Path, problem: Problem, track: str) -> bool:
         return True
     except (OSError, UnicodeDecodeError):
         return False
-    return any(text == starter_text(problem, track, lang) for lang in ("en", "zh"))
+    return any(text == starter_text(problem, track, lang, shown)
+               for lang in ("en", "zh") for shown in (path, None))
 
 
 def backup_path(path: Path) -> Path:
@@ -95,7 +104,7 @@ def reset_starter(problem: Problem, track: str, directory: Path | None, lang: st
             backup = backup_path(path)
             shutil.copy2(path, backup)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, starter_text(problem, track, lang))
+        _atomic_write(path, starter_text(problem, track, lang, path))
     except OSError as exc:
         raise UsageError(f"Cannot reset {path}: {exc.strerror or exc}") from None
     return path, backup

@@ -76,3 +76,10 @@ def transpose_all_axes(Q, K, V):
 def scales_query_in_place(Q, K, V):
     Q /= np.sqrt(Q.shape[-1])  # changes the caller's array
     return _masked(Q, K, V, 1.0, _lower(Q.shape[-2]))
+
+
+def hides_diagonal(Q, K, V):
+    # triu(k=0) taken as the hidden part: nobody sees itself and row 0 sees nothing.
+    n = Q.shape[-2]
+    hidden = np.triu(np.ones((n, n), dtype=bool), k=0)
+    return _masked(Q, K, V, np.sqrt(Q.shape[-1]), ~hidden, fill=-1e9)

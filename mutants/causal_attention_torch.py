@@ -76,3 +76,10 @@ def scales_query_in_place(Q, K, V):
 def detached_from_graph(Q, K, V):
     with torch.no_grad():
         return _masked(Q, K, V, math.sqrt(Q.size(-1)), _lower(Q.size(-2)))
+
+
+def hides_diagonal(Q, K, V):
+    # triu(diagonal=0) taken as the hidden part: nobody sees itself and row 0 sees nothing.
+    n = Q.size(-2)
+    hidden = torch.ones(n, n, dtype=torch.bool).triu(diagonal=0)
+    return _masked(Q, K, V, math.sqrt(Q.size(-1)), ~hidden, fill=-1e9)

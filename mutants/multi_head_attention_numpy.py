@@ -131,3 +131,13 @@ def folds_scale_into_w_q(X, W_q, W_k, W_v, W_o, num_heads, mask=None):
 
 def naive_softmax(X, W_q, W_k, W_v, W_o, num_heads, mask=None):
     return _mha(X, W_q, W_k, W_v, W_o, num_heads, mask, softmax=_naive_softmax)[0]
+
+
+def merge_no_transpose(X, W_q, W_k, W_v, W_o, num_heads, mask=None):
+    # Half right: the heads are split correctly, but merged back by reshape alone.
+    return _mha(X, W_q, W_k, W_v, W_o, num_heads, mask, merge=_merge_no_transpose)[0]
+
+
+def split_no_transpose(X, W_q, W_k, W_v, W_o, num_heads, mask=None):
+    # Half right: split by reshape alone, merged back correctly.
+    return _mha(X, W_q, W_k, W_v, W_o, num_heads, mask, split=_split_no_transpose)[0]

@@ -81,3 +81,21 @@ def transpose_all_axes(Q, K, V, mask=None):
 def scales_query_in_place(Q, K, V, mask=None):
     Q /= np.sqrt(Q.shape[-1])  # changes the caller's array
     return _finish(_scores(Q, K, 1.0), V, mask)
+
+
+def scale_after_softmax(Q, K, V, mask=None):
+    # Divided by sqrt(d_k), but after the softmax: the softmax still sees unscaled scores.
+    output, weights = _finish(_scores(Q, K, 1.0), V, mask)
+    scale = np.sqrt(Q.shape[-1])
+    return output / scale, weights / scale
+
+
+def max_over_queries(Q, K, V, mask=None):
+    # The row sums are right, but the maximum subtracted is each column's: it no longer
+    # cancels, so every weight is off.
+    scores = _scores(Q, K, np.sqrt(Q.shape[-1]))
+    if mask is not None:
+        scores = np.where(mask, scores, -1e9)
+    exps = np.exp(scores - scores.max(axis=-2, keepdims=True))
+    weights = exps / exps.sum(axis=-1, keepdims=True)
+    return weights @ V, weights

@@ -158,3 +158,10 @@ class EditsInputInPlace(_Reference):
         with torch.no_grad():
             x.mul_(2.0)  # the caller's x changes, and backward needs the x forward saw
         return output
+
+
+class MergeNoTranspose(_Reference):
+    # Half right: heads split with view + transpose, merged back by reshape alone.
+    def merge(self, heads):
+        b, _, s, _ = heads.shape
+        return heads.reshape(b, s, self.d_model)

@@ -32,3 +32,15 @@ def in_place(x, axis=-1):
     np.exp(x, out=x)
     x /= np.sum(x, axis=axis, keepdims=True)
     return x
+
+
+def no_keepdims(x, axis=-1):
+    # The reduced axis is dropped: (n, m) - (n,) no longer lines up.
+    exps = np.exp(x - np.max(x, axis=axis))
+    return exps / np.sum(exps, axis=axis)
+
+
+def sum_over_axis_zero(x, axis=-1):
+    # The maximum over the right axis, the sum over a hard-coded one.
+    exps = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return exps / np.sum(exps, axis=0, keepdims=True)

@@ -103,3 +103,15 @@ def test_help_does_not_import_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "HEAVY []" in out.stderr, out.stderr
+
+
+def test_config_without_a_key_lists_every_setting() -> None:
+    from attn_drill.settings import KNOWN_KEYS
+
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 0, result.output
+    assert "lang = " in result.stdout and "not saved" in result.stdout
+    assert len(result.stdout.splitlines()) == len(KNOWN_KEYS)
+    assert runner.invoke(app, ["config", "lang", "zh"]).exit_code == 0
+    listed = runner.invoke(app, ["config"]).stdout
+    assert "lang = zh   (saved; one of en, zh)" in listed

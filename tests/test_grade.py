@@ -281,7 +281,7 @@ def test_report_renders_in_80_columns_without_colour(capsys: pytest.CaptureFixtu
 
     monkeypatch.setenv("COLUMNS", "80")
     report = grade(FIXTURES / "sdpa_tiny_fill.py")
-    grade_report(report, "en")
+    grade_report(report, "en", verbose=True)
     out = capsys.readouterr().out
     assert "\x1b[" not in out
     assert max(len(line) for line in out.splitlines()) <= 80

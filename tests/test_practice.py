@@ -103,7 +103,9 @@ def _names(log: list[tuple[str, Any]]) -> list[str]:
 
 def test_enter_scaffolds_the_file_and_shows_the_statement(loop_parts: Any) -> None:
     loop_parts.loop.enter(loop_parts.loop.first)
-    assert loop_parts.path.read_text() == starter_text(get_problem("softmax"), "numpy", "en")
+    assert loop_parts.path.read_text() == starter_text(get_problem("softmax"), "numpy", "en",
+                                                       loop_parts.path)
+    assert f"Run: attn-drill grade {loop_parts.path}\n" in loop_parts.path.read_text()
     name, (_args, kwargs) = loop_parts.log[0]
     assert name == "statement" and kwargs["created"] is True and kwargs["has_work"] is False
 
@@ -173,6 +175,9 @@ def test_next_skips_to_the_recommended_problem(loop_parts: Any, tmp_path: Path) 
     sdpa_like = get_problem("softmax").model_copy(update={"id": "other-problem"})
     loop.recommend = lambda exclude: Recommendation(sdpa_like, "numpy", "new")
     loop.enter(loop.first)
+    loop.handle(KeyEvent("n"))  # not passed: asks first
+    assert loop.state is not None and loop.state.problem.id == "softmax"
+    assert loop_parts.log[-1][0] == "note" and loop_parts.log[-1][1][0] == ("skip_confirm",)
     loop.handle(KeyEvent("n"))
     assert loop.state is not None and loop.state.problem.id == "other-problem"
     assert (tmp_path / "other_problem.py").exists()
@@ -429,3 +434,130 @@ def test_events_during_a_grade_are_handled_after_it(loop_parts: Any) -> None:
     assert loop.run(events, poll_s=0.05) == 0
     names = _names(loop_parts.log)
     assert names.index("record") < names.index("hint")
+
+
+# -- keys a learner expects: v, l, n, p; saves without changes; saves to an earlier file ----
+
+
+def _two_problem_loop(loop_parts: Any) -> Any:
+    loop = loop_parts.loop
+    other = get_problem("softmax").model_copy(update={"id": "other-problem"})
+    loop.recommend = lambda exclude: Recommendation(other, "numpy", "new")
+    loop.load_problem = lambda pid: other if pid == "other-problem" else get_problem(pid)
+    loop.list_rows = lambda: [
+        {"id": "softmax", "title": "Softmax", "track_status": {"numpy": "attempted"}},
+        {"id": "other-problem", "title": "Other", "track_status": {"numpy": "todo",
+                                                                   "torch": "todo"}},
+    ]
+    return loop
+
+
+def test_v_shows_the_last_report_with_every_check(loop_parts: Any) -> None:
+    loop = loop_parts.loop
+    loop.enter(loop.first)
+    loop.handle(KeyEvent("v"))
+    assert loop_parts.log[-1][1][0] == ("nothing_graded",)
+    loop_parts.path.write_text(NAIVE)
+    loop.handle(FileEvent(loop_parts.path))
+    loop.handle(KeyEvent("v"))
+    name, (args, kwargs) = loop_parts.log[-1]
+    assert name == "report" and kwargs == {"verbose": True} and args[0].passed is False
+    assert _names(loop_parts.log).count("grade") == 1  # shown again, not re-graded
+
+
+def test_l_opens_a_list_moved_with_arrows_and_j_k_and_enter_opens_the_entry(
+        loop_parts: Any) -> None:
+    loop = _two_problem_loop(loop_parts)
+    loop.enter(loop.first)
+    loop.handle(KeyEvent("l"))
+    name, (_args, kwargs) = loop_parts.log[-1]
+    assert name == "problem_list" and kwargs["selected"] == ("softmax", "numpy")
+    loop.handle(KeyEvent("down"))
+    assert loop_parts.log[-1][1][1]["selected"] == ("other-problem", "numpy")
+    loop.handle(KeyEvent("j"))
+    assert loop_parts.log[-1][1][1]["selected"] == ("other-problem", "torch")
+    loop.handle(KeyEvent("j"))  # the last entry stays selected
+    assert loop_parts.log[-1][1][1]["selected"] == ("other-problem", "torch")
+    loop.handle(KeyEvent("k"))
+    loop.handle(KeyEvent("up"))
+    loop.handle(KeyEvent("down"))
+    assert loop_parts.log[-1][1][1]["selected"] == ("other-problem", "numpy")
+    loop.handle(KeyEvent("h"))  # letters other than the list's do nothing while it is open
+    assert loop_parts.log[-1][0] == "problem_list"
+    loop.handle(KeyEvent("\n"))
+    assert loop.state is not None and loop.state.problem.id == "other-problem"
+    assert loop_parts.log[-1][0] == "statement"
+    # p goes back to the problem left.
+    loop.handle(KeyEvent("p"))
+    assert loop.state.problem.id == "softmax"
+    loop.handle(KeyEvent("p"))
+    assert loop_parts.log[-1][1][0] == ("no_previous",)
+
+
+def test_escape_closes_the_list_and_redraws_what_was_there(loop_parts: Any) -> None:
+    loop = _two_problem_loop(loop_parts)
+    loop.enter(loop.first)
+    loop.handle(KeyEvent("l"))
+    loop.handle(KeyEvent("\x1b"))
+    assert loop.picker is None and loop_parts.log[-1][0] == "statement"
+    assert loop.state is not None and loop.state.problem.id == "softmax"
+
+
+def test_n_asks_before_skipping_and_any_other_key_cancels(loop_parts: Any) -> None:
+    loop = _two_problem_loop(loop_parts)
+    loop.enter(loop.first)
+    loop.handle(KeyEvent("n"))
+    assert loop_parts.log[-1][1][0] == ("skip_confirm",)
+    loop.handle(KeyEvent("s"))  # stays, and the key does what it says
+    assert loop_parts.log[-1][0] == "statement"
+    loop.handle(KeyEvent("n"))
+    assert loop.state is not None and loop.state.problem.id == "softmax"
+    loop.handle(KeyEvent("n"))
+    assert loop.state.problem.id == "other-problem"
+
+
+def test_n_after_a_pass_moves_on_without_asking(loop_parts: Any) -> None:
+    loop = _two_problem_loop(loop_parts)
+    loop.enter(loop.first)
+    loop_parts.path.write_text(CORRECT)
+    loop.handle(FileEvent(loop_parts.path))
+    loop.handle(KeyEvent("n"))
+    assert loop.state is not None and loop.state.problem.id == "other-problem"
+
+
+def test_a_save_without_changes_is_said_and_a_duplicate_event_is_not(loop_parts: Any) -> None:
+    import os
+
+    loop = loop_parts.loop
+    loop.enter(loop.first)
+    loop_parts.path.write_text(NAIVE)
+    loop.handle(FileEvent(loop_parts.path))
+    loop.handle(FileEvent(loop_parts.path))  # the same save seen twice: nothing
+    assert _names(loop_parts.log)[-1] == "report"
+    later = loop_parts.path.stat().st_mtime_ns + 2_000_000_000
+    os.utime(loop_parts.path, ns=(later, later))  # saved again, same content
+    loop.handle(FileEvent(loop_parts.path))
+    name, (args, kwargs) = loop_parts.log[-1]
+    assert name == "note" and args[0] == "unchanged" and kwargs["name"] == "softmax.py"
+    assert _names(loop_parts.log).count("grade") == 1
+
+
+def test_saving_the_file_of_a_problem_left_behind_is_reported(loop_parts: Any) -> None:
+    import os
+
+    loop = _two_problem_loop(loop_parts)
+    loop.enter(loop.first)
+    loop.handle(KeyEvent("n"))
+    loop.handle(KeyEvent("n"))
+    assert loop.state is not None and loop.state.problem.id == "other-problem"
+    loop_parts.path.write_text(NAIVE)
+    later = loop_parts.path.stat().st_mtime_ns + 2_000_000_000
+    os.utime(loop_parts.path, ns=(later, later))
+    loop.handle(FileEvent(loop_parts.path))
+    name, (args, kwargs) = loop_parts.log[-1]
+    assert name == "note" and args[0] == "old_file_saved"
+    assert kwargs["old"] == "softmax.py" and kwargs["current"] == "other_problem.py"
+    loop.handle(FileEvent(loop_parts.path))  # the same save again: said once
+    assert [n for n, (a, _k) in loop_parts.log if n == "note" and a == ("old_file_saved",)
+            ] == ["note"]
+    assert "grade" not in _names(loop_parts.log)

@@ -113,7 +113,7 @@ def test_reset_with_yes_keeps_a_backup(tmp_path: Path) -> None:
     path.write_text("# my attempt\n")
     result = runner.invoke(app, ["reset", "softmax", "--dir", str(tmp_path), "--yes"])
     assert result.exit_code == 0, result.output
-    assert path.read_text() == starter_text(get_problem("softmax"), "numpy", "en")
+    assert path.read_text() == starter_text(get_problem("softmax"), "numpy", "en", path)
     backups = list(tmp_path.glob("softmax.py.*.bak"))
     assert len(backups) == 1 and backups[0].read_text() == "# my attempt\n"
     assert backups[0].name in result.output.replace("\n", "")
@@ -211,3 +211,58 @@ def test_solution_prompt_fits_80_columns(monkeypatch: pytest.MonkeyPatch, lang: 
     prompt = next(line for line in result.output.splitlines() if "[y/N]" in line)
     assert prompt.startswith("Reveal the reference solution anyway?" if lang == "en"
                              else "仍然要查看参考答案吗？")
+
+
+def test_the_starter_names_its_own_path_in_the_learners_language(tmp_path: Path) -> None:
+    for lang, run in (("en", "Run: attn-drill grade"), ("zh", "运行：attn-drill grade")):
+        folder = tmp_path / lang
+        result = runner.invoke(app, ["start", "softmax", "--dir", str(folder), "--lang", lang])
+        assert result.exit_code == 0, result.output
+        text = (folder / "softmax.py").read_text()
+        assert f"{run} {folder / 'softmax.py'}\n" in text
+
+
+def _code_only(source: str) -> str:
+    """The program without comments and docstrings (what runs)."""
+    import ast
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
+                getattr(body[0], "value", None), ast.Constant) and isinstance(
+                body[0].value.value, str):
+            body.pop(0)
+    return ast.dump(tree)
+
+
+def test_every_code_starter_has_chinese_comments_and_the_same_code() -> None:
+    from attn_drill.problems import builtin_problems
+
+    for problem in builtin_problems().values():
+        for track, spec in problem.tracks.items():
+            if track == "text":
+                continue
+            assert spec.starter_zh, f"{problem.id} [{track}] has no Chinese starter"
+            assert _code_only(spec.starter_zh) == _code_only(spec.starter), problem.id
+            comments = [line for line in spec.starter_zh.splitlines() if "# TODO" in line]
+            assert comments and all(any("\u4e00" <= ch <= "\u9fff" for ch in line)
+                                    for line in comments), comments
+
+
+def test_start_in_chinese_writes_chinese_comments(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["start", "softmax", "--dir", str(tmp_path), "--lang", "zh"])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "softmax.py").read_text()
+    assert "# TODO：为了数值稳定" in text and "数值稳定的 softmax" in text
+    from attn_drill.workspace import is_untouched
+
+    assert is_untouched(tmp_path / "softmax.py", get_problem("softmax"), "numpy")
+
+
+def test_the_text_starter_names_its_own_path(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["start", "explain-sqrt-dk", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "explain_sqrt_dk.md").read_text()
+    assert f"attn-drill grade {tmp_path / 'explain_sqrt_dk.md'}" in text
+    assert "<this file>" not in text

@@ -201,6 +201,66 @@ def test_model_answer_hides_its_header_line(capsys: pytest.CaptureFixture[str],
     solution_view(explain, "text", source, ref_path, lang)
     shown = capsys.readouterr().out
     assert "attn-drill: explain-sqrt-dk" not in shown
-    assert "Model answer" in shown or "参考" in shown
+    # the title in the asked language (the model answer itself holds both languages)
+    title = shown.lstrip().splitlines()[0]
+    assert title.startswith("Reference solution" if lang == "en" else "参考答案"), title
     PracticeScreen(lang).passed(_report(True), explain, "text", PATH, (ref_path, source))
     assert "attn-drill: explain-sqrt-dk" not in capsys.readouterr().out
+
+
+def test_every_screen_ends_with_the_status_line_then_the_keys(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    screen = PracticeScreen("en")
+    screen.statement(SOFTMAX, "numpy", PATH, created=True, has_work=False)
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    assert lines[-2].strip() == "softmax  numpy track · not graded yet"
+    assert lines[-1].endswith("q quit")
+    screen.report(_report(False), SOFTMAX, PATH, hint_level=0)
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    assert lines[-2].strip() == "softmax  numpy track · FAILED · score 50%"
+    assert "v details" in lines[-1] and "p back" in lines[-1]
+    screen.hint(HintStep("softmax", 1, 3, exhausted=False), SOFTMAX)
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    assert lines[-2].strip() == "softmax  numpy track · FAILED · score 50%"  # stays
+    screen.note("unchanged", name="softmax.py")
+    out = capsys.readouterr().out
+    assert "unchanged since the last grade -- press g" in " ".join(out.split())
+    assert "FAILED · score 50%" in out
+    _fits(out)
+
+
+def test_the_status_line_in_chinese(capsys: pytest.CaptureFixture[str]) -> None:
+    screen = PracticeScreen("zh")
+    screen.report(_report(False), SOFTMAX, PATH, hint_level=0)
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    assert lines[-2].strip() == "softmax  numpy 赛道 · 未通过 · 得分 50%"
+    assert lines[-1].endswith("q 退出")
+
+
+def test_the_report_in_practice_is_short_and_v_is_the_full_one(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    screen = PracticeScreen("en")
+    screen.report(_report(False), SOFTMAX, PATH, hint_level=0)
+    short = capsys.readouterr().out
+    assert "✓" not in short and "numerically stable for large scores" in short
+    screen.report(_report(False), SOFTMAX, PATH, hint_level=0, verbose=True)
+    full = capsys.readouterr().out
+    assert "✓ matches reference (fixed cases)" in full
+
+
+def test_the_list_has_a_line_per_track_and_a_cursor(capsys: pytest.CaptureFixture[str]) -> None:
+    rows: list[dict[str, object]] = [
+        {"id": "softmax", "title": "Numerically stable softmax",
+         "track_status": {"numpy": "passed"}},
+        {"id": "causal-attention", "title": "Causal attention",
+         "track_status": {"numpy": "passed", "torch": "todo"}, "changed_tracks": ["numpy"]},
+    ]
+    PracticeScreen("en").problem_list(rows, "causal-attention", selected=("causal-attention",
+                                                                         "torch"),
+                                      current_track="torch")
+    lines = capsys.readouterr().out.splitlines()
+    numpy_line = next(line for line in lines if "causal-attention  numpy" in line)
+    torch_line = next(line for line in lines if "causal-attention  torch" in line)
+    assert "passed*" in numpy_line and not numpy_line.startswith("▶")
+    assert torch_line.startswith("▶") and "todo" in torch_line
+    assert lines[-1].startswith("↑/↓ or j/k move") and lines[-1].endswith("q quit")

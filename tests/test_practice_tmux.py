@@ -74,6 +74,10 @@ class Terminal:
         """The window plus its scroll-back, wrapped lines joined."""
         return self._tmux("capture-pane", "-p", "-J", "-S", "-300", "-t", "practice")
 
+    def visible(self) -> str:
+        """Only the 30 rows on screen now (no scroll-back)."""
+        return self._tmux("capture-pane", "-p", "-t", "practice")
+
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", "-t", "practice", *keys)
 
@@ -82,11 +86,13 @@ class Terminal:
                        env=self.env, timeout=30)
 
 
-def _wait_for(terminal: Terminal, predicate, what: str, timeout: float = WAIT_S) -> str:
+def _wait_for(terminal: Terminal, predicate, what: str, timeout: float = WAIT_S,
+              screen=None) -> str:
     deadline = time.monotonic() + timeout
+    read = screen or terminal.screen
     screen = ""
     while time.monotonic() < deadline:
-        screen = terminal.screen()
+        screen = read()
         if predicate(screen):
             return screen
         time.sleep(0.2)
@@ -202,3 +208,93 @@ def test_practice_in_a_real_terminal(tmp_path: Path, isolated_home: Path) -> Non
 
     assert progress.has_passed("softmax", "numpy")
     assert progress.flagged_concepts().get("unstable-softmax")
+
+
+SDPA_NO_SCALE = """\
+# attn-drill: scaled-dot-product-attention track=numpy
+import numpy as np
+
+
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    scores = Q @ np.swapaxes(K, -1, -2)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    exps = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights = exps / exps.sum(axis=-1, keepdims=True)
+    return weights @ V, weights
+"""
+SDPA_MASK_AFTER_SOFTMAX = """\
+# attn-drill: scaled-dot-product-attention track=numpy
+import numpy as np
+
+
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+    exps = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights = exps / exps.sum(axis=-1, keepdims=True)
+    if mask is not None:
+        weights = weights * mask
+    return weights @ V, weights
+"""
+
+
+def test_a_failed_grade_fits_one_80x30_screen(tmp_path: Path, isolated_home: Path) -> None:
+    """The verdict, the named misconception, the status line and the keys are all on the
+    visible screen at once (no scrolling) for the two most common attention mistakes; `v`
+    then shows every check, the keys still at the bottom."""
+    pytest.importorskip("attn_drill.grading.grade", reason="the real grader is not there yet")
+    work = tmp_path / "work"
+    terminal, exit_file, stty_file = _start(
+        tmp_path, isolated_home, "scaled-dot-product-attention", "--track", "numpy",
+        "--dir", str(work), "--lang", "en")
+    try:
+        solution = work / "scaled_dot_product_attention.py"
+        _wait_for(terminal, lambda s: "q quit" in s, "the statement and the key legend")
+        for source, misconception in ((SDPA_NO_SCALE, "missing-scale"),
+                                      (SDPA_MASK_AFTER_SOFTMAX, "mask-after-softmax")):
+            _save_atomically(solution, source)
+            # Only the visible 30 rows count, and the keys are the last thing drawn.
+            visible = _wait_for(
+                terminal,
+                lambda s, m=misconception: all(part in s for part in (m, "q quit")),
+                f"the {misconception} report with its keys on the visible screen",
+                screen=terminal.visible)
+            assert "FAILED   score " in visible, visible
+            assert "scaled-dot-product-attention  numpy track · FAILED · score" in visible
+            assert "Traceback" not in visible
+        terminal.keys("v")
+        _wait_for(terminal, lambda s: all(part in _latest(s, "Your file:") for part in (
+            "✓ defines", "q quit")), "every check after v")
+        assert terminal.visible().rstrip().endswith("q quit"), terminal.visible()
+        terminal.keys("q")
+        _wait_for_exit(terminal, exit_file, stty_file)
+    finally:
+        terminal.close()
+
+
+def test_the_list_opens_with_l_and_enter_switches_problem(tmp_path: Path,
+                                                          isolated_home: Path) -> None:
+    work = tmp_path / "work"
+    terminal, exit_file, stty_file = _start(
+        tmp_path, isolated_home, "softmax", "--dir", str(work), "--lang", "en")
+    try:
+        _wait_for(terminal, lambda s: "q quit" in s, "the statement and the key legend")
+        terminal.keys("l")
+        listed = _wait_for(terminal, lambda s: "Esc or l back" in s, "the list and its keys",
+                           screen=terminal.visible)
+        assert "scaled-dot-product-attention  numpy" in listed
+        assert "scaled-dot-product-attention  torch" in listed
+        terminal.keys("j")  # the next entry: scaled-dot-product-attention on numpy
+        terminal.keys("Enter")
+        _wait_for(terminal, lambda s: "Created your file" in s and "q quit" in s
+                  and "scaled-dot-product-attention  numpy track" in s,
+                  "the next problem's statement", screen=terminal.visible)
+        assert (work / "scaled_dot_product_attention.py").exists()
+        terminal.keys("p")
+        _wait_for(terminal, lambda s: "Continuing with your file" in s and "q quit" in s
+                  and " softmax  numpy track" in s, "softmax again after p",
+                  screen=terminal.visible)
+        terminal.keys("q")
+        _wait_for_exit(terminal, exit_file, stty_file)
+    finally:
+        terminal.close()

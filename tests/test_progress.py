@@ -487,3 +487,24 @@ def test_real_grades_are_recorded_unless_no_record(tmp_path: Path) -> None:
     ]
     assert set(progress.flagged_concepts()) == diagnosed
     assert "unstable-softmax" in diagnosed
+
+
+def test_list_gives_the_status_of_each_track(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass on numpy is not a pass on torch: `track_status` keeps them apart, `status` is
+    the best of them (what --status filters on), and the table shows one line per track."""
+    monkeypatch.setenv("COLUMNS", "80")
+    progress.record_grade(passed("scaled-dot-product-attention", track="numpy"))
+    progress.record_grade(failed(problem="causal-attention"))
+    rows = {row["id"]: row for row in json.loads(runner.invoke(app, ["list", "--json"]).stdout)}
+    sdpa = rows["scaled-dot-product-attention"]
+    assert sdpa["status"] == "passed"
+    assert sdpa["track_status"] == {"numpy": "passed", "torch": "todo"}
+    assert rows["causal-attention"]["track_status"] == {"numpy": "attempted", "torch": "todo"}
+    assert rows["softmax"]["track_status"] == {"numpy": "todo"}
+    for lang, words in (("en", ("passed", "todo")), ("zh", ("已通过", "未开始"))):
+        table = runner.invoke(app, ["list", "--lang", lang]).stdout
+        lines = table.splitlines()
+        at = next(i for i, line in enumerate(lines) if "scaled-dot-product-attention" in line)
+        assert lines[at].rstrip().endswith(f"numpy  {words[0]}"), lines[at]
+        assert lines[at + 1].rstrip().endswith(f"torch  {words[1]}"), lines[at + 1]
+        assert all(line == line.rstrip() for line in lines)  # no padding when piped

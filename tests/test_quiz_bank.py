@@ -250,6 +250,10 @@ NUMERIC: dict[str, Callable[[], float]] = {
     "masking-causal-and-padding": lambda: float(sum(min(i + 1, 3) for i in range(5))),
     "inference-kv-keys-seen": lambda: float(10 + (5 - 1) + 1),
     "efficient-online-softmax-merge": lambda: 1.5 * math.exp(2 - 3) + math.exp(0) + math.exp(-2),
+    "variants-vit-patches": lambda: float(np.ones(((224 // 16) ** 2 + 1,) * 2).size),
+    "cx-score-multiply-adds": lambda: float(
+        np.einsum("hnd,hmd->hnm", np.ones((8, 1024, 64)), np.ones((8, 1024, 64))).sum()
+    ),
 }
 
 
@@ -632,15 +636,23 @@ def test_handcalc_items_generate_and_match_numpy(bank: Bank) -> None:
             continue
         for seed in range(5):
             item = generate_item(spec, random.Random(seed))
-            q = np.array(item.q, dtype=float)
-            k = np.array(item.k, dtype=float)
-            assert spec.tokens[0] <= q.shape[0] <= spec.tokens[1]
-            assert spec.d_k[0] <= q.shape[1] <= spec.d_k[1]
-            weights = np.stack([_softmax(list(row)) for row in q @ k.T / math.sqrt(q.shape[1])])
+            heads = spec.heads
+            q = np.array(item.q, dtype=float).reshape(len(item.q), heads, -1).transpose(1, 0, 2)
+            k = np.array(item.k, dtype=float).reshape(len(item.k), heads, -1).transpose(1, 0, 2)
+            n, d_k = q.shape[1], q.shape[2]
+            assert spec.tokens[0] <= n <= spec.tokens[1]
+            assert spec.d_k[0] <= d_k <= spec.d_k[1]
+            scores = q @ k.transpose(0, 2, 1) / math.sqrt(d_k)  # (heads, n, n)
+            if spec.mask == "causal":
+                scores = np.where(np.tril(np.ones((n, n), dtype=bool)), scores, -np.inf)
+            weights = np.exp(scores - scores.max(-1, keepdims=True))
+            weights /= weights.sum(-1, keepdims=True)
             if item.target == "weight":
-                expected = weights[item.row, item.col]
+                expected = weights[0, item.row, item.col]
             else:
-                expected = (weights @ np.array(item.v, dtype=float))[item.row, item.col]
+                v = np.array(item.v, dtype=float).reshape(n, heads, -1).transpose(1, 0, 2)
+                output = (weights @ v).transpose(1, 0, 2).reshape(n, -1)  # heads side by side
+                expected = output[item.row, item.col]
             assert item.is_correct(round(float(expected), spec.decimals))
 
 

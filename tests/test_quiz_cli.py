@@ -249,8 +249,10 @@ def test_list_json_shape(fixture_bank: Bank) -> None:
     ids = [r["id"] for r in rows]
     assert ids == ["alpha-choice", "alpha-number", "beta-output", "beta-explain"]
     for row in rows:
-        assert set(row) == {"id", "topic", "kind", "langs"}
+        # the contract's fields, plus the difficulty tag (untagged questions are medium)
+        assert set(row) == {"id", "topic", "kind", "langs", "difficulty"}
         assert row["langs"] == ["en", "zh"]
+        assert row["difficulty"] == "medium"
     assert {r["id"]: r["kind"] for r in rows}["beta-output"] == "handcalc"
     assert {r["topic"] for r in rows} == {"alpha", "beta"}
     plain = CliRunner().invoke(app, ["quiz", "--list"])
@@ -264,7 +266,10 @@ def test_builtin_bank_lists_and_runs_piped() -> None:
     listed = run_cli("quiz", "--list", "--json", timeout=60)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
-    assert rows and all(set(r) == {"id", "topic", "kind", "langs"} for r in rows)
+    assert rows and all(
+        set(r) == {"id", "topic", "kind", "langs", "difficulty"} for r in rows
+    )
+    assert {r["difficulty"] for r in rows} == {"easy", "medium", "hard"}
     assert len({r["id"] for r in rows}) == len(rows)
     ran = run_cli("quiz", "-n", "3", "--seed", "1", input="a\n0.5\n", timeout=60)
     assert ran.returncode == 0, ran.stderr

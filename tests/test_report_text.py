@@ -15,12 +15,13 @@ from tests.test_stability_checks import SDPA_MASK_MULT, SOFTMAX_CLIP
 
 
 def render(report, lang: str, capsys: pytest.CaptureFixture[str],
-           monkeypatch: pytest.MonkeyPatch) -> str:
+           monkeypatch: pytest.MonkeyPatch, verbose: bool = True) -> str:
+    """The full (`--verbose`) report unless told otherwise: these tests look at every check."""
     from attn_drill.render.report import grade_report
 
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setenv("NO_COLOR", "1")
-    grade_report(report, lang)
+    grade_report(report, lang, verbose=verbose)
     return capsys.readouterr().out
 
 

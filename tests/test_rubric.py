@@ -57,6 +57,8 @@ def explain_problem() -> Problem:
     return load_problem_file(BUILTIN_PACK / "problems" / "explain-sqrt-dk.yaml", BUILTIN_PACK)
 
 
+RUBRIC = explain_problem().rubric
+
 @pytest.fixture(scope="module")
 def rubric() -> Rubric:
     problem = explain_problem()
@@ -693,9 +695,9 @@ def test_the_same_ideas_stated_the_right_way_pass(rubric: Rubric) -> None:
     ],
 )
 def test_statements_of_the_opposite_are_recognised(sentence: str, point_id: str) -> None:
-    assert contradictions(point_id, sentences(sentence)) is not None
+    assert contradictions(RUBRIC, point_id, sentences(sentence)) is not None
     others = [p for p in POINT_IDS if p != point_id]
-    assert all(contradictions(p, sentences(sentence)) is None for p in others)
+    assert all(contradictions(RUBRIC, p, sentences(sentence)) is None for p in others)
 
 
 @pytest.mark.parametrize(
@@ -734,7 +736,7 @@ def test_statements_of_the_opposite_are_recognised(sentence: str, point_id: str)
     ],
 )
 def test_honest_sentences_are_not_opposites(sentence: str) -> None:
-    assert all(contradictions(p, sentences(sentence)) is None for p in POINT_IDS), sentence
+    assert all(contradictions(RUBRIC, p, sentences(sentence)) is None for p in POINT_IDS), sentence
 
 
 def test_quiz_scaling_question_shares_the_direction_checks() -> None:

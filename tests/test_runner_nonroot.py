@@ -1,8 +1,9 @@
 """The runner and the warm worker as a normal user: no privilege drop, still bounded.
 
 Our machines run as root, so this test makes an ordinary user out of a helper process (a
-fresh uid that keeps only the right to read files, so it can import Python from /root) and
-grades hostile files from there: the process cap must count that user's own processes, and
+fresh uid without any capability; Python under a closed /root is made reachable in the
+helper's own mount namespace, as on a machine with a world-readable Python) and grades
+hostile files from there: the process cap must count that user's own processes, and
 daemons must still be killed (environment mark for cold runs, subreaper for warm ones).
 As a normal user the main test files exercise this path directly, so it is skipped then.
 """
@@ -29,19 +30,27 @@ def _reachable_by_other_users(path: Path) -> bool:
 
 pytestmark = [
     pytest.mark.skipif(not sandbox.privilege_drop_possible(),
-                       reason="needs root to create an ordinary user for the test"),
+                       reason="needs root (with mount rights) to create an ordinary user for "
+                       "the test"),
     pytest.mark.skipif(not _reachable_by_other_users(Path(sys.executable)),
                        reason="this Python lies in a directory other users cannot enter, so "
                        "an ordinary user cannot start it"),
 ]
 
-HELPER = """
+# Turns the running (root) helper into an ordinary user: a fresh uid with no capability, in a
+# mount namespace of its own where the interpreter is reachable even under a closed /root.
+BECOME_ORDINARY_USER = """
 import json, sys
 from pathlib import Path
-from attn_drill.grading import sandbox
-uid = sandbox._unused_uid()
-assert sandbox._drop_privileges(uid, sandbox._nobody_gid(), keep_read=True)
-assert not sandbox.can_drop_privileges()
+from attn_drill.grading import confine, sandbox
+assert confine.private_mount_namespace()
+assert confine.expose_interpreter(confine.interpreter_trees())
+confine.drop_bounding_set()
+assert sandbox._drop_privileges(sandbox._unused_uid(), sandbox._nobody_gid())
+assert not sandbox.can_drop_privileges() and confine.holds_no_capabilities()
+"""
+
+HELPER = BECOME_ORDINARY_USER + """
 import subprocess
 probe = subprocess.run([sys.executable, "-I", "-c", "pass"], capture_output=True, text=True)
 if probe.returncode != 0:

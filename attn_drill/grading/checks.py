@@ -113,11 +113,16 @@ class Evaluation:
 # -- the learner's source, read without running it -----------------------------------------
 
 
+# What ast.parse raises for source it cannot turn into a tree: syntax errors, NUL bytes, and
+# nesting deeper than the parser's stack (MemoryError / RecursionError).
+UNPARSEABLE = (SyntaxError, ValueError, MemoryError, RecursionError)
+
+
 def imports_torch(source: str) -> bool:
     """True when an import statement of the file imports torch (AST, never executed)."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except UNPARSEABLE:
         import re
 
         return bool(re.search(r"^\s*(import\s+torch|from\s+torch)\b", source, re.MULTILINE))
@@ -159,7 +164,7 @@ def signature_problem(source: str, spec: TrackSpec, cases: list[ConcreteCase]) -
     """Why the entry point cannot be called the way the grader calls it (AST only), or None."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except UNPARSEABLE:
         return None  # the runner reports the syntax error with the learner's line numbers
     from attn_drill.grading.streams import passed_names
 
@@ -1242,6 +1247,8 @@ def _run_checks(ev: Evaluation, lang: str) -> list[CheckResult]:
         if result is None:
             continue
         checks.append(result if loaded else _not_run(label, f"property:{prop}", lang))
+    if loaded:
+        _fail_where_not_evaluated(ev, checks, lang)
     if loaded and not any(o.returned is not None for o in ev.outcomes.values()):
         # Checks that look only at returned values would pass vacuously.
         for check in checks:
@@ -1256,3 +1263,27 @@ def _run_checks(ev: Evaluation, lang: str) -> list[CheckResult]:
     if forbidden is not None:
         checks.insert(1, forbidden)  # right after `defines`: the first thing to fix
     return checks
+
+
+# Checks that judge only what came back: a case that raised gives them nothing to look at.
+EVALUATED_ON_RETURNS = ("type", "shape", "dtype", "property:no-mutation",
+                        "property:sums-to-one")
+
+
+def _fail_where_not_evaluated(ev: Evaluation, checks: list[CheckResult], lang: str) -> None:
+    """CONTRACT: a check that could not be evaluated on a case (the submission raised there)
+    counts as failed, so a function that crashes on most cases cannot collect the checks of
+    the few it survives. The message says why, and `not_run` keeps it out of diagnoses."""
+    unevaluated = [c.name for c in ev.base_cases if ev.returned(c.name) is None]
+    if not unevaluated or len(unevaluated) == len(ev.base_cases):
+        return  # none, or all: the caller's "no case returned a result" covers that
+    for check in checks:
+        if check.kind in EVALUATED_ON_RETURNS and check.passed:
+            check.passed = False
+            check.not_run = True
+            check.failed_cases = list(unevaluated)
+            count = len(unevaluated)
+            check.message = tr(
+                lang, f"not checked on {count} case{'s' if count > 1 else ''} where your code "
+                f"raised (first: '{unevaluated[0]}')",
+                f"有 {count} 个用例你的代码抛出了异常，无法检查（第一个：「{unevaluated[0]}」）")

@@ -6,7 +6,9 @@ forked from the warm worker's zygote (`run_job`). In order, the child:
 1. reads the job file (learner file path, entry name, track spec, cases: arrays as .npy bytes,
    other fields as JSON) — the expected outputs are never in it;
 2. imports numpy, the harness and, for the torch track only, torch (one thread everywhere);
-3. applies the sandbox (sandbox.apply_limits: memory/CPU/file caps, privilege drop, process cap);
+3. applies the sandbox (sandbox.apply_limits: memory/CPU/file caps, private mounts, the
+   per-grade uid and process cap, then no capabilities, a Landlock allow-list and a seccomp
+   filter, see confine.py);
 4. writes a START frame on the result channel: the parent starts the clock of the timeout here;
 5. loads the learner file, looks up the entry and calls `harness.call` on every case, sending
    one CASE frame per case (a `Returned` as JSON plus .npy bytes, or the learner's exception);
@@ -242,14 +244,20 @@ class _Reporter:
             where = f" on line {exc.lineno}" if exc.lineno else ""
             message = _sentence(f"{type(exc).__name__}{where}: {_safe_str(exc.msg)}")
             return self.error("syntax", message, exc)
+        if isinstance(exc, (RecursionError, MemoryError)) and not self.frames(exc):
+            # Raised by the parser or the compiler, before any line of the file ran.
+            message = (f"Your file is nested too deeply for Python's parser "
+                       f"({type(exc).__name__} while compiling it): split the long expression "
+                       "into several statements.")
+            return self.error("syntax", message)
         kind = _resource_kind(exc)
         if isinstance(exc, SystemExit):
             message = (f"Loading your file called sys.exit({_safe_str(exc.code)}) before the "
                        f"grader could call `{self.entry}`.")
             return self.error("exited", message, exc)
         if kind is not None:
-            return self.error(kind, _sentence(f"Loading your file failed: {_exception_line(exc)}"),
-                              exc)
+            return self.error(kind, _sentence(
+                f"Loading your file failed: {_exception_line(exc)}{_limit_note(kind)}"), exc)
         if isinstance(exc, ModuleNotFoundError) and exc.name:
             message = (f"Loading your file failed: there is no module named {exc.name!r} "
                        "(the standard library, numpy and, on the torch track, torch are "
@@ -264,8 +272,8 @@ class _Reporter:
             return self.error("exception", _sentence(plain), exc)
         kind = _resource_kind(exc)
         if kind is not None:
-            message = _sentence(
-                f"`{self.entry}` failed on case '{case_name}': {_exception_line(exc)}")
+            message = _sentence(f"`{self.entry}` failed on case '{case_name}': "
+                                f"{_exception_line(exc)}{_limit_note(kind)}")
             return self.error(kind, message, exc)
         if isinstance(exc, TypeError) and not self.frames(exc):
             # Raised while binding the arguments, before any line of the learner's code ran.
@@ -281,8 +289,19 @@ class _Reporter:
                           + note, exc)
 
 
+# The limits of this grade, for messages that name the one that was hit (set in _prepare).
+_LIMITS = {"memory_bytes": 0, "processes": 0}
+# A new thread's stack when RLIMIT_STACK does not say (glibc's usual default).
+_THREAD_PROBE_BYTES = 8 << 20
+
+
 def _resource_kind(exc: BaseException) -> str | None:
-    """Map out-of-memory and out-of-processes failures to their LearnerError kinds."""
+    """Map out-of-memory and out-of-processes failures to their LearnerError kinds.
+
+    "can't start new thread" and a fork's EAGAIN come from either limit: a thread's stack is
+    address space, so ~20 threads exhaust a 1 GiB cap before the process cap. Whether one
+    more stack still fits tells which limit refused it.
+    """
     import errno
 
     text = _safe_str(exc).lower()
@@ -296,8 +315,38 @@ def _resource_kind(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.errno == errno.EAGAIN:
         return "process-limit"  # fork/clone refused by RLIMIT_NPROC
     if isinstance(exc, RuntimeError) and "can't start new thread" in text:
-        return "process-limit"
+        return "process-limit" if _room_for_a_thread_stack() else "memory"
     return None
+
+
+def _room_for_a_thread_stack() -> bool:
+    """Would the address-space cap still let one more thread's stack be mapped?"""
+    import _thread
+    import mmap
+    import resource
+
+    size = _thread.stack_size()
+    if not size:  # the default: glibc sizes new stacks by RLIMIT_STACK
+        soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+        size = soft if 0 < soft < (1 << 30) else _THREAD_PROBE_BYTES
+    try:
+        probe = mmap.mmap(-1, size + (1 << 20))
+    except (OSError, ValueError, MemoryError, OverflowError):
+        return False
+    probe.close()
+    return True
+
+
+def _limit_note(kind: str) -> str:
+    """Which limit of the grade was hit, in words (empty when it is not known)."""
+    if kind == "memory" and _LIMITS["memory_bytes"]:
+        size = _LIMITS["memory_bytes"] / (1 << 30)
+        return (f" (the memory limit of {size:g} GiB of address space per grade was reached; "
+                "every thread also reserves address space for its stack)")
+    if kind == "process-limit" and _LIMITS["processes"]:
+        return (f" (the limit of {_LIMITS['processes']} processes and threads per grade was "
+                "reached)")
+    return ""
 
 
 # -- keeping the harness's namespaces intact --------------------------------------------------
@@ -423,10 +472,16 @@ def _prepare(job_path: str, result_fd: int) -> tuple[Job, list[ConcreteCase], An
     directory = os.path.dirname(job.source)
     os.chdir(directory)
     # Also for a child forked from the warm worker, whose environment is the zygote's.
-    os.environ["HOME"] = directory
+    os.environ["HOME"] = os.environ["TMPDIR"] = directory
     os.environ[sandbox.GRADE_MARK_VAR] = plan.mark
     sys.dont_write_bytecode = True
-    protections = sandbox.apply_limits(plan)
+    import _thread  # noqa: F401  (_room_for_a_thread_stack, after the filesystem is closed)
+    import mmap  # noqa: F401
+    import resource  # noqa: F401
+
+    protections = sandbox.apply_limits(plan, job.source)
+    _LIMITS["memory_bytes"] = plan.memory_bytes if protections.get("memory-limit") else 0
+    _LIMITS["processes"] = sandbox.PROCESS_LIMIT if protections.get("process-limit") else 0
     guard = _NamespaceGuard(_guarded_owners(job.track))
     return job, cases, spec, protections, guard, _Channel(result_fd)
 
@@ -464,6 +519,7 @@ def _learner_phase(job: Job, cases: list[ConcreteCase], spec: Any, protections: 
         channel.send(encode(FRAME_FATAL, error))
 
     channel.send(encode(FRAME_START, {"protections": protections}))
+    load_started = time.perf_counter()
     # ---- learner code from here on ----
     try:
         module = load(Path(job.source), LEARNER_MODULE)
@@ -486,7 +542,7 @@ def _learner_phase(job: Job, cases: list[ConcreteCase], spec: Any, protections: 
                 guard.restore()  # patches made during the call do not reach the harness
 
         target = _guarded_call
-    channel.send(encode(FRAME_LOADED))
+    channel.send(encode(FRAME_LOADED, {"seconds": time.perf_counter() - load_started}))
     clock = time.perf_counter
     for index, case in enumerate(cases):
         started = clock()

@@ -14,6 +14,7 @@ mutant's id is there); observations without an id go into the failing check's de
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -165,6 +166,45 @@ def match_mutants(ev: Evaluation) -> list[tuple[str, str]]:
         if name not in ev.mutant_cache:
             ev.mutant_cache[name] = mutant_outputs(ev, target)
         if learner_matches_mutant(ev, ev.mutant_cache[name]):
+            matched.append((name, misconception))
+    return matched
+
+
+def _property_case(case: ConcreteCase) -> bool:
+    """A case graded by a property (mask, stability, batch axes): a second, independent bug
+    shows up there first."""
+    return bool(set(PROPERTY_TAGS.values()) & set(case.tags))
+
+
+def learner_matches_mutant_on_plain_cases(ev: Evaluation,
+                                          outputs: dict[str, Returned | None]) -> bool:
+    """The learner reproduces the mutant on every plain case (no mask, no huge scores, no
+    batch axes) where it returned something, and the mutant is wrong on at least one of them:
+    the mutant's bug is there, and the property cases that still differ hold another one."""
+    informative = 0
+    for case in ev.base_cases:
+        if _property_case(case):
+            continue
+        learner = ev.returned(case.name)
+        if learner is None:
+            continue
+        mutant = outputs.get(case.name)
+        reference = ev.references.get(case.name)
+        if mutant is None or not same_outputs(ev, case, learner, mutant, slack=MUTANT_SLACK):
+            return False
+        if reference is not None and not same_outputs(ev, case, mutant, reference, rtol=1e-9,
+                                                      atol=1e-11):
+            informative += 1
+    return informative > 0
+
+
+def match_mutants_on_plain_cases(ev: Evaluation, exclude: set[str]) -> list[tuple[str, str]]:
+    """Mutants the learner reproduces on the plain cases only (two bugs in one file)."""
+    matched = []
+    for name, misconception, _target in mutant_targets(ev.problem, ev.track):
+        if misconception in exclude or name not in ev.mutant_cache:
+            continue
+        if learner_matches_mutant_on_plain_cases(ev, ev.mutant_cache[name]):
             matched.append((name, misconception))
     return matched
 
@@ -415,7 +455,9 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
         findings.add("mutates-input", failed.message, "property:no-mutation")
     plain_ok = all(c.passed for c in checks if c.kind.startswith("match:"))
     failed = _failed(checks, "property:batch-dims")
-    if failed and plain_ok:
+    # Plain cases explained by a known mistake: batched cases that raise are a second one.
+    explained = any(f.source.startswith(("mutant:", "partial:")) for f in findings.items)
+    if failed and (plain_ok or explained):
         # Batched cases that also test a failing property (a batched mask case) are explained
         # by that property; only a batched case that fails on its own means no-batch-dims.
         other_failed = {PROPERTY_TAGS[p] for p in PROPERTY_TAGS if p != "batch-dims"
@@ -429,6 +471,14 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
         raised = [name for name in own if ev.outcomes.get(name) is not None
                   and ev.outcomes[name].returned is None]
         mismatched = [name for name in own if name not in raised]
+        if not plain_ok:
+            # Only a crash on batch axes that the known mistake does not make itself tells a
+            # second bug from the first.
+            explaining = [f.source.split(":", 1)[1] for f in findings.items
+                          if f.source.startswith(("mutant:", "partial:"))]
+            raised = [name for name in raised if any(
+                (ev.mutant_cache.get(m) or {}).get(name) is not None for m in explaining)]
+            own = raised
         supported = bool(raised) or (bool(mismatched) and _reproduces_mutant_of(
             ev, "no-batch-dims", mismatched))
         if own and not supported:
@@ -451,8 +501,9 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
                 "property:batch-dims")
     _train_mode_findings(ev, checks, findings, lang)
     _gradient_findings(ev, checks, findings)
+    off_by_one = _causal_off_by_one(ev, findings, lang)
     failed = _failed(checks, "property:causal-future")
-    if failed:
+    if failed and not off_by_one:
         findings.add("causal-future-leak", failed.message, "property:causal-future")
     from attn_drill.grading.invariants import INVARIANTS
 
@@ -461,8 +512,8 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
         if failed and (invariant.evidence is None or invariant.evidence(ev, failed)):
             findings.add(invariant.diagnoses, failed.message, f"property:{prop}")
     failed = _failed(checks, "property:stability")
-    if failed and any(f.source.startswith("mutant:") and f.id != "unstable-softmax"
-                      for f in findings.items):
+    if failed and any(f.source.split(":")[0] in ("mutant", "pattern", "error")
+                      and f.id != "unstable-softmax" for f in findings.items):
         # A mutant already names why the large-score cases fail (one maximum for the whole
         # array, say): "you did not subtract the maximum" would be false for that code.
         failed = None
@@ -499,6 +550,11 @@ def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findi
     failed = _failed(checks, "property:mask")
     if failed and plain_ok:
         _mask_findings(ev, failed, findings, lang)
+    elif failed and "weights" in ev.spec.outputs and any(
+            f.source.startswith("partial:") for f in findings.items):
+        # Another bug already explains the plain cases; what the weights do at the masked
+        # positions can still name a second one.
+        _weight_mask_patterns(ev, failed, findings, lang)
 
 
 # -- cheap patterns ------------------------------------------------------------------------
@@ -519,6 +575,8 @@ def pattern_findings(ev: Evaluation, checks: list[CheckResult], findings: Findin
                      lang: str) -> None:
     numeric = [c for c in checks if not c.passed and (c.kind.startswith("match:") or c.kind in
                {f"property:{p}" for p in PROPERTY_TAGS})]
+    for check in numeric:
+        _rows_that_differ(ev, check, lang)
     seen_cases = [name for c in numeric for name in c.failed_cases]
     for name in seen_cases[:3]:
         case = ev.case(name)
@@ -593,6 +651,291 @@ def _numeric_patterns(ev: Evaluation, case: ConcreteCase, output: str, mine: np.
             f"`{output}` 是正确结果交换了最后两个轴"))
 
 
+# -- partial evidence: crashes, normalisation axes, rows, the causal diagonal -------------
+
+
+_BROADCAST = re.compile(r"could not be broadcast together with (?:remapped )?shapes"
+                        r"((?:\s*\[?\([0-9, ]*\)\]?)+)")
+_SHAPE = re.compile(r"\(([0-9, ]*)\)")
+
+
+def _shapes_in(message: str) -> list[tuple[int, ...]]:
+    found = _BROADCAST.search(message)
+    if found is None:
+        return []
+    return [tuple(int(d) for d in part.replace(" ", "").split(",") if d)
+            for part in _SHAPE.findall(found.group(1))]
+
+
+def _dropped_axis(full: tuple[int, ...], reduced: tuple[int, ...]) -> int | None:
+    """The axis of `full` that `reduced` lacks (a reduction without keepdims), or None."""
+    if len(reduced) != len(full) - 1:
+        return None
+    for axis in range(len(full) - 1, -1, -1):
+        if full[:axis] + full[axis + 1:] == reduced:
+            return axis - len(full)
+    return None
+
+
+_REDUCTION = re.compile(r"\b(a?max|sum|nansum|nanmax|logsumexp|mean)\s*\(")
+
+
+def _raised_on_a_reduction(traceback: str) -> bool | None:
+    """Whether the learner's line that raised reduces an array (None: no traceback)."""
+    lines = [line.strip() for line in traceback.splitlines()]
+    code = [line for line in lines if line and not line.startswith(("File ", "Traceback"))
+            and not set(line) <= set("^~ ") and ":" not in line.split("(")[0]]
+    if not code:
+        return None
+    return bool(_REDUCTION.search(code[-1]))
+
+
+def error_findings(ev: Evaluation, findings: Findings, lang: str) -> None:
+    """What the learner's own exceptions say: a broadcasting error between an array and the
+    same array with one axis reduced away is a max or sum taken without keepdims=True."""
+    for case in ev.base_cases:
+        outcome = ev.outcomes.get(case.name)
+        error = getattr(outcome, "error", None)
+        if error is None or getattr(error, "kind", "") != "exception":
+            continue
+        shapes = _shapes_in(str(getattr(error, "message", "")))
+        reduces = _raised_on_a_reduction(str(getattr(error, "traceback", "") or ""))
+        for full in shapes:
+            for reduced in shapes:
+                axis = _dropped_axis(full, reduced)
+                # A mask or head axis missing elsewhere gives such shapes too: only a line that
+                # reduces (max, sum) or, without a traceback, the last axis says keepdims.
+                if axis is None or not (reduces or (reduces is None and axis == -1)):
+                    continue
+                shown = [f"({', '.join(map(str, s))}{',' if len(s) == 1 else ''})"
+                         for s in (full, reduced)]
+                findings.add("missing-keepdims", tr(
+                    lang, f"on case '{case.name}' your code combined an array of shape "
+                    f"{shown[0]} with one of shape {shown[1]}, the same array reduced over axis "
+                    f"{axis}: a max or sum without keepdims=True loses that axis, so it no "
+                    "longer lines up (and lines up wrongly when the sizes happen to match)",
+                    f"在用例「{case.name}」上，你的代码把形状 {shown[0]} 的数组和形状 {shown[1]} "
+                    f"的数组放在一起运算，后者正是前者沿轴 {axis} 约简后的结果：不带 "
+                    "keepdims=True 的 max 或 sum 会丢掉这个轴，于是无法对齐（尺寸碰巧相等时则会"
+                    "错误地对齐）"), "error:broadcast")
+                return
+
+
+def _softmax_input(ev: Evaluation, case: ConcreteCase) -> np.ndarray | None:
+    """The scores of a softmax-like problem (one array in, one probability table out)."""
+    arrays = [v for v in case.inputs.values() if v.dtype != bool]
+    if len(ev.spec.outputs) != 1 or "sums-to-one" not in ev.spec.properties or \
+            len(arrays) != 1:
+        return None
+    return np.asarray(arrays[0], dtype=np.float64)
+
+
+def _axis_words(axis: str, lang: str) -> str:
+    if axis == "all":
+        return tr(lang, "the whole array (no axis)", "整个数组（不带轴）")
+    if axis == "arg":
+        return tr(lang, "`axis`", "`axis`")
+    return tr(lang, f"axis={axis}", f"axis={axis}")
+
+
+def _axis_labels(axis: int | None, wanted: int, ndim: int) -> set[str]:
+    """The ways a learner may have written `axis`: the argument, a fixed non-negative axis,
+    a fixed negative one, or none at all."""
+    if axis is None:
+        return {"all"}
+    labels = {str(axis % ndim), str(axis % ndim - ndim)}
+    if axis % ndim == wanted % ndim:
+        labels.add("arg")
+    return labels
+
+
+def _candidate_softmax(x: np.ndarray, max_axis: int | None, sum_axis: int | None
+                       ) -> np.ndarray:
+    keep = x.ndim > 0
+    shifted = x - np.max(x, axis=max_axis, keepdims=keep)
+    exps = np.exp(shifted)
+    return exps / np.sum(exps, axis=sum_axis, keepdims=keep)
+
+
+def axis_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
+                  lang: str) -> None:
+    """Which axis the learner normalised over. For a softmax: find the axes of the max and of
+    the sum that reproduce the learner's output on every case (two different axes is its own
+    mistake). For attention weights: the axis along which they sum to 1."""
+    if any(f.id in ("softmax-wrong-axis", "global-normalisation", "max-sum-axes-differ")
+           for f in findings.items):
+        return
+    usable = [c for c in ev.base_cases if ev.returned(c.name) is not None
+              and "stability" not in c.tags]
+    if not usable:
+        return
+    if _softmax_input(ev, usable[0]) is not None:
+        _softmax_axes(ev, usable, findings, lang)
+    elif "weights" in ev.spec.outputs:
+        _weights_axis(ev, usable, findings, lang)
+
+
+def _softmax_axes(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
+                  lang: str) -> None:
+    output = ev.spec.outputs[0]
+    # (max axis, sum axis) as the learner may have written them (see _axis_labels); the
+    # same pair must explain every case, whatever its rank and `axis`.
+    pairs: set[tuple[str, str]] | None = None
+    informative = False
+    for case in cases:
+        x = _softmax_input(ev, case)
+        got = learner_array(ev, case.name, output)
+        expected = reference_array(ev, case.name, output)
+        if x is None or got is None or expected is None or got.shape != x.shape or x.ndim < 1:
+            return
+        rtol, atol = tolerance(ev, got)
+        wanted = int(case.args.get("axis", -1))
+        axes: list[int | None] = [*range(x.ndim), None]
+        here: set[tuple[str, str]] = set()
+        for max_axis in axes:
+            for sum_axis in axes:
+                candidate = _candidate_softmax(x, max_axis, sum_axis)
+                if np.isfinite(candidate).all() and allclose(
+                        got, candidate, rtol * MUTANT_SLACK, atol * MUTANT_SLACK):
+                    here |= {(m, t) for m in _axis_labels(max_axis, wanted, x.ndim)
+                             for t in _axis_labels(sum_axis, wanted, x.ndim)}
+        pairs = here if pairs is None else pairs & here
+        if not allclose(got, expected, rtol, atol):
+            informative = True
+        if not pairs:
+            return
+    if not pairs or not informative or ("arg", "arg") in pairs:
+        return
+    # A maximum that is constant along the summed axis (the same axis, or the whole array)
+    # cancels out: then only the sum's axis matters.
+    harmless = sorted(t for m, t in pairs if m in (t, "all"))
+    differ = sorted((pair for pair in pairs if pair[0] != pair[1]),
+                    key=lambda pair: ("arg" not in pair, pair))
+    if differ and not harmless:
+        max_axis, sum_axis = differ[0]
+        if sum_axis == "all" and ev.problem.misconception("global-normalisation") is not None:
+            findings.add("global-normalisation", tr(
+                lang, f"your output is what a maximum over {_axis_words(max_axis, lang)} and "
+                "a sum over the whole array give: the whole array sums to 1, not each slice",
+                f"你的结果等于沿 {_axis_words(max_axis, lang)} 取最大值、对整个数组求和得到的"
+                "结果：是整个数组之和为 1，而不是每个切片"), "pattern:softmax-axes")
+            return
+        findings.add("max-sum-axes-differ", tr(
+            lang, f"your output is what a maximum over {_axis_words(max_axis, lang)} and a "
+            f"sum over {_axis_words(sum_axis, lang)} give; both must use `axis`",
+            f"你的结果等于沿 {_axis_words(max_axis, lang)} 取最大值、沿 "
+            f"{_axis_words(sum_axis, lang)} 求和得到的结果；两者都必须使用 `axis`"),
+            "pattern:softmax-axes")
+        return
+    fixed = [t for t in harmless if t not in ("arg", "all")]
+    if fixed and "arg" not in harmless:
+        findings.add("softmax-wrong-axis", tr(
+            lang, f"your output is the softmax over axis={fixed[0]} on every case, whatever "
+            "`axis` asks for", f"无论 `axis` 是多少，你的结果在每个用例上都是沿 "
+            f"axis={fixed[0]} 的 softmax"), "pattern:softmax-axes")
+
+
+def _weights_axis(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
+                  lang: str) -> None:
+    """Attention weights that sum to 1 over the queries (axis -2) instead of the keys."""
+    over_queries = 0
+    for case in cases:
+        got = learner_array(ev, case.name, "weights")
+        expected = reference_array(ev, case.name, "weights")
+        if got is None or expected is None or got.shape != expected.shape or got.ndim < 2:
+            return
+        if got.shape[-1] == got.shape[-2] or any(v.dtype == bool for v in case.inputs.values()):
+            continue  # square, or masked (a hidden column may be all zero): ambiguous
+        with np.errstate(all="ignore"):
+            by_keys = np.abs(got.sum(axis=-1) - 1.0) <= 1e-5
+            by_queries = np.abs(got.sum(axis=-2) - 1.0) <= 1e-5
+        if by_queries.all() and not by_keys.all():
+            over_queries += 1
+        else:
+            return
+    if over_queries:
+        findings.add("softmax-wrong-axis", tr(
+            lang, "your weights sum to 1 down each column (over the queries, axis -2); each "
+            "query's row (over the keys, axis -1) must sum to 1",
+            "你的权重是每一列（沿查询，轴 -2）之和为 1；应当是每个查询的一行（沿键，轴 -1）"
+            "之和为 1"), "pattern:weights-axis")
+
+
+def _rows_that_differ(ev: Evaluation, check: CheckResult, lang: str) -> None:
+    """Name the query rows that differ when only some do (row 0 alone, the last rows...)."""
+    table = check.mismatch
+    if table is None or not table.case or table.case not in {c.name for c in ev.cases}:
+        return
+    got = learner_array(ev, table.case, table.output)
+    expected = reference_array(ev, table.case, table.output)
+    if got is None or expected is None or got.shape != expected.shape or got.ndim < 2:
+        return
+    rtol, atol = tolerance(ev, got)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(got - expected) <= atol + rtol * np.abs(expected))
+    rows = bad.reshape(-1, *bad.shape[-2:]).any(axis=(0, 2))
+    count, total = int(rows.sum()), rows.size
+    if 0 < count < total and count <= 6:
+        listed = ", ".join(str(int(i)) for i in np.flatnonzero(rows))
+        note = tr(lang, f"only row{'s' if count > 1 else ''} {listed} (of {total}) differ; "
+                  "the other rows match", f"只有第 {listed} 行（共 {total} 行）不同，其余行一致")
+        if note not in check.details:
+            check.details.append(note)
+
+
+def _causal_off_by_one(ev: Evaluation, findings: Findings, lang: str) -> bool:
+    """A causal mask shifted by one: the diagonal hidden (`triu(k=0)`: no position sees itself,
+    and row 0 sees nothing), or the next position let through (`triu(k=2)`)."""
+    if "causal-future" not in ev.spec.properties or "weights" not in ev.spec.outputs or \
+            ev.problem.misconception("causal-off-by-one") is None:
+        return False
+    hidden, next_seen, looked = 0, 0, 0
+    for case in ev.base_cases:
+        got = learner_array(ev, case.name, "weights")
+        expected = reference_array(ev, case.name, "weights")
+        if got is None or expected is None or got.shape != expected.shape or got.ndim < 2 \
+                or got.shape[-1] != got.shape[-2] or got.shape[-1] < 3:
+            continue
+        looked += 1
+        n = got.shape[-1]
+        with np.errstate(invalid="ignore"):
+            # Rows 1.. (row 0 has nothing left when the diagonal is hidden): each position's
+            # weight on itself, where the reference gives it a visible one.
+            mine = np.diagonal(got, axis1=-2, axis2=-1)[..., 1:]
+            theirs = np.diagonal(expected, axis1=-2, axis2=-1)[..., 1:]
+            visible = theirs > 1e-3
+            if visible.any() and (np.abs(np.nan_to_num(mine[visible], nan=1.0)) <= 1e-6).all():
+                hidden += 1
+                continue
+            # Weight (NaN is no evidence) where the reference has none.
+            leak = (np.nan_to_num(np.abs(got), nan=0.0) > 1e-12) & (expected == 0)
+            next_one = np.eye(n, k=1, dtype=bool)
+            rows_seeing_next = (leak & next_one).reshape(-1, n, n).any(axis=(0, 2)).sum()
+            if leak.any() and not (leak & ~next_one).any() and rows_seeing_next >= (n - 1) / 2:
+                next_seen += 1
+            elif not leak.any():
+                looked -= 1  # nothing shows through here (huge scores): no evidence either way
+    if not looked:
+        return False
+    if hidden == looked:
+        findings.add("causal-off-by-one", tr(
+            lang, "every position gets weight 0 on itself (the diagonal is masked, as with "
+            "`triu(..., k=0)`), so position 0 has no key left: its row is NaN or spread over "
+            "every key, future included",
+            "每个位置对自己的权重都是 0（对角线被遮住了，就像 `triu(..., k=0)`），于是位置 0 "
+            "没有任何可见的键：它那一行是 NaN，或平均分给了包括未来在内的所有键"),
+            "pattern:causal-diagonal")
+        return True
+    if next_seen and next_seen == looked:
+        findings.add("causal-off-by-one", tr(
+            lang, "every position also attends to the next one (position i sees i + 1, as "
+            "with `triu(..., k=2)`); only j ≤ i is allowed",
+            "每个位置还关注了下一个位置（位置 i 看到了 i + 1，就像 `triu(..., k=2)`）；"
+            "只允许 j ≤ i"), "pattern:causal-diagonal")
+        return True
+    return False
+
+
 # -- the whole diagnosis --------------------------------------------------------------------
 
 
@@ -630,12 +973,21 @@ def collect_findings(ev: Evaluation, checks: list[CheckResult], lang: str = "en"
     numeric_failed = any(
         not c.passed and c.kind not in ("defines", "property:no-mutation") for c in checks
     )
+    error_findings(ev, findings, lang)
     if numeric_failed:
         for name, misconception in match_mutants(ev):
             findings.add(misconception, tr(
                 lang, "your outputs reproduce this mistake on every case where it gives a "
                 "result of the right shape",
                 "凡是这个错误能给出正确形状结果的用例，你的输出都与它一致"), f"mutant:{name}")
+        if not findings.items:
+            for name, misconception in match_mutants_on_plain_cases(ev, set(findings.ids)):
+                findings.add(misconception, tr(
+                    lang, "your outputs reproduce this mistake on every case without a mask, "
+                    "huge scores or batch axes; the cases that still differ show another one",
+                    "在所有不带掩码、超大分数或批次轴的用例上，你的输出都与这个错误一致；"
+                    "其余仍然不同的用例说明还有另一个错误"), f"partial:{name}")
+        axis_findings(ev, checks, findings, lang)
     property_findings(ev, checks, findings, lang)
     if numeric_failed:
         pattern_findings(ev, checks, findings, lang)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attn_drill import __version__
-from attn_drill.errors import MissingFileError, UnknownProblemError, UnknownTrackError
+from attn_drill.errors import UnknownProblemError, UnknownTrackError
+from attn_drill.grading.submission import shown_path
 
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
@@ -99,21 +100,11 @@ def default_runner() -> Runner:
 
 
 def read_submission(path: Path, *, text_answer: bool = False) -> str:
-    """The file's text; exit 2 (MissingFileError) when it is missing or unreadable."""
-    if not path.exists():
-        raise MissingFileError(f"No such file: {path}")
-    if path.is_dir():
-        raise MissingFileError(f"{path} is a directory; pass your solution file.")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise MissingFileError(f"Cannot read {path}: {exc.strerror or exc}") from None
-    for encoding in ("utf-8-sig", "gb18030") if text_answer else ("utf-8-sig",):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise MissingFileError(f"Cannot read {path}: it is not UTF-8 text.")
+    """The file's text; exit 2 (MissingFileError) when it is missing, not a regular file,
+    larger than 64 MiB or undecodable (see grading/submission.py)."""
+    from attn_drill.grading.submission import read_submission as read
+
+    return read(path, text_answer=text_answer)
 
 
 def _find_problem(problem_id: str, problems: dict[str, Problem] | None) -> Problem | None:
@@ -154,9 +145,9 @@ def resolve_problem(path: Path, source: str, problem_id: str | None,
         if found is not None:
             return found, header_track
     raise UnknownProblemError(
-        f"Cannot tell which problem {path.name} solves: {stem!r} is not a problem id. Pass "
-        "--problem ID, or start the file with a line `# attn-drill: <id>`. Run `attn-drill "
-        "list` to see the ids."
+        f"Cannot tell which problem {shown_path(path.name)} solves: {stem!r} is not a problem "
+        "id. Pass --problem ID, or start the file with a line `# attn-drill: <id>`. Run "
+        "`attn-drill list` to see the ids."
     )
 
 
@@ -196,6 +187,7 @@ def grade_file(
     submission; raises errors.py exceptions for usage problems)."""
     started = time.perf_counter()
     path = Path(path)
+    _check_timeout(timeout)
     is_text_file = path.suffix.lower() in TEXT_SUFFIXES
     source = read_submission(path, text_answer=is_text_file)
     prestarted = None
@@ -224,6 +216,21 @@ def grade_file(
     finally:
         if prestarted is not None:
             prestarted.discard()
+
+
+def _check_timeout(timeout: float) -> None:
+    """Any finite number of seconds above 0 (CONTRACT.md); the CLI checks it too, this is
+    for callers of the library."""
+    import math
+
+    from attn_drill.errors import UsageError
+
+    try:
+        valid = math.isfinite(timeout) and timeout > 0
+    except TypeError:
+        valid = False
+    if not valid:
+        raise UsageError(f"--timeout must be a finite number of seconds above 0, not {timeout!r}.")
 
 
 def _import_torch_in_background() -> None:
@@ -335,7 +342,7 @@ def build_report(ev: Any, run: Any, checks: list[Any], diagnosis: list[Any], *, 
         checks=checks,
         diagnosis=diagnosis,
         problem_version=ev.problem.version,
-        file=str(path),
+        file=shown_path(path),
         entry=ev.spec.entry,
         call=ev.spec.call,
         lang=lang,
@@ -395,7 +402,7 @@ def grade_text(problem: Problem, path: Path, source: str, *, seed: int, lang: st
     report = GradeReport(
         problem=problem.id, track="text", passed=passed and bool(result.passed), score=score,
         seed=seed, version=__version__, duration_s=0.0, checks=checks, diagnosis=diagnosis,
-        problem_version=problem.version, file=str(path), call="text", lang=lang,
+        problem_version=problem.version, file=shown_path(path), call="text", lang=lang,
         title=problem.title.get(lang),
     )
     report.duration_s = time.perf_counter() - started

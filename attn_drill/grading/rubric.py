@@ -48,14 +48,15 @@ How an answer is read
 6. **Length**: an answer with fewer than `rubric.min_chars` meaningful characters (letters,
    digits, Chinese characters outside comments, headings and markup) is `too_short` and fails
    with a message saying why (empty, or only the template).
-7. **Opposites** (`contradictions`): finding the words of an idea is not enough when the
-   answer states the idea the other way round. For the ideas of the scaling explanation (the
-   pack's and the quiz's point ids) a clause that claims the reverse direction contradicts
-   the point: the variance of q·k *decreases*, *is small* or *stays constant* ("方差随 d_k
-   变小"), *small* scores make the softmax saturate ("分数很小时 softmax 会饱和") or *large*
-   ones make it *uniform*, the gradients become
-   *large* or *explode* ("梯度变得很大"), the scores are *multiplied* by √d_k ("乘以根号
-   d_k"), or dividing by √d_k *makes the variance grow*. A claim is a clause (cut at
+7. **Opposites** (`Rubric.contradictions`, data in the rubric's YAML): finding the words of
+   an idea is not enough when the answer states the idea the other way round. Each rule
+   names the points it contradicts and a `subject` (and optionally a `reverse`) pattern; a
+   clause that claims both contradicts those points. explain-sqrt-dk's rules: the variance of
+   q·k *decreases* or *stays constant* ("方差随 d_k 变小"), *small* scores make the softmax
+   saturate or *large* ones make it *uniform*, the gradients *explode* ("梯度变得很大"), the
+   scores are *multiplied* by √d_k ("multiply QKᵀ by √d_k", "乘以根号 d_k"), dividing makes
+   the variance grow; the quiz has its own (queries *from the encoder* in cross-attention, a
+   mask that lets tokens *see the future*). A claim is a clause (cut at
    punctuation and at and / so / because / which, 所以 / 因为 ...) with both words in it and no
    negation, purpose or contrast before them ("not", "prevent", "instead of", "would", 不会,
    防止, 而不是); clauses about the scaled scores ("after dividing", "除以 √d_k 后", but not
@@ -66,26 +67,37 @@ How an answer is read
    错误, 不对, 胡说 ...) sits in the same sentence just before or after it; a sentence that
    opens with a verdict on what came before ("that is wrong", "I think this is all nonsense",
    "Nonsense.", "这种说法是错误的", "以上都不对") drops the sentence before it, or every
-   earlier sentence of its paragraph when it says "all" / "以上"; a verdict inside a sentence
-   ("X, but that is a myth") drops what precedes it in that sentence. "... is not wrong" is
+   earlier sentence of its paragraph when it says "all" / "以上" (of the whole answer when
+   that verdict opens a paragraph: "Everything I wrote above is wrong."); a verdict inside a
+   sentence ("X, but that is a myth") drops what precedes it in that sentence. "... is not wrong" is
    not a verdict. When an answer fails and the ideas it lacks are in what it rejected, the
    message says so (`RubricResult.rejected`).
 9. **Keyword lists** (`keyword_list`): an answer that strings keywords together instead of
    explaining ("variance d_k grows large. softmax saturates one-hot. gradient vanishes tiny.")
    fails even when every idea's words are there. English: under a quarter of glue words
    (articles, prepositions, pronouns, auxiliaries, conjunctions, and arrows like `->`) in
-   short sentences, or mostly glue-less fragments of at most four words; Chinese: words
-   separated by spaces ("方差 变大 softmax 饱和"). Calibrated on the honest answers in
+   short sentences or short comma- / semicolon-separated pieces ("variance grows with d_k,
+   softmax saturates, gradients vanish, ..."), or mostly glue-less fragments of at most four
+   words; Chinese: words separated by spaces ("方差 变大 softmax 饱和") or mostly single words
+   between commas ("方差，变大，饱和，梯度，消失"); and an answer
+   written mostly in the cells of a Markdown table. Calibrated on the honest answers in
    tests/fixtures/answers, the model answer and the quiz's reference answers (see
    `keyword_list` for the numbers); answers under a dozen English words are not judged.
-10. **Overflow only**: for a rubric with a softmax-saturation point, an answer that gives
-   overflow in exp() as the consequence and never states the saturation fails
-   (`overflow_only`, diagnosed as `overflow-not-saturation`).
+   Keyword grading has a limit no rule here removes: grammatical sentences assembled from
+   the right words ("word salad") can still pass; a human reads answers that matter.
+10. **Guards and required ideas** (`Rubric.guards`, `Rubric.require_any`): a guard fails an
+   answer that mentions one of its phrases and meets none of its points (explain-sqrt-dk:
+   overflow in exp() given as the only consequence, `overflow-only`); `require_any` asks for
+   at least one point of each group (the quiz's scaling question: saturation or vanishing
+   gradients, so "numerical stability, variance 1" is not enough).
+11. **Diagnoses** (`Rubric.diagnoses`): misconception ids recognised from which points are
+   met and which phrases occur (see `diagnose`). A quiz rubric with `rules: <problem>` takes
+   that problem's contradictions, guards and diagnoses too (`with_rules`).
 
 `score` is the fraction of the total weight earned and `threshold` the same fraction of
 `rubric.threshold` (the rubric's threshold is in weight units). `passed` needs
-`score >= threshold`, every `required` point met, an answer that is not too short, no
-contradicted point, not a keyword list and not overflow only.
+`score >= threshold`, every `required` point and a point of every `require_any` group met, an
+answer that is not too short, no contradicted point, not a keyword list and no failed guard.
 Ideas are looked for in the first `MAX_MATCHED_CHARS` characters, and every step is linear
 in the length of the answer, so even a pathological file grades in well under a second.
 """
@@ -101,7 +113,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from attn_drill.problems import Rubric, RubricPoint
+    from attn_drill.problems import Rubric, RubricContradiction, RubricPoint
 
 WINDOW_SENTENCES = 2
 MAX_MATCHED_CHARS = 20_000  # ideas are looked for in the first 20k characters (keeps it fast)
@@ -155,7 +167,9 @@ class RubricResult:
     total: float = 0.0
     keyword_list: bool = False  # a list of keywords, not an explanation (see `keyword_list`)
     contradicted: list[str] = field(default_factory=list)  # ids of points stated the other way
-    overflow_only: bool = False  # overflow in exp() is the only consequence given
+    overflow_only: bool = False  # a guard of the rubric failed the answer (see `guards`)
+    guards: list[str] = field(default_factory=list)  # ids of the rubric's guards that failed it
+    # (explain-sqrt-dk: `overflow-only`, overflow in exp() the only consequence given)
     rejected: list[str] = field(default_factory=list)  # ids of points met only in what the
     # answer itself calls wrong (a rejected quotation, a sentence followed by "that is wrong")
 
@@ -175,6 +189,7 @@ class RubricResult:
             "keyword_list": self.keyword_list,
             "contradicted": list(self.contradicted),
             "overflow_only": self.overflow_only,
+            "guards": list(self.guards),
             "rejected": list(self.rejected),
         }
 
@@ -215,6 +230,12 @@ _MATH_RULES: list[tuple[re.Pattern[str], str]] = [
         (r"\\gg(?![a-z])", "≫", 0),
         (r"\\ll(?![a-z])", "≪", 0),
         (r"\\(?:t|d)?frac(?![a-z])", r"\\frac", 0),
+        # \sum_{i=1}^{d_k} reads "sum of d_k terms"; a bare \sum reads "sum"
+        (r"\\sum\s*(?:_\s*(?:\{[^{}]*\}|\w))?\s*\^\s*\{([^{}]*)\}", r" sum of \1 terms ", 0),
+        (r"\\sum\s*(?:_\s*(?:\{[^{}]*\}|\w))?\s*\^\s*(\w)", r" sum of \1 terms ", 0),
+        (r"\\sum\s*(?:_\s*(?:\{[^{}]*\}|\w))?", " sum ", 0),
+        (r"\\mathcal\s*\{?\s*n\s*\}?", "n", 0),
+        (r"\\sim(?![a-z])", "~", 0),
         # d_k and d_model in their many spellings (LaTeX, code, subscripts, spaced).
         (r"(?<![a-z0-9])d\s*_\s*\{\s*(?:model|\\?text\s*model)\s*\}", "dmodel", 0),
         (r"(?<![a-z0-9])d\s*_\s*model(?![a-z0-9])", "dmodel", 0),
@@ -283,7 +304,11 @@ _BLOCK_START = re.compile(r"^\s*(?:#{1,6}\s|[-+*]\s|\d{1,3}[.)]\s|>|\||\$\$)")
 _ORDERED_ITEM = re.compile(r"^\s*\d{1,3}[.)]\s")
 _ENDS_UNIT = re.compile(r"[.!?:;。！？：；]\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-+*]|\d{1,3}[.)])\s")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+# "i.e." and "e.g." do not end a sentence ("... variance d_k, i.e. d_k times that of a term").
+_SENTENCE_END = re.compile(
+    r"(?<![^a-z]i\.e\.)(?<![^a-z]e\.g\.)(?<![^a-z]vs\.)(?<![^a-z]cf\.)(?<=[.!?])\s+"
+    r"|(?<=[。！？])"
+)
 _FENCE = re.compile(r"^\s*(?:```|~~~)")
 # A comment line inside a code block: `# ...`, `// ...`, `-- ...`, `% ...`, `; ...`.
 _CODE_COMMENT = re.compile(r"^\s*(?:#+|//+|--|%+|;+)\s?")
@@ -294,6 +319,7 @@ class _Sentence:
     text: str  # normalised
     paragraph: int  # blank lines and code fences start a new paragraph
     code: bool = False  # a line of code inside a fenced block (not prose)
+    table: bool = False  # a row of a Markdown table
 
 
 @dataclass
@@ -302,6 +328,7 @@ class _Block:
     paragraph: int
     code: bool = False
     item: bool = False  # a list item: a following "1." line starts a new block
+    table: bool = False  # a Markdown table row ("| a | b |")
 
 
 def _blocks(folded: str) -> list[_Block]:
@@ -355,7 +382,10 @@ def _blocks(folded: str) -> list[_Block]:
             starts_block = False
         if starts_block or current is None or current.code:
             close()
-            current = _Block([], paragraph, item=bool(_LIST_ITEM.match(line)))
+            current = _Block(
+                [], paragraph, item=bool(_LIST_ITEM.match(line)),
+                table=line.lstrip().startswith("|"),
+            )
             if starts_block:
                 line = _LINE_PREFIX.sub("", line)
         current.lines.append(line)
@@ -372,10 +402,13 @@ def _split(text: str, *, keep_rejected: bool = False) -> list[_Sentence]:
         folded = _drop_rejected_quotes(folded)
     out: list[_Sentence] = []
     for block in _blocks(folded):
-        for piece in _SENTENCE_END.split(" ".join(block.lines)):
+        joined = " ".join(block.lines)
+        if block.table:
+            joined = joined.replace("|", " ; ")  # a cell is a clause of its own
+        for piece in _SENTENCE_END.split(joined):
             compact = _compact(piece)
             if compact:
-                out.append(_Sentence(compact, block.paragraph, block.code))
+                out.append(_Sentence(compact, block.paragraph, block.code, block.table))
     return out if keep_rejected else _drop_rejected_sentences(out)
 
 
@@ -614,18 +647,23 @@ def _drop_rejected_quotes(folded: str) -> str:
 
 # "That is all nonsense." / "这种说法是错误的。": the sentence rejects what came before it.
 _REJECTS_PREVIOUS = re.compile(
-    r"(?:^|[^a-z])(?:that|this|these|those|it|all (?:of )?(?:this|that|these|it)|the above|"
+    r"(?:^|[^a-z])(?:that|this|these|those|it|all (?:of )?(?:this|that|these|it|the above)|"
+    r"the above|everything (?:[a-z']+ ){0,3}?(?:above|before|so far|i said|i wrote)|"
     r"everything (?:above|i said)|such (?:claims?|answers?|explanations?|stories))"
     r"(?:'s|'re|\s+is|\s+are|\s+was|\s+were)\s+"
     r"(?:(?:all|entirely|completely|totally|just|simply|pure|utter|plain|of course)\s+)*"
     r"(?:nonsense|wrong|false|incorrect|a myth|untrue|not true|rubbish|bogus|mistaken|"
     r"a misconception|a fallacy)(?![a-z])(?!\s*(?:to|for|if|when)\b)"  # "it is wrong to ..."
+    r"|(?:^|[^a-z])none of (?:this|that|these|it|the above|what i (?:said|wrote))"
+    r"(?:\s+[a-z]+)?\s+(?:is|are|was|were|holds?)\s+(?:true|right|correct|valid)(?![a-z])"
     r"|(?:这|这些|这种|这个|以上|上面|上述|前面|前述)[^,.;:!?,。;:!?]{0,6}?"
     r"(?:都|全|完全|根本|纯属|其实|全部|统统|纯粹)?(?:是|就是)?"
     r"(?:错误|错的|不对|胡说|胡扯|瞎说|无稽之谈|不成立|谬论|误解|不正确)"
 )
 # ... and when it says "all" / "以上", everything before it in its paragraph.
-_REJECTS_ALL = re.compile(r"\ball\b|everything|the above|以上|上面|上述|前面|前述|全部|统统|都")
+_REJECTS_ALL = re.compile(
+    r"\ball\b|everything|the above|\bnone of\b|以上|上面|上述|前面|前述|全部|统统|都"
+)
 
 
 # A sentence that is nothing but a verdict: "Nonsense." / "胡说。"
@@ -647,7 +685,9 @@ def _drop_rejected_sentences(sents: list[_Sentence]) -> list[_Sentence]:
     A sentence that opens with a verdict on what came before ("that is wrong", "I think this
     is nonsense", "Nonsense.", "这种说法是错误的", "以上都不对") removes the sentence before it,
     or every earlier sentence of its paragraph when it says "all" ("that is all nonsense",
-    "以上都是错的"). A verdict in the middle of a sentence ("X, but that is a myth") removes
+    "以上都是错的"), or of the whole answer when such a verdict opens a paragraph
+    ("Everything I wrote above is wrong.", "None of this is true."). A verdict in the
+    middle of a sentence ("X, but that is a myth") removes
     the part of that sentence before it. The verdict itself stays: it usually goes on with the
     learner's own view.
     """
@@ -665,8 +705,11 @@ def _drop_rejected_sentences(sents: list[_Sentence]) -> list[_Sentence]:
             continue
         dropped.add(index - 1)
         if _REJECTS_ALL.search(match.group(0)):
+            # A verdict that opens its paragraph ("Everything above is wrong.") rejects the
+            # whole answer so far; inside a paragraph, what that paragraph said.
+            opens_paragraph = sents[index - 1].paragraph != sentence.paragraph
             for j in range(index - 2, -1, -1):
-                if sents[j].paragraph != sentence.paragraph:
+                if sents[j].paragraph != sentence.paragraph and not opens_paragraph:
                     break
                 dropped.add(j)
     return [s for i, s in enumerate(kept) if i not in dropped]
@@ -690,150 +733,58 @@ _NOT_A_CLAIM = re.compile(
 
 @dataclass(frozen=True)
 class _Opposite:
-    """A statement of the opposite direction of a rubric idea, looked for clause by clause.
+    """A compiled `RubricContradiction` (the rubric's data), looked for clause by clause.
 
     `subject` and `reverse` (when given) must both occur in one clause, at most `reach`
-    characters apart, with no word of `_NOT_A_CLAIM` before either of them in the clause. A
-    clause that matches `unless`, or whose sentence matches `context` up to the clause's end
-    ("after scaling, the variance is small", "for small d_k, ..."), is not a contradiction.
+    characters apart, with no word of `_NOT_A_CLAIM` before either of them in the clause
+    (unless `claim_only` is off). A clause that matches `unless`, or whose sentence matches
+    `context` up to the clause's end ("after scaling, the variance is small", "for small d_k,
+    ..."), is not a contradiction.
     """
 
-    roles: frozenset[str]  # rubric point ids (the pack's and the quiz's) this contradicts
+    points: frozenset[str]
     subject: re.Pattern[str]
-    reverse: re.Pattern[str] | None  # None: the subject alone states the opposite
-    unless: re.Pattern[str] | None = None  # looked for in the clause
-    context: re.Pattern[str] | None = None  # looked for in the sentence up to the clause's end
+    reverse: re.Pattern[str] | None
+    unless: re.Pattern[str] | None = None
+    context: re.Pattern[str] | None = None
     reach: int = 48
-    reverse_first: bool = False  # the reverse word must come before the subject (a cause)
+    reverse_first: bool = False
+    claim_only: bool = True
 
 
-_SCALE_WORDS = (
-    r"divid\w*|\bdivision|\bscal\w*|normali[sz]\w*|/\s*(?:sqrt)?dk(?![a-z0-9])|\bafter\b|"
-    r"除以?|缩放|归一化|之后|以后"
-)
-# A small d_k is not a contradiction ("for small d_k the variance is small"), but
-# "方差随 d_k 变小" (the variance falls as d_k grows) is.
-_SMALL_DK = (
-    r"small(?:er)?\s+(?:values?\s+of\s+)?dk|dk\s+(?:is\s+|are\s+|gets?\s+)?(?:small|tiny|low)|"
-    r"dk\s+(?:decreas|shrink)|low[\s\-]+dimension|fewer dimensions|"
-    r"dimension\w*\s+(?:is\s+|are\s+|gets?\s+)?(?:decreas\w*|shrink\w*|small\w*|low\w*)|(?<!随)(?<!随着)dk\s*(?:较|很|比较|变|越)?小|"
-    r"dk\s*的\s*(?:减小|降低|变小|缩小)|小的?\s*dk|(?<!随)(?<!随着)维度(?:较|很|比较|越)?(?:小|低)|低维"
-)
-_OPPOSITES: list[_Opposite] = [
-    # "the variance of q·k decreases as d_k grows", "because the variance is small",
-    # "方差随 d_k 变小"
-    _Opposite(
-        roles=frozenset({"variance-grows-with-dk", "variance-grows"}),
-        subject=re.compile(
-            r"varian\w*|\bvar\b|\bstd\b|standard deviation|dot products?|q·k|方差|标准差|点积|内积"
-        ),
-        reverse=re.compile(
-            r"\b(?:decreas\w*|shrink\w*|shrank|shrunk|smaller|diminish\w*|drops?|dropping|dropped|"
-            r"falls?|falling|fell)\b|goes down|go down|gets? lower|small(?:er)? variance|"
-            r"inversely|\binverse\w*|反比|"
-            r"\b(?:is|are|be|stays?|remains?|becomes?|gets?)\s+(?:very\s+|quite\s+|rather\s+)?"
-            r"(?:small|tiny)\b|变小|减小|缩小|降低|下降|减少|很小|较小|越小|变少|偏小|越来越小"
-        ),
-        context=re.compile(f"{_SCALE_WORDS}|{_SMALL_DK}"),
-    ),
-    # "the variance of q·k stays constant as d_k grows" (the words of the idea, the wrong way)
-    _Opposite(
-        roles=frozenset({"variance-grows-with-dk", "variance-grows"}),
-        subject=re.compile(r"varian\w*|\bvar\b|\bstd\b|standard deviation|dot products?|q·k"),
-        reverse=re.compile(
-            r"\b(?:stays?|remains?|is|keeps?|stays? roughly)\s+(?:roughly\s+|approximately\s+)?"
-            r"(?:constant|the same|fixed|unchanged|bounded)\b"
-        ),
-        unless=re.compile(r"\beach\b|component|entr(?:y|ies)|\bterms?\b|\bper\b"),
-        context=re.compile(f"{_SCALE_WORDS}|{_SMALL_DK}"),
-    ),
-    # "large scores make the softmax uniform": saturation the wrong way round
-    _Opposite(
-        roles=frozenset({"softmax-saturates"}),
-        subject=re.compile(r"\buniform\w*|\bflat(?:ter)?\b|\bevenly\b|均匀|平均分"),
-        reverse=re.compile(
-            r"\b(?:large|larger|big|bigger|huge)\s+(?:\w+\s+){0,2}?(?:scores?|logits?|inputs?|"
-            r"values?|dot products?|variance)"
-            r"|(?:分数|点积|方差|数值)[^,。，]{0,4}?(?:很大|较大|变大|过大|太大)"
-        ),
-        context=re.compile(_SCALE_WORDS),
-    ),
-    # "small scores make the softmax saturate", "分数很小时 softmax 会饱和": the small scores
-    # come first, as the cause ("a one-hot softmax gives small scores ~0 weight" is fine).
-    _Opposite(
-        roles=frozenset({"softmax-saturates"}),
-        subject=re.compile(r"saturat\w*|one-?hot|argmax|hard\s*max|饱和|独热|尖锐"),
-        reverse=re.compile(
-            r"\b(?:small|smaller|tiny|low)\s+(?:\w+\s+){0,2}?(?:scores?|logits?|inputs?|values?|"
-            r"dot products?|numbers?|variance)\b"
-            r"|\b(?:scores?|logits?|inputs?|dot products?|variance)\s+(?:\w+\s+){0,3}?"
-            r"(?:small|smaller|tiny|low)\b"
-            r"|(?:分数|分值|点积|输入|方差|数值|logits?)[^,。，]{0,4}?(?:很小|较小|变小|太小|过小|偏小|小)"
-        ),
-        context=re.compile(_SCALE_WORDS),
-        reverse_first=True,
-    ),
-    # "the softmax saturates when the scores are small"
-    _Opposite(
-        roles=frozenset({"softmax-saturates"}),
-        subject=re.compile(
-            r"saturat\w*\s+(?:\w+\s+){0,4}?(?:when|if|whenever|because|as|since)\s+(?:the\s+)?"
-            r"(?:scores?|logits?|inputs?|dot products?|variance)\s+(?:is|are|get|gets|become|"
-            r"becomes)\s+(?:very\s+|too\s+)?(?:small|tiny)"
-            r"|saturat\w*\s+(?:\w+\s+){0,4}?(?:for|with|at|on)\s+(?:very\s+)?(?:small|tiny|low)\s+"
-            r"(?:scores?|logits?|inputs?|values?|dot products?)"
-        ),
-        reverse=None,
-        context=re.compile(_SCALE_WORDS),
-    ),
-    # "the gradient becomes large", "training explodes", "梯度变得很大"
-    _Opposite(
-        roles=frozenset({"vanishing-gradients", "gradients-vanish"}),
-        subject=re.compile(r"gradient\w*|\bgrads?\b|derivative\w*|jacobian\w*|梯度|导数"),
-        reverse=re.compile(
-            r"\b(?:large|larger|big|bigger|huge|enormous|explod\w*|explosion|blow\w* up|blew up|"
-            r"grow|grows|growing|grew|increas\w*|massive|skyrocket\w*)\b|变大|很大|过大|增大|爆炸|"
-            r"太大|较大|剧增|变得很大"
-        ),
-        # mixed ("vanish or explode"), or about the scaled scores ("after scaling the gradients
-        # are larger"), or what the scale keeps ("keeps the gradients large enough")
-        unless=re.compile(
-            r"vanish\w*|\bsmall|\btiny|\bzero|negligible|消失|很小|极小|变小|接近0|为0|为零|弥散|"
-            r"\bkeep\w*|\bkept|\benough|\bhealthy|\buseful|保持|足够|恢复|"
-            r"\bonly\b|uniform|unsaturat\w*|sensitive|均匀|未饱和|不饱和|只有"
-        ),
-        context=re.compile(_SCALE_WORDS),
-        reach=32,
-    ),
-    # "multiplying by √d_k fixes this", "乘以根号 d_k"
-    _Opposite(
-        roles=frozenset({"restores-unit-variance", "unit-variance"}),
-        subject=re.compile(
-            r"(?:multipl\w*|\btimes|乘以?|乘上|×|\*)\s*(?:by\s+)?(?:the\s+)?sqrtdk(?![a-z0-9])"
-            r"|(?:multipl\w*|scal\w*(?:\s+\w+){0,3}?\s+up)\s+(?:\w+\s+){0,3}?by\s+(?:the\s+)?"
-            r"sqrtdk(?![a-z0-9])"
-        ),
-        reverse=None,
-        unless=re.compile(r"\bwould|\bworse|\bwrong|反而|更糟|错"),
-    ),
-    # "dividing by √d_k makes the variance grow"
-    _Opposite(
-        roles=frozenset({"restores-unit-variance", "unit-variance"}),
-        subject=re.compile(
-            r"(?:divid\w*|scal\w*)\s+(?:\w+\s+){0,3}?by\s+(?:1/)?sqrtdk|除以\s*sqrtdk"
-        ),
-        reverse=re.compile(
-            r"\b(?:make|makes|made|cause\w*|lets?|forces?)\s+(?:the\s+)?(?:variance|scores?|"
-            r"logits?|dot products?)[^,;]{0,30}?\b(?:grow\w*|grew|increas\w*|larger|bigger)"
-            r"|\b(?:increas\w*|rais\w*|inflat\w*|amplif\w*|boost\w*)\s+(?:the\s+|their\s+)?"
-            r"(?:variance|scores?|logits?)"
-            r"|(?:增大|增加|放大|提高)了?(?:方差|分数)"
-            r"|(?:使|让)得?(?:方差|分数|点积)[^,。，]{0,8}?(?:变大|增大|增长|更大)"
-        ),
-        unless=re.compile(r"\bthan\b|比"),  # "larger than dividing by d_k would"
-        reach=60,
-    ),
-]
+def _joined(pattern: str | list[str] | None) -> str | None:
+    if pattern is None:
+        return None
+    return pattern if isinstance(pattern, str) else "|".join(f"(?:{p})" for p in pattern)
+
+
+@lru_cache(maxsize=1024)
+def _compile_rule_pattern(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, re.I)
+    except re.error as exc:
+        from attn_drill.errors import PackError
+
+        raise PackError(f"Invalid rubric pattern {pattern!r}: {exc}") from None
+
+
+def _compiled(rule: RubricContradiction) -> _Opposite:
+    def pattern(value: str | list[str] | None) -> re.Pattern[str] | None:
+        text = _joined(value)
+        return None if text is None else _compile_rule_pattern(text)
+
+    subject = pattern(rule.subject)
+    assert subject is not None
+    return _Opposite(
+        points=frozenset(rule.points),
+        subject=subject,
+        reverse=pattern(rule.reverse),
+        unless=pattern(rule.unless),
+        context=pattern(rule.context),
+        reach=rule.reach,
+        reverse_first=rule.reverse_first,
+        claim_only=rule.claim_only,
+    )
 
 
 # "without scaling", "if we don't divide", "before scaling", "不缩放": about the raw scores.
@@ -843,16 +794,23 @@ _UNSCALED = re.compile(
 )
 
 
-def _claimed(clause: str, start: int) -> bool:
+def _claimed(clause: str, start: int, rule: _Opposite | None = None) -> bool:
     """Is the word at `start` stated as a claim (no negation, purpose or contrast before it)?
 
     Only the last `CLAIM_LOOKBACK` characters are looked at, which keeps a run-on clause linear.
     """
+    if rule is not None and not rule.claim_only:
+        return True
     before = clause[max(0, start - CLAIM_LOOKBACK) : start]
     return not _NOT_A_CLAIM.search(before) and not _denied(before)
 
 
+# A function's argument, "var(q·k)" or "std(qk^t)", is not an aside: keep it in its clause.
+_MATH_ARGUMENT = re.compile(r"\(([^()\s]{1,24})\)")
+
+
 def _opposite_in(sentence: str, rule: _Opposite) -> bool:
+    sentence = _MATH_ARGUMENT.sub(r" \1 ", sentence)
     # Where the sentence first matches `context`: clauses ending after it are exempt
     # ("after scaling, the variance is small"). One search per sentence keeps this linear.
     exempt_from = len(sentence) + 1
@@ -873,13 +831,13 @@ def _opposite_in(sentence: str, rule: _Opposite) -> bool:
         clause = sentence[start:end]
         if rule.unless is not None and rule.unless.search(clause):
             continue
-        subjects = [m for m in rule.subject.finditer(clause) if _claimed(clause, m.start())]
+        subjects = [m for m in rule.subject.finditer(clause) if _claimed(clause, m.start(), rule)]
         if not subjects:
             continue
         if rule.reverse is None:
             return True
         for reverse in rule.reverse.finditer(clause):
-            if not _claimed(clause, reverse.start()):
+            if not _claimed(clause, reverse.start(), rule):
                 continue
             for subject in subjects:
                 if rule.reverse_first and reverse.start() >= subject.start():
@@ -890,14 +848,17 @@ def _opposite_in(sentence: str, rule: _Opposite) -> bool:
     return False
 
 
-def contradictions(point_id: str, sents: Sequence[str]) -> str | None:
+def contradictions(rubric: Rubric, point_id: str, sents: Sequence[str]) -> str | None:
     """The first sentence that states the opposite of the rubric point `point_id`, if any.
 
-    Known for the ideas of the scaling explanation (pack and quiz point ids): the variance of
-    q·k *decreasing*, saturation from *small* scores, gradients becoming *large* or exploding,
-    and a scale that *multiplies* by √d_k or makes the variance grow. Other points have none.
+    The rules are the rubric's data (`Rubric.contradictions`, e.g. for the scaling
+    explanation: the variance of q·k *decreasing*, saturation from *small* scores, gradients
+    that *explode*, a scale that *multiplies* by √d_k; for cross-attention: queries from the
+    encoder). A point no rule names has no opposite.
     """
-    rules = [rule for rule in _OPPOSITES if point_id in rule.roles]
+    rules = [_compiled(rule) for rule in rubric.contradictions if point_id in rule.points]
+    if not rules:
+        return None
     for sentence in sents:
         if any(_opposite_in(sentence, rule) for rule in rules):
             return sentence
@@ -922,6 +883,13 @@ _GLUE_WORDS = frozenset((
     "very", "just", "even", "still", "same", "such", "more", "most", "less", "much", "almost",
     "nearly", "how", "why", "what", "instead",
 ))
+# Comparatives chain ideas like a conjunction does: "bigger d_k, bigger variance, sharper
+# softmax, smaller gradients" says what changes with what; a keyword list does not.
+_COMPARATIVES = frozenset((
+    "bigger", "larger", "smaller", "greater", "higher", "lower", "sharper", "flatter",
+    "wider", "narrower", "steeper", "peakier", "tinier", "closer", "fewer", "stronger",
+    "weaker", "faster", "slower", "worse", "better",
+))
 # Symbols that join two ideas like a word would: "big logits -> softmax saturates".
 _GLUE_SYMBOLS = re.compile(r"->|=>|→|⇒|⟹|∴|∵|=")
 # Tokens that are mathematics, not words (do not count them either way).
@@ -942,6 +910,107 @@ FRAGMENT_MAX_SHARE = 0.5  # more than half of the sentences being fragments make
 _ZH_GAP = re.compile(f"[{_CJK}][ \\t]+(?=[{_CJK}])|、")
 ZH_MIN_GAPS = 4
 ZH_CHARS_PER_GAP = 8  # at most this many Chinese characters per gap on average
+# Commas and semicolons (full-width ones are normalised to these) separate the items of a
+# list as well as a full stop does: "variance grows; softmax saturates, one-hot; ..."
+_PIECE_BREAK = re.compile(r"[,;:]")
+LIST_MIN_WORDS = 6  # a comma-separated list is judged from this many English words on
+PIECE_MAX_WORDS = 5  # ... with pieces this short on average and few glue words: a list
+LIST_MIN_SENTENCE_PIECES = 4  # a sentence cut into this many pieces by commas can be a list
+_ONE_HOT = re.compile(r"\bone-hot\b")  # "one" here is no glue word
+# A piece that is one word is a keyword: at most this many Chinese characters and no Latin
+# text ("方差", "饱和"), or one or two Latin tokens ("softmax", "d_k"); a small clause
+# ("梯度消失", "softmax 饱和", "d_k 大", "梯度就越小") is not.
+ZH_KEYWORD_MAX_CHARS = 2
+_LATIN_TOKEN = re.compile(r"[a-z0-9]+")
+_ZH_FUNCTION = re.compile(r"[的了会就越要是在把被让使时而也都则才能可随从对与为所因由若如将]")
+ZH_MIN_KEYWORD_PIECES = 4
+ZH_KEYWORD_SHARE = 0.6  # more than this share of the pieces being keywords makes a list
+
+
+def _words_and_glue(piece: str) -> tuple[list[str], int]:
+    words = [w for w in _EN_WORD.findall(piece) if w not in _MATH_TOKENS]
+    joined = sum(w in _GLUE_WORDS or w in _COMPARATIVES for w in words)
+    return words, joined + len(_GLUE_SYMBOLS.findall(piece))
+
+
+# In a sentence that says what causes what (a causal word), a short piece with one of these
+# verbs is a clause, not a keyword: "variance grows with d_k, large scores, softmax
+# saturates, gradients vanish, so scale by 1/sqrt(d_k)" is terse but explains. Without the
+# causal word, "softmax saturates; gradients vanish; unit variance" stays a list.
+_CLAUSE_VERBS = frozenset((
+    "grow", "grows", "saturate", "saturates", "vanish", "vanishes", "explode", "explodes",
+    "shrink", "shrinks", "increase", "increases", "decrease", "decreases", "become",
+    "becomes", "dominate", "dominates", "peak", "peaks", "stay", "stays", "collapse",
+    "collapses", "flatten", "flattens", "sharpen", "sharpens", "die", "dies", "stall",
+    "stalls", "blow", "blows",
+))
+_CAUSAL = re.compile(r"\b(?:so|because|therefore|hence|thus|since|which|causing|leading)\b"
+                     r"|->|=>|→|⇒")
+
+
+def _fragment(piece: str, *, causal: bool = False) -> bool:
+    """A few English words and no glue: "softmax saturates", "unit variance" (in a causal
+    sentence, "softmax saturates" is a clause)."""
+    words, joined = _words_and_glue(piece)
+    clause = causal and len(words) >= 2 and any(word in _CLAUSE_VERBS for word in words)
+    return bool(words) and not joined and not clause and len(words) <= FRAGMENT_MAX_WORDS and (
+        not _CJK_CHAR.search(piece)
+    )
+
+
+def _zh_keyword(piece: str) -> bool:
+    """One word: "方差", "饱和", "softmax" (not "梯度消失", "d_k 大", "梯度就越小")."""
+    _, joined = _words_and_glue(piece)
+    chinese = _CJK_CHAR.findall(piece)
+    latin = _LATIN_TOKEN.findall(piece)
+    return not joined and not _ZH_FUNCTION.search(piece) and (
+        (bool(chinese) and not latin and len(chinese) <= ZH_KEYWORD_MAX_CHARS)
+        or (not chinese and 1 <= len(latin) <= 2)
+    )
+
+
+def _list_sentence_words(prose: Sequence[str]) -> int:
+    """English words in sentences that are comma-separated lists: at least
+    `LIST_MIN_SENTENCE_PIECES` pieces, and either few glue words in short pieces (at most
+    `PIECE_MAX_WORDS` words each on average) or mostly glue-less fragments."""
+    total = 0
+    for sentence in prose:
+        parts = [p for p in _PIECE_BREAK.split(sentence) if p.strip()]
+        if len(parts) < LIST_MIN_SENTENCE_PIECES:
+            continue
+        counted = [_words_and_glue(p) for p in parts]
+        words = sum(len(w) for w, _ in counted)
+        glue = sum(g for _, g in counted)
+        terse = glue < GLUE_MIN_SHARE * words and words <= PIECE_MAX_WORDS * len(parts)
+        causal = bool(_CAUSAL.search(sentence))
+        fragmented = sum(_fragment(p, causal=causal) for p in parts) > (
+            FRAGMENT_MAX_SHARE * len(parts)
+        )
+        if terse or fragmented:
+            total += words
+    return total
+
+
+def _keyword_table(sents: Sequence[_Sentence], all_words: int) -> bool:
+    """Most of the answer sits in Markdown table cells, and most cells are keywords."""
+    cells = [
+        c for s in sents if s.table for c in s.text.split(";")
+        if _EN_WORD.search(c) or _CJK_CHAR.search(c)
+    ]
+    table_words = sum(len(_EN_WORD.findall(c)) + len(_CJK_CHAR.findall(c)) for c in cells)
+    if not cells or table_words * 2 <= all_words:
+        return False
+    keywords = sum(
+        _fragment(c) or _zh_keyword(c) or _short_zh_cell(c) for c in cells
+    )
+    return keywords * 2 > len(cells)
+
+
+def _short_zh_cell(cell: str) -> bool:
+    chinese = _CJK_CHAR.findall(cell)
+    return bool(chinese) and len(chinese) <= 4 and len(_LATIN_TOKEN.findall(cell)) <= 1 and not (
+        _ZH_FUNCTION.search(cell)
+    )
 
 
 def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
@@ -954,34 +1023,47 @@ def keyword_list(text: str, sents: Sequence[_Sentence] | None = None) -> bool:
       words): fewer than `GLUE_MIN_SHARE` of the words are glue words (`_GLUE_WORDS`; the
       arrows `->`, `=>`, `→` and `=` count as glue) and the sentences are short (at most
       `LIST_MAX_WORDS` words on average), or more than `FRAGMENT_MAX_SHARE` of its three or
-      more sentences are fragments (at most `FRAGMENT_MAX_WORDS` words, no glue);
+      more sentences are fragments (at most `FRAGMENT_MAX_WORDS` words, no glue; comparatives
+      such as "bigger" count as glue); or most of its words (at least `LIST_MIN_WORDS`) sit
+      in sentences cut by commas or semicolons into `LIST_MIN_SENTENCE_PIECES` or more pieces
+      that are short and glue-poor or mostly fragments;
     - Chinese: at least `ZH_MIN_GAPS` spaces between two Chinese characters or enumeration
       commas (、), one for every `ZH_CHARS_PER_GAP` Chinese characters or fewer (honest
-      answers have at most three).
+      answers have at most three); or at least `ZH_MIN_KEYWORD_PIECES` pieces between commas
+      that are single words ("方差，增大，饱和"), more than `ZH_KEYWORD_SHARE` of all pieces;
+    - a Markdown table holding most of the answer's words, whose cells are mostly keywords.
 
     Lines of code inside a fenced block are not prose and are left out.
     """
     if sents is None:
         sents = _split(text)
-    prose = [s.text for s in sents if not s.code]
+    prose = [_ONE_HOT.sub("onehot", s.text) for s in sents if not s.code]
+    pieces = [p for sentence in prose for p in _PIECE_BREAK.split(sentence) if p.strip()]
     english = 0
     glue = 0
-    fragments = 0
     for sentence in prose:
-        words = [w for w in _EN_WORD.findall(sentence) if w not in _MATH_TOKENS]
-        joined = sum(w in _GLUE_WORDS for w in words) + len(_GLUE_SYMBOLS.findall(sentence))
+        words, joined = _words_and_glue(sentence)
         english += len(words)
         glue += joined
-        if words and not joined and len(words) <= FRAGMENT_MAX_WORDS and not _CJK_CHAR.search(
-            sentence
-        ):
-            fragments += 1
+    fragments = sum(_fragment(sentence) for sentence in prose)
+    zh_keywords = sum(_zh_keyword(piece) for piece in pieces)
     chinese = len(_CJK_CHAR.findall(" ".join(prose)))
-    if english >= GLUE_MIN_WORDS and english * 2 > chinese:
-        if glue < GLUE_MIN_SHARE * english and english <= LIST_MAX_WORDS * len(prose):
-            return True
-        if len(prose) >= 3 and fragments > FRAGMENT_MAX_SHARE * len(prose):
-            return True
+    if _keyword_table(sents, english + chinese):
+        return True
+    if english * 2 > chinese:
+        if english >= GLUE_MIN_WORDS:
+            if glue < GLUE_MIN_SHARE * english and english <= LIST_MAX_WORDS * len(prose):
+                return True
+            if len(prose) >= 3 and fragments > FRAGMENT_MAX_SHARE * len(prose):
+                return True
+        if english >= LIST_MIN_WORDS and _list_sentence_words(prose) * 2 > english:
+            return True  # "variance grows with d_k，softmax saturates，gradients vanish，..."
+    if (
+        chinese >= english
+        and zh_keywords >= ZH_MIN_KEYWORD_PIECES
+        and zh_keywords > ZH_KEYWORD_SHARE * len(pieces)
+    ):
+        return True
     if chinese and chinese >= english:
         body = strip_template(text)
         body = "\n".join(
@@ -1012,9 +1094,6 @@ _MESSAGES = {
         "direction of each effect.",
         "rejected": "The answer calls wrong, or quotes only to reject, ideas it needs ({labels}): "
         "what an answer rejects does not count as its explanation.",
-        "overflow": "Overflow in exp() is the only consequence given. The scale is about the "
-        "softmax saturating and its gradients vanishing; overflow is already prevented by "
-        "subtracting the row maximum.",
         "below": "Score {score:.0%} is below the pass mark of {threshold:.0%}.",
         "passed": "Passed: {score:.0%} of the rubric (pass mark {threshold:.0%}).",
     },
@@ -1028,8 +1107,6 @@ _MESSAGES = {
         "opposite": "答案把要点说反了（{labels}）：请检查每个因果关系的方向。",
         "rejected": "答案把需要的要点说成是错的，或者引用它们只是为了否定（{labels}）："
         "被答案自己否定的内容不算作解释。",
-        "overflow": "答案只给出了 exp() 溢出这一个后果。缩放针对的是 softmax 饱和、梯度消失；"
-        "溢出问题靠减去每行最大值就已经解决了。",
         "below": "得分 {score:.0%}，低于及格线 {threshold:.0%}。",
         "passed": "通过：得到评分标准的 {score:.0%}（及格线 {threshold:.0%}）。",
     },
@@ -1037,8 +1114,9 @@ _MESSAGES = {
 
 
 def check_rubric(rubric: Rubric) -> list[str]:
-    """Problems with a rubric's phrases (bad regular expressions, phrases that normalise to
-    nothing); empty when every phrase can match. Used by tests and pack validation."""
+    """Problems with a rubric's phrases and patterns (bad regular expressions in points,
+    contradictions, guards and diagnoses; phrases that normalise to nothing); empty when
+    every one can match. Used by tests and pack validation."""
     from attn_drill.errors import PackError
 
     problems: list[str] = []
@@ -1054,19 +1132,31 @@ def check_rubric(rubric: Rubric) -> list[str]:
                     continue
                 if pattern is _NEVER:
                     problems.append(f"{point.id}: phrase {phrase!r} is empty once normalised")
+    for number, rule in enumerate(rubric.contradictions, start=1):
+        try:
+            _compiled(rule)
+        except PackError as exc:
+            problems.append(f"contradictions {number}: {exc.message}")
+    for entry in [*rubric.guards, *rubric.diagnoses]:
+        for phrase in [*entry.mentions, *getattr(entry, "mentions_none", [])]:
+            try:
+                phrase_pattern(phrase)
+            except PackError as exc:
+                problems.append(f"{entry.id}: {exc.message}")
     return problems
 
 
 def grade_answer(text: str, rubric: Rubric, lang: str) -> RubricResult:
     """Grade a free-text answer (English or Chinese; `lang` picks the feedback language)."""
     lang = "zh" if lang == "zh" else "en"
+    rubric = with_rules(rubric)
     parsed = _split(text[:MAX_MATCHED_CHARS])
     sents = [s.text for s in parsed]
     total = sum(p.weight for p in rubric.points) or 1.0
     points: list[PointResult] = []
     earned = 0.0
     for point in rubric.points:
-        opposite = contradictions(point.id, sents) is not None
+        opposite = contradictions(rubric, point.id, sents) is not None
         evidence = None if opposite else point_evidence(point, sents)
         met = evidence is not None
         earned += point.weight if met else 0.0
@@ -1087,14 +1177,13 @@ def grade_answer(text: str, rubric: Rubric, lang: str) -> RubricResult:
     count = meaningful_chars(text)
     too_short = count < rubric.min_chars
     keywords = not too_short and keyword_list(text[:MAX_MATCHED_CHARS], parsed)
-    overflow = _overflow_only(points, sents)
-    required_missing = any(p.required and not p.met for p in points)
+    guards = _failed_guards(rubric, points, sents)
     passed = (
         not too_short
         and not keywords
-        and not overflow
+        and not guards
         and not any(p.contradicted for p in points)
-        and not required_missing
+        and not _required_missing(rubric, points)
         and score >= threshold - 1e-9
     )
     result = RubricResult(
@@ -1108,17 +1197,32 @@ def grade_answer(text: str, rubric: Rubric, lang: str) -> RubricResult:
         total=total,
         keyword_list=keywords,
         contradicted=[p.id for p in points if p.contradicted],
-        overflow_only=overflow,
+        overflow_only=bool(guards),
+        guards=guards,
     )
     message = _verdict_message(text, rubric, result, count, lang)
-    return replace(result, message=message, diagnosis=diagnose(sents, result))
+    return replace(result, message=message, diagnosis=diagnose(rubric, sents, result))
+
+
+def _required_missing(rubric: Rubric, points: Sequence[PointResult]) -> list[str]:
+    """Labels of what a passing answer must still say: each unmet `required` point, and for
+    each `require_any` group with no point met, its labels joined by " / "."""
+    met = {p.id for p in points if p.met}
+    labels = {p.id: p.label for p in points}
+    missing = [p.label for p in points if p.required and not p.met]
+    for group in rubric.require_any:
+        present = [i for i in group if i in labels]
+        if present and not met & set(present):
+            missing.append(" / ".join(labels[i] for i in present))
+    return missing
 
 
 def _met_only_in_rejected(
     text: str, rubric: Rubric, points: Sequence[PointResult], sents: Sequence[str]
 ) -> list[str]:
     """Ids of the points that would be met if what the answer calls wrong were kept."""
-    if not _REJECT_WORD.search(_fold(text[:MAX_MATCHED_CHARS])):
+    folded = _fold(text[:MAX_MATCHED_CHARS])
+    if not _REJECT_WORD.search(folded) and not _REJECTS_PREVIOUS.search(folded):
         return []
     kept = [s.text for s in _split(text[:MAX_MATCHED_CHARS], keep_rejected=True)]
     if kept == list(sents):
@@ -1130,13 +1234,17 @@ def _met_only_in_rejected(
     ]
 
 
-def _overflow_only(points: Sequence[PointResult], sents: Sequence[str]) -> bool:
-    """Overflow is given as the consequence and softmax saturation is not (only for rubrics
-    with a saturation point: the scaling explanations)."""
-    saturation = [p for p in points if p.id in _SATURATION]
-    return bool(saturation) and not any(p.met for p in saturation) and _mentions(
-        _OVERFLOW_WORDS, sents
-    )
+def _failed_guards(
+    rubric: Rubric, points: Sequence[PointResult], sents: Sequence[str]
+) -> list[str]:
+    """Ids of the rubric's guards that fail this answer: one of the guard's phrases occurs
+    and none of its `met_none` points is met (e.g. overflow given as the only consequence)."""
+    met = {p.id for p in points if p.met}
+    return [
+        guard.id
+        for guard in rubric.guards
+        if not met & set(guard.met_none) and _mentions(guard.mentions, sents)
+    ]
 
 
 def _verdict_message(
@@ -1157,65 +1265,83 @@ def _verdict_message(
     rejected = [p for p in result.points if p.id in result.rejected]
     if rejected:
         return messages["rejected"].format(labels="; ".join(p.label for p in rejected))
-    if result.overflow_only:
-        return messages["overflow"]
-    required_missing = [p for p in result.points if p.required and not p.met]
+    for guard in rubric.guards:
+        if guard.id in result.guards:
+            return guard.message.get(lang)
+    required_missing = _required_missing(rubric, result.points)
     if required_missing:
-        return messages["required"].format(labels="; ".join(p.label for p in required_missing))
+        return messages["required"].format(labels="; ".join(required_missing))
     if not result.passed:
         return messages["below"].format(score=result.score, threshold=result.threshold)
     return messages["passed"].format(score=result.score, threshold=result.threshold)
 
 
-# -- misconceptions of explanations of the 1/sqrt(d_k) scale ------------------------------
-
-# Rubric point ids by role, for this pack's explain problem and the quiz's scaling question.
-_VARIANCE = {"variance-grows-with-dk", "variance-grows"}
-_SATURATION = {"softmax-saturates"}
-_GRADIENT = {"vanishing-gradients", "gradients-vanish"}
-_UNIT = {"restores-unit-variance", "unit-variance"}
-
-_NORMALISE_WORDS = [
-    "normalis", "standardis", "rescal", "stabilis", "stable", "stability", "tidy", "nice range",
-    "归一化", "标准化", "规范化", "稳定", "整齐",
-]
-_OVERFLOW_WORDS = ["overflow", "re:(?<![a-z])(?:inf|nan)(?![a-z])", "infinit", "溢出", "上溢"]
+# -- misconceptions -------------------------------------------------------------------------
 
 
 def _mentions(phrases: Iterable[str], sents: Sequence[str]) -> bool:
-    return bool(_group_hits(list(phrases), sents))
+    phrases = list(phrases)
+    return bool(phrases) and bool(_group_hits(phrases, sents))
 
 
-def diagnose(sents: Sequence[str], result: RubricResult) -> list[str]:
-    """Misconception ids recognised in a scaling explanation (empty for other rubrics).
+def diagnose(rubric: Rubric, sents: Sequence[str], result: RubricResult) -> list[str]:
+    """Misconception ids recognised in an answer, from the rubric's `diagnoses` (data).
 
-    Ids (listed in explain-sqrt-dk.yaml): `confuses-d-k-with-d-model`, and for answers that
-    fail: `variance-without-consequence`, `no-variance-argument`, `overflow-not-saturation`,
-    `only-normalises`.
+    Entries are tried in order; an entry applies when every condition it gives holds: the
+    answer failed (unless `when: always`), no point was contradicted (unless
+    `on_contradiction`), some of `met_any` and none of `met_none` met, some phrase of
+    `mentions` and none of `mentions_none` found, its `guard` failed the answer, and none of
+    the ids in `unless` was diagnosed by an earlier entry. Each id is reported once.
     """
     met = {p.id for p in result.points if p.met}
-    ids = {p.id for p in result.points}
-    if not ids & (_VARIANCE | _GRADIENT):
-        return []
     found: list[str] = []
-    if _mentions(["sqrtdmodel", "re:/\\s*dmodel"], sents) and not _mentions(["sqrtdk"], sents):
-        found.append("confuses-d-k-with-d-model")
-    if result.passed or result.too_short:
-        return found
-    if result.contradicted:
-        # The missing ideas are stated the wrong way round: the verdict's message says so,
-        # and "without its consequence" would be misleading.
-        if result.overflow_only:
-            found.append("overflow-not-saturation")
-        return found
-    has_variance = bool(met & (_VARIANCE | _UNIT))
-    has_consequence = bool(met & (_SATURATION | _GRADIENT))
-    if has_variance and not has_consequence:
-        found.append("variance-without-consequence")
-    elif has_consequence and not met & _VARIANCE:
-        found.append("no-variance-argument")
-    if result.overflow_only or (not met & _GRADIENT and _mentions(_OVERFLOW_WORDS, sents)):
-        found.append("overflow-not-saturation")
-    elif not has_variance and not has_consequence and _mentions(_NORMALISE_WORDS, sents):
-        found.append("only-normalises")
+    for entry in rubric.diagnoses:
+        if entry.id in found:
+            continue
+        if entry.when == "failed" and (result.passed or result.too_short):
+            continue
+        if result.contradicted and not entry.on_contradiction:
+            continue
+        if entry.met_any and not met & set(entry.met_any):
+            continue
+        if met & set(entry.met_none):
+            continue
+        if entry.guard is not None and entry.guard not in result.guards:
+            continue
+        if any(i in found for i in entry.unless):
+            continue
+        if entry.mentions and not _mentions(entry.mentions, sents):
+            continue
+        if _mentions(entry.mentions_none, sents):
+            continue
+        found.append(entry.id)
     return found
+
+
+# -- rules shared with a problem's rubric --------------------------------------------------
+
+
+def with_rules(rubric: Rubric, problems: dict[str, Any] | None = None) -> Rubric:
+    """`rubric` with the contradictions, guards and diagnoses of the problem its `rules`
+    names (a quiz question explaining the same idea as an explain problem); unchanged when it
+    names none. `problems` defaults to the packs in use; an unknown id is a `PackError`."""
+    if rubric.rules is None:
+        return rubric
+    if problems is None:
+        from attn_drill.problems import pack_problems
+
+        problems = pack_problems()
+    source = problems.get(rubric.rules)
+    if source is None or source.rubric is None:
+        from attn_drill.errors import PackError
+
+        raise PackError(f"rubric rules: {rubric.rules!r} is not a problem with a rubric")
+    shared = with_rules(source.rubric, problems)
+    return rubric.model_copy(
+        update={
+            "rules": None,
+            "contradictions": [*shared.contradictions, *rubric.contradictions],
+            "guards": [*shared.guards, *rubric.guards],
+            "diagnoses": [*shared.diagnoses, *rubric.diagnoses],
+        }
+    )

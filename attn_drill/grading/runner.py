@@ -31,15 +31,14 @@ Residual risks (learner code runs in the same process as the child's reporting c
   that way is the metadata of its *own* calls — the types it returned, `inputs_after` (hiding
   an in-place mutation), which cases raised — and outputs it computed anyway: it can never
   see the expected values, and it cannot touch the parent's references or comparisons.
-- It can read any file its uid can read (as root without a world-readable Python, any file:
-  see sandbox._drop_privileges). As root the pack's solutions/ and mutants/ directories are
-  covered by empty ones in the child's own mount namespace ("hide-references"), but other
-  copies (a git checkout's history, caches) stay readable; without root nothing is hidden.
-- It can use the network and write into world-writable directories such as /tmp.
+- What it may read, write and reach is set by sandbox.apply_limits / confine.py: no
+  capabilities, a Landlock allow-list (the interpreter, its libraries and the grading code,
+  never a pack's references), a seccomp filter, private temporary directories and (as root)
+  a per-grade uid. A kernel without Landlock leaves the filesystem open to whatever the uid
+  may read; the report lists such gaps in `protections_off`.
 - Without root there is no privilege drop: the process cap counts the user's own processes,
-  a process that leaves the process group *and* scrubs its environment survives a cold run,
-  and where ptrace between a user's processes is allowed (kernel.yama.ptrace_scope = 0)
-  learner code could attach to the grader itself.
+  and a process that leaves the process group *and* scrubs its environment survives a cold
+  run (Landlock ABI >= 6 still keeps it from signalling anything outside the grade).
 """
 
 from __future__ import annotations
@@ -63,6 +62,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from attn_drill.grading import child as wire
 from attn_drill.grading import sandbox
+from attn_drill.grading.submission import read_submission_bytes, shown_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 
 OUTPUT_LIMIT_BYTES = 4096  # kept per stream
 STARTUP_TIMEOUT_S = 120.0  # interpreter + numpy/torch import on a loaded machine
+MAX_TIMEOUT_S = 86400.0 * 365  # any finite --timeout is valid; waits are cut to this
 EXIT_GRACE_S = 0.5  # after the channel closed early: time for the process to end by itself
 DRAIN_S = 0.5  # after the kill: time to collect what is still in the output pipes
 MAX_FRAME_BYTES = wire.MAX_CASE_BYTES + (1 << 20)
@@ -164,24 +165,31 @@ def prepared_job(source: Path, problem: Problem, track: str, cases: list[Concret
     """A private directory with a readable copy of the learner's file and the job file."""
     _, spec = problem.track(track)
     plan = sandbox.choose_plan(track, timeout_s, hidden_directories(problem))
-    directory = Path(tempfile.mkdtemp(prefix="attn-drill-grade-"))
+    directory = Path(tempfile.mkdtemp(prefix="attn-drill-grade-"))  # 0700
     try:
-        # The per-grade uid must reach the copy; nobody else can write here.
-        directory.chmod(0o755)
         name = source.name if source.suffix == ".py" else "submission.py"
         copy = directory / name
-        shutil.copyfile(source, copy)
-        copy.chmod(0o644)
+        # The bytes checked once (a regular file, at most 64 MiB): never a second open of a
+        # path that may have become a FIFO or a device meanwhile.
+        data = read_submission_bytes(source)
+        fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        if plan.uid is not None:
+            # Private to the grade: only its uid (and root) may read the copy; other grades
+            # running at the same time cannot.
+            os.chown(directory, plan.uid, plan.gid if plan.gid is not None else -1)
+            os.chown(copy, plan.uid, plan.gid if plan.gid is not None else -1)
         arrays: list[np.ndarray] = []
         job = wire.Job(
-            source=str(copy), display=str(source), entry=spec.entry, signature=spec.signature,
-            track=track, spec=_spec_json(spec), plan=plan.to_json(),
+            source=str(copy), display=shown_path(source), entry=spec.entry,
+            signature=spec.signature, track=track, spec=_spec_json(spec), plan=plan.to_json(),
             cases=[wire.case_to_json(case, arrays) for case in cases], arrays=arrays,
         )
         job_path = directory / "job.bin"
         wire.write_job(job_path, job)
         yield PreparedJob(directory, job_path, plan, [c.name for c in cases], spec.entry,
-                          copy_path=str(copy), display=str(source))
+                          copy_path=str(copy), display=shown_path(source))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -467,6 +475,10 @@ class _Protocol:
         self.fatal: LearnerError | None = None
         self.done = False
         self.last_mark = 0.0
+        # The learner time the child measured itself (loading and each case): frames often
+        # arrive together, in one read, and then only this tells how long the code ran.
+        self.reported_seconds = 0.0
+        self.case_ends: list[float] = []  # reported_seconds after each case
 
     @property
     def finished(self) -> bool:
@@ -520,6 +532,7 @@ class _Protocol:
             if kind != wire.FRAME_LOADED:
                 raise _Tampered("a case before the file was loaded")
             self.loaded = True
+            self.reported_seconds += min(_reported(header), now - self.last_mark)
             self.last_mark = now
             return
         if kind == wire.FRAME_DONE:
@@ -538,10 +551,10 @@ class _Protocol:
 
         name = self.case_names[len(self.cases)]
         # The child's own clock (frames often arrive together); bounded by the parent's.
-        reported = header.get("seconds")
-        elapsed = now - self.last_mark
-        seconds = (min(float(reported), elapsed) if isinstance(reported, (int, float))
-                   and math.isfinite(reported) and reported >= 0 else elapsed)
+        reported = _reported(header)
+        seconds = reported if reported != math.inf else now - self.last_mark
+        self.reported_seconds += seconds
+        self.case_ends.append(self.reported_seconds)
         if "error" in header:
             return CaseRun(name, None, _error_from(header["error"]), seconds)
         structure_error = header.get("structure_error")
@@ -556,6 +569,15 @@ class _Protocol:
         returned = Returned(arrays=arrays, types=_str_map(header.get("types")),
                             structure_error=structure_error, inputs_after=inputs_after)
         return CaseRun(name, returned, None, seconds)
+
+
+def _reported(header: dict[str, Any]) -> float:
+    """The seconds a frame reports (the child's clock), or inf when it reports none."""
+    value = header.get("seconds")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(
+            value) and value >= 0:
+        return float(value)
+    return math.inf
 
 
 @dataclass
@@ -579,7 +601,7 @@ def _read_until_done(selector: selectors.BaseSelector, pipes: Pipes, protocol: _
         if now >= deadline:
             reading.timed_out = True
             break
-        for key, _ in selector.select(timeout=deadline - now):
+        for key, _ in selector.select(timeout=min(deadline - now, MAX_TIMEOUT_S)):
             chunk = _read_ready(key.fd)
             if chunk is None:
                 continue
@@ -596,8 +618,14 @@ def _read_until_done(selector: selectors.BaseSelector, pipes: Pipes, protocol: _
                 reading.tampered = str(exc)
                 break
             if not was_started and protocol.started_at is not None:
-                deadline = protocol.started_at + timeout_s
+                deadline = protocol.started_at + min(timeout_s, MAX_TIMEOUT_S)
         if reading.result_closed or reading.tampered is not None:
+            break
+        # Checked after every read, not only while waiting: a fast child's frames, START to
+        # DONE, may all arrive in one read.
+        if protocol.started_at is not None and max(
+                time.monotonic() - protocol.started_at, protocol.reported_seconds) > timeout_s:
+            reading.timed_out = True
             break
     reading.ended_at = time.monotonic()
     return reading
@@ -657,6 +685,11 @@ def supervise(handle: ChildHandle, pipes: Pipes, job: PreparedJob, timeout_s: fl
             "The submission wrote to the grader's result channel, so none of its results can "
             f"be trusted ({tampered}).")
     elif timed_out:
+        # Only what finished within the limit counts, by the child's own clock: frames that
+        # arrived together after the limit passed must not make a slow run look complete.
+        within = sum(1 for end in protocol.case_ends if end <= timeout_s)
+        del protocol.cases[within:]
+        cases = protocol.cases
         fatal = LearnerError("timeout", _timeout_message(protocol, job, timeout_s))
     elif not protocol.finished:
         fatal = _ended_early(protocol, job, child_end)

@@ -4,8 +4,11 @@ Two sides use this module:
 
 - the *child* (attn_drill.grading.child), which calls `apply_limits` after importing numpy /
   torch and before the first line of learner code: address-space cap, CPU-time backstop, no
-  core files, a file-size cap, then (as root) a drop to an unprivileged uid followed by a
-  process cap;
+  core files, a file-size cap; as root, a mount namespace of its own (references covered,
+  private size-capped /tmp, /var/tmp and /dev/shm, the interpreter reachable under a closed
+  /root), then a drop to an unprivileged per-grade uid followed by a process cap; then, as
+  anyone, no capabilities at all, no_new_privs, a Landlock allow-list of the files it may
+  read and write, and a seccomp filter (see confine.py);
 - the *parent* (runner / warm worker), which chooses that uid, and after every grade calls
   `finish_child` and `kill_escaped` so nothing the submission started survives.
 
@@ -47,6 +50,7 @@ FILE_SIZE_LIMIT_BYTES = 64 * MIB
 # CPU seconds granted on top of the wall-clock timeout before the kernel steps in: the
 # parent's wall clock is the real limit, this only catches a parent that went away.
 CPU_GRACE_S = 5
+MAX_CPU_S = 1 << 30  # any finite --timeout is valid; the CPU backstop stays representable
 
 # Per-grade uids are drawn from a range far above any real account (uid_t is 32 bits).
 SANDBOX_UID_BASE = 2_000_000_000
@@ -66,12 +70,9 @@ THREAD_ENV = {
 GRADE_MARK_VAR = "ATTN_DRILL_GRADE_MARK"
 
 PR_SET_KEEPCAPS = 8
-CLONE_NEWNS = 0x00020000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REC, MS_PRIVATE = 1 << 14, 1 << 18
-PR_SET_NO_NEW_PRIVS = 38
-CAP_DAC_READ_SEARCH = 2
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
+CAP_DAC_READ_SEARCH = 2
+CAP_SYS_ADMIN = 21
 
 # Names of the protections reported in RunResult.protections.
 PROTECTIONS = (
@@ -86,8 +87,15 @@ PROTECTIONS = (
     "privilege-drop",  # runs as an unprivileged, per-grade uid
     "process-limit",  # RLIMIT_NPROC that actually binds
     "no-new-privileges",  # setuid binaries cannot raise privileges again
-    "read-restricted",  # learner code can read only world-readable files (see _drop_privileges)
+    "read-restricted",  # learner code reads only what the allow-list (or its own uid) permits
     "hide-references",  # the pack's reference solutions and mutants are invisible to it
+    "no-capabilities",  # the process holds no capability (no open_by_handle_at, no DAC bypass)
+    "filesystem-allow-list",  # Landlock: read only the interpreter and libraries, write only
+    #                           the grade's private temporary directory
+    "private-temp",  # nothing it writes outlives the grade (/tmp, /var/tmp, /dev/shm private)
+    "no-network",  # no new sockets (seccomp), or at least no TCP (Landlock ABI >= 4)
+    "ipc-scoped",  # no signals or abstract unix sockets outside the grade (Landlock ABI >= 6)
+    "syscall-filter",  # seccomp: no file handles, ptrace, mounts, keyrings, namespaces, bpf
 )
 
 
@@ -117,9 +125,11 @@ def can_drop_privileges() -> bool:
 
 
 def privilege_drop_possible() -> bool:
-    """Root, and an unprivileged uid could still import Python's modules afterwards."""
+    """Root, and an unprivileged uid could still import Python's modules afterwards: they are
+    world-readable, or the child may mount (it then exposes them, see
+    confine.expose_interpreter)."""
     return can_drop_privileges() and (
-        import_roots_world_readable() or has_capability(CAP_DAC_READ_SEARCH))
+        import_roots_world_readable() or has_capability(CAP_SYS_ADMIN))
 
 
 def has_capability(cap: int) -> bool:
@@ -189,6 +199,7 @@ def child_env(plan: SandboxPlan | None, home: str) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
         "HOME": home,
+        "TMPDIR": home,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "PYTHONIOENCODING": "utf-8",
@@ -206,11 +217,12 @@ def child_env(plan: SandboxPlan | None, home: str) -> dict[str, str]:
 # -- child side ------------------------------------------------------------------------------
 
 
-def apply_limits(plan: SandboxPlan) -> dict[str, bool]:
+def apply_limits(plan: SandboxPlan, source: str | None = None) -> dict[str, bool]:
     """Apply every available limit to the current process; report which ones hold.
 
     Must run after numpy/torch are imported (the address-space cap is sized for them) and
-    before any learner code.
+    before any learner code. `source` is the submission's private copy: its directory is the
+    one place the learner's code may write to when /tmp cannot be made private.
     """
     applied = {name: False for name in PROTECTIONS}
     applied["isolated-process"] = True
@@ -228,7 +240,7 @@ def apply_limits(plan: SandboxPlan) -> dict[str, bool]:
             return False
         try:
             resource.setrlimit(kind, (soft, soft if hard is None else hard))
-        except (ValueError, OSError):
+        except (ValueError, OSError, OverflowError):
             return False
         return True
 
@@ -236,18 +248,50 @@ def apply_limits(plan: SandboxPlan) -> dict[str, bool]:
     # macOS accepts RLIMIT_AS but does not enforce it: only claim it where it binds.
     applied["memory-limit"] = limit("RLIMIT_AS", plan.memory_bytes) and IS_LINUX
     used = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = int(used.ru_utime + used.ru_stime + plan.timeout_s + CPU_GRACE_S) + 1
+    cpu = int(used.ru_utime + used.ru_stime + min(plan.timeout_s, MAX_CPU_S) + CPU_GRACE_S) + 1
     applied["cpu-limit"] = limit("RLIMIT_CPU", cpu, cpu + 1)
     applied["file-size-limit"] = limit("RLIMIT_FSIZE", FILE_SIZE_LIMIT_BYTES)
+    workdir = os.path.dirname(source) if source else os.getcwd()
+    if not IS_LINUX:  # macOS: resource limits and the parent's clean-up only
+        applied["kill-escaped-processes"] = False
+        return applied
 
-    if plan.hidden and can_drop_privileges():
-        applied["hide-references"] = _hide_directories(plan.hidden)
-    if plan.uid is not None and plan.gid is not None:
-        # Python itself may live where other users cannot read (e.g. pyenv under a 0700
-        # /root): then keep only the right to *read* files, or every later import fails.
-        readable = import_roots_world_readable()
-        applied["privilege-drop"] = _drop_privileges(plan.uid, plan.gid, keep_read=not readable)
-        applied["read-restricted"] = applied["privilege-drop"] and readable
+    from attn_drill.grading import confine
+
+    trees = confine.interpreter_trees()
+    uid = plan.uid if can_drop_privileges() else None
+    gid = plan.gid if plan.gid is not None else _nobody_gid()
+    private_tmp = False
+    if can_drop_privileges() and confine.private_mount_namespace():
+        applied["hide-references"] = all([confine.cover(path) for path in plan.hidden])
+        exposed = confine.expose_interpreter(trees)
+        if uid is not None and not exposed and not import_roots_world_readable():
+            uid = None  # the per-grade uid could not import anything: stay uid 0, capless
+        keep = {}
+        if source and _is_under(source, "/tmp"):
+            with open(source, "rb") as handle:
+                keep[source] = handle.read()
+        private_tmp = confine.private_tmp(keep, uid or 0, gid if uid is not None else 0,
+                                          trees)
+        with contextlib.suppress(OSError):
+            os.chdir(workdir)
+    elif uid is not None and not import_roots_world_readable():
+        uid = None
+    keep_read = False
+    if (uid is None and plan.uid is not None and can_drop_privileges()
+            and confine.landlock_abi() < 1 and has_capability(CAP_DAC_READ_SEARCH)):
+        # Neither mounts nor Landlock: uid 0 without capabilities could still *write* every
+        # root-owned file (the grader's own code included). A per-grade uid that keeps only
+        # the right to read is the lesser evil; the seccomp filter still refuses file handles.
+        uid, keep_read = plan.uid, True
+    if can_drop_privileges() and source and uid is None:
+        _give_to(workdir, source, 0, 0)  # uid 0 without capabilities reads only its own files
+    confine.drop_bounding_set()
+    if uid is not None:
+        applied["privilege-drop"] = _drop_privileges(uid, gid, keep_read=keep_read)
+    # Keep the one read capability only in the per-grade uid it was meant for.
+    applied["no-capabilities"] = not (keep_read and applied["privilege-drop"]) and (
+        confine.drop_all_capabilities())
     if applied["privilege-drop"]:
         # RLIMIT_NPROC counts the tasks of the real uid: a fresh uid owns only this grade's.
         applied["process-limit"] = limit("RLIMIT_NPROC", PROCESS_LIMIT)
@@ -258,43 +302,47 @@ def apply_limits(plan: SandboxPlan) -> dict[str, bool]:
             if existing is not None:
                 applied["process-limit"] = limit("RLIMIT_NPROC", existing + PROCESS_LIMIT)
         # The parent sweeps the processes carrying this grade's mark (see kill_escaped).
-        applied["kill-escaped-processes"] = IS_LINUX
-    applied["no-new-privileges"] = _no_new_privileges()
+        applied["kill-escaped-processes"] = True
+    applied["no-new-privileges"] = confine.no_new_privileges()
+    if applied["no-new-privileges"]:
+        # The grade's own directory, and the private temporary directories unless a tree of
+        # the interpreter was bound back inside one (write rights there would be read rights
+        # to everything below, a pack's references included).
+        writable = [workdir, *(d for d in confine.PRIVATE_TMP_DIRS if private_tmp
+                               and os.path.isdir(d) and not any(_is_under(t, d) for t in trees))]
+        readable = [*trees, *confine.SYSTEM_LIBRARY_TREES]
+        hidden = [*plan.hidden, *confine.hidden_parts(readable)]
+        held = confine.restrict_filesystem(readable, hidden, writable)
+        applied["filesystem-allow-list"] = held["filesystem"]
+        applied["no-network"] = held["network"]
+        applied["ipc-scoped"] = held["scoped"]
+        applied["syscall-filter"] = confine.install_syscall_filter()
+        applied["no-network"] = applied["no-network"] or applied["syscall-filter"]
+    allow_listed = applied["filesystem-allow-list"]
+    applied["private-temp"] = private_tmp or allow_listed
+    applied["hide-references"] = applied["hide-references"] or allow_listed
+    applied["read-restricted"] = allow_listed or (
+        applied["privilege-drop"] and applied["no-capabilities"])
     return applied
 
 
-def _hide_directories(paths: tuple[str, ...]) -> bool:
-    """In a private mount namespace, lay an empty read-only tmpfs over each directory.
-
-    Only this process (and what it starts) sees the empty directories; the grader and the
-    rest of the machine keep seeing the real files. Needs root (CAP_SYS_ADMIN).
-    """
-    try:
-        libc = _libc()
-        if libc.unshare(CLONE_NEWNS) != 0:
-            return False
-        # Private propagation, so the covers never leak into the parent's namespace.
-        if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-            return False
-        flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
-        for path in paths:
-            if os.path.isdir(path) and libc.mount(
-                    b"tmpfs", os.fsencode(path), b"tmpfs", flags, b"size=4k,mode=555") != 0:
-                return False
-    except (OSError, AttributeError):
-        return False
-    return True
+def _is_under(path: str, directory: str) -> bool:
+    return os.path.abspath(path).startswith(directory.rstrip(os.sep) + os.sep)
 
 
-def _drop_privileges(uid: int, gid: int, *, keep_read: bool) -> bool:
-    """setgroups/setgid/setuid to a per-grade uid; with `keep_read`, keep CAP_DAC_READ_SEARCH.
+def _give_to(directory: str, source: str, uid: int, gid: int) -> None:
+    """Hand the grade's directory and the submission's copy to `uid`, private to it."""
+    with contextlib.suppress(OSError):
+        os.chown(directory, uid, gid)
+        os.chmod(directory, 0o700)
+        os.chown(source, uid, gid)
+        os.chmod(source, 0o600)
 
-    That one capability lets the process read (never write) any file, so the interpreter's
-    lazy imports keep working when it is installed somewhere only root can read. Writing,
-    signalling other users' processes and escaping the process cap all stay impossible.
-    """
-    if keep_read and not has_capability(CAP_DAC_READ_SEARCH):
-        return False  # e.g. a container without it: better no drop than broken imports
+
+def _drop_privileges(uid: int, gid: int, *, keep_read: bool = False) -> bool:
+    """setgroups/setgid/setuid to a per-grade uid; every capability goes with uid 0, except,
+    with `keep_read`, CAP_DAC_READ_SEARCH (the last resort of apply_limits: read, never
+    write, a Python only root may read)."""
     try:
         libc = _libc() if keep_read else None
         if libc is not None and libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0:
@@ -309,12 +357,6 @@ def _drop_privileges(uid: int, gid: int, *, keep_read: bool) -> bool:
     return os.getuid() == uid and os.geteuid() == uid
 
 
-def _libc() -> Any:
-    import ctypes
-
-    return ctypes.CDLL(None, use_errno=True)
-
-
 def _keep_only_read_search(libc: Any) -> bool:
     import ctypes
 
@@ -322,16 +364,19 @@ def _keep_only_read_search(libc: Any) -> bool:
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
     class Data(ctypes.Structure):
-        _fields_ = [
-            ("effective", ctypes.c_uint32),
-            ("permitted", ctypes.c_uint32),
-            ("inheritable", ctypes.c_uint32),
-        ]
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
 
     header = Header(LINUX_CAPABILITY_VERSION_3, 0)
     data = (Data * 2)()
     data[0].effective = data[0].permitted = 1 << CAP_DAC_READ_SEARCH
     return bool(libc.capset(ctypes.byref(header), data) == 0)
+
+
+def _libc() -> Any:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def import_roots_world_readable() -> bool:
@@ -360,15 +405,6 @@ def import_roots_world_readable() -> bool:
         if not others_may(root, wanted):
             return False
     return True
-
-
-def _no_new_privileges() -> bool:
-    if not IS_LINUX:
-        return False
-    try:
-        return bool(_libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
 
 
 def count_user_tasks(uid: int) -> int | None:

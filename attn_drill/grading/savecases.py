@@ -89,12 +89,20 @@ def as_numbers(value):
 
 
 def judge(name, value, expected):
-    """Print how `value` compares with `expected`; True when the grader would accept it."""
-    try:
-        got, dtype = as_numbers(value)
-    except (TypeError, ValueError) as exc:
-        print(f"{{name}}: cannot be read as numbers ({{exc}})")
+    """Print how `value` compares with `expected`; True exactly when the grader accepts it:
+    an ndarray (a tensor on the torch track) of float64 or float32, the expected shape, and
+    every element within the tolerance of the dtype returned (NaN matches NaN, inf the same
+    inf)."""
+    wanted = "tensor" if TRACK == "torch" else "ndarray"
+    kind = "tensor" if hasattr(value, "detach") else type(value).__name__
+    if kind != wanted:
+        print(f"{{name}}: returned a {{kind}}, the grader wants a {{wanted}}")
         return False
+    dtype = str(value.dtype).removeprefix("torch.")
+    if dtype not in ("float64", "float32"):
+        print(f"{{name}}: dtype {{dtype}}; the grader accepts float64 or float32 results only")
+        return False
+    got, dtype = as_numbers(value)
     if got.shape != expected.shape:
         print(f"{{name}}: shape {{got.shape}}, expected {{expected.shape}}")
         return False
@@ -106,9 +114,11 @@ def judge(name, value, expected):
               f"(dtype {{dtype}})")
         return False
     with np.errstate(invalid="ignore", over="ignore"):
-        close = (np.abs(got - expected) <= atol + rtol * np.abs(expected)) | (got == expected)
+        close = np.abs(got - expected) <= atol + rtol * np.abs(expected)
+        close |= np.isnan(got) & np.isnan(expected)
+        close |= np.isinf(got) & np.isinf(expected) & (np.sign(got) == np.sign(expected))
         diff = np.abs(got - expected)
-    worst = float(np.max(diff, initial=0.0)) if diff.size else 0.0
+    worst = float(np.nanmax(diff, initial=0.0)) if diff.size else 0.0
     print(f"{{name}}: max abs diff {{worst:.3g}}; close: {{bool(close.all())}} "
           f"(rtol={{rtol:g}}, atol={{atol:g}} for {{key}}; you returned {{dtype}})")
     return bool(close.all())
@@ -118,9 +128,13 @@ FUNCTION_SNIPPET = PREAMBLE + '''
 inputs = [{inputs}]
 originals = [np.array(as_numbers(x)[0]) for x in inputs]
 result = module.{entry}(*inputs{args})
-values = result if isinstance(result, tuple) else (result,)
+OUTPUTS = {outputs!r}
 ok = True
-for name, value in zip({outputs!r}, values):
+if len(OUTPUTS) > 1 and not (isinstance(result, tuple) and len(result) == len(OUTPUTS)):
+    print(f"expected a tuple of {{len(OUTPUTS)}} values ({{', '.join(OUTPUTS)}})")
+    ok = False
+values = result if isinstance(result, tuple) else (result,)
+for name, value in zip(OUTPUTS, values):
     expected_file = HERE / f"expected_{{name}}.npy"
     if expected_file.exists():
         ok = judge(name, value, np.load(expected_file)) and ok
@@ -204,7 +218,9 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"Cannot create {directory}: {exc.strerror or exc}") from None
-    solution = str(Path(report.file).resolve())
+    from attn_drill.grading.submission import path_from_shown
+
+    solution = str(path_from_shown(report.file).resolve())
     tolerances = _tolerances(report.problem)
     folders = []
     for number, case in enumerate(report.failing_cases, start=1):
@@ -234,7 +250,8 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
             "track": report.track, "tolerances": tolerances,
             "case": case.name, "problem": report.problem, "seed": report.seed,
             "solution": solution, "entry": report.entry, "inputs": ", ".join(input_names),
-            "args": args, "outputs": tuple(case.expected),
+            "args": args,
+            "outputs": tuple(n for n in case.expected if ":" not in n and "@" not in n),
             "convert": TORCH_CONVERT if report.track == "torch" else NUMPY_CONVERT,
         }
         if report.call == "module":

@@ -57,6 +57,9 @@ GRADER_IDS = frozenset({
     *PROPERTY_IDS.values(), "mask-tiny-fill", "missing-bias", "swapped-outputs",
     "rounded-output", "returns-weights", "missing-output-projection", "mask-after-softmax",
     "inverted-mask", "dropout-in-train", "uses-builtin",
+    # named from partial evidence (grading/diagnosis.py): a crash, the axes, the diagonal
+    "missing-keepdims", "max-sum-axes-differ", "causal-off-by-one", "softmax-wrong-axis",
+    "global-normalisation",
 })
 MIN_HINTS = 3
 
@@ -210,6 +213,14 @@ def check_quiz(pack_dir: Path, problem_ids: set[str], result: ValidationResult) 
         return
     result.add("(quiz)", "", "quiz files", True, f"{len(bank.entries)} questions",
                rule="quiz", file=quiz_dir)
+    from attn_drill.grading.rubric import check_rubric
+
+    for entry in bank.entries:  # free-text rubrics: every phrase and pattern compiles
+        rubric = entry.question.rubric
+        broken = check_rubric(rubric) if rubric is not None else []
+        if broken:
+            result.add("(quiz)", "", f"rubric of {entry.question.id}", False, "; ".join(broken),
+                       rule="quiz", file=quiz_dir / f"{entry.topic}.yaml")
 
 
 # -- rules on the problem file itself ---------------------------------------------------------
@@ -455,7 +466,11 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
             others = [i for i in ids if i != mutant.misconception]
             note = f"; also matches {', '.join(others)}" if others else ""
             result.add(problem.id, track, subject, True,
-                       f"fails {len(failed)} check(s), diagnosed as itself{note}")
+                       f"fails {_count(len(failed), 'check')}, diagnosed as itself{note}")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 IMPORT_FORMS = (
@@ -505,10 +520,13 @@ def check_forbidden_rule(problem: Problem, track: str, result: ValidationResult,
 
 def validate_text(problem: Problem, result: ValidationResult) -> None:
     """A text track: the rubric's sample answers (if shipped) pass and an empty one fails."""
-    from attn_drill.grading.rubric import grade_answer
+    from attn_drill.grading.rubric import check_rubric, grade_answer
 
     assert problem.rubric is not None
     assert problem.pack_dir is not None
+    broken = check_rubric(problem.rubric)
+    result.add(problem.id, "text", "rubric phrases and patterns compile", not broken,
+               "; ".join(broken))
     empty = grade_answer("", problem.rubric, "en")
     result.add(problem.id, "text", "empty answer fails", not empty.passed)
     for lang in ("en", "zh"):
@@ -517,5 +535,6 @@ def validate_text(problem: Problem, result: ValidationResult) -> None:
             if not sample.is_file():
                 continue
             graded = grade_answer(sample.read_text(encoding="utf-8"), problem.rubric, lang)
-            result.add(problem.id, "text", f"sample answer {name} passes", bool(graded.passed),
-                       f"score {graded.score:.2f} of {graded.threshold:.2f}")
+            result.add(problem.id, "text", f"sample answer {name} passes (rubric in {lang})",
+                       bool(graded.passed),
+                       f"score {graded.score:.0%}, {graded.threshold:.0%} needed")

@@ -106,8 +106,36 @@ def load_bank(quiz_dir: Path | Sequence[Path] = QUIZ_DIR,
                     f"Invalid quiz file {path}:\n  - {where}.problem: unknown problem "
                     f"{question.problem!r}"
                 )
+        if any(q.rubric is not None and q.rubric.rules for q in quiz.questions):
+            quiz = quiz.model_copy(
+                update={"questions": [_with_rules(q, path) for q in quiz.questions]}
+            )
         topics[quiz.topic] = quiz
     return Bank(dict(sorted(topics.items())))
+
+
+def _with_rules(question: Question, path: Path) -> Question:
+    """A text question whose rubric names `rules: <problem>` gets that problem's
+    contradictions, guards and diagnoses (the problem is read from the quiz file's pack)."""
+    from attn_drill.grading.rubric import with_rules
+    from attn_drill.problems import load_problem_file
+
+    rubric = question.rubric
+    if rubric is None or rubric.rules is None:
+        return question
+    pack = path.parent.parent
+    source = pack / "problems" / f"{rubric.rules}.yaml"
+    if not source.is_file():
+        raise PackError(
+            f"Invalid quiz file {path}:\n  - {question.id}: rubric.rules: no problem "
+            f"{rubric.rules!r} in {pack / 'problems'}"
+        )
+    problem = load_problem_file(source, pack)
+    try:
+        resolved = with_rules(rubric, {problem.id: problem})
+    except PackError as exc:
+        raise PackError(f"Invalid quiz file {path}:\n  - {question.id}: {exc.message}") from None
+    return question.model_copy(update={"rubric": resolved})
 
 
 @cache

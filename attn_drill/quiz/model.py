@@ -6,6 +6,7 @@ title: {en: ..., zh: ...}
 questions:
   - id: scaling-variance
     kind: choice            # choice | numeric | text | handcalc
+    difficulty: easy        # easy | medium | hard
     concepts: [missing-scale]
     problem: scaled-dot-product-attention   # optional
     prompt: {en: ..., zh: ...}
@@ -14,6 +15,7 @@ questions:
     tolerance: 0.01                         # numeric only (absolute)
     rubric: {points: [...], threshold: 2}   # text only
     handcalc: {target: weight, tokens: [2, 3], d_k: [2, 4], decimals: 2}   # handcalc only
+                                            # (+ mask: causal, heads: 2)
     hint: {en: ..., zh: ...}
     explanation: {en: ..., zh: ...}
 ```
@@ -41,10 +43,12 @@ class HandcalcSpec(Model):
 
     target: Literal["weight", "output"]
     tokens: tuple[int, int] = (2, 3)
-    d_k: tuple[int, int] = (2, 4)
-    d_v: tuple[int, int] = (1, 3)
+    d_k: tuple[int, int] = (2, 4)  # per head
+    d_v: tuple[int, int] = (1, 3)  # per head
     values: tuple[int, int] = (-2, 2)
     decimals: int = Field(default=2, ge=1, le=4)
+    mask: Literal["none", "causal"] = "none"  # causal: query i sees keys j <= i only
+    heads: int = Field(default=1, ge=1, le=2)  # 2: Q, K, V split into two heads, concatenated
 
     @model_validator(mode="after")
     def _ranges(self) -> HandcalcSpec:
@@ -54,14 +58,27 @@ class HandcalcSpec(Model):
                 raise ValueError(f"{name}: low {low} is above high {high}")
         if self.tokens[0] < 1 or self.d_k[0] < 1 or self.d_v[0] < 1:
             raise ValueError("tokens, d_k and d_v must be at least 1")
-        if self.tokens[1] > 6 or self.d_k[1] > 8 or self.d_v[1] > 6:
-            raise ValueError("hand calculations stay small: tokens <= 6, d_k <= 8, d_v <= 6")
+        if self.tokens[1] > 6 or self.heads * self.d_k[1] > 8 or self.heads * self.d_v[1] > 6:
+            raise ValueError(
+                "hand calculations stay small: tokens <= 6, heads × d_k <= 8, heads × d_v <= 6"
+            )
+        if self.mask == "causal" and self.tokens[1] < 2:
+            raise ValueError("a causal hand calculation needs at least 2 tokens")
+        if self.heads > 1 and self.target != "output":
+            raise ValueError("a two-head hand calculation asks for an output entry")
         return self
+
+
+Difficulty = Literal["easy", "medium", "hard"]
 
 
 class Question(Model):
     id: str = Field(pattern=KEBAB)
     kind: QuestionKind
+    # easy: recall one fact; medium: apply it (a number, a short explanation); hard: several
+    # steps (a masked or multi-head hand calculation, a data flow through every shape).
+    # Optional so that older packs still load; the built-in bank tags every question.
+    difficulty: Difficulty = "medium"
     concepts: list[str] = Field(default_factory=list)
     problem: str | None = Field(default=None, pattern=KEBAB)
     prompt: L10n

@@ -5,6 +5,10 @@ quiz reads one line per answer (CONTRACT: "Quiz without a terminal"): an unreada
 counts as wrong and end of input ends the quiz cleanly (exit 0) with what was answered
 recorded. In both modes `?` shows the hint (that line is not an answer) and `q` stops the
 quiz, keeping what was answered.
+
+`quiz --question ID` (`run_question_command`) asks one question by id; without a terminal
+its answer is the first line of stdin, taken as it is, and `--no-record` checks it without
+storing anything (the session's `record`).
 """
 
 from __future__ import annotations
@@ -216,7 +220,7 @@ class QuizView(Protocol):
     def quiz_intro(self, n: int, interactive: bool, lang: str) -> None: ...
 
     def question(self, prepared: PreparedQuestion, number: int, total: int, title: str,
-                 lang: str) -> None: ...
+                 lang: str, *, to_stderr: bool = False) -> None: ...
 
     def answer_label(self, kind: str, n_options: int, lang: str) -> str: ...
 
@@ -224,8 +228,12 @@ class QuizView(Protocol):
 
     def unreadable(self, kind: str, n_options: int, lang: str) -> None: ...
 
-    def feedback(self, prepared: PreparedQuestion, verdict: Verdict, due: datetime,
-                 now: datetime, lang: str) -> None: ...
+    def feedback(self, prepared: PreparedQuestion, verdict: Verdict | None,
+                 due: datetime | None, now: datetime, lang: str) -> None: ...
+
+    def show_prompt_marker(self, label: str) -> None: ...
+
+    def echo_piped_answer(self, raw: str | None) -> None: ...
 
     def stopped(self, lang: str) -> None: ...
 
@@ -257,6 +265,9 @@ class AnswerRecord:
     rating: int
     duration_s: float
     due: datetime
+    answer: str = ""
+    verdict: Verdict | None = None
+    recorded: bool = True
 
 
 @dataclass
@@ -287,6 +298,7 @@ class QuizSession:
     view: QuizView | None = None  # needed by `run`, not by `prepare`
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = field(default=lambda: _utc_now())
+    record: bool = True  # False: answers are checked but nothing is stored (--no-record)
 
     def prepare(self, *, topic: str | None, count: int) -> list[PreparedQuestion]:
         """The session's questions, in order, made concrete (all random draws happen here)."""
@@ -316,8 +328,6 @@ class QuizSession:
         return outcome
 
     def _ask(self, prepared: PreparedQuestion, outcome: QuizOutcome) -> str:
-        from attn_drill.quiz.scheduler import rating_for, review
-
         view = self.view
         assert view is not None
         question = prepared.planned.entry.question
@@ -344,27 +354,41 @@ class QuizSession:
                 continue
             break
         duration = max(0.0, self.clock() - started)
+        record = self.answer(prepared, raw, used_hint=used_hint, duration=duration)
+        outcome.answers.append(record)
+        view.feedback(
+            prepared, record.verdict, record.due if record.recorded else None, self.now(),
+            self.lang,
+        )
+        return "answered"
+
+    def answer(
+        self, prepared: PreparedQuestion, raw: str, *, used_hint: bool = False,
+        duration: float = 0.0,
+    ) -> AnswerRecord:
+        """Check one answer and, when the session records, schedule the card and clear the
+        flags of the concepts it tests (a right answer)."""
+        from attn_drill.quiz.scheduler import rating_for, review
+
+        question = prepared.planned.entry.question
         verdict = check_answer(prepared, raw, self.lang)
         rating = rating_for(prepared.kind, verdict.correct, duration, used_hint=used_hint)
         now = self.now()
         result = review(prepared.id, self.store.load_card(prepared.id), rating, now, duration)
-        self.store.record_review(
-            prepared.id, prepared.topic, result.card_json, rating, verdict.correct, duration,
-            result.due_iso,
-        )
-        if verdict.correct:
-            flagged = self.store.flagged_concepts()
-            for concept in question.concepts:
-                if concept in flagged:
-                    self.store.clear_flag(concept)
-        outcome.answers.append(
-            AnswerRecord(
-                prepared.id, prepared.topic, prepared.kind, verdict.correct, verdict.readable,
-                used_hint, rating, duration, result.due,
+        if self.record:
+            self.store.record_review(
+                prepared.id, prepared.topic, result.card_json, rating, verdict.correct,
+                duration, result.due_iso,
             )
+            if verdict.correct:
+                flagged = self.store.flagged_concepts()
+                for concept in question.concepts:
+                    if concept in flagged:
+                        self.store.clear_flag(concept)
+        return AnswerRecord(
+            prepared.id, prepared.topic, prepared.kind, verdict.correct, verdict.readable,
+            used_hint, rating, duration, result.due, raw, verdict, self.record,
         )
-        view.feedback(prepared, verdict, result.due, now, self.lang)
-        return "answered"
 
 
 def _utc_now() -> datetime:
@@ -377,13 +401,15 @@ def _utc_now() -> datetime:
 
 
 def bank_rows(bank: Bank, topic: str | None = None) -> list[dict[str, Any]]:
-    """`quiz --list --json`: one entry per question with id, topic, kind, langs."""
+    """`quiz --list --json`: one entry per question with id, topic, kind, langs (CONTRACT.md)
+    and difficulty."""
     return [
         {
             "id": e.question.id,
             "topic": e.topic,
             "kind": e.question.kind,
             "langs": e.question.langs,
+            "difficulty": e.question.difficulty,
         }
         for e in bank.for_topic(topic)
     ]
@@ -416,15 +442,108 @@ def run_quiz_command(
 
 
 def _session(
-    bank: Bank, store: ReviewStore | None, lang: str, seed: int | None, answer_input: AnswerInput
+    bank: Bank, store: ReviewStore | None, lang: str, seed: int | None, answer_input: AnswerInput,
+    *, record: bool = True,
 ) -> QuizSession:
     if store is None:
         from attn_drill.quiz.scheduler import ProgressStore
 
         store = ProgressStore()
     return QuizSession(
-        bank=bank, store=store, lang=lang, rng=random.Random(seed), input=answer_input
+        bank=bank, store=store, lang=lang, rng=random.Random(seed), input=answer_input,
+        record=record,
     )
+
+
+def question_document(record: AnswerRecord | None, prepared: PreparedQuestion,
+                      lang: str) -> dict[str, Any]:
+    """`quiz --question ID --json`: {id, correct, answer, expected, explanation} (CONTRACT.md)
+    and kind, topic, difficulty, prompt, options, readable, recorded, the worked solution of a
+    hand calculation and the rubric's verdict on a free-text answer."""
+    question = prepared.planned.entry.question
+    verdict = record.verdict if record is not None else None
+    expected: str | None = prepared.answer_line or None
+    if question.kind == "choice" and prepared.correct_option is not None:
+        right = prepared.correct_option
+        expected = f"{LETTERS[right]}) {prepared.options[right]}"
+    document: dict[str, Any] = {
+        "id": prepared.id,
+        "correct": bool(record and record.correct),
+        "answer": None if record is None else record.answer,
+        "expected": expected,
+        "explanation": question.explanation.get(lang),
+        "kind": prepared.kind,
+        "topic": prepared.topic,
+        "difficulty": question.difficulty,
+        "prompt": prepared.prompt,
+        "options": list(prepared.options),
+        "readable": bool(record and record.readable),
+        "recorded": bool(record and record.recorded),
+    }
+    if verdict is not None and verdict.worked:
+        document["worked"] = list(verdict.worked)
+    if verdict is not None and verdict.rubric is not None:
+        document["rubric"] = verdict.rubric.to_dict()
+    return document
+
+
+def run_question_command(
+    *,
+    question_id: str,
+    lang: str,
+    seed: int | None,
+    as_json: bool,
+    record: bool,
+    view: QuizView,
+    answer_input: AnswerInput,
+    show_question: bool = True,
+    bank: Bank | None = None,
+    store: ReviewStore | None = None,
+) -> dict[str, Any] | None:
+    """`attn-drill quiz --question ID`: ask that one question (a hand calculation drawn from
+    `seed`); the answer is recorded like any review unless `record` is False. With `as_json`
+    nothing but the returned document is meant for stdout: the question goes to stderr when
+    `show_question` (someone is typing), and the face prints the document. An unknown id is a
+    usage error (exit 2)."""
+    from attn_drill.quiz.bank import pack_bank
+    from attn_drill.quiz.scheduler import PlannedQuestion
+
+    bank = pack_bank() if bank is None else bank
+    entries = bank.by_id()
+    entry = entries.get(question_id)
+    if entry is None:
+        import difflib
+
+        close = difflib.get_close_matches(question_id, list(entries), n=3)
+        suggestion = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UsageError(
+            f"Unknown quiz question {question_id!r}.{suggestion} "
+            "`attn-drill quiz --list` shows every id."
+        )
+    session = _session(bank, store, lang, seed, answer_input, record=record)
+    session.view = view
+    prepared = prepare(PlannedQuestion(entry, "chosen"), lang, session.rng)
+    title = bank.topics[prepared.topic].title.get(lang)
+    if as_json:
+        if show_question:
+            view.question(prepared, 1, 1, title, lang, to_stderr=True)
+        raw = answer_input.read("")
+        answered = None if raw is None else session.answer(prepared, raw)
+        return question_document(answered, prepared, lang)
+    view.question(prepared, 1, 1, title, lang)
+    if answer_input.interactive:
+        session._ask(prepared, QuizOutcome(planned=1))  # hints and re-asking, as in a quiz
+        return None
+    view.show_prompt_marker(view.answer_label(prepared.kind, len(prepared.options), lang))
+    raw = answer_input.read("")
+    view.echo_piped_answer(raw)
+    if raw is None:
+        view.ended(lang)
+        return None
+    answered = session.answer(prepared, raw)
+    view.feedback(prepared, answered.verdict, answered.due if record else None, session.now(),
+                  lang)
+    return None
 
 
 def preview_session(

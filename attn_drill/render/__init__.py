@@ -7,26 +7,42 @@ follows the terminal and NO_COLOR (rich honours it), and everything fits 80 colu
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
+from rich.segment import Segment
 
 _stdout: Console | None = None
 _stderr: Console | None = None
+_TRAILING_SPACES = re.compile(r"[ \t]+$", re.MULTILINE)
+
+
+class _Console(Console):
+    """rich pads table cells and wrapped lines to the full width with spaces; in a terminal
+    they are invisible, but piped into a file or another program every line ends in a run of
+    spaces. Without a terminal (no colour codes either) they are cut off at each line end."""
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        rendered = super()._render_buffer(buffer)
+        if self.is_terminal:
+            return rendered
+        return _TRAILING_SPACES.sub("", rendered)
 
 
 def console() -> Console:
     global _stdout
     if _stdout is None or _stdout.file is not sys.stdout:
-        _stdout = Console(file=sys.stdout, highlight=False)
+        _stdout = _Console(file=sys.stdout, highlight=False)
     return _stdout
 
 
 def err_console() -> Console:
     global _stderr
     if _stderr is None or _stderr.file is not sys.stderr:
-        _stderr = Console(file=sys.stderr, highlight=False)
+        _stderr = _Console(file=sys.stderr, highlight=False)
     return _stderr
 
 

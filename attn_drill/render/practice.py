@@ -1,8 +1,9 @@
 """Drawing the practice loop and the `hint` / `solution` / `reset` commands.
 
-Every screen of the loop ends with the key legend, so the keys are visible whatever scrolled
-past. A new grade clears the terminal first, so each report replaces the previous one
-instead of piling up. Text fits 80 columns and reads without colour (NO_COLOR).
+Every screen of the loop ends with a status line (problem, track, verdict, score) and the key
+legend, so both are visible whatever scrolled past. A new grade clears the terminal first, so
+each report replaces the previous one instead of piling up. Text fits 80 columns and reads
+without colour (NO_COLOR).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
+from rich.text import Text
 
 from attn_drill.render import console, localized
 
@@ -29,9 +31,21 @@ TEXT: dict[str, dict[str, str]] = {
         "hint": "Hint {level}/{total}",
         "no_more_hints": "No more hints: you have seen all {total}. Here they are together:",
         "hint_more": "Next time: hint {next} of {total} (`attn-drill hint {id}`).",
-        "keys": "keys: h hint · g grade now · s statement · n next problem · l list · q quit",
-        "keys_passed": "keys: n / Enter next problem · h hint · g grade · s statement · "
-        "l list · q quit",
+        "keys": "h hint · g grade · v details · s statement · n next · p back · l list · "
+        "q quit",
+        "keys_passed": "n / Enter next · p back · h hint · g grade · v details · l list · "
+        "q quit",
+        "keys_list": "↑/↓ or j/k move · Enter open · Esc or l back · q quit",
+        "status_none": "not graded yet",
+        "status_track": "{track} track",
+        "skip_confirm": "You have not passed {id} yet. Press n again to skip it, or any other "
+        "key to stay.",
+        "no_previous": "There is no earlier problem in this session to go back to.",
+        "unchanged": "{name} is unchanged since the last grade -- press g to grade it again.",
+        "old_file_saved": "You saved {old}, but you are practising {current} now: that save "
+        "is not graded here. Press p to go back to it.",
+        "nothing_graded": "Nothing graded yet: save your file or press g.",
+        "list_title": "Problems (status per track)",
         "file": "Your file: {path}",
         "file_created": "Created your file: {path}",
         "file_reused": "Continuing with your file: {path}",
@@ -82,8 +96,18 @@ TEXT: dict[str, dict[str, str]] = {
         "hint": "提示 {level}/{total}",
         "no_more_hints": "没有更多提示了：{total} 条提示你都看过了。下面把它们放在一起：",
         "hint_more": "下次：第 {next}/{total} 条提示（`attn-drill hint {id}`）。",
-        "keys": "按键：h 提示 · g 立即评测 · s 题目 · n 下一题 · l 列表 · q 退出",
-        "keys_passed": "按键：n / 回车 下一题 · h 提示 · g 评测 · s 题目 · l 列表 · q 退出",
+        "keys": "h 提示 · g 评测 · v 详情 · s 题目 · n 下一题 · p 上一题 · l 列表 · q 退出",
+        "keys_passed": "n / 回车 下一题 · p 上一题 · h 提示 · g 评测 · v 详情 · l 列表 · q 退出",
+        "keys_list": "↑/↓ 或 j/k 移动 · 回车 打开 · Esc 或 l 返回 · q 退出",
+        "status_none": "尚未评测",
+        "status_track": "{track} 赛道",
+        "skip_confirm": "你还没有通过 {id}。再按一次 n 跳过它，按其他键留下。",
+        "no_previous": "本次练习中没有可以返回的上一题。",
+        "unchanged": "{name} 自上次评测以来没有变化——按 g 重新评测。",
+        "old_file_saved": "你保存了 {old}，但现在练习的是 {current}：那次保存不会在这里评测。"
+        "按 p 返回那一题。",
+        "nothing_graded": "还没有评测过：保存文件或按 g。",
+        "list_title": "题目（各赛道状态）",
         "file": "你的文件：{path}",
         "file_created": "已为你创建文件：{path}",
         "file_reused": "继续使用你的文件：{path}",
@@ -296,6 +320,10 @@ class PracticeScreen:
 
     def __init__(self, lang: str) -> None:
         self.lang = lang
+        # What the status line says: problem, track and the last verdict (None: not graded).
+        self.problem_id = ""
+        self.track = ""
+        self.last: Any = None
 
     def _t(self, key: str, **values: Any) -> str:
         return text(self.lang, key, **values)
@@ -307,10 +335,36 @@ class PracticeScreen:
     def clear(self) -> None:
         console().clear()
 
+    def status_line(self) -> Text:
+        """One line that ends every screen: problem, track, verdict and score."""
+        from attn_drill.render.report import LABELS
+
+        line = Text()
+        if not self.problem_id:
+            return line
+        line.append(f" {self.problem_id} ", style="bold reverse")
+        line.append(" " + self._t("status_track", track=self.track) + " · ")
+        if self.last is None:
+            line.append(self._t("status_none"), style="dim")
+        else:
+            words = LABELS["zh" if self.lang == "zh" else "en"]
+            passed = bool(getattr(self.last, "passed", False))
+            line.append(words["passed"] if passed else words["failed"],
+                        style="bold green" if passed else "bold red")
+            score = getattr(self.last, "score", None)
+            if isinstance(score, (int, float)):
+                line.append(f" · {words['score']} {score:.0%}")
+        line.truncate(console().width, overflow="ellipsis")
+        return line
+
     @_in_one_write
-    def legend(self, passed: bool = False) -> None:
-        console().print()
-        console().print(f"[dim]{escape(self._t('keys_passed' if passed else 'keys'))}[/]")
+    def legend(self, passed: bool = False, keys: str = "") -> None:
+        out = console()
+        out.print()
+        status = self.status_line()
+        if status.plain:
+            out.print(status, no_wrap=True, overflow="ellipsis")
+        out.print(f"[dim]{escape(self._t(keys or ('keys_passed' if passed else 'keys')))}[/]")
 
     @_in_one_write
     def statement(self, problem: Problem, track: str, path: Path, *, created: bool,
@@ -318,6 +372,8 @@ class PracticeScreen:
                   passed: bool = False, already_passed: bool = False) -> None:
         from attn_drill.render.problem import problem_statement
 
+        if (problem.id, track) != (self.problem_id, self.track):
+            self.problem_id, self.track, self.last = problem.id, track, None
         self.clear()
         problem_statement(problem, track, self.lang)
         out = console()
@@ -339,14 +395,22 @@ class PracticeScreen:
     def grading(self, path: Path) -> None:
         console().print(f"[dim]{escape(self._t('grading', name=path.name))}[/]")
 
+    def _graded(self, report: Any, problem: Problem, track: str | None = None) -> None:
+        self.problem_id = problem.id
+        self.track = track or getattr(report, "track", "") or self.track
+        self.last = report
+
     @_in_one_write
-    def report(self, report: Any, problem: Problem, path: Path, hint_level: int) -> None:
-        """A failed grade: the full report, then which hint addresses each diagnosis."""
+    def report(self, report: Any, problem: Problem, path: Path, hint_level: int,
+               verbose: bool = False) -> None:
+        """A failed grade: the short report (every check with `verbose`), then which hint
+        addresses each diagnosis, the status line and the keys."""
         from attn_drill.render.report import grade_report
 
+        self._graded(report, problem)
         self.clear()
         message(self._t("file", path=path), "dim")
-        grade_report(report, self.lang, next_steps=False)
+        grade_report(report, self.lang, next_steps=False, verbose=verbose)
         console().print()
         pointed = False
         for diagnosis in getattr(report, "diagnosis", []) or []:
@@ -369,13 +433,14 @@ class PracticeScreen:
 
     @_in_one_write
     def passed(self, report: Any, problem: Problem, track: str, path: Path,
-               reference: tuple[Path, str] | None) -> None:
+               reference: tuple[Path, str] | None, verbose: bool = False) -> None:
         """A pass: the report, congratulations, the reference, one note to go further."""
         from attn_drill.render.report import grade_report
 
+        self._graded(report, problem, track)
         self.clear()
         message(self._t("file", path=path), "dim")
-        grade_report(report, self.lang, next_steps=False)
+        grade_report(report, self.lang, next_steps=False, verbose=verbose)
         out = console()
         out.print()
         out.print(Panel(f"[bold green]{escape(self._t('passed'))}[/]", border_style="green"))
@@ -405,34 +470,44 @@ class PracticeScreen:
 
     @_in_one_write
     def problem_list(self, rows: list[dict[str, object]], current_id: str,
-                     passed: bool = False) -> None:
-        """A compact one-line-per-problem list (the `list` table is too wide for 80 columns
-        next to the loop), the current problem marked."""
+                     passed: bool = False, selected: tuple[str, str | None] | None = None,
+                     current_track: str | None = None) -> None:
+        """The problems, one line per problem and track with that track's own status; the
+        problem being practised marked ▶, the line the cursor is on highlighted."""
         from rich.cells import cell_len
-        from rich.text import Text
 
         from attn_drill.render.problem import STATUS_STYLE, status_text
 
         self.clear()
         out = console()
-        id_width = max((len(str(row.get("id", ""))) for row in rows), default=0)
-        shown = [status_text(str(row.get("status", "todo")), self.lang)
-                 + ("*" if row.get("changed_since_pass") else "") for row in rows]
+        out.print(Text(self._t("list_title"), style="bold"))
+        from attn_drill.catalog import list_entries
+
+        entries = list_entries(rows)
+        id_width = max((len(pid) for pid, _t, _s, _c, _title in entries), default=0)
+        track_width = max((len(t or "") for _p, t, _s, _c, _title in entries), default=0)
+        shown = [status_text(status, self.lang) + ("*" if changed else "")
+                 for _p, _t, status, changed, _title in entries]
         status_width = max((cell_len(s) for s in shown), default=0)
-        for row, status_shown in zip(rows, shown, strict=True):
-            status = str(row.get("status", "todo"))
-            problem_id = str(row.get("id", ""))
-            current = problem_id == current_id
+        for (problem_id, track, status, _changed, title), status_shown in zip(
+                entries, shown, strict=True):
+            current = problem_id == current_id and (current_track is None or track is None
+                                                    or track == current_track)
+            chosen = selected is not None and (problem_id, track) == selected
             line = Text("▶ " if current else "  ")
             padding = " " * (status_width - cell_len(status_shown) + 1)
             line.append(status_shown + padding, style=STATUS_STYLE.get(status, ""))
             line.append(f"{problem_id:<{id_width}}  ", style="bold" if current else "")
-            line.append(str(row.get("title", "")))
+            if track_width:
+                line.append(f"{track or '':<{track_width}}  ", style="dim")
+            line.append(title)
+            if chosen:
+                line.stylize("reverse")
             line.truncate(out.width, overflow="ellipsis")
             out.print(line, no_wrap=True, overflow="ellipsis")
-        console().print()
+        out.print()
         message(self._t("list_current", id=current_id), "bold")
-        self.legend(passed)
+        self.legend(passed, keys="keys_list" if selected is not None else "")
 
     @_in_one_write
     def note(self, key: str, passed: bool = False, style: str = "yellow", **values: Any

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from attn_drill.render import console
 
@@ -31,6 +32,7 @@ LABELS = {
         "inputs": "Input",
         "output": "Output",
         "next": "Next: ",
+        "track": "{track} track",
     },
     "zh": {
         "formula": "公式",
@@ -42,6 +44,7 @@ LABELS = {
         "inputs": "输入",
         "output": "输出",
         "next": "下一步：",
+        "track": "{track} 赛道",
     },
 }
 
@@ -65,6 +68,7 @@ TABLE_TEXT = {
         "difficulty": "difficulty",
         "tracks": "tracks",
         "status": "status",
+        "track_status": "status by track",
         "no_match": "No problems match these filters.",
         "no_match_passed": "No passed problems yet. "
         "Start with: [bold]attn-drill practice[/]",
@@ -79,8 +83,9 @@ TABLE_TEXT = {
         "title_col": "标题",
         "topic": "主题",
         "difficulty": "难度",
-        "tracks": "轨道",
+        "tracks": "赛道",
         "status": "状态",
+        "track_status": "各赛道状态",
         "no_match": "没有符合这些筛选条件的题目。",
         "no_match_passed": "还没有通过的题目。从这里开始：[bold]attn-drill practice[/]",
         "no_match_attempted": "没有进行中（尝试过但还没通过）的题目。",
@@ -96,6 +101,23 @@ def difficulty_text(difficulty: str, lang: str) -> str:
 
 def status_text(status: str, lang: str) -> str:
     return STATUS_TEXT.get(lang, STATUS_TEXT["en"]).get(status, status)
+
+
+def track_status_text(row: dict[str, object], lang: str) -> Text:
+    """`numpy  passed` / `torch  todo`, one line per track, each in its status colour; a pass
+    from before the problem changed carries a `*`."""
+    statuses = row.get("track_status") or {t: row.get("status", "todo")
+                                           for t in row.get("tracks", [])}  # type: ignore[union-attr]
+    changed = set(row.get("changed_tracks") or [])  # type: ignore[arg-type]
+    width = max((len(str(t)) for t in statuses), default=0)  # type: ignore[union-attr]
+    text = Text()
+    for index, (track, status) in enumerate(statuses.items()):  # type: ignore[union-attr]
+        if index:
+            text.append("\n")
+        text.append(f"{track:<{width}}  ")
+        text.append(status_text(str(status), lang) + ("*" if track in changed else ""),
+                    style=STATUS_STYLE.get(str(status), ""))
+    return text
 
 
 def no_problems(lang: str, status: str | None = None) -> None:
@@ -132,16 +154,10 @@ def problem_table(rows: list[dict[str, object]], lang: str, *, status: str | Non
         table.add_column(text["title_col"], overflow="fold")
     table.add_column(text["topic"], no_wrap=True)
     table.add_column(text["difficulty"], no_wrap=True)
-    table.add_column(text["tracks"])
-    table.add_column(text["status"], no_wrap=True)
+    # One line per track, never cut: a pass on numpy is not a pass on torch.
+    table.add_column(text["track_status"], no_wrap=True)
     changed = False
     for row in rows:
-        status_id = str(row["status"])
-        style = STATUS_STYLE.get(status_id, "")
-        shown_status = status_text(status_id, lang)
-        if row.get("changed_since_pass"):
-            shown_status += "*"
-            changed = True
         if compact:
             cell = Text(str(row["id"]))
             cell.append("\n")
@@ -153,9 +169,9 @@ def problem_table(rows: list[dict[str, object]], lang: str, *, status: str | Non
             *cells,
             str(row["topic"]),
             difficulty_text(str(row["difficulty"]), lang),
-            ", ".join(row["tracks"]),  # type: ignore[arg-type]
-            Text(shown_status, style=style),
+            track_status_text(row, lang),
         )
+        changed = changed or bool(row.get("changed_since_pass"))
     console().print(table)
     if changed:
         console().print(f"[dim]{CHANGED_NOTE[lang]}[/]")
@@ -167,14 +183,16 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
     out = console()
     out.print(
         Panel(
-            f"[bold]{escape(problem.title.get(lang))}[/]  [dim]{problem.id} · {track} · "
-            f"{problem.topic} · {problem.difficulty}[/]",
+            f"[bold]{escape(problem.title.get(lang))}[/]  [dim]{problem.id} · "
+            f"{escape(LABELS[lang]['track'].format(track=track))} · {problem.topic} · "
+            f"{difficulty_text(problem.difficulty, lang)}[/]",
             expand=False,
         )
     )
     out.print(Markdown(problem.statement.get(lang)))
     out.print(f"\n[bold]{labels['formula']}[/]")
-    out.print(f"  {escape(problem.formula)}")
+    for part in formula_lines(problem.formula, out.width - 2):
+        out.print(Text("  " + part), overflow="fold")
     if spec.signature:
         out.print(f"\n[bold]{labels['signature']}[/]")
         out.print(
@@ -187,8 +205,8 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
     out.print(Markdown(problem.shapes.get(lang)))
     for number, example in enumerate(problem.examples, start=1):
         out.print(f"\n[bold]{labels['example']} {number}[/]")
-        out.print(f"  {labels['inputs']}:  {escape(example.inputs)}")
-        out.print(f"  {labels['output']}: {escape(example.output)}")
+        out.print(_labelled(labels["inputs"], example.inputs, labels))
+        out.print(_labelled(labels["output"], example.output, labels))
         out.print(Markdown(example.explanation.get(lang)))
     out.print(f"\n[bold]{labels['constraints']}[/]")
     out.print(Markdown(problem.constraints.get(lang)))
@@ -196,6 +214,37 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
         out.print(f"\n[bold]{labels['forbidden']}[/]")
         for name in spec.forbidden:
             out.print(f"  • {escape(name)}")
+
+
+def _labelled(label: str, value: str, labels: dict[str, str]) -> Table:
+    """`  Input:  value`, a long value wrapping under itself rather than at the margin."""
+    from rich.cells import cell_len
+
+    width = max(cell_len(labels["inputs"]), cell_len(labels["output"])) + 3
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(width=width, no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(Text("  " + label + ":"), Text(value))
+    return grid
+
+
+def formula_lines(formula: str, width: int) -> list[str]:
+    """A formula split at its own separators (`,  ` and `;  `) rather than at any space:
+    each clause stays whole on its line, never broken inside `softmax(Q Kᵀ / √d_k)`."""
+    import re
+
+    from rich.cells import cell_len
+
+    if cell_len(formula) <= width:
+        return [formula]
+    clauses = [c.strip() for c in re.split(r"(?<=[,;])\s{2,}", formula) if c.strip()]
+    lines: list[str] = []
+    for clause in clauses:
+        if lines and cell_len(lines[-1] + "  " + clause) <= width:
+            lines[-1] += "  " + clause
+        else:
+            lines.append(clause)
+    return lines
 
 
 def next_step(command: str, lang: str) -> None:

@@ -66,6 +66,9 @@ TEXT: dict[str, dict[str, str]] = {
         "col_topic": "topic",
         "col_kind": "kind",
         "col_langs": "langs",
+        "col_difficulty": "difficulty",
+        "chosen": "asked by id",
+        "not_recorded": "not recorded (--no-record)",
     },
     "zh": {
         "bank": "attn-drill 测验题库",
@@ -115,6 +118,9 @@ TEXT: dict[str, dict[str, str]] = {
         "col_topic": "主题",
         "col_kind": "题型",
         "col_langs": "语言",
+        "col_difficulty": "难度",
+        "chosen": "按编号提问",
+        "not_recorded": "未记录（--no-record）",
     },
 }
 
@@ -147,10 +153,12 @@ def relative_time(when: datetime, now: datetime, lang: str) -> str:
 
 def bank_table(rows: list[dict[str, Any]], bank: Bank, lang: str) -> None:
     table = Table(title=_t(lang, "bank"))
-    for key in ("col_id", "col_topic", "col_kind", "col_langs"):
+    for key in ("col_id", "col_topic", "col_kind", "col_difficulty", "col_langs"):
         table.add_column(_t(lang, key), overflow="fold")
     for row in rows:
-        table.add_row(row["id"], row["topic"], row["kind"], ", ".join(row["langs"]))
+        table.add_row(
+            row["id"], row["topic"], row["kind"], row["difficulty"], ", ".join(row["langs"])
+        )
     console().print(table)
 
 
@@ -179,6 +187,8 @@ def _reason(prepared: PreparedQuestion, lang: str) -> str:
         if planned.reason == "due" and when == _t(lang, "now"):
             return _t(lang, "due_now")  # not "due since now"
         return _t(lang, planned.reason, when=when)
+    if planned.reason == "chosen":
+        return _t(lang, "chosen")
     return _t(lang, "new")
 
 
@@ -193,8 +203,14 @@ def _why(why: str, lang: str) -> str:
     return _t(lang, "flag_why", problem=match.group(1), day=match.group(2))
 
 
-def question(prepared: PreparedQuestion, number: int, total: int, title: str, lang: str) -> None:
-    out = console()
+def question(
+    prepared: PreparedQuestion, number: int, total: int, title: str, lang: str,
+    *, to_stderr: bool = False,
+) -> None:
+    """The question; on stderr when stdout is kept for one JSON document (`--json`)."""
+    from attn_drill.render import err_console
+
+    out = err_console() if to_stderr else console()
     heading = _t(lang, "question", number=number, total=total)
     out.print()
     out.print(f"[bold]{escape(heading)}[/] · {escape(title)} · [dim]{prepared.id}[/]")
@@ -202,7 +218,20 @@ def question(prepared: PreparedQuestion, number: int, total: int, title: str, la
     out.print(f"[dim]{escape(_reason(prepared, lang))}[/]", soft_wrap=wrap)
     out.print(escape(prepared.prompt), soft_wrap=wrap)
     for letter, option in zip(LETTERS, prepared.options, strict=False):
-        out.print(f"  {letter}) {escape(option)}", soft_wrap=wrap)
+        out.print(_option_line(letter, option))
+
+
+def _option_line(letter: str, option: str) -> Any:
+    """`  a) text`, every wrapped line of the text under its first character (Chinese is
+    folded by character inside that column, English at spaces)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(width=4, justify="right", no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(Text(f"{letter})"), Text(option))
+    return grid
 
 
 def answer_label(kind: str, n_options: int, lang: str) -> str:
@@ -253,8 +282,12 @@ def _label(value: Any, lang: str) -> str:
 
 
 def feedback(
-    prepared: PreparedQuestion, verdict: Verdict, due: datetime, now: datetime, lang: str
+    prepared: PreparedQuestion, verdict: Verdict | None, due: datetime | None, now: datetime,
+    lang: str,
 ) -> None:
+    """What was right or wrong, the explanation, and when the card comes back (`due` None:
+    the answer was not recorded)."""
+    assert verdict is not None
     out = console()
     wrap = _soft_wrap(lang)
     question_model = prepared.planned.entry.question
@@ -291,7 +324,10 @@ def feedback(
     out.print(escape(question_model.explanation.get(lang)), soft_wrap=wrap)
     if question_model.problem:
         out.print(f"[dim]{escape(_t(lang, 'related', problem=question_model.problem))}[/]")
-    out.print(f"[dim]{escape(_t(lang, 'next_review', when=relative_time(due, now, lang)))}[/]")
+    if due is None:
+        out.print(f"[dim]{escape(_t(lang, 'not_recorded'))}[/]")
+    else:
+        out.print(f"[dim]{escape(_t(lang, 'next_review', when=relative_time(due, now, lang)))}[/]")
 
 
 def stopped(lang: str) -> None:
@@ -363,3 +399,17 @@ class TerminalInput:
             return None
         except KeyboardInterrupt:
             return "q"
+
+
+class FirstLineInput:
+    """`quiz --question` without a terminal (or with --json): the answer is the first line of
+    stdin, read once and not echoed; None when stdin is empty."""
+
+    interactive = False
+
+    def read(self, prompt: str) -> str | None:
+        try:
+            line = sys.stdin.readline()
+        except (OSError, ValueError, UnicodeDecodeError):
+            return ""  # an unreadable line is an unreadable answer
+        return None if line == "" else line.rstrip("\r\n")
