@@ -680,3 +680,30 @@ def test_readme_lists_the_llm_problems_with_their_tracks() -> None:
                     if line.startswith(f"| `{problem_id}` |")), None)
         assert row is not None, f"README has no row for {problem_id}"
         assert row.split("|")[2].strip() == ", ".join(tracks), row
+
+
+def test_saved_chunked_case_replays_the_calls_like_the_grader(tmp_path: Any) -> None:
+    """`--save-cases` on kv-cache: the snippet calls once per chunk with the returned caches,
+    so the saved stale-cache failure fails there too, and a right solution passes it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import run_cli
+
+    p = problem("kv-cache")
+    mutants = p.mutants_path("numpy").read_text(encoding="utf-8")
+    stale = tmp_path / "kv_cache.py"
+    stale.write_text(mutants.replace("def stale_cache(", "def attend_with_cache("))
+    saved = tmp_path / "saved"
+    graded = run_cli("grade", str(stale), "--no-record", "--save-cases", str(saved))
+    assert graded.returncode == 1, graded.stdout + graded.stderr
+    folder = next(f for f in sorted(saved.iterdir()) if "one-token-at-a-time" in f.name)
+    repro = folder / "repro.py"
+    assert "call_in_chunks" in repro.read_text()
+    still = subprocess.run([sys.executable, str(repro)], capture_output=True, text=True,
+                           timeout=120)
+    assert still.returncode == 1 and "K_cache: shape (0, 16), expected (5, 16)" in still.stdout
+    stale.write_text(p.reference_path("numpy").read_text(encoding="utf-8"))
+    fixed = subprocess.run([sys.executable, str(repro)], capture_output=True, text=True,
+                           timeout=120)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr

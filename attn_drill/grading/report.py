@@ -126,6 +126,7 @@ class FailingCase:
     params: dict[str, Any] = field(default_factory=dict)
     grad_output: Any = None  # upstream gradient of a module's backward check
     error: str = ""
+    chunks: list[int] = field(default_factory=list)  # calls per chunk, or blocks of a stream
 
 
 @dataclass

@@ -45,6 +45,7 @@ def failing_cases(ev: Evaluation, checks: list[CheckResult]) -> list[FailingCase
             params=dict(case.params),
             grad_output=case.grad_output,
             error=error,
+            chunks=list(case.chunks),
         ))
     return result
 
@@ -127,8 +128,8 @@ def judge(name, value, expected):
 FUNCTION_SNIPPET = PREAMBLE + '''
 inputs = [{inputs}]
 originals = [np.array(as_numbers(x)[0]) for x in inputs]
-result = module.{entry}(*inputs{args})
 OUTPUTS = {outputs!r}
+{helpers}result = {call}
 ok = True
 if len(OUTPUTS) > 1 and not (isinstance(result, tuple) and len(result) == len(OUTPUTS)):
     print(f"expected a tuple of {{len(OUTPUTS)}} values ({{', '.join(OUTPUTS)}})")
@@ -144,6 +145,60 @@ for position, (before, after) in enumerate(zip(originals, inputs)):
         ok = False
 print("this case passes now" if ok else "this case still fails")
 sys.exit(0 if ok else 1)
+'''
+
+# The grader calls a chunked case once per chunk, each call given the carried outputs
+# (caches) of the previous one; the other outputs are joined along axis -2.
+CHUNKED_HELPER = '''NAMES = {names!r}
+CHUNKS = {chunks!r}
+SPLIT, CARRY = {split!r}, {carry!r}
+
+
+def call_in_chunks(values):
+    given = dict(zip(NAMES, values))
+    carried = {{name: given[name] for name in CARRY}}
+    pieces = {{name: [] for name in OUTPUTS if name not in CARRY.values()}}
+    start = 0
+    for size in CHUNKS:
+        call = dict(given)
+        for name in SPLIT:
+            call[name] = given[name][..., start:start + size, :]
+        call.update(carried)
+        returned = dict(zip(OUTPUTS, module.{entry}(*call.values(){args})))
+        for name, output in CARRY.items():
+            carried[name] = returned[output]
+        for name in pieces:
+            pieces[name].append(as_numbers(returned[name])[0])
+        start += size
+    return tuple(np.concatenate(pieces[name], axis=-2) if name in pieces else returned[name]
+                 for name in OUTPUTS)
+
+
+'''
+
+# The grader passes a stream's parts as one one-shot iterator of fresh blocks.
+BLOCKS_HELPER = '''NAMES = {names!r}
+CHUNKS = {chunks!r}
+STREAM, PARTS = {stream!r}, {parts!r}
+
+
+def call_with_blocks(values):
+    given = dict(zip(NAMES, values))
+    parts = [given[name] for name in PARTS]
+    bounds, start = [], 0
+    for size in CHUNKS:
+        bounds.append((start, start + size))
+        start += size
+    blocks = (tuple(part[..., a:b, :].copy() for part in parts) for a, b in bounds)
+    call = {{}}
+    for name in NAMES:
+        if name == PARTS[0]:
+            call[STREAM] = blocks
+        elif name not in PARTS:
+            call[name] = given[name]
+    return module.{entry}(*call.values(){args})
+
+
 '''
 
 MODULE_SNIPPET = PREAMBLE + '''
@@ -227,10 +282,13 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
         folder = directory / f"{number:02d}-{_slug(case.name)}"
         folder.mkdir(parents=True, exist_ok=True)
         input_names = []
+        spec = _track_spec(report.problem, report.track)
+        plain = set(getattr(spec, "python_inputs", None) or ())
         for name, array in case.inputs.items():
             file = f"input_{_file_key(name)}.npy"
             np.save(folder / file, np.asarray(array))
-            input_names.append(f'as_input(np.load(HERE / "{file}"))')
+            load = f'np.load(HERE / "{file}")'
+            input_names.append(f"{load}.tolist()" if name in plain else f"as_input({load})")
         for kind, arrays in (("expected", case.expected), ("got", case.got)):
             for name, array in arrays.items():
                 np.save(folder / f"{kind}_{_file_key(name)}.npy", np.asarray(array))
@@ -258,7 +316,7 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
             snippet = MODULE_SNIPPET.format(init=case.init, params=params,
                                             first=next(iter(case.inputs), "x"), **fields)
         else:
-            snippet = FUNCTION_SNIPPET.format(**fields)
+            snippet = FUNCTION_SNIPPET.format(**fields, **_call_code(spec, case, fields))
         (folder / "repro.py").write_text(snippet, encoding="utf-8")
         if case.error:
             (folder / "error.txt").write_text(case.error + "\n", encoding="utf-8")
@@ -266,6 +324,38 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
     report.saved_cases_dir = str(directory)
     report.saved_cases = [str(f) for f in folders]
     return folders
+
+
+def _track_spec(problem_id: str, track: str) -> Any:
+    """The track's spec, or None for a problem that cannot be found (another pack)."""
+    try:
+        from attn_drill.problems import get_problem
+
+        return get_problem(problem_id).tracks.get(track)  # type: ignore[call-overload]
+    except Exception:
+        return None
+
+
+def _call_code(spec: Any, case: FailingCase, fields: dict[str, Any]) -> dict[str, str]:
+    """How the snippet calls the solution: once, once per chunk, or with a stream of blocks."""
+    from attn_drill.grading import chunks as chunk_plans
+    from attn_drill.grading import streams
+
+    plain = {"helpers": "", "call": f"module.{fields['entry']}(*inputs{fields['args']})"}
+    if spec is None or not case.chunks:
+        return plain
+    names = list(case.inputs)
+    stream, parts = streams.plan_of(spec)
+    if stream:
+        helper = BLOCKS_HELPER.format(names=names, chunks=case.chunks, stream=stream,
+                                      parts=parts, entry=fields["entry"], args=fields["args"])
+        return {"helpers": helper, "call": "call_with_blocks(inputs)"}
+    split, carry = chunk_plans.plan_of(spec)
+    if split:
+        helper = CHUNKED_HELPER.format(names=names, chunks=case.chunks, split=split,
+                                       carry=carry, entry=fields["entry"], args=fields["args"])
+        return {"helpers": helper, "call": "call_in_chunks(inputs)"}
+    return plain
 
 
 def _tolerances(problem_id: str) -> dict[str, tuple[float, float]]:
