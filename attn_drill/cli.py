@@ -213,7 +213,9 @@ def start_cmd(
 @app.command("grade")
 @_guarded
 def grade_cmd(
-    file: Path = typer.Argument(..., help="Your solution (.py, or .md/.txt for text problems)."),
+    paths: list[Path] = typer.Argument(
+        ..., metavar="PATH...", help="Your solution (.py, or .md/.txt for text problems); "
+        "several files or directories grade a class (batch mode)."),
     problem_id: str | None = typer.Option(None, "--problem", help="Problem id."),
     track: str | None = TrackOpt,
     seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1,
@@ -228,13 +230,59 @@ def grade_cmd(
     verbose: bool = typer.Option(False, "--verbose", "-v",
                                  help="Show every check in detail, not only the first failure."),
     as_json: bool = JsonOpt,
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, max=256,
+                                    help="Submissions graded at once (default: CPU count)."),
+    csv_path: Path | None = typer.Option(None, "--csv", help="Write one CSV row per submission."),
+    out_dir: Path | None = typer.Option(
+        None, "--out", help="Keep each result in this directory as it finishes."),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Skip submissions already graded in --out."),
+    seed_per_student: bool = typer.Option(
+        False, "--seed-per-student", help="Derive each student's seed from their name."),
+    student: str | None = typer.Option(None, "--student",
+                                       help="Grade every file as this student's."),
+    fmt: str | None = typer.Option(None, "--format",
+                                   help="Also write exercism, junit or gradescope results."),
+    output: Path | None = typer.Option(None, "--output", help="Where --format writes."),
+    expect: list[str] | None = typer.Option(
+        None, "--expect", help="A problem the submission must contain (gradescope format)."),
+    points: float = typer.Option(1.0, "--points", min=0.0,
+                                 help="Points per problem (gradescope format)."),
     packs: list[Path] | None = PackOpt,
 ) -> None:
-    """Grade a solution against the reference and explain what went wrong."""
-    from attn_drill.grading.grade import grade_file
+    """Grade a solution against the reference and explain what went wrong; with several
+    files or a directory, grade a whole class."""
+    from attn_drill.errors import UsageError
+    from attn_drill.packs import extra_packs
     from attn_drill.settings import resolve_lang
 
     language = resolve_lang(lang)
+    if fmt is not None:
+        from attn_drill.formats import FORMATS
+
+        if fmt not in FORMATS:
+            raise UsageError(f"Unknown --format {fmt!r}: use one of {', '.join(FORMATS)}.")
+        if output is None:
+            raise UsageError(f"--format {fmt} needs --output PATH (where to write it).")
+    if resume and out_dir is None:
+        raise UsageError("--resume needs --out DIR (where the finished results are kept).")
+    batch = (len(paths) > 1 or any(p.is_dir() for p in paths) or csv_path is not None
+             or out_dir is not None or fmt == "gradescope")
+    if batch:
+        _grade_batch(paths, problem_id=problem_id, track=track, seed=seed, timeout=timeout,
+                     lang=language, save_cases=save_cases, as_json=as_json, jobs=jobs,
+                     csv_path=csv_path, out_dir=out_dir, resume=resume,
+                     seed_per_student=seed_per_student, student=student, fmt=fmt,
+                     output=output, expect=expect or [], points=points,
+                     packs=list(extra_packs()))
+        return
+    file = paths[0]
+    if seed_per_student:
+        from attn_drill.batch import student_of, student_seed
+
+        seed = student_seed(student or student_of(file, None), seed)
+    from attn_drill.grading.grade import grade_file
+
     report = grade_file(
         file, problem_id=problem_id, track=track, seed=seed, timeout=timeout, lang=language
     )
@@ -251,6 +299,13 @@ def grade_cmd(
         from attn_drill.grading.savecases import save_failing_cases
 
         save_failing_cases(report, save_cases)
+    if fmt is not None and output is not None:
+        from attn_drill.batch import Submission, result_document, student_of
+        from attn_drill.formats import write_documents
+
+        one = Submission(file, student or student_of(file, None))
+        write_documents([result_document(report, one, seed_from_student=seed_per_student,
+                                         problems=None)], fmt, output, several=False)
     if as_json:
         from attn_drill.render import print_json
 
@@ -262,6 +317,136 @@ def grade_cmd(
     if store_error is not None:
         raise store_error
     raise typer.Exit(int(ExitCode.OK if report.passed else ExitCode.FAILED))
+
+
+def _grade_batch(paths: list[Path], *, problem_id: str | None, track: str | None, seed: int,
+                 timeout: float, lang: str, save_cases: Path | None, as_json: bool,
+                 jobs: int | None, csv_path: Path | None, out_dir: Path | None, resume: bool,
+                 seed_per_student: bool, student: str | None, fmt: str | None,
+                 output: Path | None, expect: list[str], points: float,
+                 packs: list[Path]) -> None:
+    """Batch mode of `grade`: no progress is recorded (a teacher grades others' files)."""
+    import signal
+    import time
+
+    from attn_drill.batch import (
+        BatchOptions,
+        ResultStore,
+        default_jobs,
+        discover,
+        load_problems,
+        run_batch,
+    )
+    from attn_drill.errors import UsageError
+    from attn_drill.render.batch import BatchProgress, batch_summary, written
+
+    started = time.perf_counter()
+    problems = load_problems(packs)
+    exclude = [p for p in (out_dir, output if fmt not in (None, "gradescope") else None) if p]
+    discovery = discover(paths, problem_id=problem_id, problems=problems, exclude=exclude)
+    if student is not None:
+        for submission in discovery.submissions:
+            submission.student = student
+    if not discovery.submissions and fmt != "gradescope":
+        skipped = f" ({len(discovery.skipped)} file(s) skipped: no problem could be told from " \
+            "their name or first line; pass --problem ID)" if discovery.skipped else ""
+        raise UsageError(f"No submissions to grade in {', '.join(map(str, paths))}{skipped}.")
+    store = ResultStore(out_dir) if out_dir is not None else None
+    options = BatchOptions(problem_id=problem_id, track=track, seed=seed,
+                           seed_per_student=seed_per_student, timeout=timeout, lang=lang)
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # the same clean stop as Ctrl-C
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        with BatchProgress(len(discovery.submissions), lang) as bar:
+            outcome = run_batch(discovery, options, jobs=jobs or default_jobs(),
+                                problems=problems, store=store, resume=resume,
+                                on_result=bar.advance, keep_reports=save_cases is not None)
+    except KeyboardInterrupt:
+        from attn_drill.render import error, print_json
+
+        kept = f"; finished results are kept in {out_dir}: rerun with --resume" if out_dir else ""
+        error(f"interrupted{kept}.")
+        if as_json:
+            print_json({"error": {"exit_code": 130, "message": f"interrupted{kept}."}})
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if csv_path is not None:
+        from attn_drill.formats import csv_text
+
+        try:
+            csv_path.write_text(csv_text(outcome.results), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--csv {csv_path}: cannot write ({exc.strerror or exc}).") from None
+    if fmt is not None and output is not None:
+        from attn_drill.formats import write_documents
+
+        # One submission and a file name (e.g. an exercism runner's results.json): one file.
+        several = not (len(outcome.results) == 1 and output.suffix in (".json", ".xml"))
+        write_documents(outcome.results, fmt, output, several=several, expected=expect,
+                        points=points, execution_time=time.perf_counter() - started)
+    if save_cases is not None:
+        from attn_drill.formats import output_name
+        from attn_drill.grading.savecases import save_failing_cases
+
+        taken: set[str] = set()
+        for result in outcome.results:
+            report = outcome.reports.get(str(result.get("file")))
+            if report is not None and not report.passed:
+                save_failing_cases(report, save_cases / output_name(result, taken))
+    if as_json:
+        from attn_drill.render import print_json
+
+        print_json(outcome.to_dict())
+    else:
+        batch_summary(outcome, lang, out_dir=str(out_dir) if out_dir else None)
+        for path in (csv_path, output):
+            if path is not None:
+                written(str(path), lang)
+    raise typer.Exit(int(outcome.exit_code))
+
+
+export_app = typer.Typer(help="Export problems for other graders (Gradescope).",
+                         no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("gradescope")
+@_guarded
+def export_gradescope_cmd(
+    problem_ids: list[str] = typer.Argument(..., metavar="ID...", help="Problems to grade."),
+    output: Path = typer.Option(..., "--output", "-o", help="The autograder zip to write."),
+    track: str | None = TrackOpt,
+    timeout: float = typer.Option(10.0, "--timeout", callback=_positive_seconds,
+                                  help="Seconds allowed in a submission, all cases together."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed of the cases."),
+    seed_per_student: bool = typer.Option(
+        False, "--seed-per-student", help="Derive each student's seed from their Gradescope "
+        "account (submission_metadata.json)."),
+    points: float = typer.Option(1.0, "--points", min=0.0, help="Points per problem."),
+    wheel: Path | None = typer.Option(
+        None, "--wheel", help="An attn-drill wheel to bundle (default: built from this source)."),
+    lang: str | None = LangOpt,
+    packs: list[Path] | None = PackOpt,
+) -> None:
+    """Build a Gradescope autograder zip (setup.sh, run_autograder, wheel, packs)."""
+    from attn_drill.batch import load_problems
+    from attn_drill.gradescope import AutograderSpec, export_gradescope
+    from attn_drill.packs import extra_packs
+    from attn_drill.render.batch import written
+    from attn_drill.settings import resolve_lang
+
+    language = resolve_lang(lang)
+    extra = list(extra_packs())  # --pack (made active by _guarded) and ATTN_DRILL_PACKS
+    spec = AutograderSpec(problem_ids=tuple(problem_ids), track=track, timeout=timeout,
+                          seed=seed, seed_per_student=seed_per_student, points=points,
+                          lang=language)
+    path = export_gradescope(spec, output, packs=extra, problems=load_problems(extra),
+                             wheel=wheel)
+    written(str(path), language)
 
 
 @app.command("validate")

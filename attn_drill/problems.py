@@ -389,13 +389,32 @@ class Problem(Model):
             "rubric": _without_wording(self.rubric.model_dump(mode="json"))
             if self.rubric is not None else None,
             "references": {
-                name: hashlib.sha256(path.read_bytes()).hexdigest()
+                name: _code_fingerprint(path.read_bytes())
                 for name in sorted(self.tracks) if name != "text"
                 for path in [self.reference_path(name)] if path.is_file()
             },
         }
         text = json.dumps(graded, sort_keys=True, ensure_ascii=True, default=repr)
         return hashlib.sha256(text.encode("ascii")).hexdigest()[:12]
+
+
+def _code_fingerprint(source: bytes) -> str:
+    """A hash of what a reference computes: its syntax tree without docstrings, so that
+    re-wrapping a line, editing a comment or a docstring leaves the problem's version alone."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return hashlib.sha256(source).hexdigest()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
 def _without_wording(data: Any) -> Any:

@@ -20,7 +20,9 @@ def multi_head_attention(
     """
     *batch, n, d_model = X.shape
     if d_model % num_heads:
-        raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
+        raise ValueError(
+            f"d_model={d_model} is not divisible by num_heads={num_heads}"
+        )
     d_k = d_model // num_heads
 
     def split_heads(Y: np.ndarray) -> np.ndarray:

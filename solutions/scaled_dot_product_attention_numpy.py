@@ -4,7 +4,7 @@ import numpy as np
 def scaled_dot_product_attention(
     Q: np.ndarray, K: np.ndarray, V: np.ndarray, mask: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """softmax(Q Kᵀ / √d_k) V over the last two axes; any leading axes are batch axes.
+    """softmax(Q Kᵀ / √d_k) V over the last two axes; leading axes are batches.
 
     Q: (..., n, d_k), K: (..., m, d_k), V: (..., m, d_v).
     mask: optional boolean array broadcastable to (..., n, m); True = "query i may attend to key j".

@@ -4,9 +4,12 @@ import torch
 
 
 def scaled_dot_product_attention(
-    Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: torch.Tensor | None = None
+    Q: torch.Tensor,
+    K: torch.Tensor,
+    V: torch.Tensor,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(Q Kᵀ / √d_k) V over the last two dims; any leading dims are batch dims.
+    """softmax(Q Kᵀ / √d_k) V over the last two dims; leading dims are batches.
 
     Q: (..., n, d_k), K: (..., m, d_k), V: (..., m, d_v).
     mask: optional bool or 0/1 tensor broadcastable to (..., n, m); non-zero = "may attend".

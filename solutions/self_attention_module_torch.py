@@ -5,12 +5,14 @@ from torch import nn
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention as an nn.Module (the layer inside every Transformer block)."""
+    """Multi-head self-attention: the layer inside every Transformer block."""
 
     def __init__(self, d_model: int, n_heads: int) -> None:
         super().__init__()
         if d_model % n_heads:
-            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+            raise ValueError(
+                f"d_model={d_model} is not divisible by n_heads={n_heads}"
+            )
         self.d_model = d_model
         self.n_heads = n_heads
         self.d_k = d_model // n_heads  # size of one head
@@ -43,7 +45,9 @@ class SelfAttention(nn.Module):
         batch, seq, _ = t.shape
         return t.view(batch, seq, self.n_heads, self.d_k).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """x: (batch, seq, d_model) -> (batch, seq, d_model)."""
         batch, seq, _ = x.shape
         Q = self._split_heads(self.W_q(x))

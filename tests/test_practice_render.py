@@ -164,6 +164,24 @@ def test_soft_wrapped_references_stay_the_same_python(width: int) -> None:
     assert checked >= 5
 
 
+def test_every_reference_reads_at_80_columns_without_wrapping_to_the_edge() -> None:
+    """Comments and docstrings are re-wrapped; code lines are written to fit, so `solution`
+    and the pass screen never wrap a line of the reference back to column 0."""
+    from rich.cells import cell_len
+
+    from attn_drill.problems import builtin_problems
+    from attn_drill.render.practice import soft_wrap_python
+
+    for problem in builtin_problems().values():
+        for track in problem.tracks:
+            path, source = reference_source(problem, track)
+            if path.suffix != ".py":
+                continue
+            too_long = [line for line in soft_wrap_python(source, 80).splitlines()
+                        if cell_len(line) > 80]
+            assert not too_long, (path, too_long)
+
+
 def test_pass_screen_reference_is_readable_python_at_80_columns(
         capsys: pytest.CaptureFixture[str]) -> None:
     """No box, no wrapping back to the left edge: the block between the rules is Python."""

@@ -51,9 +51,20 @@ def test_what_is_graded_changes_the_version(tmp_path: Path, change: Any) -> None
     assert before != after
 
 
-def test_the_reference_is_part_of_the_version(tmp_path: Path) -> None:
+def test_the_reference_code_is_part_of_the_version(tmp_path: Path) -> None:
     pack = make_pack(tmp_path, quiz=False)
     before = load_pack(pack)[NEW_ID].version
     reference = pack / "solutions" / f"{NEW_STEM}_numpy.py"
-    reference.write_text(reference.read_text() + "\n# a different reference\n")
+    reference.write_text(reference.read_text() + "\nSCALE = 2.0\n")
     assert load_pack(pack)[NEW_ID].version != before
+
+
+def test_the_references_comments_docstrings_and_layout_are_not(tmp_path: Path) -> None:
+    pack = make_pack(tmp_path, quiz=False)
+    before = load_pack(pack)[NEW_ID].version
+    reference = pack / "solutions" / f"{NEW_STEM}_numpy.py"
+    source = reference.read_text()
+    assert '"""' in source  # the reference has a docstring to reword
+    reworded = source.replace('"""', '"""Reworded. ', 1) + "\n# a comment\n\n\n"
+    reference.write_text(reworded)
+    assert load_pack(pack)[NEW_ID].version == before

@@ -71,3 +71,51 @@ def test_a_wrapped_misconception_title_hangs_under_its_id(
     lines = capsys.readouterr().out.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("Likely misconception: "))
     assert lines[at + 1].startswith(" " * 22) and lines[at + 1][22] != " ", lines[at:at + 2]
+
+
+@pytest.mark.parametrize("width", [24, 40, 61, 80])
+def test_inline_code_and_commands_are_never_split(width: int,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from rich.text import Text
+
+    from attn_drill.render import KEEP_SPACE, _Console, protect_inline
+
+    message = ("Hint 3 covers this (`attn-drill hint scaled-dot-product-attention`); the "
+               "formula is `Var(q · k) = d_k` and the cases use seed 0. Stuck? attn-drill "
+               "hint softmax")
+    out = _Console(width=width, highlight=False)
+    out.print(Text(protect_inline(message)))
+    lines = capsys.readouterr().out.splitlines()
+    joined = "\n".join(lines)
+    assert KEEP_SPACE not in joined  # the placeholder never reaches the terminal
+    for whole in ("`Var(q · k) = d_k`", "seed 0", "attn-drill hint softmax"):
+        assert any(whole in line for line in lines), (whole, lines)
+    if width >= 50:
+        assert any("`attn-drill hint scaled-dot-product-attention`" in line for line in lines)
+    # Nothing lost (a span wider than the line is folded where it must be).
+    assert "".join(joined.split()) == "".join(message.split())
+
+
+@pytest.mark.parametrize("lang, whole", [("en", "attn-drill hint scaled-dot-product-attention"),
+                                         ("zh", "种子 0")])
+def test_a_report_at_80_columns_keeps_commands_and_values_whole(
+        lang: str, whole: str, tmp_path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from attn_drill.grading.grade import grade_file
+    from attn_drill.render.report import grade_report
+
+    submission = tmp_path / "scaled_dot_product_attention.py"
+    submission.write_text(
+        "import numpy as np\n\n\n"
+        "def scaled_dot_product_attention(Q, K, V, mask=None):\n"
+        "    scores = Q @ np.swapaxes(K, -1, -2)\n"
+        "    if mask is not None:\n"
+        "        scores = np.where(mask, scores, -1e9)\n"
+        "    w = np.exp(scores - scores.max(-1, keepdims=True))\n"
+        "    w = w / w.sum(-1, keepdims=True)\n"
+        "    return w @ V, w\n")
+    monkeypatch.setenv("COLUMNS", "80")
+    report = grade_file(submission, problem_id="scaled-dot-product-attention", lang=lang)
+    grade_report(report, lang)
+    lines = capsys.readouterr().out.splitlines()
+    assert any(whole in line for line in lines), lines

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -265,8 +266,23 @@ def _track_hint(source: str, explicit: str | None) -> str:
     return "torch" if re.search(r"^\s*(import|from)\s+torch\b", source, re.MULTILINE) else "numpy"
 
 
+@dataclass
+class SharedCases:
+    """What every grade of one (problem, track, seed) computes alike: the cases, the
+    references and the mutants' outputs on them. A batch grading many files with one seed
+    computes them once (`grade_code(..., shared=...)`); nothing in a grade modifies them."""
+
+    cases: list[ConcreteCase]
+    extra: list[ConcreteCase]
+    derived: dict[str, Any]
+    references: dict[str, Any]
+    mutant_cache: dict[str, Any] = field(default_factory=dict)
+
+
 def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: int,
-               timeout: float, lang: str, runner: Runner, started: float) -> GradeReport:
+               timeout: float, lang: str, runner: Runner, started: float,
+               shared: dict[tuple[str, str, str, int], SharedCases] | None = None
+               ) -> GradeReport:
     from concurrent.futures import ThreadPoolExecutor
 
     from attn_drill.grading.cases import build_cases
@@ -279,19 +295,29 @@ def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: i
     from attn_drill.grading.diagnosis import diagnose
 
     spec = problem.tracks[track]
-    cases = build_cases(spec, seed)
-    extra, derived = derive_cases(spec, cases, seed)
+    key = (problem.id, str(problem.source_path), track, seed)
+    known = shared.get(key) if shared is not None else None
+    if known is not None:
+        cases, extra, derived = known.cases, known.extra, known.derived
+    else:
+        cases = build_cases(spec, seed)
+        extra, derived = derive_cases(spec, cases, seed)
     all_cases = cases + extra
     # The child starts first; the parent computes the references (and, for torch, pays the
     # torch import) while the learner's code runs.
     with ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(runner, path.resolve(), problem, track, all_cases,
                              timeout_s=timeout)
-        references = compute_references(problem, track, all_cases)
+        references = (known.references if known is not None
+                      else compute_references(problem, track, all_cases))
         run = future.result()
+    if shared is not None and known is None:
+        known = shared.setdefault(key, SharedCases(cases, extra, derived, references))
     ev = evaluation_from_run(problem, track, seed, all_cases, derived, references, run,
                              signature_problem(source, spec, cases), timeout)
     ev.source = source
+    if known is not None:
+        ev.mutant_cache = known.mutant_cache
     checks = run_checks(ev, lang)
     diagnosis = diagnose(ev, checks, lang)
     return build_report(ev, run, checks, diagnosis, path=path, lang=lang, started=started)

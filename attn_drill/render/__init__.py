@@ -20,13 +20,42 @@ _stderr: Console | None = None
 _TRAILING_SPACES = re.compile(r"[ \t]+$", re.MULTILINE)
 
 
+# A space that wrapping never breaks at: rich wraps at whitespace, and this private-use
+# character is one cell wide but not whitespace. `_Console` turns it back into a space as it
+# writes, so inline code, formulas and commands stay on one line and copy out unchanged.
+KEEP_SPACE = "\ue000"
+_INLINE = re.compile(
+    r"`[^`\n]+`"  # inline code and formulas: `attn-drill hint softmax`, `Var(q·k) = d_k`
+    r"|attn-drill [a-z]+(?: --?[a-z-]+)*(?: [A-Za-z0-9_./-]+)?"  # a command to type
+    r"|(?:seed|种子) \d+"  # "seed 0" is one value
+)
+
+
+def keep_together(text: str) -> str:
+    """`text` whose spaces never become line breaks."""
+    return text.replace(" ", KEEP_SPACE)
+
+
+def protect_inline(text: str) -> str:
+    """`text` with its inline code, formulas and commands kept whole when wrapped."""
+    return _INLINE.sub(lambda match: keep_together(match.group(0)), text)
+
+
+def markdown(text: str) -> Any:
+    """A Markdown renderable whose inline code is never split across lines."""
+    from rich.markdown import Markdown
+
+    return Markdown(protect_inline(text))
+
+
 class _Console(Console):
     """rich pads table cells and wrapped lines to the full width with spaces; in a terminal
     they are invisible, but piped into a file or another program every line ends in a run of
-    spaces. Without a terminal (no colour codes either) they are cut off at each line end."""
+    spaces. Without a terminal (no colour codes either) they are cut off at each line end.
+    Spaces kept together for wrapping (`KEEP_SPACE`) become spaces again here."""
 
     def _render_buffer(self, buffer: Iterable[Segment]) -> str:
-        rendered = super()._render_buffer(buffer)
+        rendered = super()._render_buffer(buffer).replace(KEEP_SPACE, " ")
         if self.is_terminal:
             return rendered
         return _TRAILING_SPACES.sub("", rendered)

@@ -14,15 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rich.markdown import Markdown
 from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
-from attn_drill.render import console, localized
+from attn_drill.render import console, localized, markdown
 
 if TYPE_CHECKING:
+    from rich.markdown import Markdown
+
     from attn_drill.practice import HintStep
     from attn_drill.problems import Problem
 
@@ -175,7 +176,7 @@ def hint_panel(step: HintStep, problem: Problem, lang: str) -> None:
 
 
 def _hint_box(body: str, title: str) -> Panel:
-    return Panel(Markdown(body), title=escape(title), title_align="left", border_style="cyan")
+    return Panel(markdown(body), title=escape(title), title_align="left", border_style="cyan")
 
 
 # -- solutions ---------------------------------------------------------------------------
@@ -246,7 +247,7 @@ def strip_answer_header(source: str) -> str:
 def _code(source: str, path: Path | None, width: int = 80) -> Syntax | Markdown:
     """Python highlighted; a model answer (text track, Markdown) rendered as Markdown."""
     if path is not None and path.suffix in (".md", ".txt"):
-        return Markdown(strip_answer_header(source))
+        return markdown(strip_answer_header(source))
     return Syntax(
         soft_wrap_python(source.rstrip("\n"), width), "python", theme="ansi_dark",
         background_color="default", word_wrap=True,
@@ -283,7 +284,7 @@ def _going_further(problem: Problem, lang: str) -> None:
         return
     console().print(
         Panel(
-            Markdown(problem.going_further.get(lang)),
+            markdown(problem.going_further.get(lang)),
             title=escape(text(lang, "going_further")),
             title_align="left",
             border_style="magenta",
@@ -423,7 +424,7 @@ class PracticeScreen:
                 hint = problem.hints[misconception.hint - 1].get(self.lang)
                 message(self._t("diagnosed_hint_seen", title=title, hint=misconception.hint,
                                 total=len(problem.hints)), "cyan")
-                console().print(Markdown(hint))
+                console().print(markdown(hint))
             else:
                 message(self._t("diagnosed_hint", title=title, hint=misconception.hint,
                                 total=len(problem.hints)), "cyan")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.markdown import Markdown
 from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from attn_drill.render import console
+from attn_drill.render import console, markdown
 
 if TYPE_CHECKING:
     from attn_drill.problems import Problem
@@ -189,7 +188,7 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
             expand=False,
         )
     )
-    out.print(Markdown(problem.statement.get(lang)))
+    out.print(markdown(problem.statement.get(lang)))
     out.print(f"\n[bold]{labels['formula']}[/]")
     for part in formula_lines(problem.formula, out.width - 2):
         out.print(Text("  " + part), overflow="fold")
@@ -202,14 +201,14 @@ def problem_statement(problem: Problem, track: str, lang: str) -> None:
             )
         )
     out.print(f"\n[bold]{labels['shapes']}[/]")
-    out.print(Markdown(problem.shapes.get(lang)))
+    out.print(markdown(problem.shapes.get(lang)))
     for number, example in enumerate(problem.examples, start=1):
         out.print(f"\n[bold]{labels['example']} {number}[/]")
         out.print(_labelled(labels["inputs"], example.inputs, labels))
         out.print(_labelled(labels["output"], example.output, labels))
-        out.print(Markdown(example.explanation.get(lang)))
+        out.print(markdown(example.explanation.get(lang)))
     out.print(f"\n[bold]{labels['constraints']}[/]")
-    out.print(Markdown(problem.constraints.get(lang)))
+    out.print(markdown(problem.constraints.get(lang)))
     if spec.forbidden:
         out.print(f"\n[bold]{labels['forbidden']}[/]")
         for name in spec.forbidden:

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attn_drill.grading.report import CheckResult
-from attn_drill.render import console
+from attn_drill.render import console, protect_inline
 
 if TYPE_CHECKING:
     from attn_drill.grading.report import GradeReport, Heatmap, MismatchTable
@@ -134,12 +134,13 @@ def case_name(name: str, lang: str) -> str:
 
 
 def _zh_cases(text: str, lang: str) -> str:
-    """Case names quoted 「like this」 in a Chinese message, in Chinese."""
-    if lang != "zh" or "「" not in text:
-        return text
-    import re
+    """A message for the screen: case names quoted 「like this」 in Chinese in a Chinese
+    message, and inline code, formulas and commands kept whole when it wraps."""
+    if lang == "zh" and "「" in text:
+        import re
 
-    return re.sub(r"「([^」]*)」", lambda m: "「" + case_name(m.group(1), lang) + "」", text)
+        text = re.sub(r"「([^」]*)」", lambda m: "「" + case_name(m.group(1), lang) + "」", text)
+    return protect_inline(text)
 
 
 # Plain words for the protection ids of a grade (the --json document keeps the ids).
@@ -551,7 +552,8 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
         text = labels["also_fails"].format(names=names)
         if same:
             text += labels["same_cause"]
-        out.print(_hanging(Text("✗", style="red"), Text(text, style="dim"), indent=0))
+        out.print(_hanging(Text("✗", style="red"), Text(protect_inline(text), style="dim"),
+                           indent=0))
     _output_blocks(report, labels, out, stdout_lines=SHORT_STDOUT_LINES,
                    stderr_lines=SHORT_STDERR_LINES)
     _saved_cases(report, labels, out)
@@ -559,7 +561,7 @@ def _short_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
     if next_steps:
         out.print()
         key = "next_pass" if report.passed else "next_fail"
-        out.print(Text(labels[key].format(id=report.problem), style="dim"))
+        out.print(Text(protect_inline(labels[key].format(id=report.problem)), style="dim"))
         if not report.passed:
             out.print(Text(labels["more"], style="dim"))
 
@@ -585,7 +587,8 @@ def _full_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
                     report.checks[i].name for i in sorted(grouped))
                 key = "grouped_load" if why == "load" else "grouped_error"
                 out.print(_hanging(Text("✗", style="bold red"),
-                                   Text(labels[key].format(names=names)), indent=2))
+                                   Text(protect_inline(labels[key].format(names=names))),
+                                   indent=2))
             continue
         out.print(_check_line(check, lang))
         for detail in check.details:
@@ -609,7 +612,7 @@ def _full_report(report: GradeReport, lang: str, *, next_steps: bool) -> None:
     if next_steps:
         out.print()
         key = "next_pass" if report.passed else "next_fail"
-        out.print(Text(labels[key].format(id=report.problem), style="dim"))
+        out.print(Text(protect_inline(labels[key].format(id=report.problem)), style="dim"))
 
 
 def validation_report(result: Any) -> None:
