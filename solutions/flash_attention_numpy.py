@@ -2,7 +2,7 @@ import numpy as np
 
 
 def flash_attention(Q: np.ndarray, kv_blocks) -> np.ndarray:
-    """softmax(Q Kᵀ / √d_k) V over all keys, reading (K_j, V_j) blocks once, in key order.
+    """softmax(Q Kᵀ / √d_k) V over all keys, reading the (K_j, V_j) blocks once.
 
     Q: (..., n, d_k); each block K_j: (..., B_j, d_k), V_j: (..., B_j, d_v).
     Keeps per query row a running maximum m, a running sum l of exp(score - m) and an

@@ -4,7 +4,8 @@ import torch
 
 
 def grouped_query_attention(
-    Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: torch.Tensor | None = None
+    Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Grouped-query attention: h query heads share g key/value heads.
 

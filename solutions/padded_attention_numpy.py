@@ -2,9 +2,10 @@ import numpy as np
 
 
 def padded_attention(
-    Q: np.ndarray, K: np.ndarray, V: np.ndarray, key_lengths: np.ndarray, causal: bool = False
+    Q: np.ndarray, K: np.ndarray, V: np.ndarray, key_lengths: np.ndarray,
+    causal: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Attention over a padded batch: example e sees only its first key_lengths[e] keys.
+    """Attention over a padded batch: example e sees keys j < key_lengths[e].
 
     Q: (b, n, d_k), K: (b, m, d_k), V: (b, m, d_v); key_lengths: int64 (b,), 0 <= length <= m.
     causal=True (n = m) also hides keys j > i. A query row with no visible key gets all-zero

@@ -1,8 +1,10 @@
 import torch
 
 
-def apply_rope(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
-    """Rotary position embedding, half-split layout (GPT-NeoX, Hugging Face `rotate_half`).
+def apply_rope(
+    x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0
+) -> torch.Tensor:
+    """Rotary position embedding, half-split layout (GPT-NeoX, `rotate_half`).
 
     x: (..., n, d) with d even; positions: int64 (n,), the absolute position of each row.
     For i < d/2 the pair (x_i, x_{i + d/2}) is rotated by the angle positions · base^(-2i/d).
