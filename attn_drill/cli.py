@@ -190,7 +190,7 @@ def start_cmd(
     packs: list[Path] | None = PackOpt,
 ) -> None:
     """Write a starter file for a problem (never overwrites without --force)."""
-    from attn_drill.errors import require_torch
+    from attn_drill.grading.tracks import get_track
     from attn_drill.problems import get_problem
     from attn_drill.render import info
     from attn_drill.render.problem import next_step
@@ -200,8 +200,7 @@ def start_cmd(
     language = resolve_lang(lang)
     problem = get_problem(problem_id)
     track_name, _ = problem.track(track)
-    if track_name == "torch":
-        require_torch()
+    get_track(track_name).require()  # exit 2 with how to install its optional package
     path = write_starter(problem, track_name, directory, force=force, lang=language)
     info(("Wrote " if language == "en" else "已写入 ") + str(path))
     next_step(f"attn-drill grade {path}", language)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from attn_drill.errors import AttnDrillError, RefusedError, UnknownTrackError, UsageError
+from attn_drill.grading.tracks import get_track
 
 if TYPE_CHECKING:
     from attn_drill.curriculum import Recommendation
@@ -117,7 +118,7 @@ def reference_source(problem: Problem, track: str, lang: str = "en") -> tuple[Pa
             continue
         except (OSError, UnicodeDecodeError) as exc:
             raise PackError(f"Cannot read the reference {candidate}: {exc}") from None
-    if track == "text" and problem.rubric is not None:
+    if not get_track(track).runs_code and problem.rubric is not None:
         language = _lang(lang)
         lines = [f"# {problem.title.get(language)}", "", MODEL_ANSWER_INTRO[language], ""]
         for point in problem.rubric.points:
@@ -721,11 +722,10 @@ class WorkerPool:
                 worker = WarmWorker(track)
         except Exception:  # missing module or a start-up failure: grade cold instead
             worker = None
-        if track == "torch":
-            # The references are computed here, in the parent, with torch: importing it now
-            # (while the learner reads) takes that cost off the first grade.
-            with contextlib.suppress(Exception):
-                import torch  # noqa: F401
+        # The references are computed here, in the parent: importing what they need now
+        # (while the learner reads) takes that cost off the first grade.
+        with contextlib.suppress(Exception):
+            get_track(track).import_for_references()
         with self._lock:
             closed = self._closed
             if not closed:
@@ -734,7 +734,7 @@ class WorkerPool:
             _close_quietly(worker)  # the learner quit while it was starting
 
     def warm(self, track: str) -> None:
-        if track == "text":
+        if not get_track(track).runs_code:
             return  # text answers are graded in-process by the rubric: nothing to warm
         with self._lock:
             if self._closed or track in self._workers or track in self._starting:
@@ -745,7 +745,7 @@ class WorkerPool:
         thread.start()
 
     def runner(self, track: str) -> Callable[..., Any] | None:
-        if track == "text":
+        if not get_track(track).runs_code:
             return None
         self.warm(track)
         with self._lock:
@@ -808,7 +808,6 @@ def run_practice(problem_id: str | None, *, track: str | None, directory: Path |
 
     from attn_drill import progress
     from attn_drill.curriculum import recommend_next
-    from attn_drill.errors import require_torch
     from attn_drill.watch import FileWatcher, KeyReader, raw_terminal
     from attn_drill.workspace import DEFAULT_DIR
 
@@ -818,8 +817,7 @@ def run_practice(problem_id: str | None, *, track: str | None, directory: Path |
     if first is None:
         screen.say("all_done_exit", "green")
         return 0
-    if first.track == "torch":
-        require_torch()
+    get_track(first.track).require()  # exit 2 with how to install the track's package
     workspace = (directory or DEFAULT_DIR).expanduser()
     try:
         workspace.mkdir(parents=True, exist_ok=True)

@@ -14,9 +14,17 @@ import hashlib
 import re
 from functools import cache, cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from attn_drill.errors import PackError, UnknownProblemError, UnknownTrackError, UsageError
 from attn_drill.packs import BUILTIN_PACK, extra_packs
@@ -56,22 +64,43 @@ class Example(Model):
     explanation: L10n
 
 
+def _registered_generator(value: str) -> str:
+    from attn_drill.grading.inputs import GENERATORS
+
+    if value not in GENERATORS:
+        raise ValueError(f"unknown input kind {value!r}; known: {', '.join(GENERATORS)}")
+    return value
+
+
 class InputSpec(Model):
-    """How the grader generates one random input.
+    """How the grader generates one random input (`kind`: grading.inputs.GENERATORS).
 
     `shape` uses names resolved against the case's `dims` (or literal ints). Masks are boolean
     with True meaning "may attend"; every generated mask row keeps at least one key.
-    `integers` draws int64 values uniformly from `low` to `high` inclusive (either may name a
-    dimension): token positions, sequence lengths.
+    `integers` draws from [low, high]; `arange` counts up from `low` along the last axis;
+    `blocks` makes one tuple per entry of `sizes`, its `parts` shaped with `block` bound to
+    that size.
     """
 
     shape: list[int | str] = Field(default_factory=list)
-    kind: Literal[
-        "normal", "uniform", "padding-mask", "causal-mask", "random-mask", "integers"
-    ] = "normal"
+    kind: Annotated[str, AfterValidator(_registered_generator)] = "normal"
     scale: float = 1.0
-    low: int | str = 0
+    low: int | str = 0  # a number, or the name of one of the case's dims
     high: int | str = 1
+    sizes: list[int] = Field(default_factory=list)
+    parts: dict[str, InputSpec] = Field(default_factory=dict)
+
+
+class InputDecl(Model):
+    """What one input of a track is (grading.inputs): unset fields follow the role, then the
+    values (a boolean literal or mask generator is the mask, anything else float data)."""
+
+    role: Literal[
+        "data", "weight", "mask", "positions", "lengths", "cache", "blocks", "option"
+    ] | None = None
+    dtype: Literal["float", "int64", "bool"] | None = None
+    pass_as: Literal["array", "list", "scalar", "iterator"] | None = None
+    grad: bool | None = Field(default=None, description="torch track: take its gradient")
 
 
 class Case(Model):
@@ -92,8 +121,7 @@ class Case(Model):
     )
     chunks: list[int] = Field(
         default_factory=list,
-        description="sizes along axis -2: one call per chunk (tracks with `chunked`), or the "
-        "blocks of an iterator input (tracks with `blocks`)",
+        description="sizes along axis -2: one call per chunk (tracks with `chunked`)",
     )
 
     @model_validator(mode="after")
@@ -128,6 +156,18 @@ class MutantSpec(Model):
     misconception: str = Field(pattern=KEBAB)
 
 
+def _registered_property(value: str) -> str:
+    """A property id the grader knows (grading.properties holds the registry)."""
+    from attn_drill.grading.properties import PROPERTIES
+
+    if value not in PROPERTIES:
+        raise ValueError(f"unknown property {value!r}; known: {', '.join(PROPERTIES)}")
+    return value
+
+
+PropertyId = Annotated[str, AfterValidator(_registered_property)]
+
+
 class ChunkPlan(Model):
     """How a chunked case calls the entry (see grading/chunks.py): `split` inputs are cut
     along axis -2 into the case's chunks; each `carry` input is replaced by the named output
@@ -135,14 +175,6 @@ class ChunkPlan(Model):
 
     split: list[str] = Field(min_length=1)
     carry: dict[str, str] = Field(default_factory=dict)
-
-
-class BlocksPlan(Model):
-    """How a case's `parts` inputs reach the solution as one iterator argument `input` of
-    blocks cut at the case's chunks (see grading/streams.py)."""
-
-    input: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    parts: list[str] = Field(min_length=1)
 
 
 class TrackSpec(Model):
@@ -156,28 +188,23 @@ class TrackSpec(Model):
     starter: str
     # The starter with Chinese comments and docstrings (same code), for learners using zh.
     starter_zh: str = ""
+    inputs: dict[str, InputDecl] = Field(
+        default_factory=dict, description="role / dtype of inputs (grading.inputs)")
+    sequence: str | None = Field(
+        default=None, description="the sequence dimension (default: the second-to-last name "
+        "of the first output's output_dims)")
+    attention_weights: str | None = Field(
+        default=None, description="the output holding attention weights (rows sum to 1); "
+        "default: `weights` when it is an output")
+    gradient_outputs: list[str] = Field(
+        default_factory=list, description="torch track: outputs the gradient checks' loss "
+        "covers (default: the first output only)")
     keyword_inputs: list[str] = Field(
         default_factory=list,
         description="inputs passed by keyword instead of position (e.g. `mask` after `num_heads`)",
     )
-    python_inputs: list[str] = Field(
-        default_factory=list,
-        description="inputs passed as plain Python values (ints, floats, lists of ints) instead "
-        "of arrays: sizes such as `n`, a window length, a list of positions",
-    )
     chunked: ChunkPlan | None = None
-    blocks: BlocksPlan | None = None
-    integer_inputs: list[str] = Field(
-        default_factory=list,
-        description="inputs that are int64 arrays (NumPy track) or int64 tensors (torch track), "
-        "never converted to floats: token positions, sequence lengths",
-    )
-    input_order: list[str] = Field(
-        default_factory=list,
-        description="the signature's order of the inputs, for cases that mix literal `inputs` "
-        "and generated `random` ones (default: literal ones first, each group in YAML order)",
-    )
-    properties: list[str] = Field(default_factory=list)
+    properties: list[PropertyId] = Field(default_factory=list)
     cases: list[Case] = Field(default_factory=list)
     mutants: list[MutantSpec] = Field(default_factory=list)
     forbidden: list[str] = Field(
@@ -197,7 +224,33 @@ class TrackSpec(Model):
     def _callable_tracks_need_entry(self) -> TrackSpec:
         if self.call != "text" and not (self.entry and self.signature and self.cases):
             raise ValueError("code tracks need 'entry', 'signature' and at least one case")
+        used = {name for case in self.cases for name in (*case.inputs, *case.random)}
+        undeclared = [name for name in self.inputs if name not in used]
+        if self.cases and undeclared:
+            raise ValueError(f"inputs {undeclared} are declared but no case has them")
+        unknown = [name for name in self.gradient_outputs if name not in self.outputs]
+        if unknown:
+            raise ValueError(f"gradient_outputs {unknown} are not outputs "
+                             f"({', '.join(self.outputs)})")
+        if self.attention_weights is not None and self.attention_weights not in self.outputs:
+            raise ValueError(f"attention_weights {self.attention_weights!r} is not one of "
+                             f"the outputs ({', '.join(self.outputs)})")
         return self
+
+    @property
+    def sequence_dim(self) -> str | None:
+        """The dimension name of the sequence axis (derived cases permute / change it)."""
+        if self.sequence is not None:
+            return self.sequence
+        names = self.output_dims.get(self.outputs[0], []) if self.outputs else []
+        return names[-2] if len(names) >= 2 else None
+
+    @property
+    def weights_output(self) -> str | None:
+        """The output that holds attention weights, if any."""
+        if self.attention_weights is not None:
+            return self.attention_weights
+        return "weights" if "weights" in self.outputs else None
 
 
 class RubricPoint(Model):
@@ -431,13 +484,43 @@ def _without_wording(data: Any) -> Any:
 # -- loading -----------------------------------------------------------------------------
 
 
-def format_validation_error(path: Path, error: ValidationError, what: str = "problem") -> str:
-    """One line per schema violation, naming the file and the field (shared by the quiz)."""
+def format_validation_error(path: Path, error: ValidationError, what: str = "problem",
+                            text: str | None = None) -> str:
+    """One line per schema violation, naming the file and the field (shared by the quiz);
+    with the file's `text`, also the line the field is on."""
     lines = [f"Invalid {what} file {path}:"]
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        lines.append(f"  - {where}: {item['msg']}")
+        line = yaml_line(text, item["loc"]) if text is not None else None
+        at = f" (line {line})" if line is not None else ""
+        lines.append(f"  - {where}{at}: {item['msg']}")
     return "\n".join(lines)
+
+
+def yaml_line(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node at `loc` (mapping keys and list indices), or of the
+    deepest node on the way that exists; None when the text cannot be composed."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for step in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((value for key, value in node.value if key.value == str(step)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) \
+                and 0 <= step < len(node.value):
+            child = node.value[step]
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line
 
 
 def read_yaml(path: Path) -> Any:
@@ -467,7 +550,8 @@ def load_problem_file(path: Path, pack_dir: Path) -> Problem:
     try:
         problem = Problem.model_validate({**data, "source_path": path, "pack_dir": pack_dir})
     except ValidationError as exc:
-        raise PackError(format_validation_error(path, exc)) from None
+        text = path.read_text(encoding="utf-8")
+        raise PackError(format_validation_error(path, exc, text=text)) from None
     if path.stem != problem.id:
         raise PackError(
             f"Invalid problem file {path}: id {problem.id!r} must match the file name "

@@ -18,10 +18,12 @@ DEFAULT_DIR = Path("attn-drill-work")
 
 def starter_filename(problem: Problem, track: str) -> str:
     stem = problem.module_stem
-    if track == "text":
+    if problem.tracks[track].call == "text":
         return f"{stem}.md"
-    # Two code tracks of one problem need distinct files in one directory.
-    return f"{stem}.py" if len(problem.tracks) == 1 or track == "numpy" else f"{stem}_{track}.py"
+    # Two code tracks of one problem need distinct files in one directory: the default
+    # track's keeps the plain name.
+    plain = len(problem.tracks) == 1 or track == problem.track(None)[0]
+    return f"{stem}.py" if plain else f"{stem}_{track}.py"
 
 
 RUN_LINE = {"en": "Run: attn-drill grade {path}", "zh": "运行：attn-drill grade {path}"}
@@ -34,7 +36,7 @@ def starter_text(problem: Problem, track: str, lang: str = "en", path: Path | No
     spec = problem.tracks[track]
     header = f"# attn-drill: {problem.id}" + (f" track={track}" if len(problem.tracks) > 1 else "")
     shown = str(path) if path is not None else starter_filename(problem, track)
-    if track == "text":
+    if spec.call == "text":
         return f"{header}\n\n{spec.starter.rstrip().replace('<this file>', shown)}\n"
     task = problem.title.get(lang)
     body = (spec.starter_zh if lang == "zh" and spec.starter_zh else spec.starter).rstrip()

@@ -16,6 +16,7 @@ import pytest
 
 from attn_drill.grading import harness
 from attn_drill.grading.cases import build_cases
+from attn_drill.grading.tracks import get_track
 from attn_drill.problems import Problem, builtin_problems
 from tests.conftest import needs_torch
 
@@ -144,7 +145,8 @@ def test_sliding_window_cases_cover_the_contract(track: str) -> None:
     assert any(c.inputs["V"].shape[-1] != c.inputs["K"].shape[-1] for c in cases)
     # `window` reaches the submission positionally, as a Python int.
     assert list(cases[0].inputs) == ["Q", "K", "V", "window"]
-    call = harness.call_inputs(cases[1], spec, track)
+    kind = get_track(track)
+    call = harness.convert_inputs(cases[1], lambda v: kind.convert(v, False))
     assert type(call["window"]) is int
 
 
@@ -293,21 +295,25 @@ def test_integer_inputs_reach_the_torch_track_as_int64_tensors() -> None:
 
 def test_an_integer_input_with_fractions_is_a_pack_error() -> None:
     from attn_drill.grading.cases import build_case
-    from attn_drill.problems import Case
+    from attn_drill.problems import Case, InputDecl, TrackSpec
 
+    # Only the declarations matter to build_case (a whole track would need cases too).
+    track = TrackSpec.model_construct(inputs={"x": InputDecl(role="data"),
+                                              "positions": InputDecl(role="positions")})
     case = Case(name="fractional positions", inputs={"x": [[1.0, 2.0]], "positions": [0.5]})
-    with pytest.raises(ValueError, match="non-integer"):
-        build_case(case, 0, 0, integer_inputs=["positions"])
+    with pytest.raises(ValueError, match=r"'positions'.*non-integer"):
+        build_case(case, 0, 0, track)
     whole = build_case(Case(name="whole", inputs={"x": [[1.0, 2.0]], "positions": [3.0]}),
-                       0, 0, integer_inputs=["positions"])
+                       0, 0, track)
     assert whole.inputs["positions"].dtype == np.int64
 
 
 def test_rope_reference_is_a_rotation_with_relative_dot_products() -> None:
     """The two graded properties hold for the reference (so they can hold at all), and
     the one mutant that is not a rotation breaks both."""
-    from attn_drill.grading.checks import compute_references, derive_cases, run_checks
+    from attn_drill.grading.checks import compute_references, run_checks
     from attn_drill.grading.grade import evaluation_from_run, run_object_in_process
+    from attn_drill.grading.properties import derive_cases
 
     p = problem("rope")
     spec = p.tracks["numpy"]
@@ -509,11 +515,18 @@ def test_flash_attention_matches_attention_over_all_keys() -> None:
     import torch.nn.functional as F
 
     for case in graded_cases("flash-attention", "numpy"):
-        Q, K, V = (torch.from_numpy(case.inputs[k]) for k in ("Q", "K", "V"))
-        assert sum(case.chunks) == K.shape[-2], case.name
+        Q = torch.from_numpy(case.inputs["Q"])
+        K, V = (torch.from_numpy(part) for part in all_keys_and_values(case))
         want = F.scaled_dot_product_attention(Q, K, V).numpy()
         got = run_reference("flash-attention", "numpy", case)
         assert_close(got.arrays["output"], want, case.name)
+
+
+def all_keys_and_values(case: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Every block of a case's `kv_blocks` joined along the key axis: (K, V)."""
+    items = case.inputs["kv_blocks"].items
+    return (np.concatenate([item[0] for item in items], axis=-2),
+            np.concatenate([item[1] for item in items], axis=-2))
 
 
 def test_flash_attention_cases_cover_the_contract() -> None:
@@ -522,11 +535,13 @@ def test_flash_attention_cases_cover_the_contract() -> None:
     assert len(big) == 1
     case = big[0]
     assert case.inputs["Q"].shape == (64, 32)
-    assert case.inputs["K"].shape[-2] >= 32768 and case.inputs["K"].shape[-1] == 32
-    assert max(case.chunks) <= 1024 and len(set(case.chunks)) > 1
+    K, _ = all_keys_and_values(case)
+    assert K.shape[-2] >= 32768 and K.shape[-1] == 32
+    sizes = [item[0].shape[-2] for item in case.inputs["kv_blocks"].items]
+    assert max(sizes) <= 1024 and len(set(sizes)) > 1
     large = [c for c in cases if "stability" in c.tags]
-    scores = [np.abs(c.inputs["Q"] @ c.inputs["K"].T / math.sqrt(c.inputs["Q"].shape[-1]))
-              for c in large]
+    scores = [np.abs(c.inputs["Q"] @ all_keys_and_values(c)[0].T
+                     / math.sqrt(c.inputs["Q"].shape[-1])) for c in large]
     assert scores and max(float(s.max()) for s in scores) > 1000
     assert any(c.inputs["Q"].ndim > 2 for c in cases)
 
@@ -535,7 +550,8 @@ def test_blocks_are_fresh_one_shot_and_counted() -> None:
     from attn_drill.grading.streams import OneShotBlocks
 
     K = np.arange(12.0).reshape(6, 2)
-    stream = OneShotBlocks([K, K * 10], [2, 1, 3])
+    items = [(K[a:b], K[a:b] * 10) for a, b in ((0, 2), (2, 3), (3, 6))]
+    stream = OneShotBlocks(items, lambda part: part.copy())
     first = next(stream)
     assert first[0].shape == (2, 2) and first[1].shape == (2, 2)
     assert not np.shares_memory(first[0], K), "each block is a fresh array"
@@ -566,7 +582,7 @@ def test_flash_attention_that_keeps_every_block_fails_the_memory_budget(tmp_path
         "    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])\n"
         "    p = np.exp(s - s.max(-1, keepdims=True))\n"
         "    return p / p.sum(-1, keepdims=True) @ V\n"))
-    checks = {c.get("id", c["kind"]): c for c in report["checks"]}
+    checks = {c["kind"]: c for c in report["checks"]}
     memory = checks["property:bounded-memory"]
     assert not memory["passed"]
     assert "a quarter of all keys and values" in memory["message"]
@@ -586,7 +602,7 @@ def test_flash_attention_that_reads_the_blocks_twice_is_told_so(tmp_path: Any) -
         "        total, acc = total + p.sum(-1, keepdims=True), acc + p @ V\n"
         "    return acc / total\n"))
     # Its second loop gets no blocks: 0.0 / 0.0 raises, and the report says why.
-    runs = next(c for c in report["checks"] if c.get("id", c["kind"]) == "runs")
+    runs = next(c for c in report["checks"] if c["kind"] == "runs")
     assert "ZeroDivisionError" in runs["message"]
     assert "was then iterated again: it is a one-shot iterator" in runs["message"]
     assert "consumes-twice" in [d["id"] for d in report["diagnosis"]]
@@ -603,7 +619,7 @@ def test_switching_tracing_off_does_not_pass_the_memory_check(tmp_path: Any) -> 
         "    s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])\n"
         "    p = np.exp(s - s.max(-1, keepdims=True))\n"
         "    return p / p.sum(-1, keepdims=True) @ V\n"))
-    memory = next(c for c in report["checks"] if c.get("id", c["kind"]) ==
+    memory = next(c for c in report["checks"] if c["kind"] ==
                   "property:bounded-memory")
     assert not memory["passed"] and "tracing was switched off" in memory["message"]
 

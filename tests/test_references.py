@@ -440,11 +440,12 @@ def test_worked_example_matches_reference(problem_id: str, track: str, index: in
         outputs = {spec.outputs[0]: module_example(p, example.inputs)}
     else:
         kwargs = parse_assignments(example.inputs)
-        integers = set(getattr(spec, "integer_inputs", ()))
-        blocks = getattr(spec, "blocks", None)
+        integers = {k for k, d in spec.inputs.items()
+                    if d.dtype == "int64" or d.role in ("positions", "lengths")}
+        blocks = next((k for k, d in spec.inputs.items() if d.role == "blocks"), None)
         if blocks is not None and track == "numpy":
             # An iterator argument: a one-shot stream of tuples of float64 arrays.
-            items = kwargs.pop(blocks.input)
+            items = kwargs.pop(blocks)
             stream = iter([tuple(np.asarray(part, dtype=np.float64) for part in item)
                            for item in items])
         if track == "torch":
@@ -463,7 +464,7 @@ def test_worked_example_matches_reference(problem_id: str, track: str, index: in
                       and k not in integers
                       else v for k, v in kwargs.items()}
         if blocks is not None and track == "numpy":
-            kwargs[blocks.input] = stream
+            kwargs[blocks] = stream
         result = reference(problem_id, track)(**kwargs)
         result = result if isinstance(result, tuple) else (result,)
         outputs = {name: harness.to_numpy(value) for name, value in zip(spec.outputs, result,

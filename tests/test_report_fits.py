@@ -27,13 +27,14 @@ def _mutants() -> list[tuple[str, str, str]]:
 
 def mutant_report(problem_id: str, track: str, name: str, lang: str) -> Any:
     from attn_drill.grading.cases import build_cases
-    from attn_drill.grading.checks import compute_references, derive_cases, run_checks
+    from attn_drill.grading.checks import compute_references, run_checks
     from attn_drill.grading.diagnosis import diagnose, mutant_targets
     from attn_drill.grading.grade import (
         build_report,
         evaluation_from_run,
         run_object_in_process,
     )
+    from attn_drill.grading.properties import derive_cases
 
     problem = builtin_problems()[problem_id]
     spec = problem.tracks[track]

@@ -146,14 +146,22 @@ def read_job(path: str) -> Job:
 def case_to_json(case: ConcreteCase, arrays: list[np.ndarray]) -> dict[str, Any]:
     """A case without its expected values; arrays go to `arrays`, the JSON keeps their index."""
 
+    from attn_drill.grading.inputs import Blocks
+
     def ref(array: np.ndarray) -> int:
         arrays.append(array)
         return len(arrays) - 1
 
+    def value(v: Any) -> Any:  # an array's index, or {"blocks": [[index, ...], ...]}
+        if isinstance(v, Blocks):
+            return {"blocks": [[ref(part) for part in item] for item in v.items]}
+        return ref(v)
+
     return {
         "name": case.name, "tags": list(case.tags), "dims": dict(case.dims),
         "args": dict(case.args), "init": dict(case.init), "is_random": case.is_random,
-        "inputs": [[k, ref(v)] for k, v in case.inputs.items()],
+        "inputs": [[k, value(v)] for k, v in case.inputs.items()],
+        "info": {k: case.input_info(k).to_json() for k in case.inputs},
         "params": [[k, ref(v)] for k, v in case.params.items()],
         "grad_output": None if case.grad_output is None else ref(case.grad_output),
         "chunks": list(case.chunks),
@@ -162,13 +170,21 @@ def case_to_json(case: ConcreteCase, arrays: list[np.ndarray]) -> dict[str, Any]
 
 def case_from_json(data: dict[str, Any], arrays: list[np.ndarray]) -> ConcreteCase:
     from attn_drill.grading.cases import ConcreteCase
+    from attn_drill.grading.inputs import Blocks, InputInfo
+
+    def value(v: Any) -> Any:
+        if isinstance(v, dict):
+            return Blocks([tuple(arrays[i] for i in item) for item in v["blocks"]])
+        return arrays[v]
 
     return ConcreteCase(
         name=data["name"], tags=data["tags"], dims=data["dims"],
-        inputs={k: arrays[i] for k, i in data["inputs"]}, args=data["args"], init=data["init"],
+        inputs={k: value(v) for k, v in data["inputs"]}, args=data["args"], init=data["init"],
         params={k: arrays[i] for k, i in data["params"]}, expected={},
         grad_output=None if data["grad_output"] is None else arrays[data["grad_output"]],
-        is_random=data["is_random"], chunks=data.get("chunks", []),
+        is_random=data["is_random"],
+        info={k: InputInfo.from_json(v) for k, v in data.get("info", {}).items()},
+        chunks=data.get("chunks", []),
     )
 
 
@@ -388,14 +404,14 @@ def _guarded_owners(track: str) -> list[Any]:
 
     import numpy as np
 
-    from attn_drill.grading import cases, harness
+    import attn_drill.grading as grading
+    from attn_drill.grading import cases, harness, inputs, tracks
 
-    owners: list[Any] = [builtins, np, harness, cases, sys.modules[__name__],
+    # The package too: the track module looks the harness up through it at call time.
+    owners: list[Any] = [builtins, np, grading, harness, cases, inputs, tracks,
+                         sys.modules[__name__],
                          os, json, struct, time, traceback, linecache, io]
-    if track == "torch":
-        import torch
-
-        owners += [torch, torch.Tensor, torch.nn.Module, torch.nn]
+    owners += tracks.get_track(track).guarded_modules()
     return owners
 
 
@@ -448,14 +464,7 @@ def _prepare(job_path: str, result_fd: int) -> tuple[Job, list[ConcreteCase], An
 
     job = read_job(job_path)
     _setup_streams()
-    if job.track == "torch":
-        import torch
-
-        torch.set_num_threads(1)
-        try:
-            torch.set_num_interop_threads(1)
-        except RuntimeError:  # already set in the warm worker's zygote
-            pass
+    _preload(job.track)  # one thread everywhere (set once, in the zygote or here)
     # Modules the reporting needs, imported while every file is still readable.
     import errno  # noqa: F401
     import linecache  # noqa: F401
@@ -619,16 +628,17 @@ def main() -> NoReturn:
     torch) while the grader is still loading the problem, then reads the job path on stdin."""
     job_path, fd = sys.argv[1], int(sys.argv[2])
     if job_path == "-":
-        _import_track_modules(sys.argv[3] if len(sys.argv) > 3 else "numpy")
+        _preload(sys.argv[3] if len(sys.argv) > 3 else "numpy")
         job_path = _job_path_from_stdin()
     run_job(job_path, fd)
 
 
-def _import_track_modules(track: str) -> None:
-    import numpy  # noqa: F401
+def _preload(track: str) -> None:
+    """Import what the track's calls need (numpy for an unknown or text track)."""
+    from attn_drill.grading.tracks import TRACKS
 
-    if track == "torch":
-        import torch  # noqa: F401
+    chosen = TRACKS.get(track)
+    (chosen if chosen is not None and chosen.runs_code else TRACKS["numpy"]).preload()
 
 
 def _job_path_from_stdin() -> str:

@@ -22,7 +22,6 @@ import numpy as np
 
 from attn_drill.grading.checks import (
     LOAD_ERRORS,
-    PROPERTY_TAGS,
     Evaluation,
     call_trusted,
     ignored_rows,
@@ -30,10 +29,11 @@ from attn_drill.grading.checks import (
     load_trusted_module,
     reference_array,
     tolerance,
-    tr,
 )
 from attn_drill.grading.compare import allclose
+from attn_drill.grading.properties import failed_check, property_findings, tagged_properties
 from attn_drill.grading.report import CheckResult, Diagnosis
+from attn_drill.messages import Localisable, join, msg, params_json, text_of
 
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
@@ -46,17 +46,21 @@ MUTANT_SLACK = 10.0  # a learner's version of a bug may round differently from o
 @dataclass
 class Finding:
     id: str
-    evidence: str = ""
+    evidence: str | Localisable = ""
     source: str = ""  # "mutant:<name>", "property:<name>", "pattern:<name>"
+    message_id: str = ""  # the evidence's catalog id when the evidence is already text
 
 
 @dataclass
 class Findings:
     items: list[Finding] = field(default_factory=list)
 
-    def add(self, misconception: str, evidence: str = "", source: str = "") -> None:
+    def add(self, misconception: str, evidence: str | Localisable = "",
+            source: str = "", message_id: str = "") -> None:
+        """`message_id`: the catalog id of `evidence` when it is a check's message already
+        written in the report's language."""
         if all(f.id != misconception for f in self.items):
-            self.items.append(Finding(misconception, evidence, source))
+            self.items.append(Finding(misconception, evidence, source, message_id))
 
     @property
     def ids(self) -> list[str]:
@@ -173,7 +177,7 @@ def match_mutants(ev: Evaluation) -> list[tuple[str, str]]:
 def _property_case(case: ConcreteCase) -> bool:
     """A case graded by a property (mask, stability, batch axes): a second, independent bug
     shows up there first."""
-    return bool(set(PROPERTY_TAGS.values()) & set(case.tags))
+    return bool({p.tag for p in tagged_properties()} & set(case.tags))
 
 
 def learner_matches_mutant_on_plain_cases(ev: Evaluation,
@@ -209,159 +213,7 @@ def match_mutants_on_plain_cases(ev: Evaluation, exclude: set[str]) -> list[tupl
     return matched
 
 
-# -- properties ----------------------------------------------------------------------------
-
-
-def _failed(checks: list[CheckResult], kind: str) -> CheckResult | None:
-    """The failed check of that kind, unless it failed only for lack of anything to check."""
-    return next((c for c in checks if c.kind == kind and not c.passed and not c.not_run), None)
-
-
-def _with_mask(case: ConcreteCase, make: Any) -> ConcreteCase | None:
-    import copy
-
-    for key, value in case.inputs.items():
-        if value.dtype == bool:
-            changed = copy.copy(case)
-            changed.inputs = {**case.inputs, key: make(value)}
-            return changed
-    return None
-
-
-def _mask_findings(ev: Evaluation, check: CheckResult, findings: Findings, lang: str) -> None:
-    from attn_drill.grading.checks import reference_target
-
-    target = reference_target(ev.problem, ev.track)
-    ignores, inverted = True, True
-    rows_changed: list[str] = []
-    compared = 0
-    for name in _mask_evidence_cases(ev, check):
-        case = ev.case(name)
-        learner = ev.returned(name)
-        if learner is None:
-            return
-        unmasked = _with_mask(case, lambda m: np.ones_like(m))
-        flipped = _with_mask(case, lambda m: ~m)
-        if unmasked is None or flipped is None:
-            return
-        compared += 1
-        free = call_trusted(target, ev.spec, unmasked, ev.track)
-        if not same_outputs(ev, case, learner, free, slack=MUTANT_SLACK):
-            ignores = False
-        with np.errstate(all="ignore"):
-            inverse = call_trusted(target, ev.spec, flipped, ev.track)
-        if not same_outputs(ev, flipped, learner, inverse, slack=MUTANT_SLACK):
-            inverted = False
-        output = ev.spec.outputs[0]
-        got = learner_array(ev, name, output)
-        expected = reference_array(ev, name, output)
-        if got is not None and expected is not None and got.shape == expected.shape \
-                and got.ndim >= 2 and len(rows_changed) < 6:
-            rtol, atol = tolerance(ev, got)
-            with np.errstate(invalid="ignore"):
-                diff = ~(np.abs(got - expected) <= atol + rtol * np.abs(expected))
-            bad_rows = np.argwhere(diff.any(axis=-1))[:6]
-            rows_changed += [_row_label(name, row) for row in bad_rows]
-    if not compared:
-        return
-    where = _group_rows(rows_changed[:6])
-    if ignores:
-        findings.add("ignores-mask", tr(
-            lang, f"your output equals attention without the mask; rows that should differ: "
-            f"{where}", f"你的输出与不加掩码时完全相同；本应不同的行：{where}"),
-            "property:mask")
-    elif inverted:
-        findings.add("inverted-mask", tr(
-            lang, "your output equals attention with the mask inverted (True must mean "
-            "\"may attend\")", "你的输出与把掩码取反后的结果相同（True 表示“可以关注”）"),
-            "property:mask")
-    else:
-        before = (len(findings.items), len(check.details))
-        if "weights" in ev.spec.outputs:
-            _weight_mask_patterns(ev, check, findings, lang)
-        if (len(findings.items), len(check.details)) == before and where:
-            check.details.append(tr(
-                lang, f"with the mask, these rows differ from the reference: {where}. Check "
-                "that the mask is applied as given to every query row and batch element (how "
-                "it broadcasts), before the softmax.",
-                f"加上掩码后，这些行与参考结果不同：{where}。请检查掩码是否按原样作用到每一个"
-                "查询行和每一个批次元素（注意广播方式），并且在 softmax 之前。"))
-
-
-def _mask_evidence_cases(ev: Evaluation, check: CheckResult) -> list[str]:
-    """The failed mask cases to reason about: those with ordinary scores when there are any
-    (a stability case with huge hidden scores says more about the softmax than the mask)."""
-    ordinary = [n for n in check.failed_cases if "stability" not in ev.case(n).tags]
-    return ordinary or list(check.failed_cases)
-
-
-def _row_label(case: str, row: Any) -> str:
-    """A query row of a case, kept apart from the case name for `_group_rows`."""
-    return f"{case}\x00{tuple(int(i) for i in row)}"
-
-
-def _group_rows(labels: list[str]) -> str:
-    """Query rows per case, in order: 'case a' (0, 1), (1, 3); 'case b' (2,)."""
-    grouped: dict[str, list[str]] = {}
-    for label in labels:
-        case, _, row = label.partition("\x00")
-        grouped.setdefault(case, []).append(row)
-    return "; ".join(f"'{case}' " + ", ".join(rows) for case, rows in grouped.items())
-
-
-def _weight_mask_patterns(ev: Evaluation, check: CheckResult, findings: Findings,
-                          lang: str) -> None:
-    leaked: list[str] = []
-    leak_rows: list[str] = []
-    largest_leak = 0.0
-    zero_but_short = 0
-    for name in _mask_evidence_cases(ev, check):
-        case = ev.case(name)
-        weights = learner_array(ev, name, "weights")
-        mask = next((v for v in case.inputs.values() if v.dtype == bool), None)
-        if weights is None or mask is None:
-            continue
-        try:
-            blocked = np.broadcast_to(~mask, weights.shape)
-        except ValueError:
-            continue
-        with np.errstate(invalid="ignore"):
-            leaking = blocked & (np.abs(weights) > 1e-6)  # NaN is not a leak
-        if leaking.any():
-            leaked.append(name)
-            largest_leak = max(largest_leak, float(np.nanmax(np.abs(weights[leaking]))))
-            for row in np.argwhere(leaking.any(axis=-1))[:6 - len(leak_rows)]:
-                leak_rows.append(_row_label(name, row))
-        else:
-            sums = weights.sum(axis=-1)
-            if (sums < 1 - 1e-4).any():
-                zero_but_short += 1
-    if leaked and _reproduces_mutant_of(ev, "mask-tiny-fill", leaked):
-        findings.add("mask-tiny-fill", tr(
-            lang, "masked positions get the weight a score of about 0 would get, as with a "
-            f"fill like -1e-12; rows: {_group_rows(leak_rows)}",
-            f"被掩码的位置得到的权重和分数约为 0 时一样，就像用 -1e-12 这类值填充；涉及的行："
-            f"{_group_rows(leak_rows)}"), "property:mask")
-    elif leaked:
-        # Masked positions get weight, but not as a near-zero fill would give: a weak fill
-        # (-10), a mask taken from the wrong row or batch element, a mask added to the scores...
-        # Name the rows; claim no misconception.
-        weak = largest_leak < 1e-2
-        check.details.append(tr(
-            lang, f"positions where the mask is False still get weight (up to "
-            f"{largest_leak:.3g}) in rows: {_group_rows(leak_rows)}. "
-            + ("That is what a fill value that is not negative enough gives: use -inf or -1e9."
-               if weak else "Check that the mask is applied as given to every query row and "
-               "batch element (how it broadcasts), before the softmax."),
-            f"掩码为 False 的位置仍然得到了权重（最大 {largest_leak:.3g}），涉及的行："
-            f"{_group_rows(leak_rows)}。"
-            + ("填充值不够负时就会这样：请用 -inf 或 -1e9。" if weak else
-               "请检查掩码是否按原样作用到每一个查询行和每一个批次元素（注意广播方式），"
-               "并且在 softmax 之前。")))
-    elif zero_but_short:
-        findings.add("mask-after-softmax", tr(
-            lang, "masked weights are zero but the rows no longer sum to 1",
-            "被掩码的权重为 0，但每行之和不再为 1"), "property:mask")
+# -- what properties read from mutants (grading.properties holds the properties) -----------
 
 
 def _reproduces_mutant_of(ev: Evaluation, misconception: str, case_names: list[str]) -> bool:
@@ -385,178 +237,6 @@ def _reproduces_mutant_of(ev: Evaluation, misconception: str, case_names: list[s
     return False
 
 
-def _train_mode_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
-                         lang: str) -> None:
-    """A module whose eval-mode output is right on every case while its train-mode output is
-    wrong somewhere: something random (dropout) is active in train mode only."""
-    if ev.spec.call != "module" or not any(
-            not c.passed and (c.kind.startswith("match:") or c.kind.startswith("property:"))
-            for c in checks):
-        return
-    output = ev.spec.outputs[0]
-    eval_ok = train_wrong = 0
-    for case in ev.base_cases:
-        returned = ev.returned(case.name)
-        if returned is None:
-            continue
-        train = returned.arrays.get(output)
-        evaluated = returned.arrays.get(f"{output}@eval")
-        ref_train = reference_array(ev, case.name, output)
-        ref_eval = reference_array(ev, case.name, f"{output}@eval")
-        if any(a is None for a in (train, evaluated, ref_train, ref_eval)):
-            return
-        if not _close(ev, evaluated, ref_eval):
-            return  # eval mode is wrong too: a real bug, not a train-only difference
-        eval_ok += 1
-        if not _close(ev, train, ref_train):
-            train_wrong += 1
-    if eval_ok and train_wrong:
-        findings.add("dropout-in-train", tr(
-            lang, f"eval-mode output matches on all {eval_ok} cases, train-mode output differs "
-            f"on {train_wrong}",
-            f"eval 模式的输出在全部 {eval_ok} 个用例上一致，train 模式的输出在 {train_wrong} "
-            "个用例上不同"), "pattern:train-only")
-
-
-def _gradient_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
-    """Missing gradients are no-gradient only when forward used the tensor and the graph was
-    cut; a parameter forward never uses is a missing bias or projection, and a module the
-    grader could not load its weights into says so in the run check."""
-    from attn_drill.grading.checks import gradient_gaps
-
-    setup = [o.error.message for o in ev.outcomes.values()
-             if o.error is not None and "has no bias: the grader loads" in str(o.error.message)]
-    if setup:
-        findings.add("missing-bias", setup[0].rstrip("."), "pattern:module-setup")
-    failed = _failed(checks, "property:gradients")
-    if failed is None:
-        return
-    gaps = gradient_gaps(ev)
-    if gaps.backward_error:
-        if "inplace operation" in gaps.backward_error:
-            findings.add("mutates-input", failed.message, "property:gradients")
-    elif gaps.detached:
-        findings.add("no-gradient", failed.message, "property:gradients")
-    elif gaps.unused:
-        if any(name.startswith("W_o.") for name in gaps.unused) and all(
-                name.startswith("W_o.") or name.endswith(".bias") for name in gaps.unused) and \
-                any(name == "W_o.weight" for name in gaps.unused):
-            findings.add("missing-output-projection", failed.message, "property:gradients")
-        elif all(name.endswith(".bias") for name in gaps.unused):
-            findings.add("missing-bias", failed.message, "property:gradients")
-    elif failed.mismatch is None:
-        findings.add("no-gradient", failed.message, "property:gradients")
-
-
-def property_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
-                      lang: str) -> None:
-    failed = _failed(checks, "property:no-mutation")
-    if failed:
-        findings.add("mutates-input", failed.message, "property:no-mutation")
-    plain_ok = all(c.passed for c in checks if c.kind.startswith("match:"))
-    failed = _failed(checks, "property:batch-dims")
-    # Plain cases explained by a known mistake: batched cases that raise are a second one.
-    explained = any(f.source.startswith(("mutant:", "partial:")) for f in findings.items)
-    if failed and (plain_ok or explained):
-        # Batched cases that also test a failing property (a batched mask case) are explained
-        # by that property; only a batched case that fails on its own means no-batch-dims.
-        other_failed = {PROPERTY_TAGS[p] for p in PROPERTY_TAGS if p != "batch-dims"
-                        and _failed(checks, f"property:{p}")}
-        own = [name for name in failed.failed_cases
-               if not other_failed & set(ev.case(name).tags)]
-        known = ev.problem.misconception("no-batch-dims")
-        already_explained = known is not None and "swapaxes" in known.explanation.en
-        # The `.T` / axis=1 explanation only when the evidence fits it: batched cases that
-        # raise, or that reproduce the problem's own no-batch-dims mutant.
-        raised = [name for name in own if ev.outcomes.get(name) is not None
-                  and ev.outcomes[name].returned is None]
-        mismatched = [name for name in own if name not in raised]
-        if not plain_ok:
-            # Only a crash on batch axes that the known mistake does not make itself tells a
-            # second bug from the first.
-            explaining = [f.source.split(":", 1)[1] for f in findings.items
-                          if f.source.startswith(("mutant:", "partial:"))]
-            raised = [name for name in raised if any(
-                (ev.mutant_cache.get(m) or {}).get(name) is not None for m in explaining)]
-            own = raised
-        supported = bool(raised) or (bool(mismatched) and _reproduces_mutant_of(
-            ev, "no-batch-dims", mismatched))
-        if own and not supported:
-            failed.details.append(tr(
-                lang, "the cases without batch axes pass, but the batched ones give different "
-                "numbers: check that every batch element is computed from its own inputs (its "
-                "own queries, keys and values), and that axes are counted from the end",
-                "没有批次轴的用例都通过了，但带批次轴的用例结果不同：请检查每个批次元素是否只用"
-                "它自己的输入（自己的查询、键和值）计算，以及轴是否从末尾数起"))
-        elif own and already_explained:
-            findings.add("no-batch-dims", failed.message, "property:batch-dims")
-        elif own:
-            findings.add("no-batch-dims", failed.message + tr(
-                lang,
-                ". With a batch dimension `K.T` reverses every axis ((b, m, d) becomes "
-                "(d, m, b)); use np.swapaxes(K, -1, -2) or K.transpose(-2, -1), and count axes "
-                "from the end (axis=-1)",
-                "。有批量维度时 `K.T` 会把所有轴都倒过来（(b, m, d) 变成 (d, m, b)）；请用 "
-                "np.swapaxes(K, -1, -2) 或 K.transpose(-2, -1)，并从末尾数轴（axis=-1）"),
-                "property:batch-dims")
-    _train_mode_findings(ev, checks, findings, lang)
-    _gradient_findings(ev, checks, findings)
-    off_by_one = _causal_off_by_one(ev, findings, lang)
-    failed = _failed(checks, "property:causal-future")
-    if failed and not off_by_one:
-        findings.add("causal-future-leak", failed.message, "property:causal-future")
-    from attn_drill.grading.invariants import INVARIANTS
-
-    for prop, invariant in INVARIANTS.items():
-        failed = _failed(checks, f"property:{prop}")
-        if failed and (invariant.evidence is None or invariant.evidence(ev, failed)):
-            findings.add(invariant.diagnoses, failed.message, f"property:{prop}")
-    failed = _failed(checks, "property:stability")
-    if failed and any(f.source.split(":")[0] in ("mutant", "pattern", "error")
-                      and f.id != "unstable-softmax" for f in findings.items):
-        # A mutant already names why the large-score cases fail (one maximum for the whole
-        # array, say): "you did not subtract the maximum" would be false for that code.
-        failed = None
-    # NaN on ordinary inputs too is some other bug, not overflow on large scores.
-    nan_elsewhere = any(c.mismatch is not None and (c.mismatch.nan_count or c.mismatch.inf_count)
-                        for c in checks if not c.passed and c.kind.startswith("match:"))
-    if failed and not nan_elsewhere and failed.mismatch is not None and (
-            failed.mismatch.nan_count or failed.mismatch.inf_count):
-        masked = [name for name in failed.failed_cases
-                  if any(v.dtype == bool for v in ev.case(name).inputs.values())]
-        evidence = failed.message
-        if masked and len(masked) == len(failed.failed_cases):
-            evidence = tr(
-                lang, "only cases whose hidden keys score far above the visible ones give NaN: "
-                "a row maximum taken over the masked keys too (then multiplying by the mask) "
-                "underflows every visible key to 0, and 0/0 is NaN. Fill the masked scores with "
-                "-inf before taking the maximum. ",
-                "只有被遮住的键分数远高于可见键的用例出现了 NaN：如果每行的最大值也算上了被遮住的"
-                "键（之后再乘以掩码），所有可见键的 exp 都会下溢为 0，0/0 得到 NaN。请先把被遮住的"
-                "分数填成 -inf，再取最大值。") + failed.message
-        findings.add("unstable-softmax", evidence, "property:stability")
-    elif failed and plain_ok:
-        # Right on ordinary scores, wrong (but finite) on large distinct ones: clipped scores,
-        # or a maximum that is not each row's own (the whole array's, a hidden position's).
-        findings.add("unstable-softmax", tr(
-            lang, "your answer is right for ordinary scores but wrong when one row holds very "
-            "large or very negative, different scores (e.g. [1000, 999, 0] or [-1000, -999, "
-            "-1001]): clipping the scores, or subtracting a maximum other than that row's own, "
-            "changes the softmax. " + failed.message,
-            "普通分数下你的结果正确，但当同一行里有很大或很负且互不相同的分数（如 [1000, 999, 0] "
-            "或 [-1000, -999, -1001]）时就错了："
-            "截断分数，或减去的不是该行自己的最大值，都会改变 softmax 的结果。" + failed.message),
-            "property:stability")
-    failed = _failed(checks, "property:mask")
-    if failed and plain_ok:
-        _mask_findings(ev, failed, findings, lang)
-    elif failed and "weights" in ev.spec.outputs and any(
-            f.source.startswith("partial:") for f in findings.items):
-        # Another bug already explains the plain cases; what the weights do at the masked
-        # positions can still name a second one.
-        _weight_mask_patterns(ev, failed, findings, lang)
-
-
 # -- cheap patterns ------------------------------------------------------------------------
 
 
@@ -571,12 +251,11 @@ def _scale_dims(case: ConcreteCase) -> dict[str, float]:
     return factors
 
 
-def pattern_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
-                     lang: str) -> None:
+def pattern_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
     numeric = [c for c in checks if not c.passed and (c.kind.startswith("match:") or c.kind in
-               {f"property:{p}" for p in PROPERTY_TAGS})]
+               {f"property:{p.id}" for p in tagged_properties()})]
     for check in numeric:
-        _rows_that_differ(ev, check, lang)
+        _rows_that_differ(ev, check)
     seen_cases = [name for c in numeric for name in c.failed_cases]
     for name in seen_cases[:3]:
         case = ev.case(name)
@@ -589,18 +268,16 @@ def pattern_findings(ev: Evaluation, checks: list[CheckResult], findings: Findin
             out_is_w = _close(ev, got.get("output"), ref.get("weights"))
             w_is_out = _close(ev, got.get("weights"), ref.get("output"))
             if out_is_w and w_is_out:
-                findings.add("swapped-outputs", tr(
-                    lang, "your first value is the weights and your second is the output",
-                    "你返回的第一个值是权重，第二个才是输出"), "pattern:swapped")
+                findings.add("swapped-outputs", msg("pattern.swapped-outputs"),
+                             "pattern:swapped")
             elif out_is_w:
-                findings.add("returns-weights", tr(
-                    lang, "your `output` equals the attention weights (multiply them by V)",
-                    "你的 `output` 就是注意力权重（还需要乘以 V）"), "pattern:weights")
+                findings.add("returns-weights", msg("pattern.returns-weights"),
+                             "pattern:weights")
         for output in ev.spec.outputs:
             mine, theirs = got.get(output), ref.get(output)
             if mine is None or theirs is None:
                 continue
-            _numeric_patterns(ev, case, output, mine, theirs, findings, numeric, lang)
+            _numeric_patterns(ev, case, output, mine, theirs, findings, numeric)
 
 
 def _close(ev: Evaluation, got: np.ndarray | None, expected: np.ndarray | None) -> bool:
@@ -610,22 +287,28 @@ def _close(ev: Evaluation, got: np.ndarray | None, expected: np.ndarray | None) 
     return allclose(got, expected, rtol, atol)
 
 
-def _note(checks: list[CheckResult], case: str, text: str) -> None:
+def _add_detail(check: CheckResult, note: Localisable) -> None:
+    """Add `note` unless the check already says the same words (two cases may give numbers
+    that differ only beyond the digits shown)."""
+    shown = text_of(note, "en")
+    if all(text_of(detail, "en") != shown for detail in check.details):
+        check.details.append(note)
+
+
+def _note(checks: list[CheckResult], case: str, note: Localisable) -> None:
     for check in checks:
-        if case in check.failed_cases and text not in check.details:
-            check.details.append(text)
+        if case in check.failed_cases:
+            _add_detail(check, note)
 
 
 def _numeric_patterns(ev: Evaluation, case: ConcreteCase, output: str, mine: np.ndarray,
-                      theirs: np.ndarray, findings: Findings, numeric: list[CheckResult],
-                      lang: str) -> None:
+                      theirs: np.ndarray, findings: Findings, numeric: list[CheckResult]) -> None:
     rtol, atol = tolerance(ev, mine)
     if mine.shape == theirs.shape and not allclose(mine, theirs, rtol, atol):
         for digits in range(0, 7):
             if allclose(mine, np.round(theirs, digits), 0.0, 1e-12 + atol):
-                findings.add("rounded-output", tr(
-                    lang, f"`{output}` equals the reference rounded to {digits} decimals",
-                    f"`{output}` 等于参考结果四舍五入到 {digits} 位小数"), "pattern:rounded")
+                findings.add("rounded-output", msg("pattern.rounded", output=output,
+                                                   digits=digits), "pattern:rounded")
                 return
         finite = np.isfinite(theirs) & (np.abs(theirs) > 1e-6) & np.isfinite(mine)
         if finite.sum() >= 2:
@@ -633,22 +316,17 @@ def _numeric_patterns(ev: Evaluation, case: ConcreteCase, output: str, mine: np.
             if ratio != 0 and allclose(mine, theirs * ratio, rtol * 10, atol * 10):
                 for label, value in _scale_dims(case).items():
                     if abs(ratio - value) <= 1e-3 * abs(value):
-                        _note(numeric, case.name, tr(
-                            lang, f"`{output}` is the right answer times {label} "
-                            f"(= {value:.4g}): check where you scale",
-                            f"`{output}` 等于正确结果乘以 {label}（= {value:.4g}）："
-                            "检查缩放的位置"))
+                        _note(numeric, case.name, msg(
+                            "pattern.scaled-by-dimension", output=output, label=label,
+                            value=value))
                         return
-                _note(numeric, case.name, tr(
-                    lang, f"`{output}` is the right answer times a constant {ratio:.4g}",
-                    f"`{output}` 等于正确结果乘以常数 {ratio:.4g}"))
+                _note(numeric, case.name, msg("pattern.scaled-by-constant", output=output,
+                                              ratio=ratio))
                 return
     if mine.ndim >= 2 and theirs.ndim >= 2 and mine.shape == np.swapaxes(
             theirs, -1, -2).shape and allclose(
             mine, np.swapaxes(theirs, -1, -2), rtol, atol):
-        _note(numeric, case.name, tr(
-            lang, f"`{output}` is the right answer with its last two axes swapped",
-            f"`{output}` 是正确结果交换了最后两个轴"))
+        _note(numeric, case.name, msg("pattern.transposed", output=output))
 
 
 # -- partial evidence: crashes, normalisation axes, rows, the causal diagonal -------------
@@ -690,7 +368,7 @@ def _raised_on_a_reduction(traceback: str) -> bool | None:
     return bool(_REDUCTION.search(code[-1]))
 
 
-def error_findings(ev: Evaluation, findings: Findings, lang: str) -> None:
+def error_findings(ev: Evaluation, findings: Findings) -> None:
     """What the learner's own exceptions say: a broadcasting error between an array and the
     same array with one axis reduced away is a max or sum taken without keepdims=True."""
     for case in ev.base_cases:
@@ -709,33 +387,28 @@ def error_findings(ev: Evaluation, findings: Findings, lang: str) -> None:
                     continue
                 shown = [f"({', '.join(map(str, s))}{',' if len(s) == 1 else ''})"
                          for s in (full, reduced)]
-                findings.add("missing-keepdims", tr(
-                    lang, f"on case '{case.name}' your code combined an array of shape "
-                    f"{shown[0]} with one of shape {shown[1]}, the same array reduced over axis "
-                    f"{axis}: a max or sum without keepdims=True loses that axis, so it no "
-                    "longer lines up (and lines up wrongly when the sizes happen to match)",
-                    f"在用例「{case.name}」上，你的代码把形状 {shown[0]} 的数组和形状 {shown[1]} "
-                    f"的数组放在一起运算，后者正是前者沿轴 {axis} 约简后的结果：不带 "
-                    "keepdims=True 的 max 或 sum 会丢掉这个轴，于是无法对齐（尺寸碰巧相等时则会"
-                    "错误地对齐）"), "error:broadcast")
+                findings.add("missing-keepdims", msg(
+                    "keepdims.broadcast", case=case.name, full=shown[0], reduced=shown[1],
+                    axis=axis), "error:broadcast")
                 return
 
 
 def _softmax_input(ev: Evaluation, case: ConcreteCase) -> np.ndarray | None:
     """The scores of a softmax-like problem (one array in, one probability table out)."""
-    arrays = [v for v in case.inputs.values() if v.dtype != bool]
+    arrays = [v for v in case.inputs.values()
+              if isinstance(v, np.ndarray) and v.dtype != bool]
     if len(ev.spec.outputs) != 1 or "sums-to-one" not in ev.spec.properties or \
             len(arrays) != 1:
         return None
     return np.asarray(arrays[0], dtype=np.float64)
 
 
-def _axis_words(axis: str, lang: str) -> str:
+def _axis_words(axis: str) -> Localisable:
     if axis == "all":
-        return tr(lang, "the whole array (no axis)", "整个数组（不带轴）")
+        return msg("axis.whole-array")
     if axis == "arg":
-        return tr(lang, "`axis`", "`axis`")
-    return tr(lang, f"axis={axis}", f"axis={axis}")
+        return msg("axis.argument")
+    return msg("axis.fixed", axis=axis)
 
 
 def _axis_labels(axis: int | None, wanted: int, ndim: int) -> set[str]:
@@ -757,8 +430,7 @@ def _candidate_softmax(x: np.ndarray, max_axis: int | None, sum_axis: int | None
     return exps / np.sum(exps, axis=sum_axis, keepdims=keep)
 
 
-def axis_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
-                  lang: str) -> None:
+def axis_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings) -> None:
     """Which axis the learner normalised over. For a softmax: find the axes of the max and of
     the sum that reproduce the learner's output on every case (two different axes is its own
     mistake). For attention weights: the axis along which they sum to 1."""
@@ -770,13 +442,12 @@ def axis_findings(ev: Evaluation, checks: list[CheckResult], findings: Findings,
     if not usable:
         return
     if _softmax_input(ev, usable[0]) is not None:
-        _softmax_axes(ev, usable, findings, lang)
+        _softmax_axes(ev, usable, findings)
     elif "weights" in ev.spec.outputs:
-        _weights_axis(ev, usable, findings, lang)
+        _weights_axis(ev, usable, findings)
 
 
-def _softmax_axes(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
-                  lang: str) -> None:
+def _softmax_axes(ev: Evaluation, cases: list[ConcreteCase], findings: Findings) -> None:
     output = ev.spec.outputs[0]
     # (max axis, sum axis) as the learner may have written them (see _axis_labels); the
     # same pair must explain every case, whatever its rank and `axis`.
@@ -814,29 +485,20 @@ def _softmax_axes(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
     if differ and not harmless:
         max_axis, sum_axis = differ[0]
         if sum_axis == "all" and ev.problem.misconception("global-normalisation") is not None:
-            findings.add("global-normalisation", tr(
-                lang, f"your output is what a maximum over {_axis_words(max_axis, lang)} and "
-                "a sum over the whole array give: the whole array sums to 1, not each slice",
-                f"你的结果等于沿 {_axis_words(max_axis, lang)} 取最大值、对整个数组求和得到的"
-                "结果：是整个数组之和为 1，而不是每个切片"), "pattern:softmax-axes")
+            findings.add("global-normalisation", msg(
+                "softmax-axes.global", max_axis=_axis_words(max_axis)), "pattern:softmax-axes")
             return
-        findings.add("max-sum-axes-differ", tr(
-            lang, f"your output is what a maximum over {_axis_words(max_axis, lang)} and a "
-            f"sum over {_axis_words(sum_axis, lang)} give; both must use `axis`",
-            f"你的结果等于沿 {_axis_words(max_axis, lang)} 取最大值、沿 "
-            f"{_axis_words(sum_axis, lang)} 求和得到的结果；两者都必须使用 `axis`"),
-            "pattern:softmax-axes")
+        findings.add("max-sum-axes-differ", msg(
+            "softmax-axes.differ", max_axis=_axis_words(max_axis),
+            sum_axis=_axis_words(sum_axis)), "pattern:softmax-axes")
         return
     fixed = [t for t in harmless if t not in ("arg", "all")]
     if fixed and "arg" not in harmless:
-        findings.add("softmax-wrong-axis", tr(
-            lang, f"your output is the softmax over axis={fixed[0]} on every case, whatever "
-            "`axis` asks for", f"无论 `axis` 是多少，你的结果在每个用例上都是沿 "
-            f"axis={fixed[0]} 的 softmax"), "pattern:softmax-axes")
+        findings.add("softmax-wrong-axis", msg("softmax-axes.fixed", axis=fixed[0]),
+                     "pattern:softmax-axes")
 
 
-def _weights_axis(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
-                  lang: str) -> None:
+def _weights_axis(ev: Evaluation, cases: list[ConcreteCase], findings: Findings) -> None:
     """Attention weights that sum to 1 over the queries (axis -2) instead of the keys."""
     over_queries = 0
     for case in cases:
@@ -844,7 +506,8 @@ def _weights_axis(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
         expected = reference_array(ev, case.name, "weights")
         if got is None or expected is None or got.shape != expected.shape or got.ndim < 2:
             return
-        if got.shape[-1] == got.shape[-2] or any(v.dtype == bool for v in case.inputs.values()):
+        if got.shape[-1] == got.shape[-2] or any(
+                isinstance(v, np.ndarray) and v.dtype == bool for v in case.inputs.values()):
             continue  # square, or masked (a hidden column may be all zero): ambiguous
         with np.errstate(all="ignore"):
             by_keys = np.abs(got.sum(axis=-1) - 1.0) <= 1e-5
@@ -854,14 +517,11 @@ def _weights_axis(ev: Evaluation, cases: list[ConcreteCase], findings: Findings,
         else:
             return
     if over_queries:
-        findings.add("softmax-wrong-axis", tr(
-            lang, "your weights sum to 1 down each column (over the queries, axis -2); each "
-            "query's row (over the keys, axis -1) must sum to 1",
-            "你的权重是每一列（沿查询，轴 -2）之和为 1；应当是每个查询的一行（沿键，轴 -1）"
-            "之和为 1"), "pattern:weights-axis")
+        findings.add("softmax-wrong-axis", msg("weights-axis.queries"),
+                     "pattern:weights-axis")
 
 
-def _rows_that_differ(ev: Evaluation, check: CheckResult, lang: str) -> None:
+def _rows_that_differ(ev: Evaluation, check: CheckResult) -> None:
     """Name the query rows that differ when only some do (row 0 alone, the last rows...)."""
     table = check.mismatch
     if table is None or not table.case or table.case not in {c.name for c in ev.cases}:
@@ -877,13 +537,11 @@ def _rows_that_differ(ev: Evaluation, check: CheckResult, lang: str) -> None:
     count, total = int(rows.sum()), rows.size
     if 0 < count < total and count <= 6:
         listed = ", ".join(str(int(i)) for i in np.flatnonzero(rows))
-        note = tr(lang, f"only row{'s' if count > 1 else ''} {listed} (of {total}) differ; "
-                  "the other rows match", f"只有第 {listed} 行（共 {total} 行）不同，其余行一致")
-        if note not in check.details:
-            check.details.append(note)
+        _add_detail(check, msg("pattern.rows-differ", plural="s" if count > 1 else "",
+                               rows=listed, total=total))
 
 
-def _causal_off_by_one(ev: Evaluation, findings: Findings, lang: str) -> bool:
+def _causal_off_by_one(ev: Evaluation, findings: Findings) -> bool:
     """A causal mask shifted by one: the diagonal hidden (`triu(k=0)`: no position sees itself,
     and row 0 sees nothing), or the next position let through (`triu(k=2)`)."""
     if "causal-future" not in ev.spec.properties or "weights" not in ev.spec.outputs or \
@@ -918,20 +576,12 @@ def _causal_off_by_one(ev: Evaluation, findings: Findings, lang: str) -> bool:
     if not looked:
         return False
     if hidden == looked:
-        findings.add("causal-off-by-one", tr(
-            lang, "every position gets weight 0 on itself (the diagonal is masked, as with "
-            "`triu(..., k=0)`), so position 0 has no key left: its row is NaN or spread over "
-            "every key, future included",
-            "每个位置对自己的权重都是 0（对角线被遮住了，就像 `triu(..., k=0)`），于是位置 0 "
-            "没有任何可见的键：它那一行是 NaN，或平均分给了包括未来在内的所有键"),
-            "pattern:causal-diagonal")
+        findings.add("causal-off-by-one", msg("causal.diagonal-hidden"),
+                     "pattern:causal-diagonal")
         return True
     if next_seen and next_seen == looked:
-        findings.add("causal-off-by-one", tr(
-            lang, "every position also attends to the next one (position i sees i + 1, as "
-            "with `triu(..., k=2)`); only j ≤ i is allowed",
-            "每个位置还关注了下一个位置（位置 i 看到了 i + 1，就像 `triu(..., k=2)`）；"
-            "只允许 j ≤ i"), "pattern:causal-diagonal")
+        findings.add("causal-off-by-one", msg("causal.next-seen"),
+                     "pattern:causal-diagonal")
         return True
     return False
 
@@ -942,8 +592,7 @@ def _causal_off_by_one(ev: Evaluation, findings: Findings, lang: str) -> bool:
 def hint_pointer(problem_id: str, hint: int | None, lang: str) -> str:
     if hint is None:
         return ""
-    return tr(lang, f" Hint {hint} covers this (`attn-drill hint {problem_id}`).",
-              f"第 {hint} 条提示讲的就是这个（`attn-drill hint {problem_id}`）。")
+    return text_of(msg("diagnosis.hint", hint=hint, problem=problem_id), lang)
 
 
 def to_diagnoses(ev: Evaluation, findings: Findings, lang: str) -> list[Diagnosis]:
@@ -954,10 +603,15 @@ def to_diagnoses(ev: Evaluation, findings: Findings, lang: str) -> list[Diagnosi
             continue
         message = known.explanation.get(lang).strip()
         if finding.evidence:
-            message += tr(lang, f" Evidence: {finding.evidence}.", f"依据：{finding.evidence}。")
+            message += text_of(msg("diagnosis.evidence", evidence=finding.evidence), lang)
         message += hint_pointer(ev.problem.id, known.hint, lang)
-        diagnoses.append(Diagnosis(id=finding.id, message=message, title=known.title.get(lang),
-                                   hint=known.hint, source=finding.source))
+        evidence = finding.evidence if isinstance(finding.evidence, Localisable) else None
+        diagnoses.append(Diagnosis(
+            id=finding.id, message=message, title=known.title.get(lang), hint=known.hint,
+            source=finding.source,
+            message_id=finding.message_id or (evidence.id if evidence is not None else ""),
+            message_params=params_json(getattr(evidence, "params", None)
+                                       or getattr(evidence, "parts", None))))
     return diagnoses
 
 
@@ -965,32 +619,27 @@ def collect_findings(ev: Evaluation, checks: list[CheckResult], lang: str = "en"
     findings = Findings()
     if all(c.passed for c in checks if c.required):
         return findings
-    forbidden = _failed(checks, "forbidden")
+    forbidden = failed_check(checks, "forbidden")
     if forbidden is not None:
-        findings.add("uses-builtin", "; ".join(forbidden.details), "forbidden")
+        findings.add("uses-builtin", join(forbidden.details, "; "), "forbidden",
+                     forbidden.message_id)
     if ev.fatal is not None and getattr(ev.fatal, "kind", "") in LOAD_ERRORS:
         return findings
     numeric_failed = any(
         not c.passed and c.kind not in ("defines", "property:no-mutation") for c in checks
     )
-    error_findings(ev, findings, lang)
+    error_findings(ev, findings)
     if numeric_failed:
         for name, misconception in match_mutants(ev):
-            findings.add(misconception, tr(
-                lang, "your outputs reproduce this mistake on every case where it gives a "
-                "result of the right shape",
-                "凡是这个错误能给出正确形状结果的用例，你的输出都与它一致"), f"mutant:{name}")
+            findings.add(misconception, msg("mutant.reproduced"), f"mutant:{name}")
         if not findings.items:
             for name, misconception in match_mutants_on_plain_cases(ev, set(findings.ids)):
-                findings.add(misconception, tr(
-                    lang, "your outputs reproduce this mistake on every case without a mask, "
-                    "huge scores or batch axes; the cases that still differ show another one",
-                    "在所有不带掩码、超大分数或批次轴的用例上，你的输出都与这个错误一致；"
-                    "其余仍然不同的用例说明还有另一个错误"), f"partial:{name}")
-        axis_findings(ev, checks, findings, lang)
+                findings.add(misconception, msg("mutant.reproduced-on-plain-cases"),
+                             f"partial:{name}")
+        axis_findings(ev, checks, findings)
     property_findings(ev, checks, findings, lang)
     if numeric_failed:
-        pattern_findings(ev, checks, findings, lang)
+        pattern_findings(ev, checks, findings)
     return findings
 
 
@@ -1001,4 +650,8 @@ def diagnose(ev: Evaluation, checks: list[CheckResult], lang: str = "en") -> lis
 
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return to_diagnoses(ev, collect_findings(ev, checks, lang), lang)
+        diagnoses = to_diagnoses(ev, collect_findings(ev, checks, lang), lang)
+    for check in checks:
+        if isinstance(check.name, str):  # already written in `lang`: so are its new details
+            check.details = [text_of(d, lang) for d in check.details]
+    return diagnoses

@@ -197,24 +197,22 @@ def runtime_uses(ev: Any, forbidden: Sequence[str]) -> list[str]:
     return sorted(names)
 
 
-def check_forbidden(ev: Any, source: str, lang: str) -> Any:
-    """The `forbidden` check line, or None when the track forbids nothing."""
+def check_forbidden(ev: Any, source: str) -> Any:
+    """The `forbidden` check line (message ids: attn_drill.messages), or None when the track
+    forbids nothing."""
     from attn_drill.grading.report import CheckResult
+    from attn_drill.messages import msg
 
     forbidden = list(getattr(ev.spec, "forbidden", None) or [])
     if not forbidden:
         return None
-    zh = lang == "zh"
-    name = "不使用被禁止的内置实现" if zh else "does not use a forbidden built-in"
+    name = msg("check.forbidden")
     uses = find_uses(source, forbidden)
     at_run_time = [n for n in runtime_uses(ev, forbidden) if n not in {u.name for u in uses}]
     if not uses and not at_run_time:
         return CheckResult(name, True, kind="forbidden")
-    details = [(f"第 {u.line} 行使用了 {u.name}" if zh else f"line {u.line} uses {u.name}")
-               for u in uses]
-    details += [(f"运行时调用了 {n}" if zh else f"{n} was called at run time")
-                for n in at_run_time]
+    details: list[Any] = [msg("forbidden.line", line=u.line, name=u.name) for u in uses]
+    details += [msg("forbidden.runtime", name=n) for n in at_run_time]
     names = sorted({u.name for u in uses} | set(at_run_time))
-    message = (f"这道题要你自己实现，不能调用 {', '.join(names)}。" if zh else
-               f"This problem asks you to write it yourself: {', '.join(names)} is not allowed.")
+    message = msg("forbidden.used", names=", ".join(names))
     return CheckResult(name, False, message, kind="forbidden", details=details)

@@ -197,21 +197,23 @@ def grade_file(
         import functools
 
         from attn_drill.grading.runner import prestart_child, run_submission
+        from attn_drill.grading.tracks import TRACKS
 
         hint = _track_hint(source, track)
         prestarted = prestart_child(hint)
         runner = functools.partial(run_submission, prestarted=prestarted)
-        if hint == "torch":
-            _import_torch_in_background()
+        if hint in TRACKS:
+            # The parent needs the track's imports for the references: start them now,
+            # beside the child's own, instead of after the problem is loaded.
+            TRACKS[hint].import_in_background()
     try:
         problem, header_track = resolve_problem(path, source, problem_id)
         track_name = resolve_track(problem, path, source, track, header_track)
-        if track_name == "text":
+        if problem.tracks[track_name].call == "text":
             return grade_text(problem, path, source, seed=seed, lang=lang, started=started)
-        if track_name == "torch":
-            from attn_drill.errors import require_torch
+        from attn_drill.grading.tracks import get_track
 
-            require_torch()
+        get_track(track_name).require()
         return grade_code(problem, track_name, path, source, seed=seed, timeout=timeout,
                           lang=lang, runner=runner or default_runner(), started=started)
     finally:
@@ -232,24 +234,6 @@ def _check_timeout(timeout: float) -> None:
         valid = False
     if not valid:
         raise UsageError(f"--timeout must be a finite number of seconds above 0, not {timeout!r}.")
-
-
-def _import_torch_in_background() -> None:
-    """The parent needs torch for the references of a torch problem: start importing it now,
-    beside the child's own import, instead of after the problem is loaded."""
-    import importlib.util
-    import threading
-
-    if importlib.util.find_spec("torch") is None:
-        return  # require_torch() reports it once the track is known
-    threading.Thread(target=_import_torch, name="attn-drill-import-torch", daemon=True).start()
-
-
-def _import_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except Exception:  # a broken install shows up again, with its message, where it is used
-        pass
 
 
 def _track_hint(source: str, explicit: str | None) -> str:
@@ -286,13 +270,9 @@ def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: i
     from concurrent.futures import ThreadPoolExecutor
 
     from attn_drill.grading.cases import build_cases
-    from attn_drill.grading.checks import (
-        compute_references,
-        derive_cases,
-        run_checks,
-        signature_problem,
-    )
+    from attn_drill.grading.checks import compute_references, run_checks, signature_problem
     from attn_drill.grading.diagnosis import diagnose
+    from attn_drill.grading.properties import derive_cases
 
     spec = problem.tracks[track]
     key = (problem.id, str(problem.source_path), track, seed)
@@ -326,6 +306,7 @@ def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: i
     ev.source = source
     if known is not None:
         ev.mutant_cache = known.mutant_cache
+    # Message ids, written in `lang` with the ids kept (the diagnosis reads the text too).
     checks = run_checks(ev, lang)
     diagnosis = diagnose(ev, checks, lang)
     return build_report(ev, run, checks, diagnosis, path=path, lang=lang, started=started)
@@ -362,6 +343,8 @@ def build_report(ev: Any, run: Any, checks: list[Any], diagnosis: list[Any], *, 
     from attn_drill.grading.report import GradeReport, score_of
     from attn_drill.grading.savecases import failing_cases
 
+    for check in checks:
+        check.localise(lang)
     passed, score = score_of(checks)
     error = _first_error(run)
     protections = getattr(run, "protections", {}) or {}
@@ -397,9 +380,9 @@ def build_report(ev: Any, run: Any, checks: list[Any], diagnosis: list[Any], *, 
 def grade_text(problem: Problem, path: Path, source: str, *, seed: int, lang: str,
                started: float) -> GradeReport:
     """The text track: the answer is graded against the problem's rubric (no child process)."""
-    from attn_drill.grading.checks import tr
     from attn_drill.grading.report import CheckResult, Diagnosis, GradeReport, score_of
     from attn_drill.grading.rubric import grade_answer
+    from attn_drill.messages import msg
     from attn_drill.problems import parse_header
 
     lines = source.splitlines()
@@ -411,20 +394,19 @@ def grade_text(problem: Problem, path: Path, source: str, *, seed: int, lang: st
     checks: list[CheckResult] = []
     if result.too_short:
         checks.append(CheckResult(
-            tr(lang, "answer is long enough to grade", "答案长度足以评分"), False,
-            tr(lang, f"write at least {problem.rubric.min_chars} characters explaining your "
-               "reasoning", f"请至少写 {problem.rubric.min_chars} 个字符来解释你的推理"),
+            msg("text.length"), False, msg("text.too-short", chars=problem.rubric.min_chars),
             kind="text:length"))
     for point in result.points:
         checks.append(CheckResult(
             point.label, bool(point.met),
-            "" if point.met else tr(lang, f"missing: {point.advice}", f"缺少：{point.advice}"),
+            "" if point.met else msg("text.missing", advice=point.advice),
             required=bool(point.required), kind=f"rubric:{point.id}"))
     checks.append(CheckResult(
-        tr(lang, "covers enough of the key ideas", "覆盖了足够多的要点"), bool(result.passed),
-        result.message or tr(lang, f"score {result.score:.0%}, {result.threshold:.0%} needed",
-                             f"得分 {result.score:.0%}，需要 {result.threshold:.0%}"),
+        msg("text.threshold"), bool(result.passed),
+        result.message or msg("text.score", score=result.score, threshold=result.threshold),
         kind="text:threshold"))
+    for check in checks:
+        check.localise(lang)
     passed, score = score_of(checks)
     diagnosis = []
     for misconception_id in getattr(result, "diagnosis", []) or []:

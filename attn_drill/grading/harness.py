@@ -16,6 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from attn_drill.grading import tracks
+from attn_drill.grading.inputs import Blocks
+from attn_drill.grading.streams import OneShotBlocks
+
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
     from attn_drill.problems import TrackSpec
@@ -133,28 +137,29 @@ def _collect(result: Any, outputs: list[str]) -> Returned:
     return returned
 
 
-def _as_torch(array: np.ndarray, float_dtype: Any) -> Any:
-    import torch
-
-    if array.dtype == bool or array.dtype.kind in "iu":
-        return torch.from_numpy(array.copy())  # masks stay bool, positions and lengths int64
-    return torch.from_numpy(array.copy()).to(float_dtype)
-
-
-def call_inputs(case: ConcreteCase, spec: TrackSpec, track: str, float_dtype: Any = None
-                ) -> dict[str, Any]:
-    """Fresh copies of a case's inputs as the callee receives them: arrays (NumPy track),
-    tensors (torch track), or plain Python values for the track's `python_inputs`."""
-    plain = set(getattr(spec, "python_inputs", None) or ())
-    inputs: dict[str, Any] = {}
+def convert_inputs(case: ConcreteCase, convert: Any) -> dict[str, Any]:
+    """The values the submission is called with: each array converted for the track, then
+    passed as the input's declaration says (array, Python list or number, one-shot iterator)."""
+    values: dict[str, Any] = {}
     for name, value in case.inputs.items():
-        if name in plain:
-            inputs[name] = value.tolist()  # 0-d -> int/float, 1-d -> list
-        elif track == "torch":
-            inputs[name] = _as_torch(value, float_dtype)
+        info = case.input_info(name)
+        if isinstance(value, Blocks):
+            # Counts what the call reads (grading/streams.py); each block a fresh copy.
+            values[name] = OneShotBlocks(value.items, convert, name)
+        elif info.pass_as == "list":
+            values[name] = value.tolist()
+        elif info.pass_as == "scalar":
+            values[name] = value.item()
         else:
-            inputs[name] = value.copy()
-    return inputs
+            values[name] = convert(value)
+    return values
+
+
+def call_measured(target: Any, positional: list[Any], keywords: dict[str, Any],
+                  case: ConcreteCase) -> tuple[Any, dict[str, str]]:
+    from attn_drill.grading.streams import call_measured as measured
+
+    return measured(target, positional, keywords, case)
 
 
 def split_inputs(inputs: dict[str, Any], spec: TrackSpec) -> tuple[list[Any], dict[str, Any]]:
@@ -168,30 +173,41 @@ def split_inputs(inputs: dict[str, Any], spec: TrackSpec) -> tuple[list[Any], di
 def call_function(
     target: Any, spec: TrackSpec, case: ConcreteCase, track: str, reference: bool = False
 ) -> Returned:
-    """Call a function solution. Torch track gets float32 tensors (float64 for references)."""
-    dtype = None
-    if track == "torch":
-        import torch
-
-        dtype = torch.float64 if reference else torch.float32
-    inputs = call_inputs(case, spec, track, dtype)
-    if getattr(case, "chunks", None) and getattr(spec, "blocks", None):
-        from attn_drill.grading.streams import call_with_blocks
-
-        return call_with_blocks(target, spec, case, track, inputs)
-    if getattr(case, "chunks", None):
+    """Call a function solution with the inputs converted for the track (grading.tracks)."""
+    kind = tracks.get_track(track)
+    inputs = convert_inputs(case, lambda v: kind.convert(v, reference))
+    if case.chunks and getattr(spec, "chunked", None):
         from attn_drill.grading.chunks import call_in_chunks
 
         return call_in_chunks(target, spec, case, track, inputs)
+    streams = [v for v in inputs.values() if isinstance(v, OneShotBlocks)]
     positional, keywords = split_inputs(inputs, spec)
-    result = target(*positional, **keywords, **case.args)
+    try:
+        result, notes = call_measured(target, positional, keywords, case)
+    except BaseException as exc:
+        for stream in streams:
+            stream.annotate(exc)
+        raise
     returned = _collect(result, spec.outputs)
-    returned.inputs_after = {k: to_numpy(v) for k, v in inputs.items()}  # type: ignore[misc]
+    returned.types.update(notes)
+    for stream in streams:
+        returned.types.update(stream.notes())
+    returned.inputs_after = _arrays_after(inputs)
     # Stability cases test the forward pass; their float32 gradients (scores near 1000) are
     # not meaningfully comparable.
-    if track == "torch" and "gradients" in spec.properties and "stability" not in case.tags:
-        _function_gradients(target, spec, case, reference, returned)
+    if "gradients" in spec.properties and "stability" not in case.tags:
+        kind.function_gradients(target, spec, case, reference, returned)
     return returned
+
+
+def _arrays_after(inputs: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The inputs as they are after the call (an iterator has nothing to compare)."""
+    after = {}
+    for name, value in inputs.items():
+        array = to_numpy(value)
+        if array is not None:
+            after[name] = array
+    return after
 
 
 def grad_output_for(shape: tuple[int, ...]) -> np.ndarray:
@@ -201,39 +217,6 @@ def grad_output_for(shape: tuple[int, ...]) -> np.ndarray:
     return rng.standard_normal(shape)
 
 
-def _function_gradients(target: Any, spec: TrackSpec, case: ConcreteCase, reference: bool,
-                        returned: Returned) -> None:
-    """A second call with the float inputs requiring grad: backward of
-    sum(output * grad_output) and the gradient of every float input as `grad:<name>`.
-
-    A separate call, so that in-place edits of the inputs (reported by no-mutation) and
-    `.numpy()` (reported by the type check) keep their own verdicts in the first one."""
-    import torch
-
-    dtype = torch.float64 if reference else torch.float32
-    inputs = call_inputs(case, spec, "torch", dtype)
-    leaves = {k: v for k, v in inputs.items()
-              if isinstance(v, torch.Tensor) and v.is_floating_point() and "mask" not in k}
-    for name, tensor in leaves.items():
-        tensor.requires_grad_(True)
-        # The learner gets a non-leaf copy: an in-place edit (judged by no-mutation) must not
-        # turn into autograd's "leaf variable used in an in-place operation" error here.
-        inputs[name] = tensor.clone()
-    positional, keywords = split_inputs(inputs, spec)
-    try:
-        result = target(*positional, **keywords, **case.args)
-        output = result[0] if isinstance(result, tuple) and result else result
-        if not isinstance(output, torch.Tensor) or not output.requires_grad:
-            return  # no graph at all: every gradient is missing
-        upstream = torch.from_numpy(grad_output_for(tuple(output.shape))).to(output.dtype)
-        (output * upstream).sum().backward()
-    except Exception:  # raised while building or running the graph (e.g. `.numpy()` on a
-        return  # tensor that requires grad): the gradients stay missing and are reported so
-    for name, tensor in leaves.items():
-        if tensor.grad is not None:  # arrays only: `types` describes what the call returned
-            returned.arrays["grad:" + name] = tensor.grad.detach().cpu().numpy()
-
-
 def eval_input(x: np.ndarray) -> np.ndarray:
     """The module's eval-mode input: as large as x, but different numbers (fixed by x's shape,
     so the child, the parent and a saved case's snippet all build the same one)."""
@@ -241,152 +224,9 @@ def eval_input(x: np.ndarray) -> np.ndarray:
     return rng.standard_normal(x.shape) * float(np.std(x) or 1.0)
 
 
-def call_module(
-    target: Any, spec: TrackSpec, case: ConcreteCase, track: str, reference: bool = False
-) -> Returned:
-    """Instantiate an nn.Module solution, load the case's parameters, run forward + backward.
-
-    Outputs: `output` (train mode), `output@eval` (eval mode, on `eval_input(x)`), and
-    `grad:<name>` for the input `x` and every loaded parameter, from backward of
-    sum(output * grad_output).
-    """
-    import torch
-
-    dtype = torch.float64 if reference else torch.float32
-    module = target(**case.init)
-    module = module.to(dtype)
-    with torch.no_grad():
-        for name, value in case.params.items():
-            _load_parameter(module, name, torch.from_numpy(value).to(dtype), spec.entry)
-    inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
-    x_name = next(iter(inputs))
-    inputs[x_name].requires_grad_(True)
-    module.train()
-    positional, keywords = split_inputs(inputs, spec)
-    named_params = dict(module.named_parameters())
-    with _TensorUse() as used:
-        result = module(*positional, **keywords, **case.args)
-    returned = _collect(result, spec.outputs)
-    output = result if not isinstance(result, tuple) else result[0]
-    if isinstance(output, torch.Tensor) and output.requires_grad and case.grad_output is not None:
-        module.zero_grad(set_to_none=True)
-        grad_out = torch.from_numpy(case.grad_output).to(dtype)
-        try:
-            (output * grad_out.reshape(output.shape)).sum().backward()
-        except RuntimeError as exc:
-            # A wrong shape (the output check reports it) or an in-place edit of a tensor
-            # autograd needed: say which, in torch's words.
-            lines = str(exc).strip().splitlines()
-            returned.types[BACKWARD_ERROR] = (lines[0] if lines else type(exc).__name__)[:300]
-        grads = {"grad:" + x_name: inputs[x_name].grad}
-        for name in case.params:
-            param = named_params.get(name)
-            grads["grad:" + name] = None if param is None else param.grad
-        for key, grad in grads.items():
-            if grad is not None:
-                returned.arrays[key] = grad.detach().cpu().numpy()
-                returned.types[key] = "tensor"
-            elif BACKWARD_ERROR not in returned.types:
-                tensor = inputs[x_name] if key[5:] == x_name else named_params.get(key[5:])
-                returned.types[GRAD_NOTE + key[5:]] = (
-                    "detached" if tensor is not None and id(tensor) in used.ids else "unused")
-    module.eval()
-    # Fresh inputs for the eval pass: an in-place edit during the train pass (judged by
-    # no-mutation) must not leak into it, and a different x means a module that caches its
-    # first result cannot pass.
-    eval_inputs = {k: _as_torch(v, dtype) for k, v in case.inputs.items()}
-    eval_inputs[x_name] = _as_torch(eval_input(case.inputs[x_name]), dtype)
-    positional, keywords = split_inputs(eval_inputs, spec)
-    with torch.no_grad():
-        eval_result = module(*positional, **keywords, **case.args)
-    eval_output = eval_result[0] if isinstance(eval_result, tuple) else eval_result
-    array = to_numpy(eval_output)
-    if array is not None:
-        returned.arrays["output@eval"] = array
-        returned.types["output@eval"] = _describe(eval_output)
-    returned.inputs_after = {k: v.detach().cpu().numpy() for k, v in inputs.items()}
-    return returned
-
-
-def _load_parameter(module: Any, name: str, value: Any, entry: str) -> None:
-    """Copy one case weight (`W_q.weight`) into the learner's module, or say plainly why the
-    module cannot take it."""
-    import torch
-
-    owner_name, _, attr = name.rpartition(".")
-    owner = module
-    if owner_name:
-        try:
-            owner = module.get_submodule(owner_name)
-        except AttributeError:
-            if getattr(module, owner_name.split(".")[0], None) is not None:
-                raise ModuleSetupError(
-                    f"{owner_name} is not an nn.Module in your {entry}: the grader loads the "
-                    f"case's weights into {owner_name}.weight and {owner_name}.bias; make it "
-                    "nn.Linear(d_model, d_model)") from None
-            raise ModuleSetupError(
-                f"{entry} has no attribute `{owner_name}`: the grader loads the case's weights "
-                f"into self.{owner_name}.{attr}; create self.{owner_name} = "
-                "nn.Linear(d_model, d_model) in __init__") from None
-    tensor = getattr(owner, attr, None)
-    if tensor is None and attr == "bias":
-        raise ModuleSetupError(
-            f"{owner_name} has no bias: the grader loads a bias into {name}; create "
-            f"nn.Linear(d_model, d_model) with bias=True")
-    if not isinstance(tensor, torch.Tensor):
-        raise ModuleSetupError(
-            f"{name} is not a tensor in your module: the grader loads the case's weights into "
-            f"{name}; make {owner_name or name} an nn.Linear(d_model, d_model)")
-    if tensor.numel() != value.numel():
-        raise ModuleSetupError(
-            f"{name} has shape {tuple(tensor.shape)}; the grader loads a weight of shape "
-            f"{tuple(value.shape)} (nn.Linear(d_model, d_model) stores (out, in))")
-    tensor.copy_(value.reshape(tensor.shape))
-
-
-class _TensorUse:
-    """Records every tensor passed to a torch operation while active (ids only), so that a
-    parameter without a gradient can be told apart: never used by forward, or used and then
-    cut off from the graph."""
-
-    def __init__(self) -> None:
-        self.ids: set[int] = set()
-        self._mode: Any = None
-
-    def __enter__(self) -> _TensorUse:
-        import torch
-        from torch.overrides import TorchFunctionMode
-
-        ids = self.ids
-
-        def note(value: Any) -> None:
-            if isinstance(value, torch.Tensor):
-                ids.add(id(value))
-            elif isinstance(value, (list, tuple)):
-                for item in value:
-                    note(item)
-            elif isinstance(value, dict):
-                for item in value.values():
-                    note(item)
-
-        class Mode(TorchFunctionMode):
-            def __torch_function__(self, func: Any, types: Any, args: Any = (),
-                                   kwargs: Any = None) -> Any:
-                note(args)
-                note(kwargs or {})
-                return func(*args, **(kwargs or {}))
-
-        self._mode = Mode()
-        self._mode.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._mode.__exit__(*exc)
-
-
 def call(
     target: Any, spec: TrackSpec, case: ConcreteCase, track: str, reference: bool = False
 ) -> Returned:
     if spec.call == "module":
-        return call_module(target, spec, case, track, reference)
+        return tracks.get_track(track).call_module(target, spec, case, reference)
     return call_function(target, spec, case, track, reference)

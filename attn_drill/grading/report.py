@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from attn_drill.messages import Localisable, Message, msg, params_json, text_of
+
 
 @dataclass
 class MismatchRow:
@@ -43,18 +45,13 @@ class MismatchTable:
     def percent(self) -> float:
         return 100.0 * self.mismatched / self.total if self.total else 0.0
 
+    def summary_message(self) -> Message:
+        return msg("mismatch.summary", mismatched=self.mismatched, total=self.total,
+                   percent=self.percent, max_abs=self.max_abs, max_rel=self.max_rel,
+                   rtol=self.rtol, atol=self.atol, dtype=self.dtype)
+
     def summary(self, lang: str = "en") -> str:
-        if lang == "zh":
-            return (
-                f"不匹配的元素：{self.mismatched} / {self.total}（{self.percent:.1f}%）；"
-                f"最大绝对误差 {self.max_abs:.3g}，最大相对误差 {self.max_rel:.3g}"
-                f"（{self.dtype} 的容差 rtol={self.rtol:g}，atol={self.atol:g}）"
-            )
-        return (
-            f"Mismatched elements: {self.mismatched} / {self.total} ({self.percent:.1f}%); "
-            f"max abs diff {self.max_abs:.3g}, max rel diff {self.max_rel:.3g} "
-            f"(rtol={self.rtol:g}, atol={self.atol:g} for {self.dtype})"
-        )
+        return self.summary_message().render(lang)
 
 
 @dataclass
@@ -68,24 +65,46 @@ class Heatmap:
 
 @dataclass
 class CheckResult:
-    """One named line of the report. Required checks decide `passed` and the score."""
+    """One named line of the report. Required checks decide `passed` and the score.
 
-    name: str
+    The grader fills `name`, `message` and `details` with messages (ids and parameters,
+    attn_drill.messages); `localise(lang)` writes them in one language at the edge and keeps
+    the ids, so verdicts and ids are the same whatever the language."""
+
+    name: str | Localisable
     passed: bool
-    message: str = ""
+    message: str | Localisable = ""
     required: bool = True
     kind: str = ""  # "defines", "runs", "type", "shape", "dtype", "match", "property:<name>", ...
-    details: list[str] = field(default_factory=list)
+    details: list[str | Localisable] = field(default_factory=list)
     mismatch: MismatchTable | None = None
     heatmap: Heatmap | None = None
     failed_cases: list[str] = field(default_factory=list)
     not_run: bool = False  # failed because nothing could be checked (no evidence of a bug)
+    message_id: str = ""  # the id of `message` once localised ("" for plain text)
+    message_params: Any = None
+
+    @property
+    def id(self) -> str:
+        """A stable, language-independent id: the kind with `-` for `:` (`match-random`)."""
+        return self.kind.replace(":", "-")
+
+    def localise(self, lang: str) -> None:
+        if isinstance(self.message, Localisable) and not self.message_id:
+            self.message_id = self.message.id
+            self.message_params = params_json(getattr(self.message, "params", None)
+                                              or getattr(self.message, "parts", None))
+        self.name = text_of(self.name, lang)
+        self.message = text_of(self.message, lang) if self.message else ""
+        self.details = [text_of(d, lang) for d in self.details]
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "name": self.name,
             "passed": self.passed,
             "message": self.message,
+            "message_id": self.message_id or None,
             "required": self.required,
             "kind": self.kind,
             "failed_cases": list(self.failed_cases),
@@ -101,9 +120,12 @@ class Diagnosis:
     title: str = ""
     hint: int | None = None
     source: str = ""  # what recognised it: "mutant:<name>", "property:<name>", "pattern:<name>"
+    message_id: str = ""  # the catalog id of the evidence in `message` ("" when there is none)
+    message_params: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id, "message": self.message}
+        data: dict[str, Any] = {"id": self.id, "message": self.message,
+                                "message_id": self.message_id or None}
         if self.title:
             data["title"] = self.title
         if self.hint is not None:
@@ -126,7 +148,8 @@ class FailingCase:
     params: dict[str, Any] = field(default_factory=dict)
     grad_output: Any = None  # upstream gradient of a module's backward check
     error: str = ""
-    chunks: list[int] = field(default_factory=list)  # calls per chunk, or blocks of a stream
+    passed_as: dict[str, str] = field(default_factory=dict)  # input -> array/list/scalar/...
+    chunks: list[int] = field(default_factory=list)  # one call per chunk (grading/chunks.py)
 
 
 @dataclass
@@ -160,6 +183,14 @@ class GradeReport:
     @property
     def failed_checks(self) -> list[CheckResult]:
         return [c for c in self.checks if not c.passed]
+
+    @property
+    def is_written_answer(self) -> bool:
+        """A text answer graded by a rubric: its checks are a checklist of ideas."""
+        from attn_drill.grading.tracks import TRACKS
+
+        track = TRACKS.get(self.track)
+        return self.call == "text" or (track is not None and not track.runs_code)
 
     def to_dict(self) -> dict[str, Any]:
         """The CONTRACT's `grade --json` document (plus a few extra fields)."""

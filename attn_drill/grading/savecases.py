@@ -45,6 +45,7 @@ def failing_cases(ev: Evaluation, checks: list[CheckResult]) -> list[FailingCase
             params=dict(case.params),
             grad_output=case.grad_output,
             error=error,
+            passed_as={k: case.input_info(k).pass_as for k in case.inputs},
             chunks=list(case.chunks),
         ))
     return result
@@ -127,7 +128,8 @@ def judge(name, value, expected):
 
 FUNCTION_SNIPPET = PREAMBLE + '''
 inputs = [{inputs}]
-originals = [np.array(as_numbers(x)[0]) for x in inputs]
+# An iterator of blocks is consumed by the call: there is nothing to compare afterwards.
+originals = [None if hasattr(x, "__next__") else np.array(as_numbers(x)[0]) for x in inputs]
 OUTPUTS = {outputs!r}
 {helpers}result = {call}
 ok = True
@@ -140,6 +142,8 @@ for name, value in zip(OUTPUTS, values):
     if expected_file.exists():
         ok = judge(name, value, np.load(expected_file)) and ok
 for position, (before, after) in enumerate(zip(originals, inputs)):
+    if before is None:
+        continue
     if not np.array_equal(before, as_numbers(after)[0], equal_nan=True):
         print(f"input {{position}} was changed in place")
         ok = False
@@ -172,31 +176,6 @@ def call_in_chunks(values):
         start += size
     return tuple(np.concatenate(pieces[name], axis=-2) if name in pieces else returned[name]
                  for name in OUTPUTS)
-
-
-'''
-
-# The grader passes a stream's parts as one one-shot iterator of fresh blocks.
-BLOCKS_HELPER = '''NAMES = {names!r}
-CHUNKS = {chunks!r}
-STREAM, PARTS = {stream!r}, {parts!r}
-
-
-def call_with_blocks(values):
-    given = dict(zip(NAMES, values))
-    parts = [given[name] for name in PARTS]
-    bounds, start = [], 0
-    for size in CHUNKS:
-        bounds.append((start, start + size))
-        start += size
-    blocks = (tuple(part[..., a:b, :].copy() for part in parts) for a, b in bounds)
-    call = {{}}
-    for name in NAMES:
-        if name == PARTS[0]:
-            call[STREAM] = blocks
-        elif name not in PARTS:
-            call[name] = given[name]
-    return module.{entry}(*call.values(){args})
 
 
 '''
@@ -249,24 +228,11 @@ print("this case passes now" if ok else "this case still fails")
 sys.exit(0 if ok else 1)
 '''
 
-TORCH_CONVERT = '''import torch
-
-
-def as_input(array):
-    tensor = torch.from_numpy(array)
-    return tensor if not tensor.is_floating_point() else tensor.float()
-'''
-
-NUMPY_CONVERT = '''
-
-def as_input(array):
-    return array
-'''
-
-
 def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
     """Write every failing case of `report` under `directory`; returns the case folders."""
     import numpy as np
+
+    from attn_drill.grading.tracks import get_track
 
     directory = Path(directory)
     try:
@@ -282,13 +248,9 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
         folder = directory / f"{number:02d}-{_slug(case.name)}"
         folder.mkdir(parents=True, exist_ok=True)
         input_names = []
-        spec = _track_spec(report.problem, report.track)
-        plain = set(getattr(spec, "python_inputs", None) or ())
-        for name, array in case.inputs.items():
-            file = f"input_{_file_key(name)}.npy"
-            np.save(folder / file, np.asarray(array))
-            load = f'np.load(HERE / "{file}")'
-            input_names.append(f"{load}.tolist()" if name in plain else f"as_input({load})")
+        for name, value in case.inputs.items():
+            input_names.append(_saved_input(folder, name, value,
+                                            case.passed_as.get(name, "array")))
         for kind, arrays in (("expected", case.expected), ("got", case.got)):
             for name, array in arrays.items():
                 np.save(folder / f"{kind}_{_file_key(name)}.npy", np.asarray(array))
@@ -310,13 +272,13 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
             "solution": solution, "entry": report.entry, "inputs": ", ".join(input_names),
             "args": args,
             "outputs": tuple(n for n in case.expected if ":" not in n and "@" not in n),
-            "convert": TORCH_CONVERT if report.track == "torch" else NUMPY_CONVERT,
+            "convert": get_track(report.track).repro_convert,
         }
         if report.call == "module":
             snippet = MODULE_SNIPPET.format(init=case.init, params=params,
                                             first=next(iter(case.inputs), "x"), **fields)
         else:
-            snippet = FUNCTION_SNIPPET.format(**fields, **_call_code(spec, case, fields))
+            snippet = FUNCTION_SNIPPET.format(**fields, **_call_code(report, case, fields))
         (folder / "repro.py").write_text(snippet, encoding="utf-8")
         if case.error:
             (folder / "error.txt").write_text(case.error + "\n", encoding="utf-8")
@@ -324,6 +286,23 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
     report.saved_cases_dir = str(directory)
     report.saved_cases = [str(f) for f in folders]
     return folders
+
+
+def _call_code(report: GradeReport, case: FailingCase, fields: dict[str, Any]
+               ) -> dict[str, str]:
+    """How the snippet calls the solution: once, or once per chunk (grading/chunks.py)."""
+    from attn_drill.grading import chunks as chunk_plans
+
+    plain = {"helpers": "", "call": f"module.{fields['entry']}(*inputs{fields['args']})"}
+    spec = _track_spec(report.problem, report.track)
+    if spec is None or not case.chunks:
+        return plain
+    split, carry = chunk_plans.plan_of(spec)
+    if not split:
+        return plain
+    helper = CHUNKED_HELPER.format(names=list(case.inputs), chunks=case.chunks, split=split,
+                                   carry=carry, entry=fields["entry"], args=fields["args"])
+    return {"helpers": helper, "call": "call_in_chunks(inputs)"}
 
 
 def _track_spec(problem_id: str, track: str) -> Any:
@@ -336,26 +315,30 @@ def _track_spec(problem_id: str, track: str) -> Any:
         return None
 
 
-def _call_code(spec: Any, case: FailingCase, fields: dict[str, Any]) -> dict[str, str]:
-    """How the snippet calls the solution: once, once per chunk, or with a stream of blocks."""
-    from attn_drill.grading import chunks as chunk_plans
-    from attn_drill.grading import streams
+def _saved_input(folder: Path, name: str, value: Any, passed_as: str) -> str:
+    """Save one input under `folder`; the snippet's expression that passes it on as the
+    grader does (an array or tensor, a Python list or number, a one-shot iterator)."""
+    import numpy as np
 
-    plain = {"helpers": "", "call": f"module.{fields['entry']}(*inputs{fields['args']})"}
-    if spec is None or not case.chunks:
-        return plain
-    names = list(case.inputs)
-    stream, parts = streams.plan_of(spec)
-    if stream:
-        helper = BLOCKS_HELPER.format(names=names, chunks=case.chunks, stream=stream,
-                                      parts=parts, entry=fields["entry"], args=fields["args"])
-        return {"helpers": helper, "call": "call_with_blocks(inputs)"}
-    split, carry = chunk_plans.plan_of(spec)
-    if split:
-        helper = CHUNKED_HELPER.format(names=names, chunks=case.chunks, split=split,
-                                       carry=carry, entry=fields["entry"], args=fields["args"])
-        return {"helpers": helper, "call": "call_in_chunks(inputs)"}
-    return plain
+    from attn_drill.grading.inputs import Blocks
+
+    if isinstance(value, Blocks):
+        items = []
+        for index, item in enumerate(value.items):
+            parts = []
+            for part_index, part in enumerate(item):
+                file = f"input_{_file_key(name)}_{index}_{part_index}.npy"
+                np.save(folder / file, np.asarray(part))
+                parts.append(f'as_input(np.load(HERE / "{file}"))')
+            items.append("(" + ", ".join(parts) + ",)")
+        return "iter([" + ", ".join(items) + "])"
+    file = f"input_{_file_key(name)}.npy"
+    np.save(folder / file, np.asarray(value))
+    if passed_as == "list":
+        return f'np.load(HERE / "{file}").tolist()'
+    if passed_as == "scalar":
+        return f'np.load(HERE / "{file}").item()'
+    return f'as_input(np.load(HERE / "{file}"))'
 
 
 def _tolerances(problem_id: str) -> dict[str, tuple[float, float]]:

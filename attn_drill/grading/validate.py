@@ -25,38 +25,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attn_drill.errors import MissingFileError, PackError
+from attn_drill.grading.properties import PROPERTIES
+from attn_drill.grading.tracks import get_track
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from attn_drill.problems import Problem
 
-KNOWN_PROPERTIES = (
-    "batch-dims", "mask", "stability", "no-mutation", "sums-to-one",
-    "permutation-equivariance", "causal-future", "gradients", "preserves-norm",
-    "relative-position", "reads-blocks-once", "bounded-memory",
-)
-# The misconception a failed property is reported as (grading/diagnosis.py).
-PROPERTY_IDS = {
-    "no-mutation": "mutates-input",
-    "batch-dims": "no-batch-dims",
-    "mask": "ignores-mask",
-    "causal-future": "causal-future-leak",
-    "gradients": "no-gradient",
-    "stability": "unstable-softmax",
-    "preserves-norm": "not-a-rotation",
-    "relative-position": "not-a-rotation",
-    "reads-blocks-once": "consumes-twice",
-    "bounded-memory": "stores-all-blocks",
-}
-
 
 # Misconception ids the grader itself reports by name (properties and recognised patterns):
 # a pack that means one of these mistakes must use exactly this id.
 GRADER_IDS = frozenset({
-    *PROPERTY_IDS.values(), "mask-tiny-fill", "missing-bias", "swapped-outputs",
-    "rounded-output", "returns-weights", "missing-output-projection", "mask-after-softmax",
-    "inverted-mask", "dropout-in-train", "uses-builtin",
+    *(p.diagnoses for p in PROPERTIES.values() if p.diagnoses),
+    "mask-tiny-fill", "missing-bias", "swapped-outputs", "rounded-output", "returns-weights",
+    "missing-output-projection", "mask-after-softmax", "inverted-mask", "dropout-in-train",
+    "uses-builtin",
     # named from partial evidence (grading/diagnosis.py): a crash, the axes, the diagonal
     "missing-keepdims", "max-sum-axes-differ", "causal-off-by-one", "softmax-wrong-axis",
     "global-normalisation",
@@ -103,7 +87,7 @@ class ValidationResult:
     def about(self, problem: Problem, track: str = "") -> None:
         """The files that findings without an explicit file are about, from now on."""
         self.files = {"": str(problem.source_path or "")}
-        if track and track != "text":
+        if track and get_track(track).runs_code:
             self.files["reference"] = str(problem.reference_path(track))
             self.files["mutant"] = str(problem.mutants_path(track))
 
@@ -192,7 +176,7 @@ def _validate_pack_dir(pack_dir: Path, result: ValidationResult, seen: dict[str,
         check_misconception_ids(problem, vocabulary, result)
         for track in problem.tracks:
             result.about(problem, track)
-            if track != "text":
+            if get_track(track).runs_code:
                 check_track_layout(problem, track, result)
             validate_track(problem, track, result)
         result.files = {}
@@ -337,29 +321,21 @@ def check_track_layout(problem: Problem, track: str, result: ValidationResult) -
                rule="cases", file=file)
 
 
-def _torch_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("torch") is not None
-
-
 def validate_track(problem: Problem, track: str, result: ValidationResult) -> None:
     spec = problem.tracks[track]
-    if track == "text":
+    if spec.call == "text":
         validate_text(problem, result)
         return
-    if track == "torch" and not _torch_available():
-        result.notes.append(f"{problem.id} [torch]: skipped, PyTorch is not installed")
+    if not get_track(track).available():
+        result.notes.append(f"{problem.id} [{track}]: skipped, "
+                            f"{get_track(track).requires_label} is not installed")
         return
     ok = True
-    for prop in spec.properties:
-        if prop not in KNOWN_PROPERTIES:
+    for prop in spec.properties:  # every id is registered: the loader checked
+        reported = PROPERTIES[prop].diagnoses
+        if reported and problem.misconception(reported) is None:
             result.add(problem.id, track, f"property {prop}", False,
-                       f"unknown property; known: {', '.join(KNOWN_PROPERTIES)}")
-            ok = False
-        elif PROPERTY_IDS.get(prop) and problem.misconception(PROPERTY_IDS[prop]) is None:
-            result.add(problem.id, track, f"property {prop}", False,
-                       f"its failures are reported as {PROPERTY_IDS[prop]!r}, which is not in "
+                       f"its failures are reported as {reported!r}, which is not in "
                        "'misconceptions'")
             ok = False
     reference = problem.reference_path(track)
@@ -396,13 +372,9 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
     import numpy as np
 
     from attn_drill.grading.cases import build_cases
-    from attn_drill.grading.checks import (
-        PROPERTY_TAGS,
-        compute_references,
-        derive_cases,
-        reference_target,
-    )
+    from attn_drill.grading.checks import compute_references, reference_target
     from attn_drill.grading.diagnosis import mutant_targets
+    from attn_drill.grading.properties import PROPERTIES, derive_cases
 
     spec = problem.tracks[track]
     try:
@@ -412,13 +384,12 @@ def _validate_code_track(problem: Problem, track: str, result: ValidationResult)
         return
     extra, derived = derive_cases(spec, cases, 0)
     all_cases = cases + extra
-    for prop, tag in PROPERTY_TAGS.items():
-        if prop in spec.properties and not any(tag in c.tags for c in cases):
-            result.add(problem.id, track, f"property {prop}", False,
-                       f"no case is tagged {tag!r}, so it is never checked")
-    for prop in ("permutation-equivariance", "causal-future", "relative-position"):
-        if prop in spec.properties and not derived:
-            result.add(problem.id, track, f"property {prop}", False,
+    for prop in (PROPERTIES[p] for p in spec.properties):
+        if prop.tag is not None and not any(prop.tag in c.tags for c in cases):
+            result.add(problem.id, track, f"property {prop.id}", False,
+                       f"no case is tagged {prop.tag!r}, so it is never checked")
+        if prop.derives and not derived:
+            result.add(problem.id, track, f"property {prop.id}", False,
                        "no random case to derive a test case from")
     references = compute_references(problem, track, all_cases)
     for case in cases:

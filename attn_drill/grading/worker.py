@@ -276,15 +276,9 @@ def zygote_main() -> None:
 
 
 def _preload(track: str) -> None:
-    import numpy  # noqa: F401
-
     from attn_drill.grading import cases, child, harness  # noqa: F401
 
-    if track == "torch":
-        import torch
-
-        torch.set_num_threads(1)
-        torch.set_num_interop_threads(1)
+    child._preload(track)
 
 
 def _become_subreaper() -> None:
