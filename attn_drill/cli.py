@@ -707,6 +707,14 @@ def config_cmd(
 
 def main() -> None:
     """Console-script entry point."""
+    import os
+
+    # One BLAS thread in this process too (the child already has one): the grader computes
+    # references while its runner thread forks helpers, and OpenBLAS's fork handler waits for
+    # worker threads that a large product in the main thread keeps busy: both would spin
+    # forever. Set before anything imports numpy.
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     try:
         app()
     except KeyboardInterrupt:  # pragma: no cover - interactive only

@@ -94,6 +94,16 @@ CATALOG: dict[str, tuple[str, str]] = {
     "advice.torch.tuple": ("returned a tuple where a tensor was expected",
                            "在应返回张量的位置返回了元组"),
     "advice.torch.scalar": ("returned a single number, not a tensor", "返回了单个数字，而不是张量"),
+    "advice.numpy.other:generator": (
+        "returned a generator: a `yield` in the function makes it one; build the whole result "
+        "and `return` the array",
+        "返回了生成器：函数里的 `yield` 会让它变成生成器；请算出完整结果，再用 `return` 返回数组",
+    ),
+    "advice.torch.other:generator": (
+        "returned a generator: a `yield` in the function makes it one; build the whole result "
+        "and `return` the tensor",
+        "返回了生成器：函数里的 `yield` 会让它变成生成器；请算出完整结果，再用 `return` 返回张量",
+    ),
     "shape.wrong": (
         "case '{case}' ({inputs}): {output} has shape {got}, expected {expected}",
         "用例「{case}」（{inputs}）：{output} 的形状是 {got}，应为 {expected}",
@@ -142,6 +152,65 @@ CATALOG: dict[str, tuple[str, str]] = {
     "property.causal-future": ("future tokens do not change earlier outputs",
                                "未来的 token 不影响之前位置的输出"),
     "property.gradients": ("gradients match the reference", "梯度与参考实现一致"),
+    "property.preserves-norm": ("keeps the norm of every row (a rotation)",
+                                "保持每一行的范数不变（旋转）"),
+    "property.relative-position": ("dot products depend only on the position difference",
+                                   "点积只取决于位置之差"),
+    "property.reads-blocks-once": ("reads the iterator of blocks once, to the end",
+                                   "把块的迭代器从头到尾读且只读一遍"),
+    "property.bounded-memory": ("memory stays below a quarter of all keys and values",
+                                "内存占用低于全部键和值的四分之一"),
+    "preserves-norm.changed": (
+        "row {row}: |x| = {before:.6g} but |{output}| = {after:.6g} ({bad} of {rows} rows "
+        "change length): a rotation keeps every row's length",
+        "第 {row} 行：|x| = {before:.6g}，但 |{output}| = {after:.6g}（{rows} 行中有 {bad} 行"
+        "长度改变）：旋转不会改变每一行的长度",
+    ),
+    "relative-position.no-result": (
+        "could not be checked: case '{case}' did not return a result",
+        "无法检查：用例「{case}」没有返回结果",
+    ),
+    "relative-position.changed": (
+        "adding {shift} to every position of case '{case}' changed the dot products between "
+        "rows of `{output}`: with a rotation by position · frequency, q_i · k_j depends only "
+        "on the difference of their positions",
+        "把用例「{case}」的每个位置都加上 {shift} 后，`{output}` 各行之间的点积变了：按 "
+        "位置 · 频率 旋转时，q_i · k_j 只取决于两者位置之差",
+    ),
+    "blocks.reread-raised": (
+        "`{argument}` was iterated again after it was used up, and the call then failed (see "
+        "the run check)",
+        "`{argument}` 用完之后又被遍历了一次，随后调用失败（见运行检查）",
+    ),
+    "blocks.reread": (
+        "`{argument}` was iterated again after it was used up ({passes} passes): a one-shot "
+        "iterator yields nothing the second time, so a second pass (max first, then the sums) "
+        "sees no blocks",
+        "`{argument}` 用完之后又被遍历了一次（共 {passes} 遍）：一次性迭代器第二次什么也不会"
+        "给出，所以第二遍（先求最大值、再求和）看不到任何块",
+    ),
+    "blocks.partly-read": (
+        "only {read} of the {total} blocks of `{argument}` were read: every block holds keys "
+        "the answer depends on",
+        "`{argument}` 的 {total} 个块只读了 {read} 个：每个块里都有答案依赖的键",
+    ),
+    "memory.tracing-stopped": (
+        "memory tracing was switched off during the call, so the memory use could not be "
+        "measured",
+        "调用期间内存跟踪被关闭了，无法测量内存用量",
+    ),
+    "memory.over-budget": (
+        "the call used up to {peak} at once; the budget is {budget}, a quarter of all keys "
+        "and values ({total}). A full ({n}, {m}) score matrix alone takes {scores}: keep one "
+        "block, the running maximum, the running sum and the output accumulator, nothing more",
+        "调用期间同时占用了最多 {peak}；预算是 {budget}，即全部键和值（{total}）的四分之一。"
+        "单是一个完整的 ({n}, {m}) 分数矩阵就要 {scores}：只保留当前块、运行中的最大值、"
+        "运行中的和以及输出累加器",
+    ),
+    "integers.advice": (
+        " ({names} arrive as int64; convert before mixing with floats, e.g. `{convert}`)",
+        "（{names} 是 int64；与浮点数混合运算前先转换，例如 `{convert}`）",
+    ),
     # -- property messages --------------------------------------------------------------------
     "no-mutation.changed": (
         "`{input}` was changed in place (case '{case}'); compute into new {fresh}",

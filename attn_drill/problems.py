@@ -85,8 +85,8 @@ class InputSpec(Model):
     shape: list[int | str] = Field(default_factory=list)
     kind: Annotated[str, AfterValidator(_registered_generator)] = "normal"
     scale: float = 1.0
-    low: int = 0
-    high: int = 1
+    low: int | str = 0  # a number, or the name of one of the case's dims
+    high: int | str = 1
     sizes: list[int] = Field(default_factory=list)
     parts: dict[str, InputSpec] = Field(default_factory=dict)
 
@@ -118,6 +118,10 @@ class Case(Model):
     )
     expected: dict[str, Any] = Field(
         default_factory=dict, description="published values the reference must reproduce"
+    )
+    chunks: list[int] = Field(
+        default_factory=list,
+        description="sizes along axis -2: one call per chunk (tracks with `chunked`)",
     )
 
     @model_validator(mode="after")
@@ -164,6 +168,15 @@ def _registered_property(value: str) -> str:
 PropertyId = Annotated[str, AfterValidator(_registered_property)]
 
 
+class ChunkPlan(Model):
+    """How a chunked case calls the entry (see grading/chunks.py): `split` inputs are cut
+    along axis -2 into the case's chunks; each `carry` input is replaced by the named output
+    of the previous call."""
+
+    split: list[str] = Field(min_length=1)
+    carry: dict[str, str] = Field(default_factory=dict)
+
+
 class TrackSpec(Model):
     signature: str = ""
     entry: str = Field(default="", description="name the submission must define")
@@ -190,6 +203,7 @@ class TrackSpec(Model):
         default_factory=list,
         description="inputs passed by keyword instead of position (e.g. `mask` after `num_heads`)",
     )
+    chunked: ChunkPlan | None = None
     properties: list[PropertyId] = Field(default_factory=list)
     cases: list[Case] = Field(default_factory=list)
     mutants: list[MutantSpec] = Field(default_factory=list)

@@ -17,6 +17,7 @@ import pytest
 
 from attn_drill.grading import harness
 from attn_drill.grading.cases import build_cases
+from attn_drill.grading.streams import violations
 from attn_drill.problems import builtin_problems
 from tests.helpers import code_track_params
 
@@ -37,6 +38,8 @@ class Outcome:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     structure_error: str | None = None
     inputs_after: dict[str, np.ndarray] = field(default_factory=dict)
+    # properties judged on how the call behaved (memory, reading a stream), not its numbers
+    broken: set[str] = field(default_factory=set)
 
 
 def run(target: Any, spec: TrackSpec, case: ConcreteCase, track: str) -> Outcome:
@@ -48,6 +51,7 @@ def run(target: Any, spec: TrackSpec, case: ConcreteCase, track: str) -> Outcome
         arrays=returned.arrays,
         structure_error=returned.structure_error,
         inputs_after=returned.inputs_after,
+        broken=violations(spec, case, returned.types, track),
     )
 
 
@@ -74,6 +78,8 @@ def differs(a: Outcome, b: Outcome) -> str | None:
     for key in sorted(set(a.inputs_after) | set(b.inputs_after)):
         if far_apart(a.inputs_after.get(key), b.inputs_after.get(key)):
             return f"input {key!r} after the call"
+    if a.broken != b.broken:
+        return f"breaks {sorted(a.broken ^ b.broken)}"
     return None
 
 

@@ -66,7 +66,7 @@ def test_properties_listed_by_the_pack_are_registered_objects() -> None:
     assert {p.id: p.tag for p in PROPERTIES.values() if p.tag} == {
         "batch-dims": "batched", "stability": "stability", "mask": "mask"}
     assert {p.id for p in PROPERTIES.values() if p.derives} == {
-        "permutation-equivariance", "causal-future"}
+        "permutation-equivariance", "causal-future", "relative-position"}
 
 
 # -- inputs say what they are ---------------------------------------------------------------

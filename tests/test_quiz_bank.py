@@ -236,6 +236,20 @@ NUMERIC: dict[str, Callable[[], float]] = {
     "cx-doubling": lambda: np.ones((2 * 300, 2 * 300)).size / np.ones((300, 300)).size,
     "cx-sliding-window": lambda: (4096 * 4096) / (4096 * 256),
     "heatmap-output-value": lambda: float(np.array([0.1, 0.4, 0.3, 0.2]) @ np.array([1, 2, 3, 4])),
+    # KV cache: 2 (K and V) · layers · kv_heads · d_head · seq · bytes, in GiB
+    "inference-kv-cache-bytes": lambda: 2 * 32 * 32 * 128 * 4096 * 2 / 2**30,
+    "inference-gqa-saving": lambda: 2 * 80 * (64 - 8) * 128 * 4096 * 2 / 2**30,
+    "efficient-window-count": lambda: float(sum(min(i + 1, 4) for i in range(10))),
+    "efficient-window-reach": lambda: 20 - 3 * (4 - 1),
+    "efficient-linear-state": lambda: 64 * 64 + 64,
+    "backward-softmax-row": lambda: 0.75 * (1 - (0.75 * 1 + 0.25 * 0)),
+    "backward-scale": lambda: 0.8 / math.sqrt(64),
+    "pe-rope-rotation": lambda: 1 * math.cos(1) - 2 * math.sin(1),
+    "pe-rope-frequency": lambda: 10000 ** (-2 * 32 / 128),
+    "masking-padding-pairs": lambda: float(sum(4 * length for length in (6, 2, 0))),
+    "masking-causal-and-padding": lambda: float(sum(min(i + 1, 3) for i in range(5))),
+    "inference-kv-keys-seen": lambda: float(10 + (5 - 1) + 1),
+    "efficient-online-softmax-merge": lambda: 1.5 * math.exp(2 - 3) + math.exp(0) + math.exp(-2),
     "variants-vit-patches": lambda: float(np.ones(((224 // 16) ** 2 + 1,) * 2).size),
     "cx-score-multiply-adds": lambda: float(
         np.einsum("hnd,hmd->hnm", np.ones((8, 1024, 64)), np.ones((8, 1024, 64))).sum()

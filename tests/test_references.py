@@ -445,17 +445,31 @@ def test_worked_example_matches_reference(problem_id: str, track: str, index: in
         outputs = dict(zip(spec.outputs, module_example(p, example.inputs), strict=True))
     else:
         kwargs = parse_assignments(example.inputs)
+        integers = {k for k, d in spec.inputs.items()
+                    if d.dtype == "int64" or d.role in ("positions", "lengths")}
+        blocks = next((k for k, d in spec.inputs.items() if d.role == "blocks"), None)
+        if blocks is not None and track == "numpy":
+            # An iterator argument: a one-shot stream of tuples of float64 arrays.
+            items = kwargs.pop(blocks)
+            stream = iter([tuple(np.asarray(part, dtype=np.float64) for part in item)
+                           for item in items])
         if track == "torch":
             import torch
 
             kwargs = {
-                k: torch.tensor(v, dtype=torch.float64) if isinstance(v, list) else v
+                k: torch.tensor(v, dtype=torch.int64 if k in integers else torch.float64)
+                if isinstance(v, list) else v
                 for k, v in kwargs.items()
             }
         else:
+            kwargs = {k: np.asarray(v, dtype=np.int64) if k in integers else v
+                      for k, v in kwargs.items()}
             kwargs = {k: np.asarray(v) if isinstance(v, list) else v for k, v in kwargs.items()}
             kwargs = {k: v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype != bool
+                      and k not in integers
                       else v for k, v in kwargs.items()}
+        if blocks is not None and track == "numpy":
+            kwargs[blocks] = stream
         result = reference(problem_id, track)(**kwargs)
         result = result if isinstance(result, tuple) else (result,)
         outputs = {name: harness.to_numpy(value) for name, value in zip(spec.outputs, result,

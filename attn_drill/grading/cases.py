@@ -18,6 +18,7 @@ from attn_drill.grading.inputs import (
     Blocks,
     InputInfo,
     as_array,
+    check_integer_literal,
     literal_value,
     resolve_info,
     resolve_shape,
@@ -46,6 +47,7 @@ class ConcreteCase:
     grad_output: np.ndarray | None = None
     is_random: bool = False
     info: dict[str, InputInfo] = field(default_factory=dict)  # what each input is
+    chunks: list[int] = field(default_factory=list)  # one call per chunk (grading/chunks.py)
 
     def input_info(self, name: str) -> InputInfo:
         known = self.info.get(name)
@@ -98,6 +100,11 @@ def build_case(case: Case, seed: int, index: int, track: TrackSpec | None = None
     for name in order:
         if name in case.inputs:
             info[name] = resolve_info(declared.get(name), literal=case.inputs[name])
+            if info[name].dtype == "int64":
+                try:
+                    check_integer_literal(name, case.inputs[name])
+                except ValueError as error:
+                    raise ValueError(f"case {case.name!r}: {error}") from None
             inputs[name] = literal_value(case.inputs[name], info[name])
         else:
             spec = case.random[name]
@@ -129,4 +136,5 @@ def build_case(case: Case, seed: int, index: int, track: TrackSpec | None = None
         grad_output=grad_output,
         is_random=case.is_random,
         info=info,
+        chunks=list(case.chunks),
     )

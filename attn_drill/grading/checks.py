@@ -214,10 +214,13 @@ def call_trusted(target: Any, spec: TrackSpec, case: ConcreteCase, track: str,
                  reference: bool = True) -> Returned:
     """Call trusted code (reference or mutant) with warnings silenced (overflow is expected)."""
     from attn_drill.grading.harness import call
+    from attn_drill.grading.streams import unmeasured
 
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return call(target, spec, case, track, reference=reference)
+        # Only outputs are wanted here: measuring memory would slow the parent (tracemalloc
+        # traces every thread) while it waits for the child.
+        return call(target, spec, unmeasured(case), track, reference=reference)
 
 
 def reference_target(problem: Problem, track: str) -> Any:
@@ -381,11 +384,31 @@ def check_runs(ev: Evaluation) -> CheckResult:
             reason = (error_text(error, ev.timeout_s) if error is not None
                       else msg("runs.no-result"))
             first = msg("case.reason", case=case.name, reason=reason)
+            first = first + integer_input_advice(ev, error)
     if not failed:
         return CheckResult(name, True, kind="runs")
     if len(failed) > 1:
         first = first + msg("runs.more", count=len(failed) - 1)
     return CheckResult(name, False, first, kind="runs", failed_cases=failed)
+
+
+INTEGER_DTYPE_WORDS = ("long", "int64", "integer")
+
+
+def integer_input_advice(ev: Evaluation, error: Any) -> Localisable | str:
+    """When an error looks like an int/float mix-up and the problem passes int64 inputs
+    (positions, lengths), say which they are and how to turn them into floats, else ""."""
+    cases = ev.base_cases[:1]
+    names = [k for c in cases for k in c.inputs if c.input_info(k).dtype == "int64"
+             and c.input_info(k).pass_as == "array"]
+    message = str(getattr(error, "message", "") or "").lower()
+    if not names or not any(word in message for word in INTEGER_DTYPE_WORDS):
+        return ""
+    floats = [k for c in cases for k in c.inputs if c.input_info(k).dtype == "float"
+              and c.input_info(k).pass_as == "array"]
+    convert = get_track(ev.track).float_cast.format(name=names[0],
+                                                    like=floats[0] if floats else "x")
+    return msg("integers.advice", names=", ".join(f"`{n}`" for n in names), convert=convert)
 
 
 def type_check_name(ev: Evaluation) -> Message:

@@ -164,6 +164,7 @@ def case_to_json(case: ConcreteCase, arrays: list[np.ndarray]) -> dict[str, Any]
         "info": {k: case.input_info(k).to_json() for k in case.inputs},
         "params": [[k, ref(v)] for k, v in case.params.items()],
         "grad_output": None if case.grad_output is None else ref(case.grad_output),
+        "chunks": list(case.chunks),
     }
 
 
@@ -183,6 +184,7 @@ def case_from_json(data: dict[str, Any], arrays: list[np.ndarray]) -> ConcreteCa
         grad_output=None if data["grad_output"] is None else arrays[data["grad_output"]],
         is_random=data["is_random"],
         info={k: InputInfo.from_json(v) for k, v in data.get("info", {}).items()},
+        chunks=data.get("chunks", []),
     )
 
 
@@ -296,8 +298,11 @@ class _Reporter:
                        f"({_safe_str(exc)}): check its signature, which must be "
                        f"`{self.signature.strip()}`.")
             return self.error("exception", message, exc)
-        return self.error("exception", _sentence(f"`{self.entry}` raised {_exception_line(exc)}"),
-                          exc)
+        # The grader's own note on the inputs (a used-up iterator, say), when it left one.
+        note = getattr(exc, "attn_drill_note", "")
+        note = note if isinstance(note, str) else ""
+        return self.error("exception", _sentence(f"`{self.entry}` raised {_exception_line(exc)}")
+                          + note, exc)
 
 
 # The limits of this grade, for messages that name the one that was hit (set in _prepare).

@@ -285,12 +285,20 @@ def grade_code(problem: Problem, track: str, path: Path, source: str, *, seed: i
     all_cases = cases + extra
     # The child starts first; the parent computes the references (and, for torch, pays the
     # torch import) while the learner's code runs.
+    from attn_drill.grading.streams import MEMORY_TAG
+
+    # Large cases (tagged memory) wait for the child: a big matrix product here runs on
+    # OpenBLAS's worker threads, and a fork by the runner thread meanwhile can hang both.
+    heavy = [c for c in all_cases if MEMORY_TAG in c.tags]
     with ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(runner, path.resolve(), problem, track, all_cases,
                              timeout_s=timeout)
         references = (known.references if known is not None
-                      else compute_references(problem, track, all_cases))
+                      else compute_references(problem, track, [
+                          c for c in all_cases if MEMORY_TAG not in c.tags]))
         run = future.result()
+    if known is None and heavy:
+        references.update(compute_references(problem, track, heavy))
     if shared is not None and known is None:
         known = shared.setdefault(key, SharedCases(cases, extra, derived, references))
     ev = evaluation_from_run(problem, track, seed, all_cases, derived, references, run,

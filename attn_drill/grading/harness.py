@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ import numpy as np
 
 from attn_drill.grading import tracks
 from attn_drill.grading.inputs import Blocks
+from attn_drill.grading.streams import OneShotBlocks
 
 if TYPE_CHECKING:
     from attn_drill.grading.cases import ConcreteCase
@@ -137,12 +137,6 @@ def _collect(result: Any, outputs: list[str]) -> Returned:
     return returned
 
 
-def _one_shot(items: list[tuple[Any, ...]], convert: Any) -> Iterator[tuple[Any, ...]]:
-    """A generator that converts each block as it is yielded (a fresh array each time)."""
-    for item in items:
-        yield tuple(convert(part) for part in item)
-
-
 def convert_inputs(case: ConcreteCase, convert: Any) -> dict[str, Any]:
     """The values the submission is called with: each array converted for the track, then
     passed as the input's declaration says (array, Python list or number, one-shot iterator)."""
@@ -150,7 +144,8 @@ def convert_inputs(case: ConcreteCase, convert: Any) -> dict[str, Any]:
     for name, value in case.inputs.items():
         info = case.input_info(name)
         if isinstance(value, Blocks):
-            values[name] = _one_shot(value.items, convert)
+            # Counts what the call reads (grading/streams.py); each block a fresh copy.
+            values[name] = OneShotBlocks(value.items, convert, name)
         elif info.pass_as == "list":
             values[name] = value.tolist()
         elif info.pass_as == "scalar":
@@ -158,6 +153,13 @@ def convert_inputs(case: ConcreteCase, convert: Any) -> dict[str, Any]:
         else:
             values[name] = convert(value)
     return values
+
+
+def call_measured(target: Any, positional: list[Any], keywords: dict[str, Any],
+                  case: ConcreteCase) -> tuple[Any, dict[str, str]]:
+    from attn_drill.grading.streams import call_measured as measured
+
+    return measured(target, positional, keywords, case)
 
 
 def split_inputs(inputs: dict[str, Any], spec: TrackSpec) -> tuple[list[Any], dict[str, Any]]:
@@ -174,9 +176,22 @@ def call_function(
     """Call a function solution with the inputs converted for the track (grading.tracks)."""
     kind = tracks.get_track(track)
     inputs = convert_inputs(case, lambda v: kind.convert(v, reference))
+    if case.chunks and getattr(spec, "chunked", None):
+        from attn_drill.grading.chunks import call_in_chunks
+
+        return call_in_chunks(target, spec, case, track, inputs)
+    streams = [v for v in inputs.values() if isinstance(v, OneShotBlocks)]
     positional, keywords = split_inputs(inputs, spec)
-    result = target(*positional, **keywords, **case.args)
+    try:
+        result, notes = call_measured(target, positional, keywords, case)
+    except BaseException as exc:
+        for stream in streams:
+            stream.annotate(exc)
+        raise
     returned = _collect(result, spec.outputs)
+    returned.types.update(notes)
+    for stream in streams:
+        returned.types.update(stream.notes())
     returned.inputs_after = _arrays_after(inputs)
     # Stability cases test the forward pass; their float32 gradients (scores near 1000) are
     # not meaningfully comparable.

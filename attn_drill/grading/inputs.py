@@ -131,6 +131,18 @@ class Blocks:
         return Blocks([tuple(convert(part) for part in item) for item in self.items])
 
 
+def check_integer_literal(name: str, value: Any) -> None:
+    """An int64 input's literal must hold whole numbers: 1.5 would be cut to 1 silently."""
+    import numpy as np
+
+    numbers = np.asarray(value)
+    if numbers.dtype.kind == "f" and not np.all(numbers == np.round(numbers)):
+        raise ValueError(f"input {name!r} is declared int64 but holds non-integer values: "
+                         f"{value!r}")
+    if numbers.dtype.kind not in "iubf":
+        raise ValueError(f"input {name!r} is declared int64 but holds {value!r}")
+
+
 def literal_value(value: Any, info: InputInfo) -> Any:
     if info.pass_as == "iterator":
         return Blocks([tuple(as_array(part, info.dtype) for part in item) for item in value])
@@ -205,7 +217,13 @@ def _need_shape(shape: tuple[int, ...]) -> None:
 
 def _integers(spec: Any, shape: tuple[int, ...], rng: Any, dims: dict[str, int]) -> Any:
     """Integers in [low, high] (both included): key lengths, positions, token ids."""
-    return rng.integers(int(spec.low), int(spec.high) + 1, size=shape)
+    low, high = (_bound(value, dims) for value in (spec.low, spec.high))
+    return rng.integers(low, high + 1, size=shape)
+
+
+def _bound(value: int | str, dims: dict[str, int]) -> int:
+    """A generator bound: a number, or the name of one of the case's dims."""
+    return resolve_shape([value], dims, "bound")[0]
 
 
 def _arange(spec: Any, shape: tuple[int, ...], rng: Any, dims: dict[str, int]) -> Any:
@@ -214,7 +232,7 @@ def _arange(spec: Any, shape: tuple[int, ...], rng: Any, dims: dict[str, int]) -
 
     if not shape:
         raise ValueError("arange needs a shape")
-    return np.broadcast_to(np.arange(shape[-1]) + int(spec.low), shape).copy()
+    return np.broadcast_to(np.arange(shape[-1]) + _bound(spec.low, dims), shape).copy()
 
 
 def _blocks(spec: Any, shape: tuple[int, ...], rng: Any, dims: dict[str, int]) -> Any:

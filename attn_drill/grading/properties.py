@@ -303,6 +303,14 @@ PROPERTIES: dict[str, Property] = {p.id: p for p in (
 )}
 
 
+def _register_invariants() -> None:
+    """The properties judged on how the call behaved (grading/invariants.py)."""
+    from attn_drill.grading.invariants import INVARIANTS
+
+    for prop in INVARIANTS:
+        PROPERTIES[prop.id] = prop
+
+
 def get_property(prop: str) -> Property:
     return PROPERTIES[prop]
 
@@ -365,6 +373,7 @@ class DeriveContext:
     rng: Any
     unmasked: list[tuple[ConcreteCase, list[str]]] = field(default_factory=list)
     causal: list[tuple[ConcreteCase, list[str]]] = field(default_factory=list)
+    sources: list[ConcreteCase] = field(default_factory=list)  # every graded case
 
 
 def _sequence_inputs(case: ConcreteCase, case_spec: Any, seq: str) -> list[str]:
@@ -390,7 +399,7 @@ def derive_cases(
     if seq is None:
         return derived_cases, derived
     specs = {c.name: c for c in spec.cases}
-    context = DeriveContext(seq, np.random.default_rng([seed, 7919]))
+    context = DeriveContext(seq, np.random.default_rng([seed, 7919]), sources=list(cases))
     for case in cases:
         case_spec = specs.get(case.name)
         if case_spec is None or not case.is_random or "stability" in case.tags:
@@ -911,3 +920,6 @@ def _gradient_findings(ev: Evaluation, checks: list[CheckResult], findings: Find
             findings.add("missing-bias", failed.message, "property:gradients")
     elif failed.mismatch is None:
         findings.add("no-gradient", failed.message, "property:gradients")
+
+
+_register_invariants()

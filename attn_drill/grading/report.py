@@ -149,6 +149,7 @@ class FailingCase:
     grad_output: Any = None  # upstream gradient of a module's backward check
     error: str = ""
     passed_as: dict[str, str] = field(default_factory=dict)  # input -> array/list/scalar/...
+    chunks: list[int] = field(default_factory=list)  # one call per chunk (grading/chunks.py)
 
 
 @dataclass

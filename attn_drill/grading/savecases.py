@@ -46,6 +46,7 @@ def failing_cases(ev: Evaluation, checks: list[CheckResult]) -> list[FailingCase
             grad_output=case.grad_output,
             error=error,
             passed_as={k: case.input_info(k).pass_as for k in case.inputs},
+            chunks=list(case.chunks),
         ))
     return result
 
@@ -129,8 +130,8 @@ FUNCTION_SNIPPET = PREAMBLE + '''
 inputs = [{inputs}]
 # An iterator of blocks is consumed by the call: there is nothing to compare afterwards.
 originals = [None if hasattr(x, "__next__") else np.array(as_numbers(x)[0]) for x in inputs]
-result = module.{entry}(*inputs{args})
 OUTPUTS = {outputs!r}
+{helpers}result = {call}
 ok = True
 if len(OUTPUTS) > 1 and not (isinstance(result, tuple) and len(result) == len(OUTPUTS)):
     print(f"expected a tuple of {{len(OUTPUTS)}} values ({{', '.join(OUTPUTS)}})")
@@ -148,6 +149,35 @@ for position, (before, after) in enumerate(zip(originals, inputs)):
         ok = False
 print("this case passes now" if ok else "this case still fails")
 sys.exit(0 if ok else 1)
+'''
+
+# The grader calls a chunked case once per chunk, each call given the carried outputs
+# (caches) of the previous one; the other outputs are joined along axis -2.
+CHUNKED_HELPER = '''NAMES = {names!r}
+CHUNKS = {chunks!r}
+SPLIT, CARRY = {split!r}, {carry!r}
+
+
+def call_in_chunks(values):
+    given = dict(zip(NAMES, values))
+    carried = {{name: given[name] for name in CARRY}}
+    pieces = {{name: [] for name in OUTPUTS if name not in CARRY.values()}}
+    start = 0
+    for size in CHUNKS:
+        call = dict(given)
+        for name in SPLIT:
+            call[name] = given[name][..., start:start + size, :]
+        call.update(carried)
+        returned = dict(zip(OUTPUTS, module.{entry}(*call.values(){args})))
+        for name, output in CARRY.items():
+            carried[name] = returned[output]
+        for name in pieces:
+            pieces[name].append(as_numbers(returned[name])[0])
+        start += size
+    return tuple(np.concatenate(pieces[name], axis=-2) if name in pieces else returned[name]
+                 for name in OUTPUTS)
+
+
 '''
 
 MODULE_SNIPPET = PREAMBLE + '''
@@ -248,7 +278,7 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
             snippet = MODULE_SNIPPET.format(init=case.init, params=params,
                                             first=next(iter(case.inputs), "x"), **fields)
         else:
-            snippet = FUNCTION_SNIPPET.format(**fields)
+            snippet = FUNCTION_SNIPPET.format(**fields, **_call_code(report, case, fields))
         (folder / "repro.py").write_text(snippet, encoding="utf-8")
         if case.error:
             (folder / "error.txt").write_text(case.error + "\n", encoding="utf-8")
@@ -256,6 +286,33 @@ def save_failing_cases(report: GradeReport, directory: Path) -> list[Path]:
     report.saved_cases_dir = str(directory)
     report.saved_cases = [str(f) for f in folders]
     return folders
+
+
+def _call_code(report: GradeReport, case: FailingCase, fields: dict[str, Any]
+               ) -> dict[str, str]:
+    """How the snippet calls the solution: once, or once per chunk (grading/chunks.py)."""
+    from attn_drill.grading import chunks as chunk_plans
+
+    plain = {"helpers": "", "call": f"module.{fields['entry']}(*inputs{fields['args']})"}
+    spec = _track_spec(report.problem, report.track)
+    if spec is None or not case.chunks:
+        return plain
+    split, carry = chunk_plans.plan_of(spec)
+    if not split:
+        return plain
+    helper = CHUNKED_HELPER.format(names=list(case.inputs), chunks=case.chunks, split=split,
+                                   carry=carry, entry=fields["entry"], args=fields["args"])
+    return {"helpers": helper, "call": "call_in_chunks(inputs)"}
+
+
+def _track_spec(problem_id: str, track: str) -> Any:
+    """The track's spec, or None for a problem that cannot be found (another pack)."""
+    try:
+        from attn_drill.problems import get_problem
+
+        return get_problem(problem_id).tracks.get(track)  # type: ignore[call-overload]
+    except Exception:
+        return None
 
 
 def _saved_input(folder: Path, name: str, value: Any, passed_as: str) -> str:

@@ -38,6 +38,8 @@ class Track:
     # `advice.<track>.<kind>`.
     type_advice: frozenset[str] = frozenset()
     repro_convert = ""  # `as_input` of the --save-cases snippet
+    # How an int64 input is turned into floats like another input (advice on a dtype error).
+    float_cast = "{name}.astype({like}.dtype)"
 
     def available(self) -> bool:
         if self.requires is None:
@@ -94,7 +96,7 @@ class NumpyTrack(Track):
     returned_kind = "ndarray"
     returned_text = "np.ndarray"
     result_dtype_text = "float64 (or float32)"
-    type_advice = frozenset({"list", "tuple", "tensor", "scalar"})
+    type_advice = frozenset({"list", "tuple", "tensor", "scalar", "other:generator"})
     repro_convert = '''
 
 def as_input(array):
@@ -115,7 +117,8 @@ class TorchTrack(Track):
     result_dtype = "float32"
     result_dtype_text = "float32"
     container_message = "fresh.tensors"
-    type_advice = frozenset({"ndarray", "list", "tuple", "scalar"})
+    type_advice = frozenset({"ndarray", "list", "tuple", "scalar", "other:generator"})
+    float_cast = "{name}.to({like}.dtype)"
     repro_convert = '''import torch
 
 

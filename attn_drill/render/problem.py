@@ -153,8 +153,12 @@ def problem_table(rows: list[dict[str, object]], lang: str, *, status: str | Non
                      no_wrap=not compact, overflow="fold")
     if not compact:
         table.add_column(text["title_col"], overflow="fold")
-    table.add_column(text["topic"], no_wrap=True)
-    table.add_column(text["difficulty"], no_wrap=True)
+        table.add_column(text["topic"], no_wrap=True)
+        table.add_column(text["difficulty"], no_wrap=True)
+    else:
+        # Narrow: the topic goes under the difficulty (long topics such as
+        # positional-encoding would otherwise push the table past 80 columns).
+        table.add_column(f"{text['difficulty']} / {text['topic']}", no_wrap=True)
     # One line per track, never cut: a pass on numpy is not a pass on torch.
     table.add_column(text["track_status"], no_wrap=True)
     changed = False
@@ -163,15 +167,14 @@ def problem_table(rows: list[dict[str, object]], lang: str, *, status: str | Non
             cell = Text(str(row["id"]))
             cell.append("\n")
             cell.append(str(row["title"]), style="dim")
-            cells: list[object] = [cell]
+            level = Text(difficulty_text(str(row["difficulty"]), lang))
+            level.append("\n")
+            level.append(str(row["topic"]), style="dim")
+            cells: list[object] = [cell, level]
         else:
-            cells = [Text(str(row["id"]), no_wrap=True), Text(str(row["title"]))]
-        table.add_row(
-            *cells,
-            str(row["topic"]),
-            difficulty_text(str(row["difficulty"]), lang),
-            track_status_text(row, lang),
-        )
+            cells = [Text(str(row["id"]), no_wrap=True), Text(str(row["title"])),
+                     str(row["topic"]), difficulty_text(str(row["difficulty"]), lang)]
+        table.add_row(*cells, track_status_text(row, lang))
         changed = changed or bool(row.get("changed_since_pass"))
     console().print(table)
     if changed:
