@@ -490,10 +490,26 @@ class PracticeScreen:
         shown = [status_text(status, self.lang) + ("*" if changed else "")
                  for _p, _t, status, changed, _title in entries]
         status_width = max((cell_len(s) for s in shown), default=0)
+
+        def is_current(problem_id: str, track: str | None) -> bool:
+            return problem_id == current_id and (current_track is None or track is None
+                                                 or track == current_track)
+
+        # In a terminal, only as many lines as fit above the footer, around the cursor (or
+        # the problem being practised), so the line that matters never scrolls away.
+        first, last = 0, len(entries)
+        room = out.height - LIST_FOOTER_LINES
+        if out.is_terminal and len(entries) > room > 0:
+            focus = next((i for i, (pid, track, *_rest) in enumerate(entries)
+                          if (selected is not None and (pid, track) == selected)
+                          or (selected is None and is_current(pid, track))), 0)
+            first = min(max(focus - room // 2, 0), len(entries) - room)
+            last = first + room
+        if first:
+            out.print(Text(f"  ↑ {first} …", style="dim"))
         for (problem_id, track, status, _changed, title), status_shown in zip(
-                entries, shown, strict=True):
-            current = problem_id == current_id and (current_track is None or track is None
-                                                    or track == current_track)
+                entries[first:last], shown[first:last], strict=True):
+            current = is_current(problem_id, track)
             chosen = selected is not None and (problem_id, track) == selected
             line = Text("▶ " if current else "  ")
             padding = " " * (status_width - cell_len(status_shown) + 1)
@@ -506,6 +522,8 @@ class PracticeScreen:
                 line.stylize("reverse")
             line.truncate(out.width, overflow="ellipsis")
             out.print(line, no_wrap=True, overflow="ellipsis")
+        if last < len(entries):
+            out.print(Text(f"  ↓ {len(entries) - last} …", style="dim"))
         out.print()
         message(self._t("list_current", id=current_id), "bold")
         self.legend(passed, keys="keys_list" if selected is not None else "")
@@ -521,6 +539,11 @@ class PracticeScreen:
     def goodbye(self) -> None:
         console().print()
         message(self._t("bye"))
+
+
+# Lines of the list screen besides the problems: title, "↑"/"↓" markers, a blank line, the
+# current problem, the status line and the keys (which may wrap once), with one to spare.
+LIST_FOOTER_LINES = 10
 
 
 def _concept_title(problem: Problem, concept: str, lang: str) -> str:
