@@ -114,8 +114,11 @@ def mode(request: pytest.FixtureRequest, warm_worker: WarmWorker) -> WarmWorker 
 @pytest.fixture
 def outside_dir() -> Iterator[Path]:
     """A directory outside every allowed tree and outside /tmp, as a checkout's build/lib or
-    another venv would be: Landlock, not the private /tmp, must keep the child out."""
-    path = Path(tempfile.mkdtemp(prefix=".attn-drill-outside-", dir=REPO))
+    another venv would be: Landlock, not the private /tmp, must keep the child out. As root it
+    lies directly under /, so other users can enter it whatever the checkout's permissions
+    (a fresh clone may sit below a 0700 directory)."""
+    parent = Path("/") if os.access("/", os.W_OK) else REPO
+    path = Path(tempfile.mkdtemp(prefix=".attn-drill-outside-", dir=parent))
     path.chmod(0o755)
     try:
         yield path
@@ -484,6 +487,10 @@ def test_a_wheel_in_a_venv_under_tmp_keeps_its_pack_hidden_and_imports_working(
                 shutil.copytree(REPO / part, installed / "pack" / part)
         # numpy and the other dependencies from this environment, without this checkout.
         (Path(purelib) / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+        borrowed_references = [
+            other for directory in site.getsitepackages()
+            if (other := Path(directory) / "attn_drill" / "pack" / "solutions"
+                / "softmax_numpy.py").is_file()]
         subprocess.run(["chmod", "-R", "a+rX", str(root)], check=True)
         pack = installed / "pack"
         probes = root / "probes"
@@ -495,7 +502,10 @@ def test_a_wheel_in_a_venv_under_tmp_keeps_its_pack_hidden_and_imports_working(
         (probes / "thief.py").write_text(probe_source(
             f"attempt('reference', lambda: read({str(reference)!r}))\n"
             f"attempt('yaml', lambda: read({str(pack / 'problems' / 'softmax.yaml')!r}))\n"
-            f"attempt('mutant', lambda: read({str(mutant)!r}))\n"))
+            f"attempt('mutant', lambda: read({str(mutant)!r}))\n"
+            # The pack of an attn-drill wheel in the borrowed environment (as in CI), if any.
+            + "".join(f"attempt('borrowed', lambda: read({str(other)!r}))\n"
+                      for other in borrowed_references)))
         completed = subprocess.run([str(python), "-I", "-c", WHEEL_HELPER, str(probes)],
                                    capture_output=True, text=True, timeout=180, cwd=root)
         assert completed.returncode == 0, completed.stderr[-2000:]
@@ -508,7 +518,8 @@ def test_a_wheel_in_a_venv_under_tmp_keeps_its_pack_hidden_and_imports_working(
     for line in thief["stdout"].splitlines():
         label, _, rest = line.partition(": ")
         found[label] = rest
-    assert_blocked(found, "reference", "yaml", "mutant")
+    assert_blocked(found, "reference", "yaml", "mutant",
+                   *(["borrowed"] if borrowed_references else []))
 
 
 # -- root without mount rights (a container without CAP_SYS_ADMIN) ---------------------------------

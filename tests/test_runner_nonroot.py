@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,9 +81,26 @@ print(json.dumps(out))
 """
 
 
-def test_as_a_normal_user_forks_are_capped_and_daemons_killed() -> None:
+@pytest.fixture
+def hostile_copies() -> Iterator[Path]:
+    """The hostile files where the ordinary user can read them: the checkout may sit below a
+    directory other users cannot enter (a fresh clone in a 0700 temp directory), and pytest's
+    tmp_path is private to root."""
+    directory = Path(tempfile.mkdtemp(prefix="attn-drill-hostile-", dir="/tmp"))
+    try:
+        directory.chmod(0o755)
+        for name in ("daemon_grandchild", "fork_bomb"):
+            copy = directory / f"{name}.py"
+            shutil.copyfile(HOSTILE / f"{name}.py", copy)
+            copy.chmod(0o644)
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_as_a_normal_user_forks_are_capped_and_daemons_killed(hostile_copies: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, "-I", "-c", HELPER, str(HOSTILE)],
+        [sys.executable, "-I", "-c", HELPER, str(hostile_copies)],
         capture_output=True, text=True, timeout=180, check=False,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]

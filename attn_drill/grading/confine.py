@@ -332,6 +332,9 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+SITE_DIRS = ("site-packages", "dist-packages")
+
+
 def interpreter_trees() -> list[str]:
     """The directories the interpreter loads code from: its prefixes' lib directories (the
     standard library, extension modules and site-packages), the executable's directory and
@@ -352,9 +355,12 @@ def interpreter_trees() -> list[str]:
         if any(_under(real, tree) for tree in trees):
             continue
         # A source checkout on sys.path: its package only, never the rest (references,
-        # .git, build/).
+        # .git, build/). Another environment's site-packages (a .pth borrowing its packages)
+        # stays whole even when it holds an attn-drill wheel: its pack is hidden below.
         package = os.path.join(real, "attn_drill")
-        trees.add(package if os.path.isfile(os.path.join(package, "__init__.py")) else real)
+        checkout = (os.path.isfile(os.path.join(package, "__init__.py"))
+                    and os.path.basename(real) not in SITE_DIRS)
+        trees.add(package if checkout else real)
     package_dir = _real(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if not any(_under(package_dir, tree) for tree in trees):
         trees.add(package_dir)  # an editable install: the package outside every prefix
