@@ -19,25 +19,24 @@ import pytest
 
 from attn_drill.grading import harness
 from attn_drill.grading.cases import build_cases
-from attn_drill.problems import Problem, builtin_problems
+from attn_drill.problems import builtin_problems
 from tests.conftest import needs_torch, run_cli
+from tests.test_references import (  # one copy of the oracle helpers
+    assert_close,
+    problem,
+    reference,
+    run_reference,
+)
 
 SEEDS = (0, 3)
-RTOL, ATOL = 1e-9, 1e-11
 
 CODE_PROBLEMS = ["attention-module", "positional-encoding", "layer-norm", "rms-norm",
                  "transformer-block", "sparse-attention"]
 TEXT_PROBLEMS = ["explain-attention-formula", "explain-softmax-role"]
 
 
-def problem(problem_id: str) -> Problem:
-    return builtin_problems()[problem_id]
 
 
-def reference(problem_id: str, track: str) -> Any:
-    p = problem(problem_id)
-    return harness.load_object(p.reference_path(track), p.tracks[track].entry,
-                               f"_test_breadth_ref_{p.module_stem}_{track}")
 
 
 def graded_cases(problem_id: str, track: str) -> list[Any]:
@@ -45,17 +44,8 @@ def graded_cases(problem_id: str, track: str) -> list[Any]:
     return [case for seed in SEEDS for case in build_cases(spec, seed=seed)]
 
 
-def run_reference(problem_id: str, track: str, case: Any) -> harness.Returned:
-    spec = problem(problem_id).tracks[track]
-    returned = harness.call(reference(problem_id, track), spec, case, track, reference=True)
-    assert returned.structure_error is None, returned.structure_error
-    return returned
 
 
-def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> None:
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=what)
 
 
 def eps_of(case: Any, default: float) -> float:
