@@ -28,17 +28,6 @@ from tests.test_references import (  # one copy of the oracle helpers
 )
 
 
-
-
-
-
-
-
-
-
-
-
-
 def torch_attention(q: Any, k: Any, v: Any, allowed: Any = None) -> tuple[Any, Any]:
     """Output and weights from torch's fused attention (weights via V = identity)."""
     import torch
