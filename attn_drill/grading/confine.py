@@ -143,25 +143,30 @@ def drop_bounding_set() -> None:
         pass
 
 
+def set_capabilities(libc: Any, mask: int) -> bool:
+    """Make `mask` (a bit per capability, below 32) this thread's effective and permitted
+    sets, and empty its inheritable set (capset(2), version 3)."""
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    header = Header(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (Data * 2)()
+    data[0].effective = data[0].permitted = mask
+    return bool(libc.capset(ctypes.byref(header), data) == 0)
+
+
 def drop_all_capabilities() -> bool:
     """Empty the effective, permitted and inheritable sets of this thread."""
     if not sys.platform.startswith("linux"):
         return False
     try:
-        import ctypes
-
-        libc = _libc()
-
-        class Header(ctypes.Structure):
-            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-        class Data(ctypes.Structure):
-            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                        ("inheritable", ctypes.c_uint32)]
-
-        header = Header(LINUX_CAPABILITY_VERSION_3, 0)
-        data = (Data * 2)()
-        if libc.capset(ctypes.byref(header), data) != 0:
+        if not set_capabilities(_libc(), 0):
             return False
     except (OSError, AttributeError):
         return False

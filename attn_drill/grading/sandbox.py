@@ -70,7 +70,6 @@ THREAD_ENV = {
 GRADE_MARK_VAR = "ATTN_DRILL_GRADE_MARK"
 
 PR_SET_KEEPCAPS = 8
-LINUX_CAPABILITY_VERSION_3 = 0x20080522
 CAP_DAC_READ_SEARCH = 2
 CAP_SYS_ADMIN = 21
 
@@ -358,19 +357,9 @@ def _drop_privileges(uid: int, gid: int, *, keep_read: bool = False) -> bool:
 
 
 def _keep_only_read_search(libc: Any) -> bool:
-    import ctypes
+    from attn_drill.grading.confine import set_capabilities
 
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32)]
-
-    header = Header(LINUX_CAPABILITY_VERSION_3, 0)
-    data = (Data * 2)()
-    data[0].effective = data[0].permitted = 1 << CAP_DAC_READ_SEARCH
-    return bool(libc.capset(ctypes.byref(header), data) == 0)
+    return set_capabilities(libc, 1 << CAP_DAC_READ_SEARCH)
 
 
 def _libc() -> Any:
